@@ -1,0 +1,29 @@
+"""nas: neural architecture search over convolutional block families, ranked by accuracy against cost.
+
+Importing ``nas`` does not import TensorFlow; ``nas.build_model`` loads Keras on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas._ops import ACTIVATIONS, LayerCost
+from nas.blocks import KINDS, Basic, Block, Bottleneck, Conv, Inception, MBConv, SepConv, parse_block
+from nas.cost import Cost, cost, summary
+from nas.scaling import round_filters, round_repeats, scale
+from nas.spec import ArchSpec, Head
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS", "ArchSpec", "Basic", "Block", "Bottleneck", "Conv", "Cost", "Head", "Inception", "KINDS",
+    "LayerCost", "MBConv", "SepConv", "build_model", "cost", "parse_block", "round_filters", "round_repeats",
+    "scale", "summary",
+]
+
+
+def build_model(spec: ArchSpec, *, name: str | None = None) -> Any:
+    """Build ``spec`` as a Keras 3 functional model (imports Keras on first call). See ``nas.build``."""
+    from nas.build import build_model as _build
+
+    return _build(spec, name=name)
