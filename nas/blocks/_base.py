@@ -157,9 +157,16 @@ class Block:
         check_int("repeats", self.repeats, low=1, high=64)
         check_int("stride", self.stride, choices=self.strides)
         self.validate()
+        for name, value in self.canonical().items():
+            object.__setattr__(self, name, value)
 
     def validate(self) -> None:  # pragma: no cover - overridden
         pass
+
+    def canonical(self) -> dict[str, Any]:
+        """Options that have no effect, reset to their defaults, so that equal architectures are equal specs
+        (same JSON, same ``key()``, same string)."""
+        return {}
 
     # -- structure
     def out_channels(self, in_channels: int) -> int:

@@ -78,6 +78,11 @@ class Conv(Block):
         check_int("pool_stride", self.pool_stride, low=1, high=8)
         check_choice("pool_padding", self.pool_padding, ("same", "valid"))
 
+    def canonical(self) -> dict[str, Any]:
+        if self.pool is None:
+            return {"pool_size": 2, "pool_stride": 2, "pool_padding": "valid"}
+        return {}
+
     def out_channels(self, in_channels: int) -> int:
         return self.filters
 

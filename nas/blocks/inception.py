@@ -83,6 +83,9 @@ class Inception(Block):
         check_bool("bias", self.bias)
         check_activation("activation", self.activation)
 
+    def canonical(self) -> dict[str, Any]:
+        return {} if self.b5 else {"factorize": False}
+
     def out_channels(self, in_channels: int) -> int:
         return self.b1 + self.b3 + self.b5 + self.pool_proj
 

@@ -53,6 +53,9 @@ class MBConv(Block):
         check_bool("skip", self.skip)
         check_activation("activation", self.activation)
 
+    def canonical(self) -> dict[str, Any]:
+        return {} if self.skip else {"drop": 0.0}
+
     def out_channels(self, in_channels: int) -> int:
         return self.filters
 

@@ -98,6 +98,9 @@ class Bottleneck(Block):
         check_bool("bias", self.bias)
         check_activation("activation", self.activation)
 
+    def canonical(self) -> dict[str, Any]:
+        return {} if self.stride == 2 else {"stride_on": "1x1"}
+
     def out_channels(self, in_channels: int) -> int:
         return self.filters * self.expansion
 
