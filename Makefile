@@ -31,6 +31,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_cost.py
+	$(PY) benchmarks/bench_spaces.py
 
 clean:
 	rm -rf $(VENV) .keras runs .pytest_cache

@@ -12,13 +12,14 @@ from nas.blocks import KINDS, Basic, Block, Bottleneck, Conv, Inception, MBConv,
 from nas.cost import Cost, cost, summary
 from nas.scaling import round_filters, round_repeats, scale
 from nas.spec import ArchSpec, Head
+from nas.trial import FixedTrial, RandomTrial
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "ArchSpec", "Basic", "Block", "Bottleneck", "Conv", "Cost", "Head", "Inception", "KINDS",
-    "LayerCost", "MBConv", "SepConv", "build_model", "cost", "parse_block", "round_filters", "round_repeats",
-    "scale", "summary",
+    "ACTIVATIONS", "ArchSpec", "Basic", "Block", "Bottleneck", "Conv", "Cost", "FixedTrial", "Head", "Inception",
+    "KINDS", "LayerCost", "MBConv", "RandomTrial", "SepConv", "build_model", "cost", "parse_block",
+    "round_filters", "round_repeats", "scale", "summary",
 ]
 
 

@@ -1,10 +1,43 @@
 """Search spaces over the block families, and the classic networks as named points in them.
 
-Importing this package does not import TensorFlow.
+``search_spaces.get(name, **options)`` returns a configured space; ``space.sample(trial)`` turns a trial's
+answers (Optuna's ``suggest_*`` calls) into an ``ArchSpec``. Importing this package does not import
+TensorFlow.
 """
 
 from __future__ import annotations
 
-from search_spaces._baselines import baseline, baselines
+from typing import Any
 
-__all__ = ["baseline", "baselines"]
+from search_spaces._baselines import baseline, baselines
+from search_spaces._compound import CompoundSpace
+from search_spaces._conv import ConvSpace
+from search_spaces._families import FamiliesSpace
+from search_spaces._inception import InceptionSpace
+from search_spaces._mbconv import MBConvSpace
+from search_spaces._residual import ResidualSpace
+from search_spaces._space import Space, from_jsonable
+
+SPACES: dict[str, type[Space]] = {cls.name: cls for cls in (ConvSpace, ResidualSpace, InceptionSpace, MBConvSpace,
+                                                            FamiliesSpace, CompoundSpace)}
+
+__all__ = ["SPACES", "Space", "baseline", "baselines", "from_config", "get", "names"]
+
+
+def names() -> list[str]:
+    """Names of the registered spaces."""
+    return list(SPACES)
+
+
+def get(name: str, **options: Any) -> Space:
+    """The space ``name`` configured with ``options`` (each space documents its options and labels)."""
+    if name not in SPACES:
+        raise ValueError(f"`space` must be one of {', '.join(SPACES)}, but got space={name!r}")
+    return SPACES[name](**options)
+
+
+def from_config(config: dict[str, Any]) -> Space:
+    """Rebuild a space from ``space.config()`` (e.g. as stored with a study)."""
+    if not isinstance(config, dict) or "space" not in config:
+        raise ValueError(f"a space config must be {{'space': name, 'options': {{...}}}}, but got {config!r}")
+    return get(config["space"], **from_jsonable(config.get("options", {})))

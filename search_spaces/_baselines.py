@@ -4,7 +4,8 @@ Sources: LeNet-5 (LeCun et al. 1998), AlexNet (Krizhevsky et al. 2012, single-to
 Zisserman 2014), ResNet-18/34/50 (He et al. 2015), GoogLeNet (Szegedy et al. 2014, without LRN and auxiliary
 heads), MobileNetV1 (Howard et al. 2017), MobileNetV2 (Sandler et al. 2018), EfficientNet-B0..B7 (Tan & Le
 2019). Where a Keras application exists, the spec matches its layers (bias, batch norm, head) so that the
-parameter counts agree exactly.
+parameter counts agree exactly. Batch-norm momentum and epsilon are left at the defaults (they change no
+count; Keras uses epsilon 1.001e-5 for ResNet and momentum 0.999 for MobileNetV2).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _resnet(depths: tuple[int, ...], bottleneck: bool) -> Callable[[Shape | None
             stages = tuple(Basic(filters=f, repeats=r, stride=1 if i == 0 else 2)
                            for i, (f, r) in enumerate(zip((64, 128, 256, 512), depths)))
         return ArchSpec(input_shape=shape or (224, 224, 3), num_classes=classes, stem=stem, stages=stages,
-                        head=Head(pool="avg"), bn_epsilon=1.001e-5)
+                        head=Head(pool="avg"))
     return make
 
 
@@ -127,7 +128,6 @@ def _mobilenet_v2(shape: Shape | None, classes: int) -> ArchSpec:
         stages=tuple(MBConv(filters=c, expansion=t, repeats=n, stride=s, kernel=3, activation="relu6")
                      for t, c, n, s in MOBILENET_V2),
         head=Head(conv=1280, pool="avg", activation="relu6"),
-        bn_momentum=0.999,
     )
 
 

@@ -1,0 +1,107 @@
+"""The residual space: ResNet-style stacks of basic or bottleneck blocks. ResNet-18/34/50 are points in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas.blocks import Basic, Bottleneck, Conv
+from nas.spec import ArchSpec, Head
+from search_spaces._space import (Space, check_unknown, choices_option, classes_option, range_option,
+                                  shape_option)
+
+DEFAULTS: dict[str, Any] = {
+    "input_shape": (32, 32, 3), "num_classes": 10,
+    "stem": "auto", "stem_widths": (16, 32, 64),
+    "stages": (1, 4), "depth": (1, 6), "widths": (16, 32, 64, 128, 256, 512), "strides": (1, 2),
+    "blocks": ("basic", "bottleneck"), "expansions": (2, 4), "stride_on": ("1x1", "3x3"),
+    "biases": (False, True), "activations": ("relu",), "dropouts": (0.0,),
+}
+
+
+def stem_kind(space: str, stem: str, shape: tuple[int, int, int]) -> str:
+    if stem not in ("auto", "imagenet", "small"):
+        raise ValueError(f"{space} space: `stem` must be one of 'auto', 'imagenet', 'small', but got stem={stem!r}")
+    if stem == "auto":
+        return "imagenet" if min(shape[:2]) >= 112 else "small"
+    return stem
+
+
+class ResidualSpace(Space):
+    """Labels: ``stem_width``, ``n_stages``, ``block`` (basic/bottleneck), ``expansion`` and ``stride_on``
+    (bottleneck only), ``bias``, ``activation``, ``dropout``; per stage i (1-based): ``s{i}_depth``,
+    ``s{i}_width`` (output width of basic blocks, bottleneck width of bottlenecks), ``s{i}_stride``.
+
+    ``stem``: ``imagenet`` (7x7/2 conv + 3x3/2 max-pool, as ResNet), ``small`` (one 3x3 conv, stride 1, as
+    CIFAR ResNets) or ``auto`` (imagenet when the input is at least 112 pixels).
+    """
+
+    name = "residual"
+    classics = ("resnet18", "resnet34", "resnet50")
+
+    def __init__(self, **options: Any) -> None:
+        check_unknown(self.name, options, DEFAULTS)
+        o = {**DEFAULTS, **options}
+        super().__init__(o)
+        n = self.name
+        self.input_shape = shape_option(n, o["input_shape"])
+        self.num_classes = classes_option(n, o["num_classes"])
+        self.stem = stem_kind(n, o["stem"], self.input_shape)
+        self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
+        self.stages = range_option(n, "stages", o["stages"], low=1, high=8)
+        self.depth = range_option(n, "depth", o["depth"], low=1, high=64)
+        self.widths = choices_option(n, "widths", o["widths"], kind=int, low=1)
+        self.strides = choices_option(n, "strides", o["strides"], kind=int, allowed=(1, 2))
+        self.blocks = choices_option(n, "blocks", o["blocks"], kind=str, allowed=("basic", "bottleneck"))
+        self.expansions = choices_option(n, "expansions", o["expansions"], kind=int, allowed=range(1, 9))
+        self.stride_on = choices_option(n, "stride_on", o["stride_on"], kind=str, allowed=("1x1", "3x3"))
+        self.biases = choices_option(n, "biases", o["biases"], kind=bool)
+        self.activations = choices_option(n, "activations", o["activations"], kind=str)
+        self.dropouts = choices_option(n, "dropouts", o["dropouts"], kind=float, low=0.0)
+        # options must make valid blocks: fail now, not at the first sample
+        for a in self.activations:
+            Basic(filters=8, activation=a)
+        for d in self.dropouts:
+            Head(dropout=d)
+
+    def sample(self, trial: Any) -> ArchSpec:
+        stem_width = self.choose(trial, "stem_width", self.stem_widths)
+        n_stages = self.integer(trial, "n_stages", self.stages)
+        block = self.choose(trial, "block", self.blocks)
+        expansion = stride_on = None
+        if block == "bottleneck":
+            expansion = self.choose(trial, "expansion", self.expansions)
+            stride_on = self.choose(trial, "stride_on", self.stride_on)
+        bias = self.choose(trial, "bias", self.biases)
+        activation = self.choose(trial, "activation", self.activations)
+        dropout = self.choose(trial, "dropout", self.dropouts)
+        if self.stem == "imagenet":
+            stem = Conv(filters=stem_width, kernel=7, stride=2, bias=bias, activation=activation, pool="max",
+                        pool_size=3, pool_stride=2, pool_padding="same")
+        else:
+            stem = Conv(filters=stem_width, kernel=3, bias=bias, activation=activation)
+        stages = []
+        for i in range(1, n_stages + 1):
+            depth = self.integer(trial, f"s{i}_depth", self.depth)
+            width = self.choose(trial, f"s{i}_width", self.widths)
+            stride = self.choose(trial, f"s{i}_stride", self.strides)
+            if block == "basic":
+                stages.append(Basic(filters=width, repeats=depth, stride=stride, bias=bias, activation=activation))
+            else:
+                stages.append(Bottleneck(filters=width, repeats=depth, stride=stride, expansion=expansion,
+                                         stride_on=stride_on, bias=bias, activation=activation))
+        return ArchSpec(input_shape=self.input_shape, num_classes=self.num_classes, stem=(stem,),
+                        stages=tuple(stages), head=Head(pool="avg", dropout=dropout))
+
+    def _params_of(self, name: str) -> dict[str, Any]:
+        import search_spaces
+
+        spec = search_spaces.baseline(name)
+        first = spec.stages[0]
+        params: dict[str, Any] = {"stem_width": spec.stem[0].filters, "n_stages": len(spec.stages),
+                                  "block": first.kind, "bias": first.bias, "activation": first.activation,
+                                  "dropout": spec.head.dropout}
+        if first.kind == "bottleneck":
+            params.update(expansion=first.expansion, stride_on=first.stride_on)
+        for i, s in enumerate(spec.stages, 1):
+            params.update({f"s{i}_depth": s.repeats, f"s{i}_width": s.filters, f"s{i}_stride": s.stride})
+        return params
