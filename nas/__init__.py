@@ -19,12 +19,30 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "ArchSpec", "Basic", "Block", "Bottleneck", "Conv", "Cost", "FixedTrial", "Head", "Inception",
     "KINDS", "LayerCost", "MBConv", "RandomTrial", "SepConv", "build_model", "cost", "parse_block",
-    "round_filters", "round_repeats", "scale", "summary",
+    "round_filters", "round_repeats", "scale", "summary", "search", "load_study", "Study", "TrialRecord",
+    "Budget", "load_data",
 ]
 
 
-def build_model(spec: ArchSpec, *, name: str | None = None) -> Any:
+def build_model(spec: ArchSpec, *, name: str | None = None, bn_momentum: float | None = None) -> Any:
     """Build ``spec`` as a Keras 3 functional model (imports Keras on first call). See ``nas.build``."""
     from nas.build import build_model as _build
 
-    return _build(spec, name=name)
+    return _build(spec, name=name, bn_momentum=bn_momentum)
+
+
+def __getattr__(name: str) -> Any:
+    # the engine (Optuna, the data loaders) loads on first use, so `import nas` stays light
+    if name in ("search", "load_study", "Study", "TrialRecord"):
+        from nas import study
+
+        return getattr(study, name)
+    if name == "Budget":
+        from nas.budget import Budget
+
+        return Budget
+    if name == "load_data":
+        from nas.data import load_data
+
+        return load_data
+    raise AttributeError(f"module 'nas' has no attribute {name!r}")

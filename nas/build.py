@@ -17,8 +17,8 @@ __all__ = ["build_model"]
 
 
 class KerasOps:
-    def __init__(self, spec: ArchSpec) -> None:
-        self.momentum = spec.bn_momentum
+    def __init__(self, spec: ArchSpec, bn_momentum: float | None = None) -> None:
+        self.momentum = spec.bn_momentum if bn_momentum is None else bn_momentum
         self.epsilon = spec.bn_epsilon
 
     def input(self, shape: tuple[int, int, int]) -> Any:
@@ -70,10 +70,13 @@ class KerasOps:
         return keras.layers.Concatenate(name=name)(xs)
 
 
-def build_model(spec: ArchSpec, *, name: str | None = None) -> keras.Model:
-    """A Keras functional model of ``spec`` (softmax outputs, deterministic layer names)."""
+def build_model(spec: ArchSpec, *, name: str | None = None, bn_momentum: float | None = None) -> keras.Model:
+    """A Keras functional model of ``spec`` (softmax outputs, deterministic layer names).
+
+    ``bn_momentum`` overrides the spec's batch-norm momentum (searches train with 0.9: short trials).
+    """
     if not isinstance(spec, ArchSpec):
         raise TypeError(f"build_model() needs an ArchSpec, but got {type(spec).__name__}")
-    ops = KerasOps(spec)
+    ops = KerasOps(spec, bn_momentum)
     outputs = trace(spec, ops)
     return keras.Model(ops.inputs, outputs, name=name or f"nas_{spec.key()}")

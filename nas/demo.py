@@ -1,30 +1,47 @@
-"""``make demo``: until the search engine lands, show the analytic cost of the classic networks and build one."""
+"""``make demo``: a real small search on the embedded digits data, with embedded SQLite storage; prints the
+ranked Pareto front and exports the best model to Keras (then reloads it to prove the file is plain Keras)."""
 
 from __future__ import annotations
 
+import datetime
 import os
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def main() -> None:
-    import nas
-    import search_spaces
+def main(argv: list[str] | None = None) -> int:
+    from nas.config import load_config, search_kwargs
+    from nas.study import search
 
-    print("nas demo: the search engine is not built yet; this shows the spec -> cost -> Keras model path.\n")
+    path = Path(argv[0] if argv else Path(__file__).resolve().parent.parent / "experiments" / "digits_quick.yaml")
+    config = load_config(path)
+    kwargs = search_kwargs(config)
+    kwargs["study_name"] = f"{config['study']}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    print(f"nas demo: {config['description'].strip()}\n")
     t = time.perf_counter()
-    for name in search_spaces.baselines():
-        spec = search_spaces.baseline(name)
-        c = nas.cost(spec)
-        print(f"{name:<18} {c.macs / 1e6:>10.1f} MMACs {c.params:>13,} params")
-    print(f"(analytic cost of {len(search_spaces.baselines())} networks in {time.perf_counter() - t:.3f} s)\n")
-    spec = search_spaces.baseline("mobilenet_v2", input_shape=(32, 32, 3), num_classes=10)
-    nas.summary(spec)
-    model = nas.build_model(spec)
-    print(f"\nbuilt Keras model {model.name}: {model.count_params():,} params "
-          f"(analytic: {nas.cost(spec).params:,})")
+    study = search(**kwargs)
+    print(f"\nranked architectures (rank 0 = Pareto front of accuracy vs MACs; * = knee):")
+    print(study.table())
+    ref = study.reference_point()
+    print(f"hypervolume {study.hypervolume():.4f} (accuracy x MACs / {ref['macs']:,.0f})")
+    out = Path(config["export"]["path"]) / study.name
+    folders = study.export("best", out)
+    import keras
+
+    model = keras.saving.load_model(folders[0] / "model.keras")
+    best = study.best()
+    print(f"\nbest: trial {best.number}, validation accuracy {best.metrics['accuracy']:.4f}, "
+          f"{best.metrics['macs']:,} MACs, {best.metrics['params']:,} params")
+    print(f"exported to {folders[0]}/model.keras: reloaded with keras.saving.load_model, "
+          f"{model.count_params():,} params")
+    print(f"\ndemo finished in {time.perf_counter() - t:.0f} s. Inspect it with:\n"
+          f"  .venv/bin/nas status --study {study.name} --storage {config['storage']}\n"
+          f"  .venv/bin/nas front --study {study.name} --storage {config['storage']} --plot front.png")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

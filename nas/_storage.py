@@ -1,0 +1,126 @@
+"""Study storage: where it lives, how every process opens it, and the search configuration stored in it.
+
+Optuna storage is the single durable record. ``storage=None`` is an SQLite file ``runs/nas.db`` (embedded);
+any Optuna RDB URL (``sqlite:///...``, ``postgresql://...``) or a journal file (``journal:///path``) works,
+as do ``optuna.storages.RDBStorage`` / ``JournalStorage`` objects (their URL or file is what worker processes
+open). The search's own configuration is stored as the study user attribute ``nas`` (JSON), so resuming
+needs only the study name and the storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+CONFIG_ATTR = "nas"
+HEARTBEAT_INTERVAL = 5   # seconds between a running trial's heartbeats
+GRACE_PERIOD = 30        # a RUNNING trial without a heartbeat for this long belongs to a dead worker
+HOST = socket.gethostname()
+DEFAULT_STORAGE = Path("runs") / "nas.db"
+
+
+def describe_storage(storage: Any) -> str:
+    """Normalise ``storage`` to a URL string every process can open."""
+    if storage is None:
+        DEFAULT_STORAGE.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{DEFAULT_STORAGE.resolve()}"
+    if isinstance(storage, optuna.storages.RDBStorage):
+        return str(storage.url)
+    if isinstance(storage, optuna.storages.JournalStorage):
+        backend = getattr(storage, "_backend", None)
+        path = getattr(backend, "_file_path", None)
+        if path is None:
+            raise ValueError("`storage`: a JournalStorage is supported only with a JournalFileBackend (worker "
+                             "processes must be able to open it)")
+        return f"journal:///{Path(path).resolve()}"
+    if isinstance(storage, (str, os.PathLike)):
+        text = str(storage)
+        if "://" not in text:  # a plain file path
+            path = Path(text)
+            if path.suffix in (".log", ".journal"):
+                return f"journal:///{path.resolve()}"
+            return f"sqlite:///{path.resolve()}"
+        if text.startswith("sqlite:///") and not text.startswith("sqlite:////") and not text == "sqlite:///:memory:":
+            # make relative SQLite paths absolute, so every worker (and a later resume) finds the same file
+            return f"sqlite:///{Path(text[len('sqlite:///'):]).resolve()}"
+        return text
+    raise ValueError(f"`storage` must be None, a storage URL, a file path, an RDBStorage or a JournalStorage, "
+                     f"but got {type(storage).__name__}")
+
+
+def _retry_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    from nas._recovery import requeue
+
+    requeue(study, trial, reason="worker stopped sending heartbeats (killed or lost)")
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """Open the storage at ``url`` with heartbeats (RDB) and a generous SQLite lock timeout."""
+    if url == "sqlite:///:memory:" or url.startswith("inmemory"):
+        raise ValueError("`storage`: an in-memory storage cannot be shared with worker processes; use an SQLite "
+                         "file (the default) or a database URL")
+    try:
+        if url.startswith("journal:///"):
+            path = url[len("journal:///"):]
+            path = path if path.startswith("/") else "/" + path
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+        engine_kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            engine_kwargs = {"connect_args": {"timeout": 120}}
+        else:
+            engine_kwargs = {"pool_pre_ping": True}
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
+                                          grace_period=GRACE_PERIOD, heartbeat_stale_trial_callback=_retry_stale)
+    except Exception as exc:  # bad URL, unreachable server, missing driver
+        raise ValueError(f"`storage` could not be opened: storage={url!r}: {type(exc).__name__}: {exc}") from None
+
+
+def lock_path(url: str) -> Path | None:
+    """A lock file next to a file-based storage (SQLite, journal); None for database servers."""
+    for prefix in ("sqlite:///", "journal:///"):
+        if url.startswith(prefix):
+            path = url[len(prefix):]
+            return Path(path if path.startswith("/") else "/" + path).with_suffix(".lock")
+    return None
+
+
+@contextlib.contextmanager
+def claim_lock(path: Path | None) -> Iterator[None]:
+    """Serialises "count trials, then ask for one" between the processes of one machine, so that a study
+    never runs more trials than its target."""
+    if path is None:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_config(study: optuna.Study) -> dict[str, Any]:
+    text = study.user_attrs.get(CONFIG_ATTR)
+    if text is None:
+        raise ValueError(f"study {study.study_name!r} is not a nas study (it has no {CONFIG_ATTR!r} user attribute)")
+    return json.loads(text)
+
+
+def write_config(study: optuna.Study, config: dict[str, Any]) -> None:
+    study.set_user_attr(CONFIG_ATTR, json.dumps(config, sort_keys=True))
+
+
+def default_artifacts(url: str, study_name: str) -> str:
+    path = lock_path(url)
+    base = path.parent / (path.stem + "-artifacts") if path is not None else Path("runs") / "artifacts"
+    return str((base / study_name).resolve())

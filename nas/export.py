@@ -1,0 +1,98 @@
+"""Export trials as Keras models: ``model.keras`` (plain ``keras.saving.load_model``), ``spec.json``,
+``metrics.json`` per architecture, and an ``index.json`` of what was exported."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nas.study import Study, TrialRecord
+
+__all__ = ["export_trials"]
+
+
+def _select(study: Study, which: Any, limits: dict[str, float]) -> list[TrialRecord]:
+    if isinstance(which, bool):
+        raise ValueError(f"`which` must be a trial number, 'best', 'knee' or 'front', but got which={which!r}")
+    if isinstance(which, int) or (isinstance(which, str) and which.isdigit()):
+        number = int(which)
+        records = {r.number: r for r in study.trials}
+        if number not in records:
+            raise ValueError(f"`which`: study {study.name!r} has no trial {number}")
+        r = records[number]
+        if r.status not in ("ok", "reused"):
+            raise ValueError(f"`which`: trial {number} has no trained model (status {r.status}"
+                             f"{': ' + r.error if r.error else ''})")
+        return [r]
+    if which == "best":
+        best = study.best(**limits)
+        if best is None:
+            raise ValueError(f"`which='best'`: no evaluated trial{' within ' + str(limits) if limits else ''}")
+        return [best]
+    if which == "knee":
+        knee = study.knee()
+        if knee is None:
+            raise ValueError("`which='knee'`: no evaluated trial")
+        return [knee]
+    if which == "front":
+        front = study.pareto_front()
+        if not front:
+            raise ValueError("`which='front'`: no evaluated trial")
+        return front
+    raise ValueError(f"`which` must be a trial number, 'best', 'knee' or 'front', but got which={which!r}")
+
+
+def export_trials(study: Study, which: Any, path: Path, *, retrain_epochs: int = 0, **limits: float) -> list[Path]:
+    if isinstance(retrain_epochs, bool) or not isinstance(retrain_epochs, int) or retrain_epochs < 0:
+        raise ValueError(f"`retrain_epochs` must be an integer >= 0, but got retrain_epochs={retrain_epochs!r}")
+    records = _select(study, which, limits)
+    from nas._quiet import import_keras
+
+    import_keras()
+    import dataclasses
+
+    import keras
+
+    from nas.build import build_model
+    from nas.data import load_data
+    from nas.train import train_model
+
+    budget = study.budget
+    data = None
+    out_dirs = []
+    path.mkdir(parents=True, exist_ok=True)
+    for r in records:
+        assert r.spec is not None
+        folder = path / f"trial-{r.number}-{r.key}"
+        folder.mkdir(parents=True, exist_ok=True)
+        metrics: dict[str, Any] = {"trial": r.number, "study": study.name, "status": r.status, **r.metrics,
+                                   "objectives": list(study.objectives)}
+        if retrain_epochs:
+            if data is None:
+                data = load_data(study.config["data"])
+            retrain = dataclasses.replace(budget, epochs=retrain_epochs)
+            result = train_model(r.spec, data, retrain, seed=budget.seed + r.number, x_extra=(data.x_val, data.y_val),
+                                 validate=False)
+            model = result["model"]
+            metrics["retrained"] = {"epochs": retrain_epochs, "on": "train+validation",
+                                    "train_accuracy": result["train_accuracy"], "loss": result["loss"]}
+        else:
+            weights = r.user_attrs.get("weights")
+            if not weights or not Path(weights).exists():
+                raise ValueError(f"trial {r.number}: its trained weights are not at {weights!r} (artefacts moved or "
+                                 f"deleted?); export with retrain_epochs > 0 to train it again")
+            model = build_model(r.spec, bn_momentum=budget.bn_momentum)
+            model.load_weights(weights)
+        model.save(folder / "model.keras")
+        (folder / "spec.json").write_text(r.spec.to_json(indent=2) + "\n")
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        out_dirs.append(folder)
+        keras.backend.clear_session()
+    index = [{"trial": r.number, "key": r.key, "folder": d.name, "spec": r.spec_str, **r.metrics}
+             for r, d in zip(records, out_dirs)]
+    (path / "index.json").write_text(json.dumps({"study": study.name, "which": str(which), "exported": index},
+                                                indent=2) + "\n")
+    return out_dirs

@@ -1,0 +1,148 @@
+"""Training and measuring one candidate in Keras (runs inside a worker process)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nas.budget import Budget
+from nas.data import Data
+from nas.spec import ArchSpec
+
+__all__ = ["train_model", "evaluate_latency", "resize_images"]
+
+
+def resize_images(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Bilinear resize to the spec's resolution (compound scaling asks for other sizes than the data's)."""
+    if x.shape[1:3] == tuple(shape[:2]):
+        return x
+    out = []
+    for i in range(0, len(x), 1024):
+        out.append(tf.image.resize(x[i:i + 1024], shape[:2]).numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def _dataset(x: np.ndarray, y: np.ndarray, budget: Budget, seed: int, train: bool) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if train:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(budget.batch_size if train else 512)
+    if train and budget.augment != "none":
+        h, w = x.shape[1:3]
+        pad = max(2, min(4, h // 8))
+
+        def augment(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            if "flip" in budget.augment:
+                images = tf.image.random_flip_left_right(images, seed=seed)
+            if "shift" in budget.augment:
+                padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+                images = tf.image.random_crop(padded, tf.shape(images), seed=seed)
+            return images, labels
+        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _optimizer(budget: Budget, steps: int) -> keras.optimizers.Optimizer:
+    lr: Any = budget.learning_rate
+    if budget.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(budget.learning_rate, decay_steps=max(1, steps))
+    if budget.optimizer == "adam":
+        return keras.optimizers.Adam(lr)
+    if budget.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=budget.weight_decay)
+    return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=budget.weight_decay or None)
+
+
+class _Watch(keras.callbacks.Callback):
+    """Per-epoch validation reports (for pruners), NaN loss, and the per-trial timeout."""
+
+    def __init__(self, budget: Budget, report: Callable[[int, float], None] | None) -> None:
+        super().__init__()
+        self.budget, self.report = budget, report
+        self.start = time.perf_counter()
+        self.failure: str | None = None
+        self.history: list[float] = []
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.failure = f"training loss became {float(loss)} (batch {batch + 1})"
+            self.model.stop_training = True
+        elif self.budget.timeout and time.perf_counter() - self.start > self.budget.timeout:
+            self.failure = f"timeout: training exceeded {self.budget.timeout:g} s"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        acc = float((logs or {}).get("val_accuracy", float("nan")))
+        self.history.append(acc)
+        if self.failure is None and self.report is not None:
+            self.report(epoch, acc)
+
+
+def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
+                report: Callable[[int, float], None] | None = None, timings: dict[str, float] | None = None,
+                x_extra: tuple[np.ndarray, np.ndarray] | None = None, validate: bool = True) -> dict[str, Any]:
+    """Build ``spec``, train it with ``budget`` on ``data`` and evaluate it on the validation split.
+
+    Returns ``model``, ``accuracy`` (validation top-1), ``train_accuracy``, ``loss``, ``epochs`` and
+    ``history`` (validation accuracy per epoch). Raises ``nas._worker.TrialFailed`` on NaN loss or timeout.
+    """
+    from nas._worker import TrialFailed
+    from nas.build import build_model
+
+    timings = timings if timings is not None else {}
+    if data.input_shape[2] != spec.input_shape[2]:
+        raise TrialFailed(f"the spec expects {spec.input_shape[2]} input channels, but the data has "
+                          f"{data.input_shape[2]}")
+    keras.utils.set_random_seed(seed)
+    t = time.perf_counter()
+    x_train = resize_images(data.x_train, spec.input_shape)
+    x_val = resize_images(data.x_val, spec.input_shape)
+    y_train = data.y_train
+    if x_extra is not None:
+        x_train = np.concatenate([x_train, resize_images(x_extra[0], spec.input_shape)])
+        y_train = np.concatenate([y_train, x_extra[1]])
+    timings["data_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model = build_model(spec, bn_momentum=budget.bn_momentum)
+    steps = budget.epochs * math.ceil(len(x_train) / budget.batch_size)
+    model.compile(optimizer=_optimizer(budget, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    timings["build_s"] = time.perf_counter() - t
+    watch = _Watch(budget, report)
+    t = time.perf_counter()
+    history = model.fit(_dataset(x_train, y_train, budget, seed, train=True),
+                        validation_data=_dataset(x_val, data.y_val, budget, seed, train=False) if validate else None,
+                        epochs=budget.epochs, verbose=0, callbacks=[watch])
+    timings["train_s"] = time.perf_counter() - t
+    if watch.failure:
+        raise TrialFailed(watch.failure)
+    t = time.perf_counter()
+    out: dict[str, Any] = {"model": model, "epochs": len(history.history.get("loss", [])),
+                           "train_accuracy": float(history.history["accuracy"][-1]),
+                           "loss": float(history.history["loss"][-1])}
+    if validate:
+        _, acc = model.evaluate(_dataset(x_val, data.y_val, budget, seed, train=False), verbose=0)
+        out["accuracy"] = float(acc)
+        out["history"] = [round(a, 6) for a in watch.history]
+    timings["eval_s"] = time.perf_counter() - t
+    return out
+
+
+def evaluate_latency(model: keras.Model, spec: ArchSpec, *, runs: int = 20) -> float:
+    """Median wall time (ms) of one batch-1 inference on this worker, after warm-up."""
+    fn = tf.function(lambda x: model(x, training=False))
+    x = tf.random.uniform((1, *spec.input_shape))
+    for _ in range(3):
+        fn(x).numpy()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn(x).numpy()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1e3)
