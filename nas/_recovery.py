@@ -26,15 +26,21 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, reason: str) -> int | None:
-    """Record ``reason`` on a failed trial and enqueue its params again (up to the study's retry limit).
-    Returns the number of retries used, or None when the limit is reached."""
+def fail_running(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, reason: str) -> bool:
+    """Record ``reason`` on a RUNNING trial, then mark it FAIL (attributes cannot be written once it is
+    finished). False if another process finished it first."""
     storage = study._storage
     try:
         storage.set_trial_user_attr(trial._trial_id, "error", reason)
         storage.set_trial_user_attr(trial._trial_id, "status", "failed")
-    except Exception:  # the trial's row may be read-only in some storages once finished; the state is what counts
-        pass
+        return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, reason: str = "") -> int | None:
+    """Enqueue a failed trial's params again (up to the study's retry limit). Returns the number of retries
+    used, or None when the limit is reached."""
     try:
         max_retries = int(read_config(study).get("max_retries", 2))
     except ValueError:
@@ -53,20 +59,26 @@ def fail_dead_trials(study: optuna.Study, *, reason_for: dict[int, str] | None =
     """Fail (and re-enqueue) RUNNING trials whose worker process on this host is gone, and, through
     heartbeats, those of workers on other hosts. Returns the numbers of the trials failed here."""
     failed = []
+    stale: set[int] = set()
+    storage = getattr(study._storage, "_backend", study._storage)
+    if getattr(storage, "get_heartbeat_interval", lambda: None)() is not None:
+        try:  # RDB storages: RUNNING trials whose heartbeat is older than the grace period
+            stale = set(storage._get_stale_trial_ids(study._study_id))
+        except Exception:
+            stale = set()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get("worker")
-        if not worker or worker.get("host") != HOST or pid_alive(int(worker["pid"])):
+        worker = t.user_attrs.get("worker") or {}
+        pid = int(worker.get("pid", -1))
+        if worker.get("host") == HOST and not pid_alive(pid):
+            reason = (reason_for or {}).get(pid, f"worker process {pid} died while running the trial")
+        elif t._trial_id in stale:
+            reason = (f"worker {worker.get('host', '?')}:{pid} stopped sending heartbeats (killed, crashed or "
+                      f"cut off) while running the trial")
+        else:
             continue
-        pid = int(worker["pid"])
-        reason = (reason_for or {}).get(pid, f"worker process {pid} died while running the trial")
-        try:
-            if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another process got there first
-        requeue(study, t, reason=reason)
-        failed.append(t.number)
-    optuna.storages.fail_stale_trials(study)
+        if fail_running(study, t, reason=reason):
+            requeue(study, t)
+            failed.append(t.number)
     return failed
 
 

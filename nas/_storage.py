@@ -56,12 +56,6 @@ def describe_storage(storage: Any) -> str:
                      f"but got {type(storage).__name__}")
 
 
-def _retry_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    from nas._recovery import requeue
-
-    requeue(study, trial, reason="worker stopped sending heartbeats (killed or lost)")
-
-
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """Open the storage at ``url`` with heartbeats (RDB) and a generous SQLite lock timeout."""
     if url == "sqlite:///:memory:" or url.startswith("inmemory"):
@@ -80,7 +74,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         else:
             engine_kwargs = {"pool_pre_ping": True}
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
-                                          grace_period=GRACE_PERIOD, heartbeat_stale_trial_callback=_retry_stale)
+                                          grace_period=GRACE_PERIOD)
     except Exception as exc:  # bad URL, unreachable server, missing driver
         raise ValueError(f"`storage` could not be opened: storage={url!r}: {type(exc).__name__}: {exc}") from None
 

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from nas._recovery import fail_dead_trials
 from nas._storage import claim_lock, lock_path, read_config
-from nas._worker import counts, infeasible_cap
+from nas._worker import counts, failure_cap, infeasible_cap
 
 if TYPE_CHECKING:
     from nas.study import Study
@@ -58,6 +58,8 @@ def _line(t: Any, done: int, target: int) -> str:
 def supervise(study: Study, *, n_workers: int, verbose: bool = True, poll: float = 0.5) -> None:
     ost = study.optuna_study
     config = read_config(ost)
+    if "max_failures" not in config or config.get("max_failures") is None:
+        config["max_failures"] = max(5, int(config["n_trials"]))
     target = int(config["n_trials"])
     artifacts = Path(config["artifacts"])
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -125,6 +127,10 @@ def supervise(study: Study, *, n_workers: int, verbose: bool = True, poll: float
                 raise RuntimeError(f"the constraints {config.get('constraints')} rejected {c['infeasible']} "
                                    f"candidates and only {c['done']} were trained: loosen the constraints or "
                                    f"narrow the space")
+            if c["failed"] >= failure_cap(config):
+                errors = [str(t.user_attrs.get("error")) for t in trials if t.state == TrialState.FAIL][-3:]
+                raise RuntimeError(f"{c['failed']} trials failed (limit max_failures={failure_cap(config)}); the last "
+                                   f"errors: " + " | ".join(errors))
             if c["done"] >= target and not procs:
                 break
             while len(procs) < n_workers and len(procs) < target - c["done"]:

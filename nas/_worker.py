@@ -116,6 +116,10 @@ def infeasible_cap(n_trials: int) -> int:
     return max(1000, 50 * n_trials)
 
 
+def failure_cap(config: dict[str, Any]) -> int:
+    return int(config.get("max_failures") or max(5, int(config["n_trials"])))
+
+
 def claim(study: optuna.Study, config: dict[str, Any], lock: Any, *, poll: float = 1.0) -> optuna.Trial | None:
     """Ask for a new trial unless the target is met (finished + running already cover it: then wait, in case a
     running trial fails). The count and the ask happen under a lock, so the target is never overshot."""
@@ -124,7 +128,7 @@ def claim(study: optuna.Study, config: dict[str, Any], lock: Any, *, poll: float
         with claim_lock(lock):
             fail_dead_trials(study)
             c = counts(study.get_trials(deepcopy=False))
-            if c["done"] >= target or c["infeasible"] >= infeasible_cap(target):
+            if c["done"] >= target or c["infeasible"] >= infeasible_cap(target) or c["failed"] >= failure_cap(config):
                 return None
             if c["done"] + c["running"] < target:
                 trial = study.ask()
@@ -294,9 +298,11 @@ class Runner:
         t = time.perf_counter()
         report = None
         if self.single and self.objectives[0] == "accuracy" and self.config.get("pruner"):
+            last = self.budget.epochs - 1
+
             def report(epoch: int, val_acc: float) -> None:
                 trial.report(val_acc, epoch)
-                if trial.should_prune():
+                if epoch < last and trial.should_prune():  # a finished training is a result, not a prune
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} (val accuracy {val_acc:.4f})")
         result = train_model(spec, self.data, self.budget, seed=self.budget.seed + trial.number, report=report,
                              timings=timings)
@@ -357,12 +363,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             runner.run(trial)
         except KeyboardInterrupt:
-            trial.set_user_attr("status", "failed")
-            trial.set_user_attr("error", "interrupted (Ctrl-C)")
-            study.tell(trial, state=TrialState.FAIL)
-            from nas._recovery import requeue
+            from nas._recovery import fail_running, requeue
 
-            requeue(study, study.get_trials(deepcopy=False)[trial.number], reason="interrupted (Ctrl-C)")
+            frozen = study._storage.get_trial(trial._trial_id)
+            if fail_running(study, frozen, reason="interrupted (Ctrl-C)"):
+                requeue(study, frozen)
             return 130
         done += 1
     return 0

@@ -324,6 +324,7 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
            sampler: Any = None, storage: Any = None, study_name: str | None = None, budget: Any = None,
            constraints: dict[str, float] | None = None, warm_start: Any = (), n_workers: int = 1,
            seed: int | None = None, pruner: Any = None, max_retries: int = 2, max_trials_per_worker: int = 20,
+           max_failures: int | None = None,
            artifacts: str | os.PathLike[str] | None = None, evaluator: Any = None,
            data_options: dict[str, Any] | None = None, verbose: bool = True) -> Study:
     """Run a multi-objective architecture search and return the :class:`Study`.
@@ -340,6 +341,8 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
     _check_int("n_workers", n_workers, 1)
     _check_int("max_retries", max_retries, 0)
     _check_int("max_trials_per_worker", max_trials_per_worker, 0)
+    if max_failures is not None:
+        _check_int("max_failures", max_failures, 1)
     if seed is not None:
         _check_int("seed", seed, 0)
     budget_obj = Budget.of(budget)
@@ -398,7 +401,7 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
         "sampler": {**_sampler_config(sampler, objectives, space_obj), "seed": seed},
         "pruner": _pruner_config(pruner, objectives), "budget": budget_obj.to_dict(), "constraints": constraints,
         "data": data_ref, "n_trials": n_trials, "n_workers": n_workers, "max_retries": max_retries,
-        "max_trials_per_worker": max_trials_per_worker, "artifacts": artifacts_dir,
+        "max_trials_per_worker": max_trials_per_worker, "max_failures": max_failures, "artifacts": artifacts_dir,
         "warm_start": [name for name, _ in warm], "evaluator": evaluator_pickle,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }

@@ -1,0 +1,12 @@
+"""Helpers importable by worker processes (tests put this folder on PYTHONPATH)."""
+
+from __future__ import annotations
+
+from nas import ArchSpec, cost
+
+
+def evaluator_that_fails_on_wide_first_stages(spec: ArchSpec) -> dict[str, float]:
+    """A cheap stand-in for training: fails for some specs with a clear error, scores the others."""
+    if spec.stages[0].filters >= 32:
+        raise RuntimeError(f"refusing first stage of {spec.stages[0].filters} filters")
+    return {"accuracy": 1.0 - 1.0 / (1 + cost(spec).params / 1000)}

@@ -1,0 +1,108 @@
+"""The command line on a temporary storage: search, status, front (+plot), export, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+study: cli-tiny
+data: digits
+space:
+  name: conv
+  options: {stages: [1, 2], depth: [1, 1], widths: [4, 8], kernels: [3], hidden: [0, 0], dropouts: [0.0]}
+objectives: [accuracy, macs]
+n_trials: 3
+sampler: random
+seed: 2
+budget: {epochs: 1, batch_size: 128}
+export: {which: best, path: EXPORT}
+"""
+
+
+def nas_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_cli_end_to_end(tmp_path: Path) -> None:
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(CONFIG.replace("EXPORT", str(tmp_path / "exp")))
+    storage = f"sqlite:///{tmp_path}/cli.db"
+    out = nas_cli("search", str(cfg), "--storage", storage, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "[  3/3]" in out.stdout and "ranked architectures of study 'cli-tiny'" in out.stdout
+    assert "hypervolume" in out.stdout and "exported" in out.stdout
+    assert list((tmp_path / "exp").glob("trial-*/model.keras"))
+
+    status = nas_cli("status", "--study", "cli-tiny", "--storage", storage, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "progress 3/3 finished: 3 complete" in status.stdout and "best so far: trial" in status.stdout
+    listing = nas_cli("status", "--storage", storage, cwd=tmp_path)
+    assert "cli-tiny" in listing.stdout
+
+    for name in ("front.png", "front.html", "front.svg"):
+        front = nas_cli("front", "--study", "cli-tiny", "--storage", storage, "--plot", str(tmp_path / name), cwd=tmp_path)
+        assert front.returncode == 0, front.stderr
+        assert (tmp_path / name).stat().st_size > 500
+    assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<svg" in (tmp_path / "front.html").read_text()
+
+    exp = nas_cli("export", "--study", "cli-tiny", "--storage", storage, "--which", "front", "--out",
+                  str(tmp_path / "front"), cwd=tmp_path)
+    assert exp.returncode == 0, exp.stderr
+    index = json.loads((tmp_path / "front" / "index.json").read_text())
+    assert index["which"] == "front" and len(index["exported"]) == len(list((tmp_path / "front").glob("trial-*")))
+
+    resumed = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--n-trials", "4", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "[  4/4]" in resumed.stdout
+    again = nas_cli("status", "--study", "cli-tiny", "--storage", storage, cwd=tmp_path)
+    assert "progress 4/4 finished" in again.stdout
+
+
+@pytest.mark.parametrize("text, message", [
+    ("study: x\nspace: conv\nepochs: 3\n", "unknown setting 'epochs'"),
+    ("space: conv\n", "`study` (the study name) is required"),
+    ("study: x\nspace: {name: conv, opts: {}}\n", "unknown space setting 'opts'"),
+    ("study: x\nspace: hexagon\n", "`space` must be one of conv, residual"),
+    ("study: x\nspace: conv\nobjectives: [accuracy, energy]\n", "but got 'energy'"),
+    ("study: x\nspace: conv\nbudget: {epochs: -1}\n", "budget: `epochs` must be an integer in [1, 10000], but got epochs=-1"),
+    ("study: x\nspace: conv\nstorage: 'nosuchdb://x'\n", "`storage` could not be opened"),
+    ("study: x\nspace: conv\ndata: {name: fashion_mnist}\n", "dataset-fashion-mnist"),
+    ("study: x\nspace: conv\n  bad: [\n", "is not valid YAML"),
+])
+def test_bad_configs_exit_2_with_the_field(tmp_path: Path, text: str, message: str, monkeypatch) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(text)
+    env_dir = tmp_path / "no-fashion"
+    monkeypatch.setenv("NAS_FASHION_MNIST_DIR", str(env_dir))
+    override = [] if "storage:" in text else ["--storage", f"sqlite:///{tmp_path}/b.db"]
+    out = nas_cli("search", str(cfg), *override, "--n-trials", "1", cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert not (tmp_path / "b-artifacts").exists() or not list((tmp_path / "b-artifacts").glob("**/*.h5"))
+
+
+def test_experiment_configs_are_valid() -> None:
+    from nas.config import load_config, search_kwargs
+
+    root = Path(__file__).resolve().parent.parent / "experiments"
+    names = sorted(p.name for p in root.glob("*.yaml"))
+    assert "digits_quick.yaml" in names and len(names) >= 6
+    for path in root.glob("*.yaml"):
+        config = load_config(path)
+        if "compound" in path.name:
+            assert config["space"]["options"]["base"]["study"] == "fashion-mnist-mbconv"
+            continue
+        kwargs = search_kwargs(config)
+        import search_spaces
+
+        space = kwargs["space"]
+        shape = (8, 8, 1) if config["data"] == "digits" else (28, 28, 1)
+        search_spaces.get(space["space"], input_shape=shape, **space["options"])

@@ -1,0 +1,242 @@
+"""The search engine end to end: real Optuna SQLite storage, real worker processes, real Keras training on
+the embedded digits (tiny budgets)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+import nas
+import search_spaces
+from nas import ArchSpec
+
+pytestmark = pytest.mark.slow
+
+TINY_CONV = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16), "kernels": (3,),
+                                          "hidden": (0, 0), "dropouts": (0.0,)}}
+TINY = {"epochs": 1, "batch_size": 128}
+
+
+def test_multi_objective_search_records_everything(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/s.db"
+    study = nas.search(TINY_CONV, "digits", objectives=("accuracy", "macs"), n_trials=5, storage=storage,
+                       study_name="mo", budget=TINY, constraints={"max_macs": 60_000}, seed=0, n_workers=2,
+                       max_trials_per_worker=2, verbose=False)
+    counts = study.counts()
+    assert counts["done"] == 5 and counts["running"] == 0 and counts["failed"] == 0
+    records = study.trials
+    ok = [r for r in records if r.status in ("ok", "reused")]
+    infeasible = [r for r in records if r.status == "infeasible"]
+    assert len(ok) == 5
+    for r in ok:
+        assert r.spec is not None and r.spec.key() == r.key
+        assert r.metrics["macs"] == nas.cost(r.spec).macs <= 60_000
+        assert r.metrics["params"] == nas.cost(r.spec).params
+        assert 0.0 < r.metrics["accuracy"] <= 1.0
+        if r.status == "ok":
+            assert Path(r.user_attrs["weights"]).exists()
+            assert r.timings["train_s"] > 0 and r.timings["total_s"] >= r.timings["train_s"]
+            assert r.user_attrs["worker"]["pid"] != os.getpid()
+    for r in infeasible:  # never built: no weights, no training time, a reason naming the budget
+        assert r.metrics["macs"] > 60_000 and "weights" not in r.user_attrs and "train_s" not in r.timings
+        assert r.error.startswith("over budget: macs")
+    # recycled workers: 5 trials by workers of at most 2 trials each -> at least 3 processes
+    pids = {r.user_attrs["worker"]["pid"] for r in records if r.status == "ok"}
+    assert len(pids) >= 3 or len([r for r in ok if r.status == "ok"]) < 5
+    # the ranking
+    ranked = study.ranked()
+    assert [rank for rank, _ in ranked] == sorted(rank for rank, _ in ranked)
+    front = study.pareto_front()
+    assert front and all(rank == 0 for rank, r in ranked if r in front)
+    accs = [r.metrics["accuracy"] for r in front]
+    macs = [r.metrics["macs"] for r in front]
+    assert accs == sorted(accs, reverse=True) and macs == sorted(macs, reverse=True)
+    assert 0.0 < study.hypervolume() <= 1.0
+    assert study.reference_point() == {"accuracy": 0.0, "macs": 60_000.0}
+    best = study.best()
+    assert best.metrics["accuracy"] == max(r.metrics["accuracy"] for r in ok)
+    cheap = study.best(max_macs=min(r.metrics["macs"] for r in ok))
+    assert cheap.metrics["macs"] == min(r.metrics["macs"] for r in ok)
+    assert study.best(max_macs=1) is None
+    # plain Optuna reads a nas study: the architecture is in the trial's user attributes
+    plain = optuna.load_study(study_name="mo", storage=storage)
+    t = next(t for t in plain.trials if t.user_attrs.get("status") == "ok")
+    assert ArchSpec.from_json(t.user_attrs["spec"]).key() == t.user_attrs["spec_key"]
+    assert plain.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    assert any(k.startswith("constraints") for k in t.system_attrs)
+    # export: best and the whole front, reloaded with plain Keras
+    import keras
+
+    out = study.export("front", tmp_path / "exp")
+    assert len(out) == len(front)
+    for folder, record in zip(out, front):
+        model = keras.saving.load_model(folder / "model.keras")
+        spec = ArchSpec.from_json((folder / "spec.json").read_text())
+        assert spec == record.spec and model.count_params() == nas.cost(spec).params
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["accuracy"] == record.metrics["accuracy"] and metrics["trial"] == record.number
+    # the exported weights are the trained ones: same validation accuracy as recorded
+    data = nas.load_data("digits")
+    model = keras.saving.load_model(out[0] / "model.keras")
+    acc = float(np.mean(model.predict(data.x_val, verbose=0).argmax(axis=1) == data.y_val))
+    assert acc == pytest.approx(front[0].metrics["accuracy"], abs=1e-6)
+    retrained = study.export("best", tmp_path / "retrained", retrain_epochs=1)
+    assert json.loads((retrained[0] / "metrics.json").read_text())["retrained"]["epochs"] == 1
+    # load_study gives the same study
+    again = nas.load_study("mo", storage)
+    assert [r.number for r in again.trials] == [r.number for r in records]
+
+
+def test_failures_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
+
+    space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16, 32, 64), stages=(1, 2))
+    study = nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, objectives=("accuracy", "params"),
+                       n_trials=8, storage=tmp_path / "f.db", study_name="fail", sampler="random", seed=1,
+                       max_failures=40, verbose=False)
+    failed = [r for r in study.trials if r.status == "failed"]
+    assert study.counts()["done"] == 8 and failed
+    for r in failed:
+        assert r.state == "FAIL" and r.error.startswith("RuntimeError: refusing first stage of")
+        assert r.spec.stages[0].filters >= 32
+    assert all(r.spec.stages[0].filters < 32 for r in study.evaluated())
+
+
+def test_all_failing_search_stops_with_the_errors(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match=r"3 trials failed \(limit max_failures=3\).*timeout: training exceeded"):
+        nas.search(TINY_CONV, "digits", n_trials=2, storage=tmp_path / "t.db", study_name="t",
+                   budget={"epochs": 1, "timeout": 1e-6}, max_failures=3, verbose=False)
+
+
+def _wait_for(predicate, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
+def test_sigkill_mid_search_then_resume_to_the_exact_count(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/k.db"
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import nas\n"
+        f"nas.search({TINY_CONV!r}, 'digits', n_trials=4, storage={storage!r}, study_name='k', seed=3,\n"
+        "           budget={'epochs': 3, 'batch_size': 32}, warm_start=[{'n_stages': 1, 'bn': True, 'activation': 'relu',"
+        " 'head_pool': 'avg', 's1_width': 8, 's1_pool': 'max'}])\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ost = lambda: optuna.load_study(study_name="k", storage=storage)  # noqa: E731
+
+    def one_done_one_running() -> bool:
+        try:
+            trials = ost().trials
+        except Exception:
+            return False
+        states = [t.state for t in trials]
+        return states.count(optuna.trial.TrialState.COMPLETE) >= 1 and optuna.trial.TrialState.RUNNING in states
+
+    _wait_for(one_done_one_running, 240)
+    before = {t.number: (t.values, t.user_attrs.get("spec_key")) for t in ost().trials
+              if t.state == optuna.trial.TrialState.COMPLETE}
+    running = [t for t in ost().trials if t.state == optuna.trial.TrialState.RUNNING]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    worker_pid = running[0].user_attrs["worker"]["pid"]
+    _wait_for(lambda: not os.path.exists(f"/proc/{worker_pid}") or
+              open(f"/proc/{worker_pid}/stat").read().split(")")[-1].split()[0] == "Z", 30)
+    study = nas.load_study("k", storage)
+    assert study.counts()["running"] == 1  # left behind by the dead search
+    study.resume(verbose=False)
+    trials = study.optuna_study.trials
+    c = study.counts()
+    assert c["done"] == 4 and c["running"] == 0
+    killed = next(t for t in trials if t.number == running[0].number)
+    assert killed.state == optuna.trial.TrialState.FAIL
+    assert f"worker process {worker_pid} died" in killed.user_attrs["error"]
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == killed.number]
+    assert len(retry) == 1 and retry[0].params == killed.params and retry[0].state == optuna.trial.TrialState.COMPLETE
+    # nothing completed before the kill was lost or retrained
+    for number, (values, key) in before.items():
+        assert trials[number].values == values and trials[number].user_attrs["spec_key"] == key
+    assert len({t.number for t in trials}) == len(trials)
+    # the warm start was enqueued once, not again on resume
+    assert len([t for t in trials if t.user_attrs.get("warm_start") and "retry_of" not in t.user_attrs]) == 1
+    # resume with a higher target continues
+    study.resume(n_trials=5, verbose=False)
+    assert study.counts()["done"] == 5 and study.n_trials == 5
+
+
+def test_single_objective_with_pruner(tmp_path: Path) -> None:
+    study = nas.search(TINY_CONV, "digits", objectives=("accuracy",), n_trials=6, storage=tmp_path / "p.db",
+                       study_name="p", budget={"epochs": 4, "batch_size": 64, "learning_rate": 0.01},
+                       pruner="median", seed=0, verbose=False)
+    trials = study.optuna_study.trials
+    assert study.counts()["done"] == 6
+    assert study.optuna_study.direction == optuna.study.StudyDirection.MAXIMIZE
+    for t in trials:
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert len(t.intermediate_values) < 4 and t.user_attrs["status"] == "pruned"
+        elif t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["status"] == "ok":
+            assert sorted(t.intermediate_values) == [0, 1, 2, 3]
+            assert t.values[0] == pytest.approx(t.user_attrs["accuracy"])
+
+
+def test_latency_objective_and_tpe(tmp_path: Path) -> None:
+    study = nas.search(TINY_CONV, "digits", objectives=("accuracy", "latency"), n_trials=2, storage=tmp_path / "l.db",
+                       study_name="lat", sampler="tpe", budget={"epochs": 1, "latency_runs": 5}, verbose=False)
+    for r in study.evaluated():
+        assert r.metrics["latency_ms"] > 0
+        assert r.metrics["latency"] == r.metrics["latency_ms"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(space="resnet"), "`space` must be one of conv, residual"),
+    (dict(objectives=("accuracy", "speed")), "`objectives` must be chosen from accuracy, macs, flops, params, latency, but got 'speed'"),
+    (dict(storage="postgresql://nobody@127.0.0.1:1/none"), "`storage` could not be opened"),
+    (dict(budget={"epochs": 0}), "budget: `epochs` must be an integer in [1, 10000], but got epochs=0"),
+    (dict(budget={"epoch": 3}), "budget: unknown field 'epoch'"),
+    (dict(space=search_spaces.get("conv", input_shape=(28, 28, 3))), "`space` input_shape (28, 28, 3) has 3 channels, but the data has 1"),
+    (dict(space=search_spaces.get("conv", input_shape=(8, 8, 1), num_classes=5)), "`space` num_classes=5, but the data has 10 classes"),
+    (dict(data=(np.zeros((10, 8, 8)), np.zeros(9))), "must have one label per image (10), but got 9 labels"),
+    (dict(n_trials=0), "`n_trials` must be an integer >= 1, but got n_trials=0"),
+    (dict(constraints={"max_macs": -5}), "constraint `max_macs` must be a positive number"),
+    (dict(constraints={"min_acc": 1}), "`constraints` keys must be chosen from"),
+    (dict(sampler="cmaes"), "`sampler` must be one of nsga2, tpe, random, grid"),
+    (dict(sampler="grid"), "grid sampling needs a space with a fixed set of labels"),
+    (dict(pruner="median"), "`pruner` works on per-epoch validation accuracy: it needs objectives=('accuracy',)"),
+    (dict(warm_start=["resnet18"]), "`name` must be a classic network of the 'conv' space"),
+    (dict(warm_start=[{"n_stages": 9}]), "label 'n_stages' must be an integer in [1, 2]"),
+])
+def test_bad_configuration_fails_before_any_training(tmp_path: Path, kwargs: dict, message: str) -> None:
+    storage = kwargs.pop("storage", f"sqlite:///{tmp_path}/bad.db")
+    args = dict(space=TINY_CONV, data="digits", n_trials=2, budget=TINY, storage=storage, study_name="bad",
+                verbose=False)
+    args.update(kwargs)
+    with pytest.raises(ValueError) as err:
+        nas.search(**args)
+    assert message in str(err.value)
+    if storage.startswith("sqlite"):
+        assert optuna.get_all_study_names(storage) == []  # nothing was created
+    assert not list(tmp_path.glob("**/*.weights.h5"))
+
+
+def test_existing_study_is_not_overwritten(tmp_path: Path) -> None:
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
+
+    space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16))
+    kwargs = dict(evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=2, storage=tmp_path / "e.db",
+                  study_name="e", verbose=False)
+    nas.search(space, **kwargs)
+    with pytest.raises(ValueError, match="study 'e' already exists .* continue it with nas.load_study"):
+        nas.search(space, **kwargs)
+    assert nas.load_study("e", tmp_path / "e.db").counts()["done"] == 2
