@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export KERAS_HOME := $(CURDIR)/.keras
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install test test-fast demo bench bench-quick clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or set PYTHON=...)"; exit 1; }
@@ -32,6 +32,12 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_cost.py
 	$(PY) benchmarks/bench_spaces.py
+	$(PY) benchmarks/bench_engine.py --trials 200
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/bench_cost.py --quick
+	$(PY) benchmarks/bench_spaces.py
+	$(PY) benchmarks/bench_engine.py --quick
 
 clean:
 	rm -rf $(VENV) .keras runs .pytest_cache

@@ -178,8 +178,22 @@ def _values(objectives: list[str], metrics: dict[str, Any]) -> list[float]:
     return out
 
 
+def rss_mb() -> float:
+    """This process's resident memory (MB), from /proc (Linux); 0 where unavailable."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
 class Runner:
     """Holds what a worker loads once (config, space, data) and runs trials."""
+
+    trials_run = 0
 
     def __init__(self, study: optuna.Study, config: dict[str, Any]) -> None:
         from nas.data import load_data
@@ -235,9 +249,7 @@ class Runner:
                 for name in self.constraints:
                     if CONSTRAINTS[name] not in ANALYTIC:
                         trial.set_constraint(name, 1.0)
-                timings["total_s"] = time.perf_counter() - t0
-                trial.set_user_attr("timings", timings)
-                study.tell(trial, _values(self.objectives, metrics), state=TrialState.COMPLETE)
+                self._tell(trial, timings, t0, _values(self.objectives, metrics))
                 return
             same = _same_spec_result(study, spec.key(), trial.number)
             if same is not None:
@@ -252,9 +264,7 @@ class Runner:
                         trial.set_constraint(name, same.system_attrs.get(f"constraints:{name}", -1.0))
                 trial.set_user_attr("status", "reused")
                 trial.set_user_attr("reused_from", same.number)
-                timings["total_s"] = time.perf_counter() - t0
-                trial.set_user_attr("timings", timings)
-                study.tell(trial, list(same.values), state=TrialState.COMPLETE)
+                self._tell(trial, timings, t0, list(same.values))
                 return
             if self.evaluator is not None:
                 result = dict(self.evaluator(spec))
@@ -269,27 +279,31 @@ class Runner:
                 if metric not in ANALYTIC:
                     trial.set_constraint(name, (metrics.get("latency_ms", math.inf) - limit) / limit)
             trial.set_user_attr("status", "ok")
-            timings["total_s"] = time.perf_counter() - t0
-            trial.set_user_attr("timings", timings)
-            study.tell(trial, _values(self.objectives, metrics), state=TrialState.COMPLETE)
+            self._tell(trial, timings, t0, _values(self.objectives, metrics))
         except optuna.TrialPruned:
-            timings["total_s"] = time.perf_counter() - t0
-            trial.set_user_attr("timings", timings)
             trial.set_user_attr("status", "pruned")
-            study.tell(trial, state=TrialState.PRUNED)
+            self._tell(trial, timings, t0, state=TrialState.PRUNED)
         except (TrialFailed, Exception) as exc:
             reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, TrialFailed):
                 trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
             if "ResourceExhausted" in reason or isinstance(exc, MemoryError):
                 reason = f"out of memory: {reason}"
-            timings["total_s"] = time.perf_counter() - t0
-            trial.set_user_attr("timings", timings)
             trial.set_user_attr("status", "failed")
             trial.set_user_attr("error", reason[:2000])
-            study.tell(trial, state=TrialState.FAIL)
+            self._tell(trial, timings, t0, state=TrialState.FAIL)
         finally:
             beat.stop()
+
+    def _tell(self, trial: optuna.Trial, timings: dict[str, float], t0: float, values: list[float] | None = None,
+              state: TrialState = TrialState.COMPLETE) -> None:
+        """Timings and this worker's memory (recycling shows here) are written before the trial is finished:
+        storages refuse attributes on finished trials."""
+        self.trials_run += 1
+        timings["total_s"] = time.perf_counter() - t0
+        trial.set_user_attr("timings", timings)
+        trial.set_user_attr("worker_memory", {"rss_mb": rss_mb(), "trial_in_worker": self.trials_run})
+        self.study.tell(trial, values, state=state)
 
     def _train(self, spec: ArchSpec, trial: optuna.Trial, timings: dict[str, float]) -> dict[str, Any]:
         from nas.train import evaluate_latency, train_model

@@ -1,0 +1,72 @@
+"""Engine benchmark: worker memory over a long search (recycled vs one long-lived worker process) and the
+per-trial overhead outside training, measured side by side in one run.
+
+Run: `.venv/bin/python benchmarks/bench_engine.py [--trials 200] [--quick]` (part of `make bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import nas
+
+SPACE = {"space": "conv", "options": {"stages": [1, 2], "depth": [1, 1], "widths": [8, 16], "kernels": [3],
+                                      "hidden": [0, 0], "dropouts": [0.0]}}
+
+
+def run(trials: int, per_worker: int, folder: Path, name: str) -> dict:
+    t = time.perf_counter()
+    study = nas.search(SPACE, "digits", objectives=("accuracy", "macs"), n_trials=trials, sampler="random", seed=0,
+                       storage=folder / "bench.db", study_name=name, budget={"epochs": 1, "batch_size": 256},
+                       max_trials_per_worker=per_worker, verbose=False)
+    wall = time.perf_counter() - t
+    records = study.trials
+    mem = [(r.user_attrs["worker_memory"]["trial_in_worker"], r.user_attrs["worker_memory"]["rss_mb"])
+           for r in records if "worker_memory" in r.user_attrs]
+    trained = [r for r in records if r.status == "ok"]
+    train = sum(r.timings.get("train_s", 0) + r.timings.get("eval_s", 0) for r in trained)
+    inside = [r.timings["total_s"] - r.timings.get("train_s", 0) - r.timings.get("eval_s", 0) for r in trained]
+    return {"wall": wall, "mem": mem, "train": train, "inside": inside, "n": len(records), "trained": len(trained)}
+
+
+def rss_at(mem: list[tuple[int, float]], k: int) -> float | None:
+    values = [rss for i, rss in mem if i == k]
+    return max(values) if values else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="60 trials")
+    args = parser.parse_args()
+    n = 60 if args.quick else args.trials
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        recycled = run(n, 20, folder, "recycled")
+        single = run(n, 0, folder, "single")
+    print(f"# engine: {n} tiny trials on digits (1 epoch), one worker at a time")
+    print(f"{'worker RSS (MB) after trial k of the worker':<46} {'recycled every 20':>18} {'one worker':>12}")
+    checkpoints = sorted({1, 5, 10, 20, n // 2, n} - {0})
+    for k in checkpoints:
+        a, b = rss_at(recycled["mem"], min(k, 20)), rss_at(single["mem"], k)
+        label = f"k = {k}" + (" (recycled: its worker's 20th)" if k > 20 else "")
+        print(f"{label:<46} {a if a is not None else '-':>18} {b if b is not None else '-':>12}")
+    grow_single = rss_at(single["mem"], n) - rss_at(single["mem"], 10)
+    peak_recycled = max(r for _, r in recycled["mem"])
+    peak_single = max(r for _, r in single["mem"])
+    print(f"peak worker RSS: recycled {peak_recycled:.0f} MB, one worker {peak_single:.0f} MB "
+          f"(ratio {peak_single / peak_recycled:.2f}); one worker grew {grow_single:.0f} MB from trial 10 to {n} "
+          f"({grow_single / (n - 10):.1f} MB per trial)")
+    for label, r in (("recycled every 20", recycled), ("one worker", single)):
+        overhead = 1 - r["train"] / r["wall"]
+        print(f"{label}: {r['n']} trials in {r['wall']:.0f} s ({r['wall'] / r['n']:.2f} s per trial); training + "
+              f"evaluation {r['train']:.0f} s = {100 * (1 - overhead):.0f}% of wall time; inside a trial outside "
+              f"training (sample, cost, build, storage) median {statistics.median(r['inside']) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
