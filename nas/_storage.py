@@ -79,23 +79,44 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         raise ValueError(f"`storage` could not be opened: storage={url!r}: {type(exc).__name__}: {exc}") from None
 
 
-def lock_path(url: str) -> Path | None:
-    """A lock file next to a file-based storage (SQLite, journal); None for database servers."""
+def lock_path(url: str) -> Path | str | None:
+    """What serialises claims on this storage: a lock file next to a file-based storage (SQLite, journal), the
+    PostgreSQL URL itself (an advisory lock), or None (other databases: no lock)."""
     for prefix in ("sqlite:///", "journal:///"):
         if url.startswith(prefix):
             path = url[len(prefix):]
             return Path(path if path.startswith("/") else "/" + path).with_suffix(".lock")
+    if url.startswith("postgresql"):
+        return url
     return None
 
 
+_ENGINES: dict[str, Any] = {}
+ADVISORY_KEY = 0x6E617321  # "nas!": one lock for all nas claims on a database
+
+
 @contextlib.contextmanager
-def claim_lock(path: Path | None) -> Iterator[None]:
-    """Serialises "count trials, then ask for one" between the processes of one machine, so that a study
-    never runs more trials than its target."""
-    if path is None:
+def claim_lock(target: Path | str | None) -> Iterator[None]:
+    """Serialises "count trials, then ask for one" between processes - of one machine through a lock file, of
+    many machines through a PostgreSQL advisory lock - so that a study never runs more trials than its
+    target."""
+    if target is None:
         yield
         return
-    with open(path, "a") as handle:
+    if isinstance(target, str):
+        import sqlalchemy
+
+        engine = _ENGINES.get(target)
+        if engine is None:
+            engine = _ENGINES[target] = sqlalchemy.create_engine(target, pool_pre_ping=True, poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+        return
+    with open(target, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -116,5 +137,5 @@ def write_config(study: optuna.Study, config: dict[str, Any]) -> None:
 
 def default_artifacts(url: str, study_name: str) -> str:
     path = lock_path(url)
-    base = path.parent / (path.stem + "-artifacts") if path is not None else Path("runs") / "artifacts"
+    base = path.parent / (path.stem + "-artifacts") if isinstance(path, Path) else Path("runs") / "artifacts"
     return str((base / study_name).resolve())

@@ -319,7 +319,7 @@ class Runner:
                 if epoch < last and trial.should_prune():  # a finished training is a result, not a prune
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} (val accuracy {val_acc:.4f})")
         result = train_model(spec, self.data, self.budget, seed=self.budget.seed + trial.number, report=report,
-                             timings=timings)
+                             timings=timings, devices=self.config.get("devices"))
         model = result.pop("model")
         if "latency" in self.objectives or "max_latency" in self.constraints:
             t = time.perf_counter()

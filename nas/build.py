@@ -54,7 +54,9 @@ class KerasOps:
 
     def dense(self, x: Any, name: str, *, units: int, activation: str | None = None) -> Any:
         act = None if activation is None else ACTIVATIONS.get(activation, activation)
-        return keras.layers.Dense(units, activation=act, name=name)(x)
+        # under a mixed-precision policy the classifier's softmax stays float32 (numerically stable)
+        dtype = "float32" if name == "predictions" and keras.mixed_precision.global_policy().name != "float32" else None
+        return keras.layers.Dense(units, activation=act, name=name, dtype=dtype)(x)
 
     def dropout(self, x: Any, name: str, *, rate: float, per_sample: bool = False) -> Any:
         noise_shape = (None, 1, 1, 1) if per_sample else None

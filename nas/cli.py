@@ -62,6 +62,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.study:
         kwargs["study_name"] = args.study
     study = search(**kwargs)
+    if kwargs.get("n_workers") == 0:
+        return 0
     _print_front(study, None, args.limit)
     export = config.get("export")
     if export and not args.no_export:
@@ -170,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", help="override the config's study name")
     p.add_argument("--storage")
     p.add_argument("--n-trials", type=int)
-    p.add_argument("--n-workers", type=int)
+    p.add_argument("--n-workers", type=int, help="local worker processes (0: only create the study, for `nas worker`s)")
     p.add_argument("--limit", type=int, default=20, help="rows of the ranked table")
     p.add_argument("--no-export", action="store_true")
     p.set_defaults(func=cmd_search)

@@ -237,7 +237,8 @@ class Study:
         self.config = config
         from nas._supervise import supervise
 
-        supervise(self, n_workers=n_workers or int(config.get("n_workers", 1)), verbose=verbose)
+        workers = n_workers if n_workers is not None else int(config.get("n_workers") or 1)
+        supervise(self, n_workers=max(1, workers), verbose=verbose)
         return self
 
     def export(self, which: Any = "best", path: str | os.PathLike[str] = "exports", *, retrain_epochs: int = 0,
@@ -324,7 +325,8 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
            sampler: Any = None, storage: Any = None, study_name: str | None = None, budget: Any = None,
            constraints: dict[str, float] | None = None, warm_start: Any = (), n_workers: int = 1,
            seed: int | None = None, pruner: Any = None, max_retries: int = 2, max_trials_per_worker: int = 20,
-           max_failures: int | None = None,
+           max_failures: int | None = None, device: str = "auto", mixed_precision: str | None = None,
+           jit_compile: Any = "auto", tpu_address: str | None = None,
            artifacts: str | os.PathLike[str] | None = None, evaluator: Any = None,
            data_options: dict[str, Any] | None = None, verbose: bool = True) -> Study:
     """Run a multi-objective architecture search and return the :class:`Study`.
@@ -338,7 +340,7 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
 
     objectives = check_objectives(objectives)
     _check_int("n_trials", n_trials, 1)
-    _check_int("n_workers", n_workers, 1)
+    _check_int("n_workers", n_workers, 0)
     _check_int("max_retries", max_retries, 0)
     _check_int("max_trials_per_worker", max_trials_per_worker, 0)
     if max_failures is not None:
@@ -346,6 +348,9 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
     if seed is not None:
         _check_int("seed", seed, 0)
     budget_obj = Budget.of(budget)
+    from nas.devices import check_device_options, check_devices
+
+    devices = check_device_options(device, mixed_precision, jit_compile, tpu_address)
     constraints = check_constraints(constraints)
     url = describe_storage(storage)
     storage_obj = open_storage(url)
@@ -405,7 +410,10 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
         "warm_start": [name for name, _ in warm], "evaluator": evaluator_pickle,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
+    config["devices"] = devices
     json.dumps(config)  # everything stored must be plain JSON
+    if evaluator is None:
+        check_devices(devices)  # absent hardware fails the search now, not every trial
     # create the study once, here, before any worker starts (concurrent creation races on SQLite)
     study = optuna.create_study(study_name=study_name, storage=storage_obj,
                                 directions=[OBJECTIVES[o] for o in objectives])
@@ -415,6 +423,10 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
     result = Study(study, url)
     if verbose:
         print(f"nas: study {study_name!r} in {url}")
+    if n_workers == 0:  # created for workers started elsewhere (`nas worker --study NAME --storage URL`)
+        if verbose:
+            print(f"nas: no local workers; start them with `nas worker --study {study_name} --storage {url}`")
+        return result
     return result.resume(verbose=verbose)
 
 

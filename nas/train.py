@@ -87,7 +87,8 @@ class _Watch(keras.callbacks.Callback):
 
 def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
                 report: Callable[[int, float], None] | None = None, timings: dict[str, float] | None = None,
-                x_extra: tuple[np.ndarray, np.ndarray] | None = None, validate: bool = True) -> dict[str, Any]:
+                x_extra: tuple[np.ndarray, np.ndarray] | None = None, validate: bool = True,
+                devices: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build ``spec``, train it with ``budget`` on ``data`` and evaluate it on the validation split.
 
     Returns ``model``, ``accuracy`` (validation top-1), ``train_accuracy``, ``loss``, ``epochs`` and
@@ -110,9 +111,16 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
         y_train = np.concatenate([y_train, x_extra[1]])
     timings["data_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    model = build_model(spec, bn_momentum=budget.bn_momentum)
-    steps = budget.epochs * math.ceil(len(x_train) / budget.batch_size)
-    model.compile(optimizer=_optimizer(budget, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    from nas.devices import make_strategy
+
+    devices = devices or {}
+    keras.mixed_precision.set_global_policy(devices.get("mixed_precision") or "float32")
+    strategy = make_strategy(devices)
+    with strategy.scope():
+        model = build_model(spec, bn_momentum=budget.bn_momentum)
+        steps = budget.epochs * math.ceil(len(x_train) / budget.batch_size)
+        model.compile(optimizer=_optimizer(budget, steps), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"], jit_compile=devices.get("jit_compile", "auto"))
     timings["build_s"] = time.perf_counter() - t
     watch = _Watch(budget, report)
     t = time.perf_counter()

@@ -1,0 +1,90 @@
+"""Several workers on one study: `nas worker` processes sharing a PostgreSQL study (started by .ci/run, or
+set NAS_TEST_POSTGRES_URL), and two local workers on SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+
+import nas
+from nas._storage import open_storage
+
+pytestmark = pytest.mark.slow
+
+POSTGRES = os.environ.get("NAS_TEST_POSTGRES_URL")
+TINY_CONV = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16), "kernels": (3,),
+                                          "hidden": (0, 0), "dropouts": (0.0,)}}
+
+
+def _worker(study: str, storage: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "nas.cli", "worker", "--study", study, "--storage", storage, *extra],
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+
+
+def _check_exact(study_name: str, storage: str, n: int) -> list[optuna.trial.FrozenTrial]:
+    study = nas.load_study(study_name, storage)
+    trials = study.optuna_study.trials
+    c = study.counts()
+    assert c["done"] == n and c["running"] == 0 and c["waiting"] == 0
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    return trials
+
+
+@pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
+def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    nas.search(TINY_CONV, "digits", n_trials=6, storage=POSTGRES, study_name=name, sampler="random", seed=0,
+               budget={"epochs": 1, "batch_size": 128}, n_workers=0, artifacts=tmp_path / "art", verbose=False)
+    workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i)) for i in range(2)]
+    for w in workers:
+        assert w.wait(timeout=400) == 0, (tmp_path / "w0.log").read_text()[-2000:]
+    trials = _check_exact(name, POSTGRES, 6)
+    pids = {t.user_attrs["worker"]["pid"] for t in trials if "worker" in t.user_attrs}
+    assert pids == {w.pid for w in workers}  # both took part
+
+
+@pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
+def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
+    name = f"pgkill-{uuid.uuid4().hex[:8]}"
+    nas.search(TINY_CONV, "digits", n_trials=4, storage=POSTGRES, study_name=name, sampler="random", seed=1,
+               budget={"epochs": 4, "batch_size": 32}, n_workers=0, artifacts=tmp_path / "art", verbose=False)
+    victim = _worker(name, POSTGRES, tmp_path / "victim.log", "--seed", "1")
+    storage = open_storage(POSTGRES)
+    deadline = time.time() + 120
+    running = []
+    while time.time() < deadline and not running:
+        running = [t for t in optuna.load_study(study_name=name, storage=storage).trials
+                   if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker", {}).get("pid") == victim.pid]
+        time.sleep(0.3)
+    assert running, (tmp_path / "victim.log").read_text()[-2000:]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    survivor = _worker(name, POSTGRES, tmp_path / "survivor.log", "--seed", "2")
+    assert survivor.wait(timeout=400) == 0, (tmp_path / "survivor.log").read_text()[-2000:]
+    trials = _check_exact(name, POSTGRES, 4)
+    killed = trials[running[0].number]
+    assert killed.state == optuna.trial.TrialState.FAIL
+    assert f"worker process {victim.pid} died" in killed.user_attrs["error"]
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == killed.number]
+    assert len(retry) == 1 and retry[0].params == killed.params
+    assert retry[0].user_attrs["worker"]["pid"] == survivor.pid
+
+
+def test_two_local_workers_share_a_sqlite_study(tmp_path: Path) -> None:
+    study = nas.search(TINY_CONV, "digits", n_trials=6, storage=tmp_path / "two.db", study_name="two",
+                       sampler="random", seed=4, budget={"epochs": 1, "batch_size": 128}, n_workers=2,
+                       max_trials_per_worker=3, verbose=False)
+    trials = _check_exact("two", str(tmp_path / "two.db"), 6)
+    starts = sorted((t.datetime_start, t.datetime_complete) for t in trials if t.user_attrs.get("status") == "ok")
+    # two processes really ran at the same time: some trial started before the previous one finished
+    assert any(b[0] < a[1] for a, b in zip(starts, starts[1:]))
+    assert study.optuna_study.user_attrs["nas_workers_started"] >= 2
