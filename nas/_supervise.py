@@ -55,6 +55,22 @@ def _line(t: Any, done: int, target: int) -> str:
     return "  ".join(parts)
 
 
+def report_finished(trials: list[Any], reported: set[int], target: int, verbose: bool) -> list[Any]:
+    """Print one line per trial finished since the last call (in trial order); returns those trials."""
+    done = counts([t for t in trials if t.number in reported])["done"]
+    new = []
+    for t in trials:
+        if t.state in FINISHED and t.number not in reported:
+            reported.add(t.number)
+            new.append(t)
+            if t.state == TrialState.PRUNED or (t.state == TrialState.COMPLETE
+                                                and t.user_attrs.get("status") != "infeasible"):
+                done += 1
+            if verbose:
+                print(_line(t, done, target), flush=True)
+    return new
+
+
 def supervise(study: Study, *, n_workers: int, verbose: bool = True, poll: float = 0.5) -> None:
     ost = study.optuna_study
     config = read_config(ost)
@@ -112,17 +128,9 @@ def supervise(study: Study, *, n_workers: int, verbose: bool = True, poll: float
                 fail_dead_trials(ost, reason_for=reasons)
             trials = ost.get_trials(deepcopy=False)
             c = counts(trials)
-            done = counts([t for t in trials if t.number in reported])["done"]
-            for t in trials:
-                if t.state in FINISHED and t.number not in reported:
-                    reported.add(t.number)
-                    if t.state == TrialState.PRUNED or (t.state == TrialState.COMPLETE
-                                                        and t.user_attrs.get("status") != "infeasible"):
-                        done += 1
-                    if t.user_attrs.get("status") != "failed" or "worker process" not in str(t.user_attrs.get("error")):
-                        crashes = 0
-                    if verbose:
-                        print(_line(t, done, target), flush=True)
+            for t in report_finished(trials, reported, target, verbose):
+                if t.user_attrs.get("status") != "failed" or "worker process" not in str(t.user_attrs.get("error")):
+                    crashes = 0
             if c["infeasible"] >= infeasible_cap(target):
                 raise RuntimeError(f"the constraints {config.get('constraints')} rejected {c['infeasible']} "
                                    f"candidates and only {c['done']} were trained: loosen the constraints or "

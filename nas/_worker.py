@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import base64
 import ctypes
-import json
 import math
 import os
 import pickle
@@ -28,7 +27,6 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
@@ -194,6 +192,8 @@ class Runner:
     """Holds what a worker loads once (config, space, data) and runs trials."""
 
     trials_run = 0
+    # called after every epoch with (epoch, validation accuracy): the Ray backend reports to Tune through it
+    epoch_hook: Any = None
 
     def __init__(self, study: optuna.Study, config: dict[str, Any]) -> None:
         from nas.data import load_data
@@ -215,6 +215,7 @@ class Runner:
 
     # -- the pipeline
     def run(self, trial: optuna.Trial) -> None:
+        """Run ``trial`` to its end and record it (never raises, except SystemExit/KeyboardInterrupt)."""
         study = self.study
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -310,14 +311,23 @@ class Runner:
 
         assert self.data is not None
         t = time.perf_counter()
-        report = None
+        hooks = []
         if self.single and self.objectives[0] == "accuracy" and self.config.get("pruner"):
             last = self.budget.epochs - 1
 
-            def report(epoch: int, val_acc: float) -> None:
+            def prune(epoch: int, val_acc: float) -> None:
                 trial.report(val_acc, epoch)
                 if epoch < last and trial.should_prune():  # a finished training is a result, not a prune
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} (val accuracy {val_acc:.4f})")
+            hooks.append(prune)
+        elif self.epoch_hook is not None and self.single:  # Optuna keeps intermediate values for one objective only
+            hooks.append(lambda epoch, val_acc: trial.report(val_acc, epoch))
+        if self.epoch_hook is not None:
+            hooks.append(self.epoch_hook)
+
+        def report(epoch: int, val_acc: float) -> None:
+            for hook in hooks:
+                hook(epoch, val_acc)
         result = train_model(spec, self.data, self.budget, seed=self.budget.seed + trial.number, report=report,
                              timings=timings, devices=self.config.get("devices"))
         model = result.pop("model")

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"nas demo: {config['description'].strip()}\n")
     t = time.perf_counter()
     study = search(**kwargs)
-    print(f"\nranked architectures (rank 0 = Pareto front of accuracy vs MACs; * = knee):")
+    print("\nranked architectures (rank 0 = Pareto front of accuracy vs MACs; * = knee):")
     print(study.table())
     ref = study.reference_point()
     print(f"hypervolume {study.hypervolume():.4f} (accuracy x MACs / {ref['macs']:,.0f})")

@@ -64,8 +64,21 @@ def check_devices(options: dict[str, Any]) -> None:
     device = options["device"]
     if device in ("auto", "cpu"):
         return
-    address = options.get("tpu_address") or os.environ.get("TPU_NAME") or "" if device == "tpu" else ""
-    out = subprocess.run([sys.executable, "-c", _PROBE, address], capture_output=True, text=True, timeout=600)
+    address = (options.get("tpu_address") or os.environ.get("TPU_NAME") or "") if device == "tpu" else ""
+    if address.startswith("grpc://"):
+        # TensorFlow retries an unreachable TPU worker for minutes: check the port first
+        import socket
+
+        host, _, port = address[len("grpc://"):].rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"`device='tpu'`: no TPU at tpu_address={address!r}: {exc}") from None
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE, address], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"`device={device!r}`: probing the devices timed out after 300 s "
+                         f"(tpu_address={address!r})") from None
     if out.returncode != 0:
         raise ValueError(f"`device={device!r}`: probing TensorFlow's devices failed: {out.stderr[-1000:]}")
     found = json.loads(out.stdout.strip().splitlines()[-1])

@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from nas.budget import OBJECTIVES
 
 
 def _points(study: Any, objectives: Any) -> tuple[list[tuple[float, float, int, bool, str]], str]:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime
 import json
 import os
 import pickle
-import subprocess
-import sys
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +17,9 @@ import optuna
 from optuna.trial import TrialState
 
 import search_spaces
-from nas._storage import (CONFIG_ATTR, default_artifacts, describe_storage, open_storage, read_config,
+from nas._storage import (default_artifacts, describe_storage, open_storage, read_config,
                           write_config)
-from nas.budget import ANALYTIC, OBJECTIVES, Budget, check_constraints, check_objectives
+from nas.budget import OBJECTIVES, Budget, check_constraints, check_objectives
 from nas.ranking import hypervolume as _hypervolume
 from nas.ranking import knee_index, non_dominated_ranks
 from nas.spec import ArchSpec
@@ -225,9 +221,22 @@ class Study:
         return text
 
     # ------------------------------------------------------------------ running
-    def resume(self, n_trials: int | None = None, *, n_workers: int | None = None, verbose: bool = True) -> Study:
+    def resume(self, n_trials: int | None = None, *, n_workers: int | None = None, verbose: bool = True,
+               backend: str = "local", resources_per_trial: dict[str, float] | None = None,
+               ray_address: str | None = None, max_concurrent: int | None = None, scheduler: str | None = None) -> Study:
         """Continue the search until ``n_trials`` trials are finished (default: the stored target). Trials left
-        running by a dead process are failed with the reason and re-run from their params."""
+        running by a dead process are failed with the reason and re-run from their params. ``backend`` is
+        ``local`` (worker processes here) or ``ray`` (Ray Tune; see :func:`search`) - a study may switch."""
+        if backend not in ("local", "ray"):
+            raise ValueError(f"`backend` must be 'local' or 'ray', but got backend={backend!r}")
+        ray_options = None
+        if backend == "ray":
+            from nas._ray import check_ray_options
+
+            ray_options = check_ray_options(resources_per_trial, scheduler, self.objectives, max_concurrent)
+        elif scheduler is not None:
+            raise ValueError("`scheduler` (Ray Tune's ASHA / HyperBand) needs backend='ray'; the local backend "
+                             "prunes with `pruner`")
         config = read_config(self.optuna_study)
         if n_trials is not None:
             if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
@@ -235,6 +244,11 @@ class Study:
             config["n_trials"] = n_trials
             write_config(self.optuna_study, config)
         self.config = config
+        if ray_options is not None:
+            from nas._ray import run_ray
+
+            run_ray(self, options=ray_options, ray_address=ray_address, verbose=verbose)
+            return self
         from nas._supervise import supervise
 
         workers = n_workers if n_workers is not None else int(config.get("n_workers") or 1)
@@ -326,7 +340,9 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
            constraints: dict[str, float] | None = None, warm_start: Any = (), n_workers: int = 1,
            seed: int | None = None, pruner: Any = None, max_retries: int = 2, max_trials_per_worker: int = 20,
            max_failures: int | None = None, device: str = "auto", mixed_precision: str | None = None,
-           jit_compile: Any = "auto", tpu_address: str | None = None,
+           jit_compile: Any = "auto", tpu_address: str | None = None, backend: str = "local",
+           resources_per_trial: dict[str, float] | None = None, ray_address: str | None = None,
+           max_concurrent: int | None = None, scheduler: str | None = None,
            artifacts: str | os.PathLike[str] | None = None, evaluator: Any = None,
            data_options: dict[str, Any] | None = None, verbose: bool = True) -> Study:
     """Run a multi-objective architecture search and return the :class:`Study`.
@@ -351,6 +367,18 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
     from nas.devices import check_device_options, check_devices
 
     devices = check_device_options(device, mixed_precision, jit_compile, tpu_address)
+    if backend not in ("local", "ray"):
+        raise ValueError(f"`backend` must be 'local' or 'ray', but got backend={backend!r}")
+    if backend == "ray":
+        from nas._ray import check_ray_options
+
+        check_ray_options(resources_per_trial, scheduler, objectives, max_concurrent)
+    elif scheduler is not None:
+        raise ValueError("`scheduler` (Ray Tune's ASHA / HyperBand) needs backend='ray'; the local backend prunes "
+                         "with `pruner`")
+    if pruner is not None and backend == "ray":
+        raise ValueError("`pruner` (Optuna's) works with the local backend; with backend='ray' use "
+                         "scheduler='asha' or 'hyperband'")
     constraints = check_constraints(constraints)
     url = describe_storage(storage)
     storage_obj = open_storage(url)
@@ -427,7 +455,8 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
         if verbose:
             print(f"nas: no local workers; start them with `nas worker --study {study_name} --storage {url}`")
         return result
-    return result.resume(verbose=verbose)
+    return result.resume(verbose=verbose, backend=backend, resources_per_trial=resources_per_trial,
+                         ray_address=ray_address, max_concurrent=max_concurrent, scheduler=scheduler)
 
 
 def load_study(study_name: str, storage: Any = None) -> Study:

@@ -8,8 +8,7 @@ from typing import Any
 
 from nas.blocks import Conv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, check_unknown, choices_option, classes_option, opt_fail, range_option,
-                                  shape_option)
+from search_spaces._space import (Space, check_unknown, choices_option, opt_fail, range_option)
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (28, 28, 1), "num_classes": 10,
@@ -38,8 +37,7 @@ class ConvSpace(Space):
         o = {**DEFAULTS, **options}
         super().__init__(o)
         n = self.name
-        self.input_shape = shape_option(n, o["input_shape"])
-        self.num_classes = classes_option(n, o["num_classes"])
+        self._shape_and_classes(o)
         self.stages = range_option(n, "stages", o["stages"], low=1, high=10)
         self.depth = range_option(n, "depth", o["depth"], low=1, high=8)
         self.widths = choices_option(n, "widths", o["widths"], kind=int, low=1)

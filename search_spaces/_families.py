@@ -7,8 +7,7 @@ from typing import Any
 
 from nas.blocks import Basic, Block, Bottleneck, Conv, Inception, MBConv, SepConv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, check_unknown, choices_option, classes_option, opt_fail, range_option,
-                                  shape_option)
+from search_spaces._space import (Space, check_unknown, choices_option, opt_fail, range_option)
 
 FAMILIES = ("conv", "sepconv", "basic", "bottleneck", "inception", "mbconv")
 DEFAULTS: dict[str, Any] = {
@@ -45,12 +44,8 @@ class FamiliesSpace(Space):
         o = {**DEFAULTS, **options}
         super().__init__(o)
         n = self.name
-        self.input_shape = shape_option(n, o["input_shape"])
-        self.num_classes = classes_option(n, o["num_classes"])
-        if o["stem_stride"] not in ("auto", 1, 2):
-            raise opt_fail(n, "stem_stride", "'auto', 1 or 2", o["stem_stride"])
-        self.stem_stride = o["stem_stride"] if o["stem_stride"] != "auto" else \
-            (2 if min(self.input_shape[:2]) >= 64 else 1)
+        self._shape_and_classes(o)
+        self.stem_stride = self._stem_stride(o["stem_stride"])
         self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
         self.stages = range_option(n, "stages", o["stages"], low=1, high=10)
         self.families = choices_option(n, "families", o["families"], kind=str, allowed=FAMILIES)

@@ -7,8 +7,7 @@ from typing import Any
 
 from nas.blocks import Conv, MBConv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, check_unknown, choices_option, classes_option, range_option,
-                                  shape_option)
+from search_spaces._space import (Space, check_unknown, choices_option, range_option)
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -46,12 +45,8 @@ class MBConvSpace(Space):
         o = {**DEFAULTS, **options}
         super().__init__(o)
         n = self.name
-        self.input_shape = shape_option(n, o["input_shape"])
-        self.num_classes = classes_option(n, o["num_classes"])
-        if o["stem_stride"] not in ("auto", 1, 2):
-            raise ValueError(f"{n} space: `stem_stride` must be 'auto', 1 or 2, but got stem_stride={o['stem_stride']!r}")
-        self.stem_stride = o["stem_stride"] if o["stem_stride"] != "auto" else \
-            (2 if min(self.input_shape[:2]) >= 64 else 1)
+        self._shape_and_classes(o)
+        self.stem_stride = self._stem_stride(o["stem_stride"])
         self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
         self.stages = range_option(n, "stages", o["stages"], low=1, high=10)
         self.depth = range_option(n, "depth", o["depth"], low=1, high=16)

@@ -6,8 +6,7 @@ from typing import Any
 
 from nas.blocks import Basic, Bottleneck, Conv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, check_unknown, choices_option, classes_option, range_option,
-                                  shape_option)
+from search_spaces._space import (Space, check_unknown, choices_option, range_option)
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -43,8 +42,7 @@ class ResidualSpace(Space):
         o = {**DEFAULTS, **options}
         super().__init__(o)
         n = self.name
-        self.input_shape = shape_option(n, o["input_shape"])
-        self.num_classes = classes_option(n, o["num_classes"])
+        self._shape_and_classes(o)
         self.stem = stem_kind(n, o["stem"], self.input_shape)
         self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
         self.stages = range_option(n, "stages", o["stages"], low=1, high=8)

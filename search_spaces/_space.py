@@ -33,6 +33,16 @@ class Space:
     def __init__(self, options: dict[str, Any]) -> None:
         self._options = copy.deepcopy(options)
 
+    def _shape_and_classes(self, o: dict[str, Any]) -> None:
+        self.input_shape = shape_option(self.name, o["input_shape"])
+        self.num_classes = classes_option(self.name, o["num_classes"])
+
+    def _stem_stride(self, value: Any) -> int:
+        """``auto``: stride 2 from 64 pixels up (keeps small inputs at full resolution), else 1 or 2."""
+        if value not in ("auto", 1, 2):
+            raise opt_fail(self.name, "stem_stride", "'auto', 1 or 2", value)
+        return value if value != "auto" else (2 if min(self.input_shape[:2]) >= 64 else 1)
+
     # ------------------------------------------------------------------ options
     def config(self) -> dict[str, Any]:
         """``{"space": name, "options": {...}}``, JSON-able; ``search_spaces.from_config`` rebuilds the space."""
@@ -62,7 +72,6 @@ class Space:
 
     def params_of(self, name: str) -> dict[str, Any]:
         """The labels at which this space reproduces the classic network ``name`` exactly."""
-        import search_spaces
 
         if name not in self.classics:
             raise ValueError(f"`name` must be a classic network of the {self.name!r} space "

@@ -8,7 +8,7 @@ import pytest
 
 import nas
 import search_spaces
-from nas import ArchSpec, Bottleneck, Conv, Head
+from nas import ArchSpec, Conv, Head
 from search_spaces._baselines import GOOGLENET_MODULES
 
 

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-import nas
 import search_spaces
 from nas import ArchSpec, Basic, Bottleneck, Conv, Head, Inception, MBConv, SepConv, parse_block
 from random_specs import random_spec
