@@ -33,11 +33,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_cost.py
 	$(PY) benchmarks/bench_spaces.py
 	$(PY) benchmarks/bench_engine.py --trials 200
+	$(PY) benchmarks/bench_ray.py --trials 8
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/bench_cost.py --quick
 	$(PY) benchmarks/bench_spaces.py
 	$(PY) benchmarks/bench_engine.py --quick
+	$(PY) benchmarks/bench_ray.py --trials 4
 
 clean:
 	rm -rf $(VENV) .keras runs .pytest_cache

@@ -1,0 +1,64 @@
+"""Ray Tune backend against the local backend: per-trial dispatch overhead (trials that do no training) and the
+throughput of 2 concurrent trials against 1 (tiny real training on digits), measured in one run.
+
+Run: `.venv/bin/python benchmarks/bench_ray.py [--trials 8]` (part of `make bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent),
+                                                        os.environ.get("PYTHONPATH")]))
+
+import nas  # noqa: E402
+import search_spaces  # noqa: E402
+from bench_helpers import params_as_accuracy  # noqa: E402
+
+TINY = {"space": "conv", "options": {"stages": [1, 2], "depth": [1, 1], "widths": [8, 16], "kernels": [3],
+                                     "hidden": [0, 0], "dropouts": [0.0]}}
+
+
+def timed(**kwargs) -> float:
+    t = time.perf_counter()
+    nas.search(verbose=False, **kwargs)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=8)
+    args = parser.parse_args()
+    n = args.trials
+    space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16, 32))
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "b.db"
+        rows = []
+        for backend in ("local", "ray"):
+            extra = {"backend": "ray", "max_concurrent": 1} if backend == "ray" else {"n_workers": 1}
+            dispatch = timed(space=space, evaluator=params_as_accuracy, n_trials=n, storage=db, sampler="random",
+                             study_name=f"d-{backend}", **extra)
+            one = timed(space=TINY, data="digits", n_trials=n, storage=db, sampler="random", seed=0,
+                        budget={"epochs": 2, "batch_size": 128}, study_name=f"t1-{backend}", **extra)
+            extra2 = {"backend": "ray", "max_concurrent": 2} if backend == "ray" else {"n_workers": 2}
+            two = timed(space=TINY, data="digits", n_trials=n, storage=db, sampler="random", seed=0,
+                        budget={"epochs": 2, "batch_size": 128}, study_name=f"t2-{backend}", **extra2)
+            rows.append((backend, dispatch, one, two))
+    print(f"# {n} trials per run, 2 cores; wall seconds including start-up (Ray: ray.init + shutdown)")
+    print(f"{'backend':<8} {'no-training trials':>20} {'per trial':>10} {'tiny training, 1':>17} {'2 at once':>10} "
+          f"{'2 vs 1':>7}")
+    for backend, dispatch, one, two in rows:
+        print(f"{backend:<8} {dispatch:>19.1f}s {dispatch / n:>9.2f}s {one:>16.1f}s {two:>9.1f}s {one / two:>6.2f}x")
+    local, ray_ = rows
+    print(f"Ray dispatch overhead per trial: {(ray_[1] - local[1]) / n:+.2f} s against the local backend "
+          f"(local recycles a worker process every 20 trials; Ray starts one process, and TensorFlow, per trial)")
+
+
+if __name__ == "__main__":
+    main()
