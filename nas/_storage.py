@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import socket
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,10 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             engine_kwargs = {"connect_args": {"timeout": 120}}
         else:
             engine_kwargs = {"pool_pre_ping": True}
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
-                                          grace_period=GRACE_PERIOD)
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5; we rely on them knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                              heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD)
     except Exception as exc:  # bad URL, unreachable server, missing driver
         raise ValueError(f"`storage` could not be opened: storage={url!r}: {type(exc).__name__}: {exc}") from None
 
