@@ -75,7 +75,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     study = _study(args)
-    study.resume(n_trials=args.n_trials, n_workers=args.n_workers)
+    resources = json.loads(args.resources) if args.resources else None
+    study.resume(n_trials=args.n_trials, n_workers=args.n_workers, backend=args.backend, ray_address=args.ray_address,
+                 resources_per_trial=resources, max_concurrent=args.max_concurrent, scheduler=args.scheduler)
     _print_front(study, None, args.limit)
     return 0
 
@@ -182,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-trials", type=int, help="new target number of finished trials")
     p.add_argument("--n-workers", type=int)
     p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--backend", default="local", help="local (worker processes here) or ray")
+    p.add_argument("--ray-address", help="join this Ray cluster (default: start a local Ray instance)")
+    p.add_argument("--resources", help='Ray resources per trial as JSON, e.g. \'{"cpu": 1, "gpu": 0.5}\'')
+    p.add_argument("--max-concurrent", type=int, help="Ray: trials at once")
+    p.add_argument("--scheduler", help="Ray: asha or hyperband (single-objective accuracy)")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("status", help="progress, counts by state, best so far (without --study: list studies)")

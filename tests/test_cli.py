@@ -59,6 +59,10 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     index = json.loads((tmp_path / "front" / "index.json").read_text())
     assert index["which"] == "front" and len(index["exported"]) == len(list((tmp_path / "front").glob("trial-*")))
 
+    bad = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--backend", "spark", cwd=tmp_path)
+    assert bad.returncode == 2 and "`backend` must be 'local' or 'ray', but got backend='spark'" in bad.stderr
+    bad = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--scheduler", "asha", cwd=tmp_path)
+    assert bad.returncode == 2 and "`scheduler` (Ray Tune's ASHA / HyperBand) needs backend='ray'" in bad.stderr
     resumed = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--n-trials", "4", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "[  4/4]" in resumed.stdout
