@@ -40,6 +40,9 @@ def ray_environment() -> None:
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # a Tune trial may end without an epoch report (target already met, reused or over-budget candidate, one
+    # epoch): Tune must not treat the missing metric as an error
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
 
 
 def check_ray_options(resources: Any, scheduler: Any, objectives: tuple[str, ...], max_concurrent: Any) -> dict[str, Any]:
@@ -115,6 +118,8 @@ def _marking_scheduler(kind: str, epochs: int, storage_url: str) -> Any:
         pruned: list[int] = []
 
         def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+            if "nas_trial_id" not in result:  # no epoch report in this result: nothing to decide on
+                return TrialScheduler.CONTINUE
             decision = super().on_trial_result(tune_controller, trial, result)
             if decision == TrialScheduler.STOP and "nas_trial_id" in result and result["epoch"] < epochs:
                 try:

@@ -87,3 +87,13 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
         if t.state == optuna.trial.TrialState.FAIL:
             assert "died" in t.user_attrs["error"] or "heartbeats" in t.user_attrs["error"]
             assert [r for r in trials if r.user_attrs.get("retry_of") == t.number]
+
+
+def test_ray_scheduler_with_trials_that_report_nothing(tmp_path: Path) -> None:
+    """One-epoch trials never report to Tune (the final epoch is never reported): with a scheduler, Tune must
+    not abort on the missing metric (a regression: strict metric checking stopped the whole run)."""
+    study = nas.search(TINY_CONV, "digits", objectives=("accuracy",), n_trials=3, storage=tmp_path / "h.db",
+                       study_name="h", budget={"epochs": 1, "batch_size": 128}, backend="ray", scheduler="hyperband",
+                       max_concurrent=2, verbose=False)
+    c = study.counts()
+    assert c["done"] == 3 and c["complete"] == 3 and c["failed"] == 0
