@@ -10,7 +10,7 @@ from typing import Any
 
 from nas.scaling import scale
 from nas.spec import ArchSpec, Head
-from search_spaces._space import Space, check_unknown, choices_option, classes_option, opt_fail
+from search_spaces._space import Space, classes_option, opt_fail
 
 DEFAULTS: dict[str, Any] = {
     "base": "efficientnet_b0", "num_classes": None, "mode": "free",
@@ -46,9 +46,7 @@ class CompoundSpace(Space):
     def __init__(self, **options: Any) -> None:
         import search_spaces
 
-        check_unknown(self.name, options, DEFAULTS)
-        o = {**DEFAULTS, **options}
-        super().__init__(o)
+        o = self._configure(options, DEFAULTS)
         n = self.name
         base = o["base"]
         if isinstance(base, str):
@@ -87,9 +85,7 @@ class CompoundSpace(Space):
             raise opt_fail(n, "image_sizes", f"(low, high) pixel sizes with high - low a multiple of size_step "
                            f"{self.size_step}", sizes)
         self.image_sizes = (sizes[0], sizes[1])
-        self.dropouts = choices_option(n, "dropouts", o["dropouts"], kind=float, low=0.0)
-        for d in self.dropouts:
-            Head(dropout=d)
+        self.dropouts = self._dropouts(o)
         self.constraints = {k: o[k] for k in ("max_macs", "max_params") if o[k] is not None}
         for k, v in self.constraints.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:

@@ -8,7 +8,7 @@ from typing import Any
 
 from nas.blocks import Conv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, check_unknown, choices_option, opt_fail, range_option)
+from search_spaces._space import (Space, choices_option, opt_fail, range_option)
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (28, 28, 1), "num_classes": 10,
@@ -33,11 +33,8 @@ class ConvSpace(Space):
     classics = ("vgg16", "lenet5")
 
     def __init__(self, **options: Any) -> None:
-        check_unknown(self.name, options, DEFAULTS)
-        o = {**DEFAULTS, **options}
-        super().__init__(o)
+        o = self._configure(options, DEFAULTS)
         n = self.name
-        self._shape_and_classes(o)
         self.stages = range_option(n, "stages", o["stages"], low=1, high=10)
         self.depth = range_option(n, "depth", o["depth"], low=1, high=8)
         self.widths = choices_option(n, "widths", o["widths"], kind=int, low=1)
@@ -51,11 +48,9 @@ class ConvSpace(Space):
         self.hidden = range_option(n, "hidden", o["hidden"], low=0, high=4)
         self.hidden_units = choices_option(n, "hidden_units", o["hidden_units"], kind=int, low=1)
         self.head_pools = choices_option(n, "head_pools", o["head_pools"], kind=str, allowed=("flatten", "avg", "max"))
-        self.dropouts = choices_option(n, "dropouts", o["dropouts"], kind=float, low=0.0)
+        self.dropouts = self._dropouts(o)
         for a in self.activations:
             Conv(filters=8, activation=a)
-        for d in self.dropouts:
-            Head(dropout=d)
         if self.padding == "valid":
             # the deepest stack of the widest kernels, pooling whenever the space would ask
             h = min(self.input_shape[:2])

@@ -7,7 +7,7 @@ from typing import Any
 
 from nas.blocks import Basic, Block, Bottleneck, Conv, Inception, MBConv, SepConv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, check_unknown, choices_option, opt_fail, range_option)
+from search_spaces._space import (Space, choices_option, opt_fail, range_option)
 
 FAMILIES = ("conv", "sepconv", "basic", "bottleneck", "inception", "mbconv")
 DEFAULTS: dict[str, Any] = {
@@ -40,11 +40,8 @@ class FamiliesSpace(Space):
     name = "families"
 
     def __init__(self, **options: Any) -> None:
-        check_unknown(self.name, options, DEFAULTS)
-        o = {**DEFAULTS, **options}
-        super().__init__(o)
+        o = self._configure(options, DEFAULTS)
         n = self.name
-        self._shape_and_classes(o)
         self.stem_stride = self._stem_stride(o["stem_stride"])
         self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
         self.stages = range_option(n, "stages", o["stages"], low=1, high=10)
@@ -63,13 +60,11 @@ class FamiliesSpace(Space):
         self.inception_factorize = choices_option(n, "inception_factorize", o["inception_factorize"], kind=bool)
         self.activations = choices_option(n, "activations", o["activations"], kind=str)
         self.head_widths = choices_option(n, "head_widths", o["head_widths"], kind=int, low=0)
-        self.dropouts = choices_option(n, "dropouts", o["dropouts"], kind=float, low=0.0)
+        self.dropouts = self._dropouts(o)
         for a in self.activations:
             Conv(filters=8, activation=a)
         for s in self.mbconv_se:
             MBConv(filters=8, se=s)
-        for d in self.dropouts:
-            Head(dropout=d)
         for w in self.widths:
             for e in self.bottleneck_expansions:
                 if w % e:

@@ -8,7 +8,7 @@ from nas.blocks import Conv, Inception
 from nas.spec import ArchSpec, Head
 from search_spaces._baselines import GOOGLENET_MODULES
 from search_spaces._residual import stem_kind
-from search_spaces._space import (Space, check_unknown, choices_option, range_option)
+from search_spaces._space import (Space, choices_option, range_option)
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -41,11 +41,8 @@ class InceptionSpace(Space):
     classics = ("googlenet",)
 
     def __init__(self, **options: Any) -> None:
-        check_unknown(self.name, options, DEFAULTS)
-        o = {**DEFAULTS, **options}
-        super().__init__(o)
+        o = self._configure(options, DEFAULTS)
         n = self.name
-        self._shape_and_classes(o)
         self.stem = stem_kind(n, o["stem"], self.input_shape)
         self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
         self.stages = range_option(n, "stages", o["stages"], low=1, high=6)
@@ -55,9 +52,7 @@ class InceptionSpace(Space):
                          for b in BRANCHES}
         self.factorize = choices_option(n, "factorize", o["factorize"], kind=bool)
         self.bns = choices_option(n, "bns", o["bns"], kind=bool)
-        self.dropouts = choices_option(n, "dropouts", o["dropouts"], kind=float, low=0.0)
-        for d in self.dropouts:
-            Head(dropout=d)
+        self.dropouts = self._dropouts(o)
 
     def sample(self, trial: Any) -> ArchSpec:
         n_stages = self.integer(trial, "n_stages", self.stages)

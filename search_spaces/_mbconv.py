@@ -7,7 +7,7 @@ from typing import Any
 
 from nas.blocks import Conv, MBConv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, check_unknown, choices_option, range_option)
+from search_spaces._space import (Space, choices_option, range_option)
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -41,11 +41,8 @@ class MBConvSpace(Space):
     classics = ("mobilenet_v2", "efficientnet_b0")
 
     def __init__(self, **options: Any) -> None:
-        check_unknown(self.name, options, DEFAULTS)
-        o = {**DEFAULTS, **options}
-        super().__init__(o)
+        o = self._configure(options, DEFAULTS)
         n = self.name
-        self._shape_and_classes(o)
         self.stem_stride = self._stem_stride(o["stem_stride"])
         self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
         self.stages = range_option(n, "stages", o["stages"], low=1, high=10)
@@ -58,15 +55,13 @@ class MBConvSpace(Space):
         self.activations = choices_option(n, "activations", o["activations"], kind=str)
         self.head_widths = choices_option(n, "head_widths", o["head_widths"], kind=int, low=0)
         self.drop_connect = choices_option(n, "drop_connect", o["drop_connect"], kind=float, low=0.0)
-        self.dropouts = choices_option(n, "dropouts", o["dropouts"], kind=float, low=0.0)
+        self.dropouts = self._dropouts(o)
         for a in self.activations:
             MBConv(filters=8, activation=a)
         for s in self.se:
             MBConv(filters=8, se=s)
         for d in self.drop_connect:
             MBConv(filters=8, drop=d)
-        for d in self.dropouts:
-            Head(dropout=d)
 
     def sample(self, trial: Any) -> ArchSpec:
         stem_width = self.choose(trial, "stem_width", self.stem_widths)

@@ -6,7 +6,7 @@ from typing import Any
 
 from nas.blocks import Basic, Bottleneck, Conv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, check_unknown, choices_option, range_option)
+from search_spaces._space import (Space, choices_option, range_option)
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -38,11 +38,8 @@ class ResidualSpace(Space):
     classics = ("resnet18", "resnet34", "resnet50")
 
     def __init__(self, **options: Any) -> None:
-        check_unknown(self.name, options, DEFAULTS)
-        o = {**DEFAULTS, **options}
-        super().__init__(o)
+        o = self._configure(options, DEFAULTS)
         n = self.name
-        self._shape_and_classes(o)
         self.stem = stem_kind(n, o["stem"], self.input_shape)
         self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
         self.stages = range_option(n, "stages", o["stages"], low=1, high=8)
@@ -54,12 +51,10 @@ class ResidualSpace(Space):
         self.stride_on = choices_option(n, "stride_on", o["stride_on"], kind=str, allowed=("1x1", "3x3"))
         self.biases = choices_option(n, "biases", o["biases"], kind=bool)
         self.activations = choices_option(n, "activations", o["activations"], kind=str)
-        self.dropouts = choices_option(n, "dropouts", o["dropouts"], kind=float, low=0.0)
+        self.dropouts = self._dropouts(o)
         # options must make valid blocks: fail now, not at the first sample
         for a in self.activations:
             Basic(filters=8, activation=a)
-        for d in self.dropouts:
-            Head(dropout=d)
 
     def sample(self, trial: Any) -> ArchSpec:
         stem_width = self.choose(trial, "stem_width", self.stem_widths)

@@ -30,12 +30,25 @@ class Space:
     # baselines this space contains (when configured at their input size and classes)
     classics: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self._options = copy.deepcopy(options)
+    def _configure(self, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+        """Refuse unknown options, merge them over ``defaults``, remember them for :meth:`config`, and read the
+        input shape and classes (spaces that have them). Returns the merged options."""
+        check_unknown(self.name, options, defaults)
+        o = {**defaults, **options}
+        self._options = copy.deepcopy(o)
+        if "input_shape" in defaults:
+            self.input_shape = shape_option(self.name, o["input_shape"])
+            self.num_classes = classes_option(self.name, o["num_classes"])
+        return o
 
-    def _shape_and_classes(self, o: dict[str, Any]) -> None:
-        self.input_shape = shape_option(self.name, o["input_shape"])
-        self.num_classes = classes_option(self.name, o["num_classes"])
+    def _dropouts(self, o: dict[str, Any]) -> tuple[float, ...]:
+        """The head-dropout choices, each checked as a ``Head`` would check it."""
+        from nas.spec import Head
+
+        dropouts = choices_option(self.name, "dropouts", o["dropouts"], kind=float, low=0.0)
+        for d in dropouts:
+            Head(dropout=d)
+        return dropouts
 
     def _stem_stride(self, value: Any) -> int:
         """``auto``: stride 2 from 64 pixels up (keeps small inputs at full resolution), else 1 or 2."""
