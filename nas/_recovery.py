@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -80,7 +79,3 @@ def fail_dead_trials(study: optuna.Study, *, reason_for: dict[int, str] | None =
             requeue(study, t)
             failed.append(t.number)
     return failed
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)

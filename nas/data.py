@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,7 +259,3 @@ def _from_python(data: Any, seed: int, val_fraction: float) -> tuple[np.ndarray,
             return (x_tr, _as_labels(data[1], len(x_tr), "y_train"), x_va, _as_labels(data[3], len(x_va), "y_val"))
     raise ValueError(f"`data` must be 'digits', 'fashion_mnist', (x, y) or (x_train, y_train, x_val, y_val) arrays, "
                      f"tf.data datasets or an image folder, but got {type(data).__name__}")
-
-
-def ref_json(ref: dict[str, Any]) -> str:
-    return json.dumps(ref, sort_keys=True)

@@ -22,8 +22,6 @@ from typing import Any, ClassVar
 from nas.spec import ArchSpec
 from nas.trial import FixedTrial
 
-PLAIN = (int, float, str, bool, type(None))
-
 
 class Space:
     name: ClassVar[str]

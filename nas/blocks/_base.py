@@ -55,10 +55,6 @@ def check_activation(field: str, value: Any) -> None:
         raise fail(field, "one of " + ", ".join(ACTIVATIONS), value)
 
 
-def check_odd_kernel(field: str, value: Any, choices: Iterable[int]) -> None:
-    check_int(field, value, choices=choices)
-
-
 # ---------------------------------------------------------------- string tokens
 
 @dataclass(frozen=True)
