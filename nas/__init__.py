@@ -20,7 +20,7 @@ __all__ = [
     "ACTIVATIONS", "ArchSpec", "Basic", "Block", "Bottleneck", "Conv", "Cost", "FixedTrial", "Head", "Inception",
     "KINDS", "LayerCost", "MBConv", "RandomTrial", "SepConv", "build_model", "cost", "parse_block",
     "round_filters", "round_repeats", "scale", "summary", "search", "load_study", "Study", "TrialRecord",
-    "Budget", "load_data",
+    "Budget", "load_data", "from_keras_tuner",
 ]
 
 
@@ -41,6 +41,10 @@ def __getattr__(name: str) -> Any:
         from nas.budget import Budget
 
         return Budget
+    if name == "from_keras_tuner":  # imports keras-tuner (and TensorFlow)
+        from nas.keras_tuner import from_keras_tuner
+
+        return from_keras_tuner
     if name == "load_data":
         from nas.data import load_data
 

@@ -30,6 +30,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 __all__ = ["Study", "TrialRecord", "search", "load_study"]
 
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
+BACKENDS = ("local", "ray", "keras_tuner")
 PRUNERS = ("median", "successive_halving", "asha", "hyperband")
 CONFIG_VERSION = 1
 
@@ -226,7 +227,26 @@ class Study:
                ray_address: str | None = None, max_concurrent: int | None = None, scheduler: str | None = None) -> Study:
         """Continue the search until ``n_trials`` trials are finished (default: the stored target). Trials left
         running by a dead process are failed with the reason and re-run from their params. ``backend`` is
-        ``local`` (worker processes here) or ``ray`` (Ray Tune; see :func:`search`) - a study may switch."""
+        ``local`` (worker processes here) or ``ray`` (Ray Tune; see :func:`search`) - a study may switch. A study
+        made with ``backend="keras_tuner"`` continues its keras-tuner run (``overwrite=False``)."""
+        if "keras_tuner" in self.config:
+            if not self.config["keras_tuner"].get("run"):
+                raise ValueError(f"study {self.name!r} is a view of a keras-tuner run made outside nas: continue the "
+                                 f"tuner itself (overwrite=False) and call nas.from_keras_tuner(tuner) again")
+            if backend not in ("local", "keras_tuner") or scheduler is not None or ray_options_given(
+                    resources_per_trial, ray_address, max_concurrent):
+                raise ValueError(f"study {self.name!r} is a keras-tuner search: it continues with keras-tuner "
+                                 f"(backend='keras_tuner'), but got backend={backend!r}")
+            config = read_config(self.optuna_study)
+            if n_trials is not None:
+                _check_int("n_trials", n_trials, 1)
+                config["n_trials"] = n_trials
+                write_config(self.optuna_study, config)
+            self.config = config
+            from nas.keras_tuner import run_study
+
+            run_study(self, verbose=verbose)
+            return self
         if backend not in ("local", "ray"):
             raise ValueError(f"`backend` must be 'local' or 'ray', but got backend={backend!r}")
         ray_options = None
@@ -329,6 +349,52 @@ def _pruner_config(pruner: Any, objectives: tuple[str, ...]) -> dict[str, Any] |
     raise ValueError(f"`pruner` must be one of {', '.join(PRUNERS)} or an Optuna pruner, but got {pruner!r}")
 
 
+def ray_options_given(resources_per_trial: Any, ray_address: Any, max_concurrent: Any) -> bool:
+    return any(v is not None for v in (resources_per_trial, ray_address, max_concurrent))
+
+
+def _keras_tuner_config(backend: str, tuner: Any, tuner_options: Any, *, sampler: Any, pruner: Any,
+                        objectives: tuple[str, ...], n_workers: int, constraints: dict[str, float] | None,
+                        evaluator: Any) -> dict[str, Any] | None:
+    """Check the keras-tuner backend's arguments (before anything runs) and return its config part."""
+    if backend != "keras_tuner":
+        if tuner is not None or tuner_options is not None:
+            raise ValueError(f"`tuner` / `tuner_options` choose a keras-tuner tuner and need backend='keras_tuner', "
+                             f"but got backend={backend!r}")
+        return None
+    from nas.budget import ANALYTIC, CONSTRAINTS
+
+    kinds = ("random", "bayesian", "hyperband")
+    if tuner not in kinds:
+        raise ValueError(f"`tuner` must be one of {', '.join(kinds)} with backend='keras_tuner', but got tuner={tuner!r}")
+    if tuner_options is not None and not isinstance(tuner_options, dict):
+        raise ValueError(f"`tuner_options` must be a dict of keras-tuner arguments, but got {tuner_options!r}")
+    reserved = {"hypermodel", "objective", "max_trials", "seed", "directory", "project_name", "overwrite"}
+    clash = sorted(reserved & set(tuner_options or {}))
+    if clash:
+        raise ValueError(f"`tuner_options`: {clash[0]!r} is set by nas (n_trials, seed, the study's directory); "
+                         f"remove it from tuner_options")
+    if evaluator is not None and tuner == "hyperband":
+        raise ValueError("`evaluator` with tuner='hyperband': Hyperband's budget is training epochs; use "
+                         "tuner='random' or 'bayesian' with a tabular evaluator")
+    if sampler is not None:
+        raise ValueError(f"`sampler` is Optuna's; with backend='keras_tuner' the keras-tuner `tuner` samples, but got "
+                         f"sampler={sampler!r}")
+    if pruner is not None:
+        raise ValueError("`pruner` is Optuna's; with backend='keras_tuner' use tuner='hyperband'")
+    if "accuracy" not in objectives or "latency" in objectives:
+        raise ValueError(f"`objectives` with backend='keras_tuner' must include accuracy and may add macs, flops or "
+                         f"params (keras-tuner measures no latency), but got objectives={list(objectives)}")
+    if n_workers != 1:
+        raise ValueError(f"`n_workers` with backend='keras_tuner' must be 1 (keras-tuner runs its trials in this "
+                         f"process), but got n_workers={n_workers!r}")
+    for name in constraints or {}:
+        if CONSTRAINTS.get(name) not in ANALYTIC:
+            raise ValueError(f"`constraints` with backend='keras_tuner' may only limit analytic costs "
+                             f"(max_macs, max_flops, max_params), but got {name}")
+    return {"tuner": tuner, "options": dict(tuner_options or {}), "run": True}
+
+
 def _check_int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"`{name}` must be an integer >= {low}, but got {name}={value!r}")
@@ -344,7 +410,8 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
            resources_per_trial: dict[str, float] | None = None, ray_address: str | None = None,
            max_concurrent: int | None = None, scheduler: str | None = None,
            artifacts: str | os.PathLike[str] | None = None, evaluator: Any = None,
-           data_options: dict[str, Any] | None = None, verbose: bool = True) -> Study:
+           data_options: dict[str, Any] | None = None, tuner: str | None = None,
+           tuner_options: dict[str, Any] | None = None, verbose: bool = True) -> Study:
     """Run a multi-objective architecture search and return the :class:`Study`.
 
     Everything is validated before any training starts. Trials run in worker processes (``n_workers`` at a
@@ -367,8 +434,11 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
     from nas.devices import check_device_options, check_devices
 
     devices = check_device_options(device, mixed_precision, jit_compile, tpu_address)
-    if backend not in ("local", "ray"):
-        raise ValueError(f"`backend` must be 'local' or 'ray', but got backend={backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {', '.join(BACKENDS)}, but got backend={backend!r}")
+    keras_tuner_config = _keras_tuner_config(backend, tuner, tuner_options, sampler=sampler, pruner=pruner,
+                                             objectives=objectives, n_workers=n_workers, constraints=constraints,
+                                             evaluator=evaluator)
     if backend == "ray":
         from nas._ray import check_ray_options
 
@@ -439,6 +509,10 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     config["devices"] = devices
+    if keras_tuner_config is not None:
+        keras_tuner_config.update(directory=str(Path(artifacts_dir) / "keras_tuner"), project_name=study_name)
+        config["keras_tuner"] = keras_tuner_config
+        config["sampler"] = {"name": f"keras_tuner.{tuner}", "seed": seed}
     json.dumps(config)  # everything stored must be plain JSON
     if evaluator is None:
         check_devices(devices)  # absent hardware fails the search now, not every trial
@@ -455,6 +529,8 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
         if verbose:
             print(f"nas: no local workers; start them with `nas worker --study {study_name} --storage {url}`")
         return result
+    if keras_tuner_config is not None:
+        return result.resume(verbose=verbose)
     return result.resume(verbose=verbose, backend=backend, resources_per_trial=resources_per_trial,
                          ray_address=ray_address, max_concurrent=max_concurrent, scheduler=scheduler)
 

@@ -1,0 +1,279 @@
+"""The keras-tuner bridge: nas spaces as keras-tuner HyperModels, keras-tuner runs as nas studies.
+
+Real keras-tuner tuners, real Keras training on digits (tiny budgets), real .keras files reloaded.
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras_tuner
+import numpy as np
+import optuna
+import pytest
+
+import nas
+import search_spaces
+from nas.keras_tuner import HPTrial, HyperModel, make_tuner, spec_of
+from nas.trial import FixedTrial, RandomTrial
+
+DIGITS = {"input_shape": (8, 8, 1), "num_classes": 10}
+
+
+def tiny_conv() -> search_spaces.Space:
+    return search_spaces.get("conv", **DIGITS, stages=(1, 2), depth=(1, 2), widths=(4, 8, 16, 64),
+                             hidden=(0, 1), hidden_units=(16, 256))
+
+
+def tiny_mbconv() -> search_spaces.Space:
+    return search_spaces.get("mbconv", **DIGITS, stem_widths=(8,), stages=(1, 2), depth=(1, 2), kernels=(3,),
+                             expansions=(1, 2), widths=(8, 16), head_widths=(0, 32))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return nas.load_data("digits")
+
+
+# ------------------------------------------------------------------ the trial interface over `hp`
+
+@pytest.mark.parametrize("name", ["conv", "residual", "inception", "mbconv", "families"])
+def test_hp_trial_asks_the_same_labels_as_optuna_and_replays_exactly(name):
+    space = search_spaces.get(name, input_shape=(32, 32, 3), num_classes=10)
+    for seed in range(8):
+        draw = RandomTrial(seed=seed)
+        spec = space.sample(draw)
+        hp = keras_tuner.HyperParameters()
+        HPTrial(hp).write(draw.params, draw.distributions)
+        replay = HPTrial(hp)
+        assert space.sample(replay) == spec
+        assert replay.params == draw.params
+        assert replay.distributions == draw.distributions
+        # the same labels and values an Optuna trial records for this spec
+        fixed = FixedTrial(draw.params)
+        space.sample(fixed)
+        assert set(hp.values) == set(fixed.params)
+        optuna_trial = optuna.trial.FixedTrial(draw.params)
+        assert space.sample(optuna_trial) == spec
+
+
+def test_choices_keras_tuner_cannot_hold_are_asked_as_json_strings():
+    space = search_spaces.get("conv", **DIGITS, stages=1, bns=(False, True), pools=("max", None))
+    hp = keras_tuner.HyperParameters()
+    space.sample(HPTrial(hp))  # registers with defaults (the first choice)
+    kinds = {p.name: p for p in hp.space}
+    assert kinds["bn"].values == ["false", "true"]       # keras-tuner would turn bools into 0 / 1
+    assert kinds["s1_pool"].values == ['"max"', "null"]  # and refuses None or mixed types
+    assert kinds["s1_width"].values == [8, 16, 32, 64, 128, 256, 512]  # plain ints stay ints
+    hp.values.update({"bn": "true", "s1_pool": "null"})
+    trial = HPTrial(hp)
+    spec = space.sample(trial)
+    assert trial.params["bn"] is True and trial.params["s1_pool"] is None
+    assert spec.stages[0].bn is True and spec.stages[0].pool is None
+
+
+def test_a_value_outside_the_space_names_the_label():
+    space = tiny_conv()
+    hp = keras_tuner.HyperParameters()
+    space.sample(HPTrial(hp))
+    hp.values["s1_width"] = 7
+    with pytest.raises(ValueError, match=r"s1_width=7, which is outside what the space asks for 's1_width'"):
+        space.sample(HPTrial(hp))
+    with pytest.raises(ValueError, match="labels starting with 'tuner/'"):
+        HPTrial(keras_tuner.HyperParameters()).suggest_int("tuner/epochs", 1, 3)
+
+
+def test_compound_floats_and_ints_round_trip_through_hp():
+    base = search_spaces.baseline("efficientnet_b0")
+    space = search_spaces.get("compound", base=base, mode="free", max_macs=1.2e9)
+    for seed in range(5):
+        draw = RandomTrial(seed=seed)
+        spec = space.sample(draw)
+        hp = keras_tuner.HyperParameters()
+        HPTrial(hp).write(draw.params, draw.distributions)
+        assert space.sample(HPTrial(hp)) == spec
+
+
+# ------------------------------------------------------------------ oversized candidates
+
+def test_an_oversized_candidate_is_replaced_before_building_and_the_values_rewritten():
+    space = tiny_conv()
+    hm = HyperModel(space, max_params=5_000, seed=3)
+    big = {"n_stages": 2, "bn": "true", "activation": "relu", "head_pool": "flatten", "n_hidden": 1,
+           "fc1_units": 256, "dropout": 0.0, "s1_depth": 2, "s1_width": 64, "s1_kernel": 5, "s1_pool": '"max"',
+           "s2_depth": 2, "s2_width": 64, "s2_kernel": 5, "s2_pool": '"max"'}
+    hp = keras_tuner.HyperParameters()
+    hp.values.update(big)
+    oversized = spec_of(space, big)
+    assert nas.cost(oversized).params > 5_000
+    spec = hm.spec(hp)
+    assert nas.cost(spec).params <= 5_000
+    assert spec_of(space, hp.values) == spec  # the trial's values now stand for what is trained
+    [record] = hm.rejected
+    assert record["rejected"] == str(oversized)
+    assert record["reason"] == f"params {nas.cost(oversized).params:,} > 5,000"
+    assert record["replacement"] == str(spec)
+    # the replacement is seeded by the rejected values: the same candidate is replaced the same way
+    hp2 = keras_tuner.HyperParameters()
+    hp2.values.update(big)
+    assert HyperModel(space, max_params=5_000, seed=3).spec(hp2) == spec
+
+
+def test_an_impossible_limit_fails_the_trial_naming_the_limit():
+    hm = HyperModel(tiny_conv(), max_macs=10, max_redraws=20)
+    with pytest.raises(keras_tuner.errors.FailedTrialError, match=r"none of 20 random draws .* fits max_macs=10"):
+        hm.spec(keras_tuner.HyperParameters())
+
+
+def test_bad_hypermodel_arguments_are_refused():
+    with pytest.raises(ValueError, match="max_redraws"):
+        HyperModel(tiny_conv(), max_redraws=0)
+    with pytest.raises(ValueError, match="max_latency is not an analytic cost"):
+        nas.keras_tuner._limits({"max_latency": 5.0})
+    with pytest.raises(ValueError, match="max_params"):
+        HyperModel(tiny_conv(), max_params=-1)
+    with pytest.raises(ValueError, match="`space` must be one of"):
+        HyperModel("nope")
+
+
+# ------------------------------------------------------------------ real keras-tuner runs on digits
+
+@pytest.mark.slow
+def test_random_search_over_conv_never_aborts_on_oversized_models_and_the_view_matches_the_models(
+        digits, tmp_path):
+    hm = HyperModel(tiny_conv(), budget={"epochs": 2, "batch_size": 128}, max_params=3_000)
+    tuner = keras_tuner.RandomSearch(hm, objective="val_accuracy", max_trials=5, seed=7, directory=tmp_path,
+                                     project_name="conv")
+    tuner.search(digits.x_train, digits.y_train, validation_data=(digits.x_val, digits.y_val), verbose=0)
+    states = [t.status for t in tuner.oracle.trials.values()]
+    assert states == ["COMPLETED"] * 5
+    # keras-tuner's own max_model_size would have ended the search at the third oversized model in a row
+    assert len(hm.rejected) >= 3
+    study = nas.from_keras_tuner(tuner)
+    assert study.counts()["complete"] == 5 and study.counts()["infeasible"] == len(hm.rejected)
+    for record in study.trials:
+        if record.status != "ok":
+            assert record.status == "infeasible" and record.error.startswith("over budget: params")
+            continue
+        kt_trial = tuner.oracle.trials[record.user_attrs["kt_trial_id"]]
+        model = tuner.load_model(kt_trial)
+        assert record.metrics["params"] == model.count_params() <= 3_000
+        assert record.spec == spec_of(hm.space, kt_trial.hyperparameters.values)
+        assert record.metrics["accuracy"] == pytest.approx(kt_trial.score)
+        assert record.metrics["macs"] == nas.cost(record.spec).macs
+        assert record.params == {k: json.loads(v) if isinstance(v, str) and k in ("bn", "s1_pool", "s2_pool") else v
+                                 for k, v in kt_trial.hyperparameters.values.items() if k in record.params}
+    front = study.pareto_front()
+    assert front and all(r.status == "ok" for r in front)
+    # export: keras-tuner's best-epoch weights in a nas-built model reproduce the recorded accuracy
+    best = study.best()
+    [folder] = study.export("best", tmp_path / "export")
+    import keras
+
+    model = keras.saving.load_model(folder / "model.keras")
+    predicted = np.argmax(model.predict(digits.x_val, verbose=0), axis=1)
+    assert np.mean(predicted == digits.y_val) == pytest.approx(best.metrics["accuracy"], abs=1e-6)
+    assert json.loads((folder / "spec.json").read_text()) == json.loads(best.spec.to_json())
+
+
+@pytest.mark.slow
+def test_hyperband_over_mbconv_as_a_nas_search_and_resume(tmp_path):
+    storage = tmp_path / "nas.db"
+    study = nas.search(tiny_mbconv(), "digits", backend="keras_tuner", tuner="hyperband",
+                       tuner_options={"factor": 3, "max_epochs": 3}, budget={"epochs": 3, "batch_size": 128},
+                       storage=storage, study_name="hb", constraints={"max_params": 6_000}, seed=1, verbose=False)
+    trials = study.trials
+    kt = [r for r in trials if "kt_trial_id" in r.user_attrs]
+    # Hyperband(max_epochs=3, factor=3) runs one-epoch trials and promotes the best to three epochs: the
+    # one-epoch results are low-fidelity (pruned, as in nas), every COMPLETE trial trained max_epochs
+    assert study.counts()["pruned"] >= 1 and study.counts()["complete"] >= 1
+    assert {r.user_attrs["epochs"] for r in kt if r.state == "COMPLETE"} == {3}
+    assert {r.user_attrs["epochs"] for r in kt if r.state == "PRUNED"} <= {1}
+    assert all(r.user_attrs["pruned_by"].startswith("keras_tuner.Hyperband") for r in kt if r.state == "PRUNED")
+    assert all(r.status in ("ok", "pruned") for r in kt)
+    import keras
+
+    for r in kt:
+        assert r.metrics["params"] <= 6_000
+        model = nas.build_model(r.spec)
+        assert model.count_params() == r.metrics["params"]
+        keras.backend.clear_session()
+    n = len(trials)
+    assert len(study.pareto_front()) >= 1
+    # the view lives in the storage: a reload sees the same trials; resume finds Hyperband finished
+    again = nas.load_study("hb", storage)
+    assert [r.number for r in again.trials] == [r.number for r in trials]
+    again.resume(verbose=False)
+    assert len(again.trials) == n
+
+
+@pytest.mark.slow
+def test_random_search_backend_resumes_to_a_larger_target_without_repeating_trials(tmp_path):
+    storage = tmp_path / "nas.db"
+    space = {"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (4, 8), "hidden": (0, 0)}}
+    study = nas.search(space, "digits", backend="keras_tuner", tuner="random", n_trials=2,
+                       budget={"epochs": 1, "batch_size": 256}, storage=storage, study_name="rs", seed=2,
+                       verbose=False)
+    assert study.counts()["complete"] == 2
+    nas.load_study("rs", storage).resume(n_trials=4, verbose=False)
+    resumed = nas.load_study("rs", storage)
+    ids = [r.user_attrs["kt_trial_id"] for r in resumed.trials]
+    assert len(ids) == 4 == len(set(ids)) and resumed.counts()["complete"] == 4
+    assert resumed.config["sampler"]["name"] == "keras_tuner.random"
+
+
+def params_as_accuracy(spec):
+    """A deterministic 'evaluator': more params, higher accuracy (saturating)."""
+    p = nas.cost(spec).params
+    return {"accuracy": p / (p + 2_000), "latency_ms": 1.0}
+
+
+def test_bayesian_with_an_evaluator_trains_nothing_and_records_the_evaluator(tmp_path):
+    space = tiny_conv()
+    hm = HyperModel(space)
+    tuner = make_tuner("bayesian", hm, directory=tmp_path, project_name="b", max_trials=6, seed=0,
+                       evaluator=params_as_accuracy)
+    tuner.search(verbose=0)
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"] * 6
+    assert not list(tmp_path.glob("b/trial_*/checkpoint.weights.h5"))  # nothing was trained
+    study = nas.from_keras_tuner(tuner, objectives=("accuracy", "params"))
+    for r in study.trials:
+        assert r.metrics["accuracy"] == pytest.approx(params_as_accuracy(r.spec)["accuracy"])
+    front = study.pareto_front()
+    # with accuracy a growing function of params every evaluated architecture is on the front
+    assert len(front) == len({r.key for r in study.evaluated()})
+
+
+def test_keras_tuner_backend_arguments_are_checked_before_anything_runs(tmp_path):
+    db = tmp_path / "x.db"
+    cases = [
+        (dict(backend="keras_tuner"), "`tuner` must be one of random, bayesian, hyperband"),
+        (dict(backend="keras_tuner", tuner="random", sampler="tpe"), "`sampler` is Optuna's"),
+        (dict(backend="keras_tuner", tuner="random", objectives=("accuracy", "latency")), "measures no latency"),
+        (dict(backend="keras_tuner", tuner="random", n_workers=2), "`n_workers` with backend='keras_tuner'"),
+        (dict(backend="keras_tuner", tuner="random", tuner_options={"max_trials": 3}), "'max_trials' is set by nas"),
+        (dict(backend="keras_tuner", tuner="random", constraints={"max_latency": 3.0}), "only limit analytic"),
+        (dict(tuner="random"), "need backend='keras_tuner'"),
+        (dict(backend="keras_tuner", tuner="hyperband", evaluator=params_as_accuracy), "Hyperband's budget"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            nas.search("conv", "digits", storage=db, study_name="bad", verbose=False, **kwargs)
+    assert optuna.get_all_study_names(f"sqlite:///{db}") == []  # nothing was stored
+
+
+def test_a_view_made_outside_nas_cannot_be_resumed_by_nas(tmp_path):
+    tuner = make_tuner("random", HyperModel(tiny_conv()), directory=tmp_path, project_name="v", max_trials=2,
+                       seed=0, evaluator=params_as_accuracy)
+    tuner.search(verbose=0)
+    study = nas.from_keras_tuner(tuner, storage=tmp_path / "v.db", study_name="view")
+    assert study.counts()["complete"] == 2
+    with pytest.raises(ValueError, match="continue the tuner itself"):
+        study.resume()
+    # a second call adds nothing new; a third after two more trials adds exactly those
+    assert len(nas.from_keras_tuner(tuner, storage=tmp_path / "v.db", study_name="view").trials) == 2
+    tuner2 = make_tuner("random", HyperModel(tiny_conv()), directory=tmp_path, project_name="v", max_trials=4,
+                        seed=0, evaluator=params_as_accuracy)
+    tuner2.search(verbose=0)
+    view = nas.from_keras_tuner(tuner2, storage=tmp_path / "v.db", study_name="view")
+    assert [r.user_attrs["kt_trial_id"] for r in view.trials] == ["0", "1", "2", "3"]
