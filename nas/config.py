@@ -33,7 +33,7 @@ __all__ = ["load_config", "search_kwargs", "KEYS"]
 KEYS = ("study", "storage", "data", "space", "objectives", "n_trials", "sampler", "seed", "budget", "constraints",
         "warm_start", "pruner", "n_workers", "max_retries", "max_trials_per_worker", "max_failures", "artifacts", "export",
         "device", "mixed_precision", "jit_compile", "tpu_address", "backend", "resources_per_trial", "ray_address",
-        "max_concurrent", "scheduler",
+        "max_concurrent", "scheduler", "tuner", "tuner_options",
         "description")
 EXPORT_KEYS = ("which", "path", "retrain_epochs", "max_macs", "max_params", "max_flops", "max_latency")
 

@@ -277,3 +277,14 @@ def test_a_view_made_outside_nas_cannot_be_resumed_by_nas(tmp_path):
     tuner2.search(verbose=0)
     view = nas.from_keras_tuner(tuner2, storage=tmp_path / "v.db", study_name="view")
     assert [r.user_attrs["kt_trial_id"] for r in view.trials] == ["0", "1", "2", "3"]
+
+
+def test_the_keras_tuner_experiment_config_maps_to_search_arguments():
+    from nas.config import load_config, search_kwargs
+
+    from pathlib import Path
+
+    kwargs = search_kwargs(load_config(Path(__file__).resolve().parent.parent / "experiments/digits_keras_tuner.yaml"))
+    assert kwargs["backend"] == "keras_tuner" and kwargs["tuner"] == "hyperband"
+    assert kwargs["tuner_options"] == {"max_epochs": 6, "factor": 3}
+    assert kwargs["constraints"] == {"max_params": 200000}
