@@ -76,10 +76,31 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             engine_kwargs = {"pool_pre_ping": True}
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5; we rely on them knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                              heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD)
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                                 heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD)
+        if url.startswith("sqlite"):
+            _fast_sqlite(storage)
+        return storage
     except Exception as exc:  # bad URL, unreachable server, missing driver
         raise ValueError(f"`storage` could not be opened: storage={url!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
+    """Write-ahead logging with ``synchronous=NORMAL`` on every connection: a commit no longer waits for an
+    fsync (Optuna commits once per parameter and per user attribute, ~40 times per trial; with the default
+    rollback journal each took ~7 ms here). The database stays consistent if a process dies (SQLite's
+    guarantee for WAL); only a power loss can drop the last commits. WAL needs the file on a local disk,
+    which an SQLite study shared by the processes of one machine is."""
+    import sqlalchemy
+
+    def pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # connections made while Optuna set the schema up reconnect with the pragmas
 
 
 def lock_path(url: str) -> Path | str | None:

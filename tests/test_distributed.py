@@ -88,3 +88,18 @@ def test_two_local_workers_share_a_sqlite_study(tmp_path: Path) -> None:
     # two processes really ran at the same time: some trial started before the previous one finished
     assert any(b[0] < a[1] for a, b in zip(starts, starts[1:]))
     assert study.optuna_study.user_attrs["nas_workers_started"] >= 2
+
+
+def test_sqlite_storage_uses_write_ahead_logging_without_fsync_per_commit(tmp_path):
+    import sqlite3
+
+    import optuna
+    import sqlalchemy
+
+    from nas._storage import describe_storage, open_storage
+
+    storage = open_storage(describe_storage(tmp_path / "s.db"))
+    optuna.create_study(study_name="s", storage=storage)
+    with storage.engine.connect() as conn:
+        assert conn.execute(sqlalchemy.text("PRAGMA synchronous")).scalar() == 1  # NORMAL (FULL is 2)
+    assert sqlite3.connect(tmp_path / "s.db").execute("PRAGMA journal_mode").fetchone() == ("wal",)
