@@ -21,8 +21,9 @@ convolutions and dense layers only: ``k*k*C_in*C_out*H_out*W_out`` for a
 convolution, ``k*k*C*H_out*W_out`` for a depthwise convolution and
 ``N_in*N_out`` for a dense layer (the convention of the ResNet, MobileNet and
 EfficientNet papers).  Bias additions, batch normalisation, activations,
-pooling, residual additions, squeeze-excite multiplications, concatenation and
-softmax are *excluded* from ``macs``; ``flops`` is exactly ``2 * macs``.
+pooling, residual additions, squeeze-excite multiplications, scaling by a
+constant, concatenation and softmax are *excluded* from ``macs``; ``flops`` is
+exactly ``2 * macs``.
 ``params`` counts every weight Keras stores, trainable or not (batch norm's
 moving mean and variance included), so it equals ``Model.count_params()``.
 """
@@ -61,7 +62,8 @@ class LayerCost:
 
 
 class ShapeError(ValueError):
-    """A feature map shrank below one pixel (raised with the layer that did it)."""
+    """A layer cannot take its input's shape, e.g. a feature map shrank below one pixel (raised with the layer
+    that did it)."""
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: str) -> int:
@@ -85,6 +87,7 @@ class Ops(Protocol):
     def add(self, xs: list[Any], name: str) -> Any: ...
     def multiply(self, xs: list[Any], name: str) -> Any: ...
     def concat(self, xs: list[Any], name: str) -> Any: ...
+    def scale(self, x: Any, name: str, *, factor: float) -> Any: ...
 
 
 class ShapeOps:
@@ -170,3 +173,8 @@ class ShapeOps:
         out = (xs[0][0], xs[0][1], sum(x[2] for x in xs))
         self._row(name, "concat", out)
         return out
+
+    def scale(self, x: Any, name: str, *, factor: float) -> Any:
+        """``factor * x`` (no weights). ``factor=0.0`` makes the zero tensor of NAS-Bench-201's ``none`` op."""
+        self._row(name, "scale", x)
+        return x

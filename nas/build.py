@@ -71,6 +71,9 @@ class KerasOps:
     def concat(self, xs: list[Any], name: str) -> Any:
         return keras.layers.Concatenate(name=name)(xs)
 
+    def scale(self, x: Any, name: str, *, factor: float) -> Any:
+        return keras.layers.Rescaling(factor, name=name)(x)
+
 
 def build_model(spec: ArchSpec, *, name: str | None = None, bn_momentum: float | None = None) -> keras.Model:
     """A Keras functional model of ``spec`` (softmax outputs, deterministic layer names).

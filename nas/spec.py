@@ -16,7 +16,7 @@ from typing import Any
 
 from nas._ops import ShapeError, ShapeOps
 from nas.blocks import Block, Conv, block_from_dict, parse_block
-from nas.blocks._base import check_activation, check_choice, check_float, check_int, fail, fmt_float
+from nas.blocks._base import check_activation, check_bool, check_choice, check_float, check_int, fail, fmt_float
 
 FORMAT = "nas.ArchSpec/1"
 
@@ -27,8 +27,11 @@ class Head:
     softmax).
 
     ``pool`` is ``"avg"`` or ``"max"`` (global pooling) or ``"flatten"``. ``dropout`` is applied after every
-    hidden dense layer, or, when there is none, before the classifier. String form: ``head_c1280_avg_h4096-4096_d0.2``
-    (``c``: the 1x1 conv, ``h``: hidden dense widths, ``d``: dropout, ``a<activation>``).
+    hidden dense layer, or, when there is none, before the classifier. ``bn`` puts BN -> act before the pool
+    without a 1x1 conv: the closing BN-ReLU of pre-activation networks (NAS-Bench-201's ``lastact``); the 1x1
+    conv has its own BN, so with ``conv`` > 0 ``bn`` is reset to False. String form:
+    ``head_c1280_avg_h4096-4096_d0.2`` (``c``: the 1x1 conv, ``bn``, ``h``: hidden dense widths, ``d``: dropout,
+    ``a<activation>``).
     """
 
     conv: int = 0
@@ -36,6 +39,7 @@ class Head:
     hidden: tuple[int, ...] = ()
     dropout: float = 0.0
     activation: str = "relu"
+    bn: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):
@@ -50,15 +54,23 @@ class Head:
             check_int("head.hidden", units, low=1)
         check_float("head.dropout", self.dropout, low=0.0, high=1.0)
         check_activation("head.activation", self.activation)
+        check_bool("head.bn", self.bn)
+        if self.conv:
+            object.__setattr__(self, "bn", False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"conv": self.conv, "pool": self.pool, "hidden": list(self.hidden), "dropout": self.dropout,
-                "activation": self.activation}
+        out: dict[str, Any] = {"conv": self.conv, "pool": self.pool, "hidden": list(self.hidden),
+                               "dropout": self.dropout, "activation": self.activation}
+        if self.bn:  # only when set: the canonical JSON (and key()) of every head without it is unchanged
+            out["bn"] = True
+        return out
 
     def __str__(self) -> str:
         parts = ["head"]
         if self.conv:
             parts.append(f"c{self.conv}")
+        if self.bn:
+            parts.append("bn")
         parts.append(self.pool)
         if self.hidden:
             parts.append("h" + "-".join(map(str, self.hidden)))
@@ -214,6 +226,9 @@ def trace(spec: ArchSpec, ops: Any) -> Any:
     head = spec.head
     if head.conv:
         x = ops.conv(x, "head_conv", filters=head.conv, kernel=1)
+        x = ops.bn(x, "head_bn")
+        x = ops.act(x, "head_act", head.activation)
+    elif head.bn:
         x = ops.bn(x, "head_bn")
         x = ops.act(x, "head_act", head.activation)
     if head.pool == "flatten":

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from search_spaces import nasbench201
 from search_spaces._baselines import baseline, baselines
 from search_spaces._compound import CompoundSpace
 from search_spaces._conv import ConvSpace
 from search_spaces._families import FamiliesSpace
 from search_spaces._inception import InceptionSpace
 from search_spaces._mbconv import MBConvSpace
+from search_spaces.nasbench201 import NASBench201Space
 from search_spaces._residual import ResidualSpace
 from search_spaces._space import Space, from_jsonable
 
 SPACES: dict[str, type[Space]] = {cls.name: cls for cls in (ConvSpace, ResidualSpace, InceptionSpace, MBConvSpace,
-                                                            FamiliesSpace, CompoundSpace)}
+                                                            FamiliesSpace, CompoundSpace, NASBench201Space)}
 
-__all__ = ["SPACES", "Space", "baseline", "baselines", "from_config", "get", "names"]
+__all__ = ["SPACES", "Space", "baseline", "baselines", "from_config", "get", "names", "nasbench201"]
 
 
 def names() -> list[str]:

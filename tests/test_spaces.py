@@ -192,7 +192,7 @@ def test_bad_options_are_refused_at_construction(name: str, options: dict[str, A
 
 
 def test_unknown_space() -> None:
-    with pytest.raises(ValueError, match="`space` must be one of conv, residual, inception, mbconv, families, compound, but got space='resnet'"):
+    with pytest.raises(ValueError, match="`space` must be one of conv, residual, inception, mbconv, families, compound, nasbench201, but got space='resnet'"):
         search_spaces.get("resnet")
 
 

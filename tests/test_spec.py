@@ -61,7 +61,7 @@ def test_block_strings_are_the_documented_form() -> None:
     ("mbconv_r2_k3_s2_e6_c24_se", "unknown token 'se'"),
     ("mbconv_r2_k3_k5_c24", "token 'k5' repeats 'k3'"),
     ("mbconv_r2_k3_s2_e6", "filters"),
-    ("resblock_r2_c24", "`kind` must be one of conv, sepconv, basic, bottleneck, inception, mbconv, but got kind='resblock'"),
+    ("resblock_r2_c24", "`kind` must be one of conv, sepconv, basic, bottleneck, inception, mbconv, nb201cell, nb201res, but got kind='resblock'"),
     ("mbconv_r2_k4_c24", "`kernel` must be one of 3, 5, 7, but got kernel=4"),
     ("mbconv_r2_k3_c24_se0.2.5", "malformed token 'se0.2.5'"),
     ("conv_r1_c8_mp", "unknown token 'mp'"),

@@ -8,12 +8,14 @@ from nas.blocks._base import Block
 from nas.blocks.conv import Conv
 from nas.blocks.inception import Inception
 from nas.blocks.mbconv import MBConv
+from nas.blocks.nb201 import NB201Cell, NB201Res
 from nas.blocks.residual import Basic, Bottleneck
 from nas.blocks.sepconv import SepConv
 
-KINDS: dict[str, type[Block]] = {cls.kind: cls for cls in (Conv, SepConv, Basic, Bottleneck, Inception, MBConv)}
+KINDS: dict[str, type[Block]] = {cls.kind: cls for cls in (Conv, SepConv, Basic, Bottleneck, Inception, MBConv,
+                                                           NB201Cell, NB201Res)}
 
-__all__ = ["Block", "Conv", "SepConv", "Basic", "Bottleneck", "Inception", "MBConv", "KINDS",
+__all__ = ["Block", "Conv", "SepConv", "Basic", "Bottleneck", "Inception", "MBConv", "NB201Cell", "NB201Res", "KINDS",
            "block_from_dict", "parse_block"]
 
 
