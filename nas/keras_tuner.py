@@ -435,17 +435,19 @@ def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Spa
             metrics: dict[str, Any] = {"macs": c.macs, "flops": c.flops, "params": c.params}
             attrs.update(spec=spec.to_json(), spec_key=spec.key(), spec_str=str(spec), **metrics)
             if kt.status == status.COMPLETED and kt.score is not None and math.isfinite(kt.score):
-                history = {m: [float(v) for obs in kt.metrics.get_history(m) for v in obs.value]
-                           for m in kt.metrics.metrics if kt.metrics.get_history(m)}
+                # keras-tuner keeps the metrics of the trial's best epoch only (no per-epoch history)
+                best_epoch = {m: float(kt.metrics.get_last_value(m)) for m in kt.metrics.metrics
+                              if kt.metrics.exists(m) and kt.metrics.get_last_value(m) is not None}
                 metrics["accuracy"] = float(kt.score)
-                attrs.update(accuracy=float(kt.score), history=history, best_step=kt.best_step)
+                attrs.update(accuracy=float(kt.score), kt_metrics=best_epoch, best_step=kt.best_step)
                 for k in ("latency_ms", "train_time_s", "test_accuracy"):
                     if kt.metrics.exists(k):
                         attrs[k] = float(kt.metrics.get_last_value(k))
                         metrics[k] = attrs[k]
                 epochs = values.get("tuner/epochs")
-                if epochs is not None:
+                if epochs is not None:  # Hyperband: trained from tuner/initial_epoch (a promoted trial's weights)
                     attrs["epochs"] = int(epochs)
+                    attrs["initial_epoch"] = int(values.get("tuner/initial_epoch") or 0)
                 weights = Path(tuner.get_trial_dir(trial_id)) / "checkpoint.weights.h5"
                 if weights.exists():
                     attrs["weights"] = str(weights.resolve())
