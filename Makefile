@@ -30,16 +30,12 @@ demo: $(STAMP)
 	$(PY) -m nas.demo
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_cost.py
-	$(PY) benchmarks/bench_spaces.py
-	$(PY) benchmarks/bench_engine.py --trials 200
-	$(PY) benchmarks/bench_ray.py --trials 8
+	bash benchmarks/get_fashion_mnist.sh
+	$(PY) benchmarks/run.py
 
 bench-quick: $(STAMP)
-	$(PY) benchmarks/bench_cost.py --quick
-	$(PY) benchmarks/bench_spaces.py
-	$(PY) benchmarks/bench_engine.py --quick
-	$(PY) benchmarks/bench_ray.py --trials 4
+	bash benchmarks/get_fashion_mnist.sh
+	$(PY) benchmarks/run.py --quick
 
 clean:
 	rm -rf $(VENV) .keras runs .pytest_cache

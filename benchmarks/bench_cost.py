@@ -16,9 +16,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import nas  # noqa: E402
-import search_spaces  # noqa: E402
-from random_specs import random_spec  # noqa: E402
+from random_specs import random_spec
+
+import nas
+import search_spaces
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Engine benchmark: worker memory over a long search (recycled vs one long-lived worker process) and the
 per-trial overhead outside training, measured side by side in one run.
 
-Run: `.venv/bin/python benchmarks/bench_engine.py [--trials 200] [--quick]` (part of `make bench`).
+Run: `.venv/bin/python benchmarks/bench_engine.py [--trials 200] [--recycle 20] [--quick]` (part of `make bench`;
+`--quick`: 20 trials, recycled every 10).
 """
 
 from __future__ import annotations
@@ -41,19 +42,23 @@ def rss_at(mem: list[tuple[int, float]], k: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="60 trials")
+    parser.add_argument("--recycle", type=int, default=20, help="trials per worker process in the recycled run")
+    parser.add_argument("--quick", action="store_true", help="20 trials, recycled every 10")
     args = parser.parse_args()
-    n = 60 if args.quick else args.trials
+    n, every = (20, 10) if args.quick else (args.trials, args.recycle)
+    if n <= 10 or not 1 <= every < n:
+        parser.error(f"need more than 10 trials and 1 <= --recycle < trials, but got {n} trials, --recycle {every}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        recycled = run(n, 20, folder, "recycled")
+        recycled = run(n, every, folder, "recycled")
         single = run(n, 0, folder, "single")
     print(f"# engine: {n} tiny trials on digits (1 epoch), one worker at a time")
-    print(f"{'worker RSS (MB) after trial k of the worker':<46} {'recycled every 20':>18} {'one worker':>12}")
-    checkpoints = sorted({1, 5, 10, 20, n // 2, n} - {0})
+    recycled_label = f"recycled every {every}"
+    print(f"{'worker RSS (MB) after trial k of the worker':<46} {recycled_label:>18} {'one worker':>12}")
+    checkpoints = sorted({1, 5, 10, every, n // 2, n} - {0})
     for k in checkpoints:
-        a, b = rss_at(recycled["mem"], min(k, 20)), rss_at(single["mem"], k)
-        label = f"k = {k}" + (" (recycled: its worker's 20th)" if k > 20 else "")
+        a, b = rss_at(recycled["mem"], min(k, every)), rss_at(single["mem"], k)
+        label = f"k = {k}" + (f" (recycled: trial {every} of its worker)" if k > every else "")
         print(f"{label:<46} {a if a is not None else '-':>18} {b if b is not None else '-':>12}")
     grow_single = rss_at(single["mem"], n) - rss_at(single["mem"], 10)
     peak_recycled = max(r for _, r in recycled["mem"])
@@ -61,7 +66,7 @@ def main() -> None:
     print(f"peak worker RSS: recycled {peak_recycled:.0f} MB, one worker {peak_single:.0f} MB "
           f"(ratio {peak_single / peak_recycled:.2f}); one worker grew {grow_single:.0f} MB from trial 10 to {n} "
           f"({grow_single / (n - 10):.1f} MB per trial)")
-    for label, r in (("recycled every 20", recycled), ("one worker", single)):
+    for label, r in ((recycled_label, recycled), ("one worker", single)):
         overhead = 1 - r["train"] / r["wall"]
         print(f"{label}: {r['n']} trials in {r['wall']:.0f} s ({r['wall'] / r['n']:.2f} s per trial); training + "
               f"evaluation {r['train']:.0f} s = {100 * (1 - overhead):.0f}% of wall time; inside a trial outside "

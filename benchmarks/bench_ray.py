@@ -7,6 +7,7 @@ Run: `.venv/bin/python benchmarks/bench_ray.py [--trials 8]` (part of `make benc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -17,9 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent),
                                                         os.environ.get("PYTHONPATH")]))
 
-import nas  # noqa: E402
-import search_spaces  # noqa: E402
-from bench_helpers import params_as_accuracy  # noqa: E402
+from bench_helpers import params_as_accuracy
+
+import nas
+import search_spaces
 
 TINY = {"space": "conv", "options": {"stages": [1, 2], "depth": [1, 1], "widths": [8, 16], "kernels": [3],
                                      "hidden": [0, 0], "dropouts": [0.0]}}
@@ -27,7 +29,9 @@ TINY = {"space": "conv", "options": {"stages": [1, 2], "depth": [1, 1], "widths"
 
 def timed(**kwargs) -> float:
     t = time.perf_counter()
-    nas.search(verbose=False, **kwargs)
+    # Ray Tune prints a line per finished trial even at verbose=0: keep stdout for the table
+    with contextlib.redirect_stdout(sys.stderr):
+        nas.search(verbose=False, **kwargs)
     return time.perf_counter() - t
 
 

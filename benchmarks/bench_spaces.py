@@ -13,7 +13,8 @@ from nas.trial import RandomTrial
 
 
 def main() -> None:
-    print(f"{'space':<10} {'input':>10} {'sample':>10} {'sample+cost':>12} {'labels/sample':>14}")
+    w = max(10, *(len(name) for name in search_spaces.names()))
+    print(f"{'space':<{w}} {'input':>10} {'sample':>10} {'sample+cost':>12} {'labels/sample':>14}")
     for name in search_spaces.names():
         for shape in ((32, 32, 3), (224, 224, 3)):
             space = search_spaces.get(name) if name == "compound" and shape[0] == 224 else \
@@ -31,7 +32,7 @@ def main() -> None:
             for seed in range(n):
                 nas.cost(space.sample(RandomTrial(seed)))
             dc = (time.perf_counter() - t) / n
-            print(f"{name:<10} {'x'.join(map(str, shape)):>10} {dt * 1e3:>8.3f}ms {dc * 1e3:>10.3f}ms "
+            print(f"{name:<{w}} {'x'.join(map(str, shape)):>10} {dt * 1e3:>8.3f}ms {dc * 1e3:>10.3f}ms "
                   f"{labels / n:>14.1f}")
 
 

