@@ -94,11 +94,11 @@ def run(method: str, space: str, args: argparse.Namespace, folder: Path, seed: i
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="mbconv only, 3 trials, 2 epochs, 2000/500 images")
+    parser.add_argument("--quick", action="store_true", help="mbconv only, 2 trials, 2 epochs, 2000/500 images")
     parser.add_argument("--seeds", type=int, default=None)
     args = parser.parse_args()
     if args.quick:
-        args.spaces, args.trials, args.epochs, args.train, args.val = ["mbconv"], 3, 2, 2000, 500
+        args.spaces, args.trials, args.epochs, args.train, args.val = ["mbconv"], 2, 2, 2000, 500
         args.hb_iterations, args.hb_factor, args.max_macs, seeds = 1, 2, 3e6, args.seeds or 1
     else:
         args.spaces, args.trials, args.epochs, args.train, args.val = ["mbconv", "families"], 8, 3, 3000, 1000

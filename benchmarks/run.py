@@ -65,7 +65,7 @@ DESCRIPTIONS = {
                "Hyperband, through `nas.search(backend=\"keras_tuner\")`) over the same space, data subset, "
                "training budget, MACs limit and number of trials, one process training at a time. Per method: "
                "hypervolume of (validation accuracy, MACs), best accuracy under the limit and under half of it, "
-               "trials and epochs trained, wall time. Quick: the mbconv space only, 3 trials of 2 epochs on "
+               "trials and epochs trained, wall time. Quick: the mbconv space only, 2 trials of 2 epochs on "
                "2,000/500 images.",
 }
 
