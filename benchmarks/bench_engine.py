@@ -2,7 +2,7 @@
 per-trial overhead outside training, measured side by side in one run.
 
 Run: `.venv/bin/python benchmarks/bench_engine.py [--trials 200] [--recycle 20] [--quick]` (part of `make bench`;
-`--quick`: 20 trials, recycled every 10).
+`--quick`: 12 trials, recycled every 6).
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--recycle", type=int, default=20, help="trials per worker process in the recycled run")
-    parser.add_argument("--quick", action="store_true", help="20 trials, recycled every 10")
+    parser.add_argument("--quick", action="store_true", help="12 trials, recycled every 6")
     args = parser.parse_args()
-    n, every = (20, 10) if args.quick else (args.trials, args.recycle)
+    n, every = (12, 6) if args.quick else (args.trials, args.recycle)
     if n <= 10 or not 1 <= every < n:
         parser.error(f"need more than 10 trials and 1 <= --recycle < trials, but got {n} trials, --recycle {every}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -41,8 +41,8 @@ DESCRIPTIONS = {
               "seeded `nas.RandomTrial` draws each). This is the per-trial cost the engine pays before anything "
               "is built.",
     "engine": "Worker memory over a long search: the same tiny search (a conv space on digits, 1 epoch per "
-              "trial, random sampler, one worker at a time) with worker processes recycled every 20 trials (quick: 20 trials, "
-              "recycled every 10) and with one long-lived worker. Worker RSS after its k-th trial, peak RSS and growth per trial (the "
+              "trial, random sampler, one worker at a time) with worker processes recycled every 20 trials (quick: 12 trials, "
+              "recycled every 6) and with one long-lived worker. Worker RSS after its k-th trial, peak RSS and growth per trial (the "
               "TensorFlow per-model leak that recycling bounds), and the share of wall time spent training.",
     "overhead": "Per-trial overhead outside training for the demo config (`experiments/digits_quick.yaml`: "
                 "families space on digits, NSGA-II, accuracy vs MACs) on the local backend (2 worker processes) "
