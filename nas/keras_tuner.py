@@ -142,9 +142,7 @@ class HPTrial:
 
 def spec_of(space: search_spaces.Space, values: dict[str, Any]) -> ArchSpec:
     """The spec a keras-tuner trial's values stand for (keras-tuner's own ``tuner/...`` values are ignored)."""
-    hp = keras_tuner.HyperParameters()
-    hp.values.update({k: v for k, v in values.items() if not k.startswith(RESERVED)})
-    return space.sample(HPTrial(hp))
+    return space.sample(HPTrial(_hp(values)))
 
 
 # ------------------------------------------------------------------ the HyperModel

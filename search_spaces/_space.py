@@ -87,8 +87,11 @@ class Space:
         if name not in self.classics:
             raise ValueError(f"`name` must be a classic network of the {self.name!r} space "
                              f"({', '.join(self.classics) or 'none'}), but got name={name!r}")
-        params = self._params_of(name)
-        expected = self._expected(name)
+        return self._replay(name, self._params_of(name), self._expected(name))
+
+    def _replay(self, name: Any, params: dict[str, Any], expected: ArchSpec) -> dict[str, Any]:
+        """Sample with ``params`` replayed strictly; the labels asked if that gives ``expected``, else an error
+        saying the space as configured does not contain ``name``."""
         trial = FixedTrial(params)
         try:
             got = self.sample(trial)

@@ -180,20 +180,10 @@ class NASBench201Space(Space):
 
     def params_of(self, name: Any) -> dict[str, Any]:  # type: ignore[override]
         """The labels at which this space gives ``name``: an arch string or an ``ArchSpec`` of the space."""
-        from nas.trial import FixedTrial
-
         if isinstance(name, ArchSpec):
             ops, channels, cells = _skeleton(name)
             given = {"channels": channels, "cells": cells, "dropout": name.head.dropout, **dict(zip(LABELS, ops))}
-            trial = FixedTrial(given)
-            try:
-                got = self.sample(trial)
-            except ValueError as exc:
-                raise ValueError(f"the {self.name!r} space as configured does not contain {name}: {exc}") from None
-            if got != name:
-                raise ValueError(f"the {self.name!r} space as configured does not contain {name} (its fixed "
-                                 f"options differ): sampled {got}")
-            return dict(trial.params)
+            return self._replay(name, given, name)
         return self._from_arch(name)[1]
 
 

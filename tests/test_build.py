@@ -15,7 +15,8 @@ from nas import ArchSpec, Basic, Bottleneck, Conv, Head, Inception, MBConv, SepC
 from random_specs import KINDS, random_spec  # noqa: E402
 
 
-def assert_model_matches_cost(spec: ArchSpec) -> None:
+def assert_model_matches_cost(spec: ArchSpec) -> keras.Model:
+    """Build ``spec`` and check it against ``nas.cost`` layer by layer; returns the model."""
     model = nas.build_model(spec)
     c = nas.cost(spec)
     assert model.count_params() == c.params
@@ -25,6 +26,7 @@ def assert_model_matches_cost(spec: ArchSpec) -> None:
         assert layer.count_params() == row.params, row.name
         assert tuple(layer.output.shape[1:]) == row.output_shape, row.name
     keras.backend.clear_session()
+    return model
 
 
 @pytest.mark.parametrize("chunk", range(10))

@@ -470,15 +470,7 @@ def test_built_models_match_the_cost_and_pytorch_semantics(tmp_path) -> None:
     keras = pytest.importorskip("keras")
     import numpy as np
 
-    def built(spec: ArchSpec) -> Any:
-        model = nas.build_model(spec)
-        c = nas.cost(spec)
-        assert model.count_params() == c.params
-        assert sorted(layer.name for layer in model.layers[1:]) == sorted(r.name for r in c.layers)
-        for row in c.layers:
-            layer = model.get_layer(row.name)
-            assert layer.count_params() == row.params and tuple(layer.output.shape[1:]) == row.output_shape, row.name
-        return model
+    from test_build import assert_model_matches_cost as built
 
     zero_read_by_conv = "|none~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
     identity = "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"
