@@ -23,7 +23,7 @@ def run(trials: int, per_worker: int, folder: Path, name: str) -> dict:
     t = time.perf_counter()
     study = nas.search(SPACE, "digits", objectives=("accuracy", "macs"), n_trials=trials, sampler="random", seed=0,
                        storage=folder / "bench.db", study_name=name, budget={"epochs": 1, "batch_size": 256},
-                       max_trials_per_worker=per_worker, verbose=False)
+                       backend=nas.Local(max_trials_per_worker=per_worker), verbose=False)
     wall = time.perf_counter() - t
     records = study.trials
     mem = [(r.user_attrs["worker_memory"]["trial_in_worker"], r.user_attrs["worker_memory"]["rss_mb"])

@@ -2,7 +2,7 @@
 
 Every method searches the same configured space with the same data subset, training budget, MACs limit and
 number of trials, one process training at a time (batch 64, the budget's cosine schedule). keras-tuner runs through the bridge
-(``nas.search(backend="keras_tuner")``), which replaces over-budget candidates before building, so both sides
+(``nas.search(backend=nas.KerasTuner(...))``), which replaces over-budget candidates before building, so both sides
 only train candidates within the limit. Reported per method: hypervolume of (validation accuracy, MACs) with
 the fixed reference (accuracy 0, MACs = the limit), the best accuracy under the limit and under half of it,
 trials trained, epochs trained in total, wall time. Accuracy is the best epoch's validation accuracy for
@@ -71,14 +71,14 @@ def run(method: str, space: str, args: argparse.Namespace, folder: Path, seed: i
     cfg = {"space": space, "options": SPACES[space]}
     t = time.perf_counter()
     if method == "nas nsga2":
-        study = nas.search(cfg, data, n_trials=args.trials, sampler="nsga2", n_workers=1,
-                           max_trials_per_worker=args.trials, **common)
+        study = nas.search(cfg, data, n_trials=args.trials, sampler="nsga2",
+                           backend=nas.Local(max_trials_per_worker=args.trials), **common)
     elif method == "keras-tuner random":
-        study = nas.search(cfg, data, n_trials=args.trials, backend="keras_tuner", tuner="random", **common)
+        study = nas.search(cfg, data, n_trials=args.trials, backend=nas.KerasTuner(tuner="random"), **common)
     else:
-        study = nas.search(cfg, data, n_trials=args.trials, backend="keras_tuner", tuner="hyperband",
-                           tuner_options={"max_epochs": args.epochs, "factor": args.hb_factor,
-                                          "hyperband_iterations": args.hb_iterations}, **common)
+        study = nas.search(cfg, data, n_trials=args.trials, backend=nas.KerasTuner(
+            tuner="hyperband", options={"max_epochs": args.epochs, "factor": args.hb_factor,
+                                        "hyperband_iterations": args.hb_iterations}), **common)
     wall = time.perf_counter() - t
     trials = study.trials
     done = [r for r in trials if r.status in ("ok", "reused")]

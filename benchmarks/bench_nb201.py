@@ -69,7 +69,7 @@ def arch_sequence(method: str, budget: int, seed: int, folder: str) -> tuple[lis
 
         study = nas.search(space, evaluator=table, objectives=("accuracy", "params"), n_trials=budget,
                            sampler=method.split()[1], seed=seed, storage=Path(folder) / f"{method}-{budget}-{seed}.db",
-                           study_name="nb201", n_workers=1, max_trials_per_worker=0, verbose=False)
+                           study_name="nb201", backend=nas.Local(max_trials_per_worker=0), verbose=False)
         archs = [nb201_arch_string(r.spec) for r in sorted(study.trials, key=lambda r: r.number)
                  if r.status in ("ok", "reused")]
     else:

@@ -27,8 +27,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "experiments" / "digits_quick.yaml"
-# the worker's timing keys, in pipeline order (nas/_worker.py, nas/train.py); unknown keys are listed after these
-KEY_ORDER = ("sample_s", "data_s", "build_s", "train_s", "eval_s", "latency_s")
+# the worker's timing keys, in pipeline order (nas/engine/runner.py, nas/train.py); unknown keys are listed after these
+KEY_ORDER = ("sample_s", "data_s", "build_s", "train_s", "eval_s", "latency_s", "save_s", "clear_s")
 TRAINING = ("train_s", "eval_s")
 
 
@@ -123,11 +123,10 @@ def run_backend(backend: str, kwargs: dict[str, Any], folder: Path) -> dict[str,
     kwargs = dict(kwargs, storage=folder / "bench.db", study_name=f"overhead-{backend}",
                   artifacts=folder / f"artifacts-{backend}", verbose=False)
     if backend == "ray":
-        kwargs.update(backend="ray", max_concurrent=2, ray_address=None)
+        kwargs["backend"] = nas.Ray(max_concurrent=2)
         concurrency = 2
     else:
-        kwargs["backend"] = "local"
-        concurrency = int(kwargs.get("n_workers") or 1)
+        concurrency = kwargs["backend"].n_workers
     load = os.getloadavg()
     started = datetime.datetime.now()
     t = time.perf_counter()
@@ -225,7 +224,7 @@ def report(results: list[dict[str, Any]], describe: str) -> None:
     keys += sorted({k for r in results for t in r["trained"] for k in t.timings} - set(keys) - {"total_s"})
     print("mean in-worker time of a trained trial by timing key (ms, share of total_s):")
     print(f"  {'key':<32}" + "".join(f" {r['backend'] + ' (' + str(len(r['trained'])) + ')':>18}" for r in results))
-    rows = [(k, k) for k in keys] + [("(no key: cost, attrs, save, clear)", None), ("total_s", "total_s")]
+    rows = [(k, k) for k in keys] + [("(no key: cost, attrs, record)", None), ("total_s", "total_s")]
     for label, key in rows:
         cells = []
         for r in results:
@@ -292,7 +291,7 @@ def main() -> int:
     space = kwargs["space"]
     describe = (f"{CONFIG.relative_to(ROOT)} ({space['space'] if isinstance(space, dict) else space} space on "
                 f"{config.get('data', 'digits')}, {kwargs['n_trials']} trials, {budget.get('epochs', 5)} epoch(s) each, "
-                f"{kwargs.get('sampler')}, {kwargs.get('n_workers', 1)} local workers"
+                f"{kwargs.get('sampler')}, {kwargs['backend'].n_workers} local workers"
                 f"{', --quick' if args.quick else ''})")
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:

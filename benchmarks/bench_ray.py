@@ -45,12 +45,12 @@ def main() -> None:
         db = Path(tmp) / "b.db"
         rows = []
         for backend in ("local", "ray"):
-            extra = {"backend": "ray", "max_concurrent": 1} if backend == "ray" else {"n_workers": 1}
+            extra = {"backend": nas.Ray(max_concurrent=1) if backend == "ray" else nas.Local(n_workers=1)}
             dispatch = timed(space=space, evaluator=params_as_accuracy, n_trials=n, storage=db, sampler="random",
                              study_name=f"d-{backend}", **extra)
             one = timed(space=TINY, data="digits", n_trials=n, storage=db, sampler="random", seed=0,
                         budget={"epochs": 2, "batch_size": 128}, study_name=f"t1-{backend}", **extra)
-            extra2 = {"backend": "ray", "max_concurrent": 2} if backend == "ray" else {"n_workers": 2}
+            extra2 = {"backend": nas.Ray(max_concurrent=2) if backend == "ray" else nas.Local(n_workers=2)}
             two = timed(space=TINY, data="digits", n_trials=n, storage=db, sampler="random", seed=0,
                         budget={"epochs": 2, "batch_size": 128}, study_name=f"t2-{backend}", **extra2)
             rows.append((backend, dispatch, one, two))

@@ -12,16 +12,23 @@ from nas.blocks import KINDS, Basic, Block, Bottleneck, Conv, Inception, MBConv,
 from nas.cost import Cost, cost, summary
 from nas.scaling import round_filters, round_repeats, scale
 from nas.spec import ArchSpec, Head
-from nas.trial import FixedTrial, RandomTrial
+from nas.trial import FixedTrial, RandomTrial, evaluator
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "ArchSpec", "Basic", "Block", "Bottleneck", "Conv", "Cost", "FixedTrial", "Head", "Inception",
     "KINDS", "LayerCost", "MBConv", "RandomTrial", "SepConv", "build_model", "cost", "parse_block",
-    "round_filters", "round_repeats", "scale", "summary", "search", "load_study", "Study", "TrialRecord",
-    "Budget", "load_data", "from_keras_tuner",
+    "round_filters", "round_repeats", "scale", "summary", "search", "create_study", "load_study", "Study",
+    "TrialRecord", "Budget", "Device", "Local", "Ray", "KerasTuner", "evaluator", "load_data", "from_keras_tuner",
 ]
+
+_LAZY = {  # name -> module: the engine (Optuna, the data loaders) loads on first use, so `import nas` stays light
+    "search": "nas.study", "create_study": "nas.study", "load_study": "nas.study", "Study": "nas.study",
+    "from_keras_tuner": "nas.study", "TrialRecord": "nas.engine.records", "Budget": "nas.budget",
+    "Device": "nas.devices", "Local": "nas.backends", "Ray": "nas.backends", "KerasTuner": "nas.backends",
+    "load_data": "nas.data",
+}
 
 
 def build_model(spec: ArchSpec, *, name: str | None = None, bn_momentum: float | None = None) -> Any:
@@ -32,21 +39,8 @@ def build_model(spec: ArchSpec, *, name: str | None = None, bn_momentum: float |
 
 
 def __getattr__(name: str) -> Any:
-    # the engine (Optuna, the data loaders) loads on first use, so `import nas` stays light
-    if name in ("search", "load_study", "Study", "TrialRecord"):
-        from nas import study
+    if name in _LAZY:
+        import importlib
 
-        return getattr(study, name)
-    if name == "Budget":
-        from nas.budget import Budget
-
-        return Budget
-    if name == "from_keras_tuner":  # imports keras-tuner (and TensorFlow)
-        from nas.keras_tuner import from_keras_tuner
-
-        return from_keras_tuner
-    if name == "load_data":
-        from nas.data import load_data
-
-        return load_data
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'nas' has no attribute {name!r}")

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Budget", "OBJECTIVES", "CONSTRAINTS", "check_objectives", "check_constraints"]
+__all__ = ["Budget", "OBJECTIVES", "CONSTRAINTS", "TrialFailed", "check_objectives", "check_constraints"]
 
 # objective -> (direction, metric key)
 OBJECTIVES: dict[str, str] = {"accuracy": "maximize", "macs": "minimize", "flops": "minimize",
@@ -16,6 +16,11 @@ OBJECTIVES: dict[str, str] = {"accuracy": "maximize", "macs": "minimize", "flops
 CONSTRAINTS: dict[str, str] = {"max_macs": "macs", "max_flops": "flops", "max_params": "params",
                                "max_latency": "latency"}
 ANALYTIC = ("macs", "flops", "params")
+
+
+class TrialFailed(Exception):
+    """A trial that cannot give a result within its budget (NaN loss, timeout, out of memory, a bad spec). Raised
+    by training (``nas.train``) and by the trial pipeline (``nas.engine.runner``); recorded as a failed trial."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +96,7 @@ def check_objectives(objectives: Any) -> tuple[str, ...]:
         raise ValueError(f"`objectives` must be a non-empty list of {', '.join(OBJECTIVES)}, but got "
                          f"objectives={objectives!r}")
     for o in objectives:
-        if o not in OBJECTIVES:
+        if not isinstance(o, str) or o not in OBJECTIVES:
             raise ValueError(f"`objectives` must be chosen from {', '.join(OBJECTIVES)}, but got {o!r}")
     if len(set(objectives)) != len(objectives):
         raise ValueError(f"`objectives` must not repeat, but got objectives={list(objectives)!r}")

@@ -15,16 +15,34 @@ from nas.spec import ArchSpec
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"`--input-shape` must be HxWxC with positive integers, e.g. 32x32x3, but got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
 def _load_spec(ref: str, *, input_shape: str | None, num_classes: int | None) -> ArchSpec:
     import search_spaces
 
-    shape = tuple(int(d) for d in input_shape.split("x")) if input_shape else None
+    shape = _shape(input_shape)
+    if num_classes is not None and num_classes < 2:
+        raise ValueError(f"`--classes` must be an integer >= 2, but got --classes={num_classes}")
     if ref in search_spaces.baselines():
-        return search_spaces.baseline(ref, input_shape=shape, num_classes=num_classes or 1000)  # type: ignore[arg-type]
+        return search_spaces.baseline(ref, input_shape=shape,  # type: ignore[arg-type]
+                                      num_classes=1000 if num_classes is None else num_classes)
     path = Path(ref)
-    if path.exists():
-        spec = ArchSpec.from_json(path.read_text())
-        return spec if shape is None else spec.replace(input_shape=shape)
+    if path.is_file():
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"`spec` file {ref!r} is not UTF-8 text (a spec is JSON, as written by spec.json "
+                             f"exports)") from None
+        spec = ArchSpec.from_json(text)
+        spec = spec if shape is None else spec.replace(input_shape=shape)
+        return spec if num_classes is None else spec.replace(num_classes=num_classes)
     raise ValueError(f"`spec` must be a baseline name ({', '.join(search_spaces.baselines())}) or a spec JSON file, "
                      f"but got spec={ref!r}")
 
@@ -35,9 +53,41 @@ def _study(args: argparse.Namespace) -> Any:
     return load_study(args.study, args.storage)
 
 
+def _json_arg(name: str, text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"`--{name}` must be JSON, e.g. '{{\"cpu\": 1, \"gpu\": 0.5}}', but got {text!r} ({exc.msg})") from None
+
+
+def _resume_backend(study: Any, args: argparse.Namespace) -> Any:
+    """The backend a `nas resume` asks for: the stored one, with the options given on the command line."""
+    from nas.backends import Local, Ray, backend_of
+
+    stored = study.backend
+    kind = args.backend or stored.kind
+    ray_given = {k: v for k, v in (("address", args.ray_address), ("resources", _json_arg("resources", args.resources)),
+                                   ("max_concurrent", args.max_concurrent), ("scheduler", args.scheduler))
+                 if v is not None}
+    if kind != "ray" and ray_given:
+        raise ValueError(f"`--{next(iter(ray_given)).replace('_', '-')}` is a Ray option, but the study resumes on the "
+                         f"{kind} backend (add --backend ray)")
+    if kind != "local" and args.n_workers is not None:
+        raise ValueError(f"`--n-workers` is a local-backend option, but the study resumes on the {kind} backend")
+    if kind == "local":
+        base = stored if isinstance(stored, Local) else Local()
+        return base.replace(n_workers=args.n_workers) if args.n_workers is not None else base
+    if kind == "ray":
+        base = stored if isinstance(stored, Ray) else Ray()
+        return base.replace(**ray_given)
+    return backend_of(kind) if kind != stored.kind else stored
+
+
 def _print_front(study: Any, objectives: list[str] | None, limit: int | None) -> None:
     print(f"\nranked architectures of study {study.name!r} (rank 0 = Pareto front on "
-          f"{', '.join(study._front_objectives(objectives))}; * = knee):")
+          f"{', '.join(study.front_objectives(objectives))}; * = knee):")
     print(study.table(objectives, limit=limit))
     ref = study.reference_point(objectives)
     print(f"hypervolume {study.hypervolume(objectives=objectives):.4f} (costs divided by the reference point "
@@ -51,19 +101,25 @@ def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, fl
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from nas.config import load_config, search_kwargs
-    from nas.study import search
+    from nas.config import creates_only, load_config, search_kwargs
+    from nas.study import create_study
 
     config = load_config(args.config)
+    create_only = args.create_only or creates_only(config) or args.n_workers == 0
+    if args.n_workers not in (None, 0):
+        config = {**config, "n_workers": args.n_workers}
     kwargs = search_kwargs(config)
-    for name in ("n_trials", "n_workers", "storage"):
+    for name in ("n_trials", "storage"):
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
     if args.study:
         kwargs["study_name"] = args.study
-    study = search(**kwargs)
-    if kwargs.get("n_workers") == 0:
+    study = create_study(**kwargs)
+    if create_only:
+        print(f"nas: created study {study.name!r} and ran nothing; start workers with `nas worker --study "
+              f"{study.name} --storage URL` (or NAS_STORAGE=URL nas worker --study {study.name})")
         return 0
+    study.resume(verbose=kwargs.get("verbose", True))
     _print_front(study, None, args.limit)
     export = config.get("export")
     if export and not args.no_export:
@@ -75,9 +131,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     study = _study(args)
-    resources = json.loads(args.resources) if args.resources else None
-    study.resume(n_trials=args.n_trials, n_workers=args.n_workers, backend=args.backend, ray_address=args.ray_address,
-                 resources_per_trial=resources, max_concurrent=args.max_concurrent, scheduler=args.scheduler)
+    study.resume(n_trials=args.n_trials, backend=_resume_backend(study, args))
     _print_front(study, None, args.limit)
     return 0
 
@@ -85,19 +139,22 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     import optuna
 
-    from nas._storage import describe_storage, open_storage
+    from nas.engine.storage import describe_storage, mask_url, open_storage
 
     if args.study is None:
         url = describe_storage(args.storage)
-        for s in optuna.get_all_study_summaries(open_storage(url)):
+        summaries = optuna.get_all_study_summaries(open_storage(url, create=False))
+        if not summaries:
+            print(f"no studies in {mask_url(url)}")
+        for s in summaries:
             print(f"{s.study_name:<40} {s.n_trials:>5} trials  started {s.datetime_start}")
         return 0
     study = _study(args)
     c = study.counts()
     cfg = study.config
-    print(f"study {study.name!r} in {study.storage_url}")
-    print(f"space {cfg['space']['space']}, objectives {', '.join(cfg['objectives'])}, sampler "
-          f"{cfg['sampler']['name']}, budget {cfg['budget']['epochs']} epochs, constraints {cfg.get('constraints') or '-'}")
+    print(f"study {study.name!r} in {mask_url(study.storage_url)}")
+    print(f"space {cfg.space['space']}, objectives {', '.join(cfg.objectives)}, sampler {cfg.sampler.name}, "
+          f"backend {cfg.backend['kind']}, budget {cfg.budget.epochs} epochs, constraints {cfg.constraints or '-'}")
     print(f"progress {c['done']}/{study.n_trials} finished: {c['complete']} complete, {c['pruned']} pruned; "
           f"{c['running']} running, {c['waiting']} queued, {c['infeasible']} over budget, {c['failed']} failed")
     best = study.best()
@@ -130,10 +187,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from nas._storage import describe_storage
-    from nas._worker import main as worker_main
+    from nas.backends.local import STORAGE_ENV, worker_main
+    from nas.engine.storage import describe_storage
 
-    argv = ["--study", args.study, "--storage", describe_storage(args.storage)]
+    os.environ[STORAGE_ENV] = describe_storage(args.storage)  # the URL stays off every command line
+    argv = ["--study", args.study]
     if args.max_trials:
         argv += ["--max-trials", str(args.max_trials)]
     if args.seed is not None:
@@ -162,19 +220,24 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nas import __version__
+
     parser = argparse.ArgumentParser(prog="nas", description="Neural architecture search in Keras 3.")
+    parser.add_argument("--version", action="version", version=f"nas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    storage_help = "storage URL or file (default: the NAS_STORAGE environment variable, else runs/nas.db)"
 
     def study_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         p.add_argument("--study", required=required, help="study name")
-        p.add_argument("--storage", default=None, help="storage URL or file (default runs/nas.db)")
+        p.add_argument("--storage", default=os.environ.get("NAS_STORAGE"), help=storage_help)
 
     p = sub.add_parser("search", help="run the search described by a YAML config")
     p.add_argument("config")
     p.add_argument("--study", help="override the config's study name")
-    p.add_argument("--storage")
+    p.add_argument("--storage", default=os.environ.get("NAS_STORAGE"), help=storage_help)
     p.add_argument("--n-trials", type=int)
     p.add_argument("--n-workers", type=int, help="local worker processes (0: only create the study, for `nas worker`s)")
+    p.add_argument("--create-only", action="store_true", help="create the study and run nothing (for `nas worker`s)")
     p.add_argument("--limit", type=int, default=20, help="rows of the ranked table")
     p.add_argument("--no-export", action="store_true")
     p.set_defaults(func=cmd_search)
@@ -184,11 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-trials", type=int, help="new target number of finished trials")
     p.add_argument("--n-workers", type=int)
     p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--backend", default="local", help="local (worker processes here) or ray")
+    p.add_argument("--backend", choices=("local", "ray", "keras_tuner"),
+                   help="default: the backend the study was made with")
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local Ray instance)")
     p.add_argument("--resources", help='Ray resources per trial as JSON, e.g. \'{"cpu": 1, "gpu": 0.5}\'')
     p.add_argument("--max-concurrent", type=int, help="Ray: trials at once")
-    p.add_argument("--scheduler", help="Ray: asha or hyperband (single-objective accuracy)")
+    p.add_argument("--scheduler", choices=("asha", "hyperband"), help="Ray: single-objective accuracy searches")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("status", help="progress, counts by state, best so far (without --study: list studies)")
@@ -239,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `nas baselines | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -7,15 +7,23 @@ data: digits                     # or {name: fashion_mnist, train_samples: 5000}
 space: {name: conv, options: {stages: [1, 3]}}   # or just the name; input shape and classes come from data
 objectives: [accuracy, macs]
 n_trials: 12
-sampler: nsga2                   # nsga2 | tpe | random
+sampler: nsga2                   # nsga2 | tpe | random | grid | {name: GridSampler, options: {...}}
 seed: 0
 budget: {epochs: 3, batch_size: 64, learning_rate: 0.003}
 constraints: {max_macs: 2000000}
 warm_start: []                   # classic networks of the space, by name
 pruner: null                     # median | successive_halving | hyperband (single objective)
-n_workers: 1
+n_workers: 1                     # shorthand for backend: {kind: local, n_workers: 1}
 export: {which: best, path: exports/digits-quick, retrain_epochs: 0}
 ```
+
+The backend and the device are either one mapping each (``backend: {kind: ray, resources: {cpu: 1}}``,
+``device: {kind: gpu, mixed_precision: mixed_float16}``) or the shorthand keys, which stay short:
+``n_workers`` / ``max_trials_per_worker`` (local), ``backend: ray`` with ``ray_address`` /
+``resources_per_trial`` / ``max_concurrent`` / ``scheduler``, ``backend: keras_tuner`` with ``tuner`` /
+``tuner_options``, and ``device`` (a kind) with ``mixed_precision`` / ``jit_compile`` / ``tpu_address``. A
+shorthand key of another backend than the one chosen is an error. ``n_workers: 0`` creates the study and runs
+nothing (for ``nas worker`` processes started elsewhere).
 
 A compound space may take its base from an earlier study: ``options: {base: {study: NAME, storage: URL,
 which: best}}`` (or ``which: knee`` / a trial number), or from a file: ``base: {spec: path/to/spec.json}``.
@@ -28,10 +36,11 @@ from typing import Any
 
 import yaml
 
-__all__ = ["load_config", "search_kwargs", "KEYS"]
+__all__ = ["load_config", "search_kwargs", "creates_only", "KEYS"]
 
 KEYS = ("study", "storage", "data", "space", "objectives", "n_trials", "sampler", "seed", "budget", "constraints",
         "warm_start", "pruner", "n_workers", "max_retries", "max_trials_per_worker", "max_failures", "artifacts", "export",
+        "evaluator",
         "device", "mixed_precision", "jit_compile", "tpu_address", "backend", "resources_per_trial", "ray_address",
         "max_concurrent", "scheduler", "tuner", "tuner_options",
         "description")
@@ -88,10 +97,66 @@ def _resolve_base(base: Any) -> Any:
                      f"best}}, but got {base!r}")
 
 
+BACKEND_KEYS = {"local": ("n_workers", "max_trials_per_worker"),
+                "ray": ("ray_address", "resources_per_trial", "max_concurrent", "scheduler"),
+                "keras_tuner": ("tuner", "tuner_options")}
+DEVICE_KEYS = ("mixed_precision", "jit_compile", "tpu_address")
+
+
+def creates_only(config: dict[str, Any]) -> bool:
+    """``n_workers: 0``: create the study, run nothing."""
+    return config.get("n_workers") == 0
+
+
+def _backend(config: dict[str, Any]) -> Any:
+    """The backend object a config's ``backend`` and shorthand keys describe."""
+    from nas.backends import backend_of
+
+    backend = config.get("backend", "local")
+    if isinstance(backend, dict):
+        given = [k for keys in BACKEND_KEYS.values() for k in keys if k in config]
+        if given:
+            raise ValueError(f"config: `{given[0]}` is a shorthand; with `backend` given as a mapping put the option "
+                             f"inside it")
+        return backend_of(backend)
+    if backend not in BACKEND_KEYS:
+        raise ValueError(f"config: `backend` must be one of {', '.join(BACKEND_KEYS)} or a mapping {{kind: ...}}, but "
+                         f"got backend={backend!r}")
+    for kind, keys in BACKEND_KEYS.items():
+        for k in keys:
+            if kind != backend and k in config and not (k == "n_workers" and config[k] in (0, 1)):
+                raise ValueError(f"config: `{k}` is an option of the {kind} backend, but the config chooses "
+                                 f"backend={backend!r}")
+    workers = config.get("n_workers", 1)
+    options = {"local": {"n_workers": 1 if workers == 0 else workers,  # 0: create only (see creates_only)
+                         "max_trials_per_worker": config.get("max_trials_per_worker", 20)},
+               "ray": {"address": config.get("ray_address"), "resources": config.get("resources_per_trial") or {"cpu": 1},
+                       "max_concurrent": config.get("max_concurrent"), "scheduler": config.get("scheduler")},
+               "keras_tuner": {"tuner": config.get("tuner", "random"), "options": config.get("tuner_options") or {}}}
+    return backend_of({"kind": backend, **options[backend]})
+
+
+def _device(config: dict[str, Any]) -> Any:
+    from nas.devices import Device
+
+    device = config.get("device", "auto")
+    extra = {k: config[k] for k in DEVICE_KEYS if k in config}
+    if isinstance(device, dict):
+        if extra:
+            raise ValueError(f"config: `{next(iter(extra))}` is a shorthand; with `device` given as a mapping put it "
+                             f"inside it")
+        return Device.of(device)
+    return Device.of({"kind": device, **extra})
+
+
 def search_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     """``nas.search`` keyword arguments from a loaded config."""
-    kwargs = {k: v for k, v in config.items() if k not in ("study", "export", "description", "space", "data")}
+    shorthand = {k for keys in BACKEND_KEYS.values() for k in keys} | set(DEVICE_KEYS)
+    kwargs = {k: v for k, v in config.items()
+              if k not in ("study", "export", "description", "space", "data", "backend", "device") and k not in shorthand}
     kwargs["study_name"] = config["study"]
+    kwargs["backend"] = _backend(config)
+    kwargs["device"] = _device(config)
     space = config.get("space")
     if space is None:
         raise ValueError("config: `space` is required (a space name or {name: ..., options: {...}})")

@@ -1,6 +1,6 @@
 """Where a trial trains: device strategies, mixed precision and XLA.
 
-``device``: ``auto`` (every GPU the worker sees, else the CPU), ``cpu``, ``gpu`` (one GPU as is, several through
+``Device(kind=...)``: ``auto`` (every GPU the worker sees, else the CPU), ``cpu``, ``gpu`` (one GPU as is, several through
 ``tf.distribute.MirroredStrategy``) or ``tpu`` (``tf.distribute.TPUStrategy`` on the TPU named by
 ``tpu_address``, e.g. ``local`` on a TPU VM or ``grpc://10.0.0.2:8470``). ``mixed_precision``: None,
 ``mixed_float16`` (GPUs) or ``mixed_bfloat16`` (TPUs, recent CPUs); the classifier stays float32.
@@ -12,33 +12,67 @@ a subprocess, so the supervisor itself never loads TensorFlow), not every trial 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEVICES", "check_device_options", "check_devices", "make_strategy"]
+__all__ = ["DEVICES", "Device", "check_devices", "make_strategy"]
 
 DEVICES = ("auto", "cpu", "gpu", "tpu")
 PRECISIONS = (None, "mixed_float16", "mixed_bfloat16")
 
 
-def check_device_options(device: Any, mixed_precision: Any, jit_compile: Any, tpu_address: Any) -> dict[str, Any]:
-    if device not in DEVICES:
-        raise ValueError(f"`device` must be one of {', '.join(DEVICES)}, but got device={device!r}")
-    if mixed_precision not in PRECISIONS:
-        raise ValueError(f"`mixed_precision` must be None, 'mixed_float16' or 'mixed_bfloat16', but got "
-                         f"mixed_precision={mixed_precision!r}")
-    if jit_compile not in (True, False, "auto"):
-        raise ValueError(f"`jit_compile` must be True, False or 'auto', but got jit_compile={jit_compile!r}")
-    if device == "tpu" and not (tpu_address or os.environ.get("TPU_NAME")):
-        raise ValueError("`device='tpu'` needs `tpu_address` (e.g. 'local' on a TPU VM, or grpc://host:8470) or "
-                         "the TPU_NAME environment variable, but got tpu_address=None")
-    if tpu_address is not None and device != "tpu":
-        raise ValueError(f"`tpu_address` is only used with device='tpu', but got device={device!r}")
-    return {"device": device, "mixed_precision": mixed_precision, "jit_compile": jit_compile,
-            "tpu_address": tpu_address}
+@dataclass(frozen=True, kw_only=True)
+class Device:
+    """Where and how each trial trains: ``kind`` (auto / cpu / gpu / tpu), ``mixed_precision``, ``jit_compile``
+    and, for TPUs, ``tpu_address``. Stored with the study; checked here, probed on the hardware by
+    :func:`check_devices` when a search starts."""
+
+    kind: str = "auto"
+    mixed_precision: str | None = None
+    jit_compile: bool | str = "auto"
+    tpu_address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEVICES:
+            raise ValueError(f"device: `kind` must be one of {', '.join(DEVICES)}, but got kind={self.kind!r}")
+        if self.mixed_precision not in PRECISIONS:
+            raise ValueError(f"device: `mixed_precision` must be None, 'mixed_float16' or 'mixed_bfloat16', but got "
+                             f"mixed_precision={self.mixed_precision!r}")
+        if not (self.jit_compile is True or self.jit_compile is False or self.jit_compile == "auto"):
+            raise ValueError(f"device: `jit_compile` must be True, False or 'auto', but got "
+                             f"jit_compile={self.jit_compile!r}")
+        if self.kind == "tpu" and not (self.tpu_address or os.environ.get("TPU_NAME")):
+            raise ValueError("device: kind='tpu' needs `tpu_address` (e.g. 'local' on a TPU VM, or grpc://host:8470) "
+                             "or the TPU_NAME environment variable, but got tpu_address=None")
+        if self.tpu_address is not None and (self.kind != "tpu" or not isinstance(self.tpu_address, str)):
+            raise ValueError(f"device: `tpu_address` is a string used only with kind='tpu', but got "
+                             f"kind={self.kind!r}, tpu_address={self.tpu_address!r}")
+
+    @classmethod
+    def of(cls, value: Any) -> Device:
+        """A :class:`Device` from itself, a kind name (``"cpu"``) or a dict of its fields."""
+        if isinstance(value, Device):
+            return value
+        if value is None:
+            return cls()
+        if isinstance(value, str):
+            return cls(kind=value)
+        if isinstance(value, dict):
+            known = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise ValueError(f"device: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(known))}")
+            return cls(**value)
+        raise ValueError(f"`device` must be a nas.Device, a kind name ({', '.join(DEVICES)}) or a dict of Device "
+                         f"fields, but got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 _PROBE = """
@@ -59,12 +93,12 @@ print(json.dumps(out))
 """
 
 
-def check_devices(options: dict[str, Any]) -> None:
+def check_devices(device_: Device) -> None:
     """Fail now if the requested hardware is absent on this machine (probed in a subprocess)."""
-    device = options["device"]
+    device = device_.kind
     if device in ("auto", "cpu"):
         return
-    address = (options.get("tpu_address") or os.environ.get("TPU_NAME") or "") if device == "tpu" else ""
+    address = (device_.tpu_address or os.environ.get("TPU_NAME") or "") if device == "tpu" else ""
     if address.startswith("grpc://"):
         # TensorFlow retries an unreachable TPU worker for minutes: check the port first
         import socket
@@ -91,15 +125,15 @@ def check_devices(options: dict[str, Any]) -> None:
         raise ValueError(f"`device='tpu'`: the TPU system at {address!r} has no TPU cores")
 
 
-def make_strategy(options: dict[str, Any]) -> Any:
+def make_strategy(device_: Device) -> Any:
     """The tf.distribute strategy for this worker's trials."""
     import tensorflow as tf
 
-    device = options.get("device", "auto")
+    device = device_.kind
     if device == "cpu":
         return tf.distribute.OneDeviceStrategy("/cpu:0")
     if device == "tpu":
-        address = options.get("tpu_address") or os.environ.get("TPU_NAME")
+        address = device_.tpu_address or os.environ.get("TPU_NAME")
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from nas.study import Study, TrialRecord
+from nas.engine.records import TrialRecord, file_sha256
 
 __all__ = ["export_trials"]
 
 
-def _select(study: Study, which: Any, limits: dict[str, float]) -> list[TrialRecord]:
+def _select(study: Any, which: Any, limits: dict[str, float]) -> list[TrialRecord]:
     if isinstance(which, bool):
         raise ValueError(f"`which` must be a trial number, 'best', 'knee' or 'front', but got which={which!r}")
     if isinstance(which, int) or (isinstance(which, str) and which.isdigit()):
@@ -44,10 +43,26 @@ def _select(study: Study, which: Any, limits: dict[str, float]) -> list[TrialRec
     raise ValueError(f"`which` must be a trial number, 'best', 'knee' or 'front', but got which={which!r}")
 
 
-def export_trials(study: Study, which: Any, path: Path, *, retrain_epochs: int = 0, **limits: float) -> list[Path]:
+def _verified_weights(r: TrialRecord) -> str:
+    """The trial's weights file, after checking that it is the one the trial saved (its SHA-256 is recorded
+    with the trial): weights overwritten by another study or run are an error, never a wrong model."""
+    weights = r.user_attrs.get("weights")
+    if not weights or not Path(weights).exists():
+        raise ValueError(f"trial {r.number}: its trained weights are not at {weights!r} (artefacts moved or "
+                         f"deleted?); export with retrain_epochs > 0 to train it again")
+    expected = r.user_attrs.get("weights_sha256")
+    if expected is not None and file_sha256(weights) != expected:
+        raise ValueError(f"trial {r.number}: the weights at {weights} are not the ones it saved (SHA-256 differs: "
+                         f"another study or run wrote there); export with retrain_epochs > 0 to train it again")
+    return weights
+
+
+def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0, **limits: float) -> list[Path]:
     if isinstance(retrain_epochs, bool) or not isinstance(retrain_epochs, int) or retrain_epochs < 0:
         raise ValueError(f"`retrain_epochs` must be an integer >= 0, but got retrain_epochs={retrain_epochs!r}")
     records = _select(study, which, limits)
+    # every trial's weights are checked before anything is written: a failed export leaves no folder behind
+    weights = {r.number: _verified_weights(r) for r in records} if not retrain_epochs else {}
     from nas._quiet import import_keras
 
     import_keras()
@@ -66,12 +81,11 @@ def export_trials(study: Study, which: Any, path: Path, *, retrain_epochs: int =
     for r in records:
         assert r.spec is not None
         folder = path / f"trial-{r.number}-{r.key}"
-        folder.mkdir(parents=True, exist_ok=True)
         metrics: dict[str, Any] = {"trial": r.number, "study": study.name, "status": r.status, **r.metrics,
                                    "objectives": list(study.objectives)}
         if retrain_epochs:
             if data is None:
-                data = load_data(study.config["data"])
+                data = load_data(study.config.data)
             retrain = dataclasses.replace(budget, epochs=retrain_epochs)
             result = train_model(r.spec, data, retrain, seed=budget.seed + r.number, x_extra=(data.x_val, data.y_val),
                                  validate=False)
@@ -79,12 +93,9 @@ def export_trials(study: Study, which: Any, path: Path, *, retrain_epochs: int =
             metrics["retrained"] = {"epochs": retrain_epochs, "on": "train+validation",
                                     "train_accuracy": result["train_accuracy"], "loss": result["loss"]}
         else:
-            weights = r.user_attrs.get("weights")
-            if not weights or not Path(weights).exists():
-                raise ValueError(f"trial {r.number}: its trained weights are not at {weights!r} (artefacts moved or "
-                                 f"deleted?); export with retrain_epochs > 0 to train it again")
             model = build_model(r.spec, bn_momentum=budget.bn_momentum)
-            model.load_weights(weights)
+            model.load_weights(weights[r.number])
+        folder.mkdir(parents=True, exist_ok=True)
         model.save(folder / "model.keras")
         (folder / "spec.json").write_text(r.spec.to_json(indent=2) + "\n")
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

@@ -8,10 +8,10 @@
   inside ``build`` by a seeded random draw from the space that fits, and the trial's values are rewritten to
   the replacement, so the trial record is what was trained. keras-tuner's own ``max_model_size`` instead
   fails the trial after building it, and three such failures in a row end the whole search.
-* :func:`from_keras_tuner` reads a tuner's trials back as a :class:`nas.Study`: spec, analytic MACs / FLOPs /
-  params, accuracy, Pareto front, knee and export (keras-tuner itself only sums objectives and counts no
-  FLOPs). ``nas.search(..., backend="keras_tuner", tuner="hyperband")`` runs keras-tuner and keeps the view in
-  the study storage, so ``resume`` continues the tuner.
+* :func:`view` (behind ``nas.from_keras_tuner``) reads a tuner's trials back as a nas study: spec, analytic
+  MACs / FLOPs / params, accuracy, Pareto front, knee and export (keras-tuner itself only sums objectives and
+  counts no FLOPs). ``nas.search(..., backend=nas.KerasTuner(tuner="hyperband"))`` runs keras-tuner and keeps
+  the view in the study storage, so ``resume`` continues the tuner.
 
 Importing this module imports keras-tuner (and so TensorFlow).
 """
@@ -19,7 +19,6 @@ Importing this module imports keras-tuner (and so TensorFlow).
 from __future__ import annotations
 
 import copy
-import datetime
 import json
 import math
 import sys
@@ -34,10 +33,13 @@ from optuna.trial import TrialState
 import search_spaces
 from nas.budget import ANALYTIC, CONSTRAINTS, OBJECTIVES, Budget, check_constraints, check_objectives
 from nas.cost import cost
+from nas.engine import records
+from nas.engine.config import Component, StudyConfig, now, read_config, write_config
+from nas.engine.storage import describe_storage, open_storage
 from nas.spec import ArchSpec
-from nas.trial import RandomTrial, _cat_dist, _float_dist, _int_dist
+from nas.trial import RandomTrial, cat_dist, float_dist, int_dist
 
-__all__ = ["HPTrial", "HyperModel", "TUNERS", "from_keras_tuner", "make_tuner"]
+__all__ = ["HPTrial", "HyperModel", "TUNERS", "make_tuner", "sync", "view"]
 
 TUNERS = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization,
           "hyperband": keras_tuner.Hyperband}
@@ -88,7 +90,7 @@ class HPTrial:
                           f"{name!r} ({dist}); was the tuner's directory made with a differently configured space?")
 
     def suggest_categorical(self, name: str, choices: Any) -> Any:
-        dist = _cat_dist(choices)
+        dist = cat_dist(choices)
         values, encoded = _choice_values(dist[1])
         got = self.hp.Choice(name, values, ordered=False if encoded else None)
         if encoded:
@@ -103,7 +105,7 @@ class HPTrial:
         return self._record(name, dist, value)
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        dist = _int_dist(low, high, step, log)
+        dist = int_dist(low, high, step, log)
         # keras-tuner's `step` multiplies under log sampling; Optuna's log ints have step 1
         got = self.hp.Int(name, int(low), int(high), step=None if log else int(step),
                           sampling="log" if log else "linear")
@@ -113,7 +115,7 @@ class HPTrial:
 
     def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
                       log: bool = False) -> float:
-        dist = _float_dist(low, high, step, log)
+        dist = float_dist(low, high, step, log)
         got = self.hp.Float(name, float(low), float(high), step=None if log else step,
                             sampling="log" if log else "linear")
         if not isinstance(got, (int, float)) or not low - 1e-9 <= got <= high + 1e-9:
@@ -262,13 +264,13 @@ class HyperModel(keras_tuner.HyperModel):
         import keras
 
         from nas.build import build_model
-        from nas.train import _optimizer
+        from nas.train import make_optimizer
 
         keras.utils.set_random_seed(self.budget.seed)  # the same spec starts from the same weights
 
         model = build_model(spec, bn_momentum=self.budget.bn_momentum)
         # a constant rate here; `fit` lays the cosine schedule over the epochs it is asked to train
-        model.compile(optimizer=_optimizer(_constant(self.budget), 1), loss="sparse_categorical_crossentropy",
+        model.compile(optimizer=make_optimizer(_constant(self.budget), 1), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         model._nas_spec = spec
         model._nas_optimizer = model.optimizer
@@ -279,7 +281,7 @@ class HyperModel(keras_tuner.HyperModel):
         resolution, and the cosine schedule laid over the epochs this call trains."""
         import numpy as np
 
-        from nas.train import _optimizer
+        from nas.train import make_optimizer
 
         spec: ArchSpec | None = getattr(model, "_nas_spec", None)
         args = list(args)
@@ -300,7 +302,7 @@ class HyperModel(keras_tuner.HyperModel):
         if (self.budget.schedule == "cosine" and getattr(model, "_nas_optimizer", None) is model.optimizer
                 and hasattr(x, "__len__")):
             steps = math.ceil(len(x) / kwargs["batch_size"]) * max(1, kwargs["epochs"] - kwargs.get("initial_epoch", 0))
-            model.compile(optimizer=_optimizer(self.budget, steps), loss=model.loss, metrics=["accuracy"])
+            model.compile(optimizer=make_optimizer(self.budget, steps), loss=model.loss, metrics=["accuracy"])
         return model.fit(*args, **kwargs)
 
     def _resize(self, x: Any, shape: tuple[int, int, int]) -> Any:
@@ -395,14 +397,62 @@ def _objective_name(tuner: keras_tuner.Tuner) -> str:
     return name
 
 
-def _values(objectives: list[str], metrics: dict[str, Any]) -> list[float]:
-    from nas._worker import _values as values
-
-    return values(objectives, metrics)
-
-
 def _sort_key(trial_id: str) -> tuple[int, str]:
     return (int(trial_id), trial_id) if trial_id.isdigit() else (1 << 62, trial_id)
+
+
+def _completed(kt: Any, tuner: keras_tuner.Tuner, values: dict[str, Any], metrics: dict[str, Any],
+               attrs: dict[str, Any], objectives: list[str]) -> tuple[TrialState, list[float] | None]:
+    """The record of a completed keras-tuner trial (``attrs`` and ``metrics`` are filled in)."""
+    # keras-tuner keeps the metrics of the trial's best epoch only (no per-epoch history)
+    best_epoch = {m: float(kt.metrics.get_last_value(m)) for m in kt.metrics.metrics
+                  if kt.metrics.exists(m) and kt.metrics.get_last_value(m) is not None}
+    metrics["accuracy"] = float(kt.score)
+    attrs.update(accuracy=float(kt.score), kt_metrics=best_epoch, best_step=kt.best_step)
+    for k in ("latency_ms", "train_time_s", "test_accuracy"):
+        if kt.metrics.exists(k):
+            attrs[k] = metrics[k] = float(kt.metrics.get_last_value(k))
+    epochs = values.get("tuner/epochs")
+    if epochs is not None:  # Hyperband: trained from tuner/initial_epoch (a promoted trial's weights)
+        attrs["epochs"] = int(epochs)
+        attrs["initial_epoch"] = int(values.get("tuner/initial_epoch") or 0)
+    weights = Path(tuner.get_trial_dir(kt.trial_id)) / "checkpoint.weights.h5"
+    if weights.exists():
+        attrs["weights"] = str(weights.resolve())
+    max_epochs = getattr(tuner.oracle, "max_epochs", None) if isinstance(tuner, keras_tuner.Hyperband) else None
+    if max_epochs is not None and epochs is not None and epochs < max_epochs:
+        attrs.update(status="pruned", pruned_by=f"keras_tuner.Hyperband: trained {epochs} of {max_epochs} epochs "
+                                                f"in its bracket")
+        return TrialState.PRUNED, None
+    attrs["status"] = "ok"
+    return TrialState.COMPLETE, records.objective_values(objectives, metrics)
+
+
+def _frozen(kt: Any, tuner: keras_tuner.Tuner, space: search_spaces.Space,
+            objectives: list[str]) -> optuna.trial.FrozenTrial:
+    """One finished keras-tuner trial in the nas trial schema."""
+    values = dict(kt.hyperparameters.values)
+    attrs: dict[str, Any] = {"kt_trial_id": kt.trial_id, "kt_values": json.dumps(values, default=str)}
+    replay = HPTrial(_hp(values))
+    state, objective_values = TrialState.FAIL, None
+    try:
+        spec = space.sample(replay)
+    except ValueError as exc:
+        attrs.update(records.failure_attrs(f"the trial's values are not a point of the space: {exc}"))
+    else:
+        c = cost(spec)
+        metrics: dict[str, Any] = {"macs": c.macs, "flops": c.flops, "params": c.params}
+        attrs.update(records.spec_attrs(spec, c))
+        if kt.status == keras_tuner.engine.trial.TrialStatus.COMPLETED and kt.score is not None and \
+                math.isfinite(kt.score):
+            state, objective_values = _completed(kt, tuner, values, metrics, attrs, objectives)
+        else:
+            message = (kt.message or "").strip().splitlines()
+            attrs.update(records.failure_attrs(f"keras-tuner {kt.status}: {message[-1] if message else '?'}",
+                                               kt.message or None))
+    return optuna.trial.create_trial(
+        state=state, values=objective_values, params=replay.params,
+        distributions={k: _optuna_distribution(d) for k, d in replay.distributions.items()}, user_attrs=attrs)
 
 
 def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Space,
@@ -413,59 +463,12 @@ def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Spa
     held = study.get_trials(deepcopy=False)
     done = {t.user_attrs.get("kt_trial_id") for t in held}
     _objective_name(tuner)
-    oracle = tuner.oracle
-    max_epochs = getattr(oracle, "max_epochs", None) if isinstance(tuner, keras_tuner.Hyperband) else None
     added = 0
-    for trial_id in sorted(oracle.trials, key=_sort_key):
-        kt = oracle.trials[trial_id]
-        if kt.status not in (status.COMPLETED, status.FAILED, status.INVALID) or trial_id in done:
-            continue
-        values = dict(kt.hyperparameters.values)
-        attrs: dict[str, Any] = {"kt_trial_id": trial_id, "kt_values": json.dumps(values, default=str)}
-        replay = HPTrial(_hp(values))
-        state, objective_values = TrialState.FAIL, None
-        try:
-            spec = space.sample(replay)
-        except ValueError as exc:
-            attrs.update(status="failed", error=f"the trial's values are not a point of the space: {exc}")
-        else:
-            c = cost(spec)
-            metrics: dict[str, Any] = {"macs": c.macs, "flops": c.flops, "params": c.params}
-            attrs.update(spec=spec.to_json(), spec_key=spec.key(), spec_str=str(spec), **metrics)
-            if kt.status == status.COMPLETED and kt.score is not None and math.isfinite(kt.score):
-                # keras-tuner keeps the metrics of the trial's best epoch only (no per-epoch history)
-                best_epoch = {m: float(kt.metrics.get_last_value(m)) for m in kt.metrics.metrics
-                              if kt.metrics.exists(m) and kt.metrics.get_last_value(m) is not None}
-                metrics["accuracy"] = float(kt.score)
-                attrs.update(accuracy=float(kt.score), kt_metrics=best_epoch, best_step=kt.best_step)
-                for k in ("latency_ms", "train_time_s", "test_accuracy"):
-                    if kt.metrics.exists(k):
-                        attrs[k] = float(kt.metrics.get_last_value(k))
-                        metrics[k] = attrs[k]
-                epochs = values.get("tuner/epochs")
-                if epochs is not None:  # Hyperband: trained from tuner/initial_epoch (a promoted trial's weights)
-                    attrs["epochs"] = int(epochs)
-                    attrs["initial_epoch"] = int(values.get("tuner/initial_epoch") or 0)
-                weights = Path(tuner.get_trial_dir(trial_id)) / "checkpoint.weights.h5"
-                if weights.exists():
-                    attrs["weights"] = str(weights.resolve())
-                if max_epochs is not None and epochs is not None and epochs < max_epochs:
-                    state = TrialState.PRUNED
-                    attrs.update(status="pruned", pruned_by=f"keras_tuner.Hyperband: trained {epochs} of "
-                                                            f"{max_epochs} epochs in its bracket")
-                else:
-                    state, objective_values = TrialState.COMPLETE, _values(objectives, metrics)
-                    attrs["status"] = "ok"
-            else:
-                message = (kt.message or "").strip().splitlines()
-                attrs.update(status="failed", error=f"keras-tuner {kt.status}: {message[-1] if message else '?'}")
-                if kt.message:
-                    attrs["traceback"] = kt.message[-4000:]
-        study.add_trial(optuna.trial.create_trial(
-            state=state, values=objective_values, params=replay.params,
-            distributions={k: _optuna_distribution(d) for k, d in replay.distributions.items()},
-            user_attrs=attrs))
-        added += 1
+    for trial_id in sorted(tuner.oracle.trials, key=_sort_key):
+        kt = tuner.oracle.trials[trial_id]
+        if kt.status in (status.COMPLETED, status.FAILED, status.INVALID) and trial_id not in done:
+            study.add_trial(_frozen(kt, tuner, space, objectives))
+            added += 1
     hypermodel = tuner.hypermodel
     if isinstance(hypermodel, HyperModel):
         seen = {t.user_attrs.get("kt_rejection") for t in held}
@@ -476,11 +479,10 @@ def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Spa
             c = cost(spec)
             metrics = {"macs": c.macs, "flops": c.flops, "params": c.params}
             study.add_trial(optuna.trial.create_trial(
-                state=TrialState.COMPLETE, values=_values(objectives, metrics), user_attrs={
-                    "kt_rejection": i, "spec": spec.to_json(), "spec_key": spec.key(), "spec_str": str(spec),
-                    **metrics, "status": "infeasible",
-                    "error": f"over budget: {record['reason']} (replaced by {record['replacement']} before "
-                             f"building)"}))
+                state=TrialState.COMPLETE, values=records.objective_values(objectives, metrics), user_attrs={
+                    "kt_rejection": i, **records.spec_attrs(spec, c),
+                    **records.infeasible_attrs(f"{record['reason']} (replaced by {record['replacement']} before "
+                                               f"building)")}))
             added += 1
     return added
 
@@ -492,38 +494,23 @@ def _hp(values: dict[str, Any]) -> keras_tuner.HyperParameters:
 
 
 def _view_config(space: search_spaces.Space, objectives: list[str], tuner: keras_tuner.Tuner,
-                 budget: Budget, constraints: dict[str, float]) -> dict[str, Any]:
-    from nas.study import CONFIG_VERSION
-
+                 budget: Budget, constraints: dict[str, float]) -> StudyConfig:
     oracle = tuner.oracle
-    return {
-        "version": CONFIG_VERSION, "space": space.config(), "objectives": list(objectives),
-        "sampler": {"name": f"keras_tuner.{type(tuner).__name__}", "seed": getattr(oracle, "seed", None)},
-        "pruner": None, "budget": budget.to_dict(), "constraints": constraints,
-        "data": {"kind": "keras_tuner"}, "n_trials": getattr(oracle, "max_trials", None) or len(oracle.trials),
-        "n_workers": 1, "max_retries": 0, "max_trials_per_worker": 0, "max_failures": None,
-        "artifacts": str(Path(tuner.project_dir).resolve()), "warm_start": [], "evaluator": None,
-        "keras_tuner": {"directory": str(Path(tuner.project_dir).resolve().parent),
-                        "project_name": Path(tuner.project_dir).name, "tuner": type(tuner).__name__, "run": False},
-        "created": datetime.datetime.now().isoformat(timespec="seconds"),
-    }
+    project = Path(tuner.project_dir).resolve()
+    return StudyConfig(
+        space=space.config(), objectives=tuple(objectives),
+        sampler=Component(name=f"keras_tuner.{type(tuner).__name__}"), seed=getattr(oracle, "seed", None),
+        budget=budget, constraints=constraints, data={"kind": "keras_tuner"},
+        n_trials=getattr(oracle, "max_trials", None) or max(1, len(oracle.trials)), max_retries=0,
+        artifacts=str(project), created=now(),
+        backend={"kind": "keras_tuner", "tuner": type(tuner).__name__, "options": {}, "directory": str(project.parent),
+                 "project_name": project.name, "continuable": False})
 
 
-def from_keras_tuner(tuner: keras_tuner.Tuner, *, objectives: Any = ("accuracy", "macs"),
-                     space: search_spaces.Space | None = None, storage: Any = None,
-                     study_name: str | None = None) -> Any:
-    """A keras-tuner run as a :class:`nas.Study`: every finished trial with its spec, analytic MACs / FLOPs /
-    params and accuracy (the tuner's best ``val_accuracy``), so ``pareto_front()``, ``knee()``, ``best()``,
-    ``table()`` and ``export()`` (from keras-tuner's saved best-epoch weights) work as for a ``nas`` search.
-
-    The tuner must have been made with :class:`HyperModel` (or pass the ``space`` its values came from).
-    Hyperband trials that trained fewer than ``max_epochs`` epochs are ``pruned`` (their accuracy is a
-    low-fidelity result, as for a pruned ``nas`` trial). Without ``storage`` the view is in memory; with a
-    storage it is kept there under ``study_name`` and a later call adds only the trials that are new.
-    """
-    from nas._storage import describe_storage, open_storage, read_config, write_config
-    from nas.study import Study
-
+def view(tuner: keras_tuner.Tuner, *, objectives: Any = ("accuracy", "macs"), space: search_spaces.Space | None = None,
+         storage: Any = None, study_name: str | None = None) -> tuple[optuna.Study, str]:
+    """A keras-tuner run as an Optuna study in the nas trial schema, and its storage URL (``"memory"`` without
+    ``storage``); see ``nas.from_keras_tuner``."""
     if not isinstance(tuner, keras_tuner.Tuner):
         raise ValueError(f"`tuner` must be a keras_tuner Tuner, but got {type(tuner).__name__}")
     objectives = list(check_objectives(objectives))
@@ -549,53 +536,50 @@ def from_keras_tuner(tuner: keras_tuner.Tuner, *, objectives: Any = ("accuracy",
         study_name = f"keras-tuner-{Path(tuner.project_dir).name}"
     if study_name in optuna.get_all_study_names(storage_obj):
         study = optuna.load_study(study_name=study_name, storage=storage_obj)
-        kept = read_config(study).get("keras_tuner", {})
+        kept = read_config(study).backend
         if Path(kept.get("directory", ""), kept.get("project_name", "")).resolve() != Path(tuner.project_dir).resolve():
-            raise ValueError(f"`study_name`: study {study_name!r} in {url} is not a view of the keras-tuner project "
+            raise ValueError(f"`study_name`: study {study_name!r} is not a view of the keras-tuner project "
                              f"{tuner.project_dir}; choose another study_name")
     else:
         study = optuna.create_study(study_name=study_name, storage=storage_obj,
                                     directions=[OBJECTIVES[o] for o in objectives])
         write_config(study, _view_config(space, objectives, tuner, budget, constraints))
-    sync(study, tuner, space, list(read_config(study)["objectives"]))
-    return Study(study, url)
+    sync(study, tuner, space, list(read_config(study).objectives))
+    return study, url
 
 
-def run_study(study: Any, *, verbose: bool = True) -> None:
-    """Run (or continue) the keras-tuner search a ``nas.search(..., backend="keras_tuner")`` study stands for,
-    then add its new trials to the study."""
-    import base64
-    import pickle
-
+def run_study(study: optuna.Study, config: StudyConfig, *, verbose: bool = True) -> None:
+    """Run (or continue) the keras-tuner search a ``backend=nas.KerasTuner(...)`` study stands for, then add its
+    new trials to the study."""
     from nas.data import load_data
+    from nas.engine.claims import counts
+    from nas.engine.config import make_evaluator
 
-    config = study.config
-    kt = config["keras_tuner"]
-    space, budget = study.space, study.budget
-    evaluator = pickle.loads(base64.b64decode(config["evaluator"])) if config.get("evaluator") else None
+    kt = config.backend
+    space, budget = search_spaces.from_config(config.space), config.budget
+    evaluator = make_evaluator(config.evaluator)
     directory = Path(kt["directory"])
-    hypermodel = HyperModel(space, budget=budget, seed=config["sampler"].get("seed") or 0,
+    hypermodel = HyperModel(space, budget=budget, seed=config.seed or 0,
                             rejections_file=directory / kt["project_name"] / "nas_rejections.jsonl",
-                            **config["constraints"])
+                            **config.constraints)
     options = dict(kt.get("options") or {})
     if kt["tuner"] == "hyperband":
         options.setdefault("max_epochs", budget.epochs)
     tuner = make_tuner(kt["tuner"], hypermodel, directory=directory, project_name=kt["project_name"],
-                       max_trials=config["n_trials"], seed=config["sampler"].get("seed"), overwrite=False,
-                       evaluator=evaluator, **options)
+                       max_trials=config.n_trials, seed=config.seed, overwrite=False, evaluator=evaluator, **options)
     if verbose:
         print(f"nas: keras-tuner {type(tuner).__name__} in {tuner.project_dir}")
     if evaluator is not None:
         tuner.search(verbose=0)
     else:
-        data = load_data(config["data"])
+        data = load_data(config.data)
         import keras
 
         keras.utils.set_random_seed(budget.seed)
         tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=budget.epochs,
                      batch_size=budget.batch_size, verbose=0)
-    added = sync(study.optuna_study, tuner, space, list(config["objectives"]))
+    added = sync(study, tuner, space, list(config.objectives))
     if verbose:
-        c = study.counts()
+        c = counts(study.get_trials(deepcopy=False))
         print(f"nas: {added} keras-tuner trials added ({c['complete']} complete, {c['pruned']} pruned, "
               f"{c['failed']} failed, {c['infeasible']} over budget)")

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 
-
 def _points(study: Any, objectives: Any) -> tuple[list[tuple[float, float, int, bool, str]], str]:
-    objectives = study._front_objectives(objectives)
+    objectives = study.front_objectives(objectives)
     cost = next((o for o in objectives if o != "accuracy"), "macs")
     front = {r.number for r in study.pareto_front(objectives)}
     pts = [(float(r.metrics.get(cost, math.nan)), float(r.metrics["accuracy"]), r.number, r.number in front,

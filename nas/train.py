@@ -11,11 +11,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas.budget import Budget
+from nas.budget import Budget, TrialFailed
 from nas.data import Data
+from nas.devices import Device, make_strategy
 from nas.spec import ArchSpec
 
-__all__ = ["train_model", "evaluate_latency", "resize_images"]
+__all__ = ["TrialFailed", "train_model", "evaluate_latency", "make_optimizer", "resize_images"]
 
 
 def resize_images(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -48,7 +49,7 @@ def _dataset(x: np.ndarray, y: np.ndarray, budget: Budget, seed: int, train: boo
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _optimizer(budget: Budget, steps: int) -> keras.optimizers.Optimizer:
+def make_optimizer(budget: Budget, steps: int) -> keras.optimizers.Optimizer:
     lr: Any = budget.learning_rate
     if budget.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(budget.learning_rate, decay_steps=max(1, steps))
@@ -88,13 +89,12 @@ class _Watch(keras.callbacks.Callback):
 def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
                 report: Callable[[int, float], None] | None = None, timings: dict[str, float] | None = None,
                 x_extra: tuple[np.ndarray, np.ndarray] | None = None, validate: bool = True,
-                devices: dict[str, Any] | None = None) -> dict[str, Any]:
+                device: Device | None = None) -> dict[str, Any]:
     """Build ``spec``, train it with ``budget`` on ``data`` and evaluate it on the validation split.
 
     Returns ``model``, ``accuracy`` (validation top-1), ``train_accuracy``, ``loss``, ``epochs`` and
-    ``history`` (validation accuracy per epoch). Raises ``nas._worker.TrialFailed`` on NaN loss or timeout.
+    ``history`` (validation accuracy per epoch). Raises :class:`TrialFailed` on NaN loss or timeout.
     """
-    from nas._worker import TrialFailed
     from nas.build import build_model
 
     timings = timings if timings is not None else {}
@@ -111,16 +111,14 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
         y_train = np.concatenate([y_train, x_extra[1]])
     timings["data_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    from nas.devices import make_strategy
-
-    devices = devices or {}
-    keras.mixed_precision.set_global_policy(devices.get("mixed_precision") or "float32")
-    strategy = make_strategy(devices)
+    device = device or Device()
+    keras.mixed_precision.set_global_policy(device.mixed_precision or "float32")
+    strategy = make_strategy(device)
     with strategy.scope():
         model = build_model(spec, bn_momentum=budget.bn_momentum)
         steps = budget.epochs * math.ceil(len(x_train) / budget.batch_size)
-        model.compile(optimizer=_optimizer(budget, steps), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], jit_compile=devices.get("jit_compile", "auto"))
+        model.compile(optimizer=make_optimizer(budget, steps), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"], jit_compile=device.jit_compile)
     timings["build_s"] = time.perf_counter() - t
     watch = _Watch(budget, report)
     t = time.perf_counter()

@@ -9,7 +9,10 @@ or the two here, which import nothing heavy:
 * ``FixedTrial(params)`` replays a parameter dict and checks every value against the distribution the space
   asks with, so a value outside a space's ranges is an error, not a silent out-of-space architecture.
 
-Both record what was asked: ``trial.params`` (label -> value) and ``trial.distributions`` (label -> a tuple
+``evaluator`` marks the functions that a study may name as its evaluator (a stand-in for training, e.g. a
+tabular benchmark).
+
+Both trials record what was asked: ``trial.params`` (label -> value) and ``trial.distributions`` (label -> a tuple
 describing the distribution), and both insist that a label keeps one distribution within a trial.
 """
 
@@ -20,11 +23,29 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["FixedTrial", "RandomTrial", "Distribution"]
+__all__ = ["FixedTrial", "RandomTrial", "Distribution", "cat_dist", "evaluator", "float_dist", "int_dist"]
 
 Distribution = tuple  # ("int", low, high, step, log) | ("float", low, high, step, log) | ("categorical", choices)
 
 PLAIN = (int, float, str, bool, type(None))
+
+
+EVALUATOR_MARK = "__nas_evaluator__"
+
+
+def evaluator(obj: Any) -> Any:
+    """Mark a function ``f(spec) -> metrics dict`` (or a class whose instances are such functions) as an
+    evaluator that a study may name in its stored configuration.
+
+    A study stores its evaluator as an import path plus JSON arguments, never as a pickle; a worker that
+    resumes the study imports that path and calls it only if it carries this mark. So whoever can write to a
+    shared study storage can choose among the evaluators their authors marked, not run any function they like
+    (``os.system``, ``subprocess.run``).
+    """
+    if not callable(obj):
+        raise ValueError(f"@nas.evaluator marks a function or a class, but got {obj!r}")
+    setattr(obj, EVALUATOR_MARK, True)
+    return obj
 
 
 def _check_label(name: Any) -> None:
@@ -45,19 +66,19 @@ class _Recording:
         self.distributions[name] = dist
 
 
-def _int_dist(low: int, high: int, step: int, log: bool) -> Distribution:
+def int_dist(low: int, high: int, step: int, log: bool) -> Distribution:
     if low > high:
         raise ValueError(f"suggest_int needs low <= high, but got low={low}, high={high}")
     return ("int", int(low), int(high), int(step), bool(log))
 
 
-def _float_dist(low: float, high: float, step: float | None, log: bool) -> Distribution:
+def float_dist(low: float, high: float, step: float | None, log: bool) -> Distribution:
     if low > high:
         raise ValueError(f"suggest_float needs low <= high, but got low={low}, high={high}")
     return ("float", float(low), float(high), None if step is None else float(step), bool(log))
 
 
-def _cat_dist(choices: Sequence[Any]) -> Distribution:
+def cat_dist(choices: Sequence[Any]) -> Distribution:
     choices = tuple(choices)
     if not choices:
         raise ValueError("suggest_categorical needs at least one choice")
@@ -76,7 +97,7 @@ class RandomTrial(_Recording):
         self._rng = random.Random(seed)
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        dist = _int_dist(low, high, step, log)
+        dist = int_dist(low, high, step, log)
         self._record(name, dist)
         if name in self.params:
             return self.params[name]
@@ -90,7 +111,7 @@ class RandomTrial(_Recording):
 
     def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
                       log: bool = False) -> float:
-        dist = _float_dist(low, high, step, log)
+        dist = float_dist(low, high, step, log)
         self._record(name, dist)
         if name in self.params:
             return self.params[name]
@@ -105,7 +126,7 @@ class RandomTrial(_Recording):
         return value
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        dist = _cat_dist(choices)
+        dist = cat_dist(choices)
         self._record(name, dist)
         if name not in self.params:
             self.params[name] = self._rng.choice(dist[1])
@@ -131,7 +152,7 @@ class FixedTrial(_Recording):
         return sorted(set(self._given) - set(self.params))
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        self._record(name, _int_dist(low, high, step, log))
+        self._record(name, int_dist(low, high, step, log))
         value = self._value(name)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high \
                 or (value - low) % step:
@@ -142,7 +163,7 @@ class FixedTrial(_Recording):
 
     def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
                       log: bool = False) -> float:
-        self._record(name, _float_dist(low, high, step, log))
+        self._record(name, float_dist(low, high, step, log))
         value = self._value(name)
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low - 1e-12 <= value <= high + 1e-12
         if ok and step is not None:
@@ -155,7 +176,7 @@ class FixedTrial(_Recording):
         return float(value)
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        dist = _cat_dist(choices)
+        dist = cat_dist(choices)
         self._record(name, dist)
         value = self._value(name)
         if not any(value == c and type(value) is type(c) for c in dist[1]):

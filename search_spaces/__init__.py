@@ -16,14 +16,14 @@ from search_spaces._conv import ConvSpace
 from search_spaces._families import FamiliesSpace
 from search_spaces._inception import InceptionSpace
 from search_spaces._mbconv import MBConvSpace
-from search_spaces.nasbench201 import NASBench201Space
 from search_spaces._residual import ResidualSpace
 from search_spaces._space import Space, from_jsonable
+from search_spaces.nasbench201 import NASBench201Space
 
 SPACES: dict[str, type[Space]] = {cls.name: cls for cls in (ConvSpace, ResidualSpace, InceptionSpace, MBConvSpace,
                                                             FamiliesSpace, CompoundSpace, NASBench201Space)}
 
-__all__ = ["SPACES", "Space", "baseline", "baselines", "from_config", "get", "names", "nasbench201"]
+__all__ = ["SPACES", "Space", "baseline", "baselines", "from_config", "from_jsonable", "get", "names", "nasbench201"]
 
 
 def names() -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from nas.scaling import scale
 from nas.spec import ArchSpec, Head
+from search_spaces._baselines import baseline, baselines
 from search_spaces._space import Space, classes_option, opt_fail
 
 DEFAULTS: dict[str, Any] = {
@@ -44,16 +45,14 @@ class CompoundSpace(Space):
     name = "compound"
 
     def __init__(self, **options: Any) -> None:
-        import search_spaces
-
         o = self._configure(options, DEFAULTS)
         n = self.name
         base = o["base"]
         if isinstance(base, str):
-            if base not in search_spaces.baselines():
-                raise opt_fail(n, "base", f"a baseline name ({', '.join(search_spaces.baselines())}) or an ArchSpec", base)
+            if base not in baselines():
+                raise opt_fail(n, "base", f"a baseline name ({', '.join(baselines())}) or an ArchSpec", base)
             self.base_name: str | None = base
-            base = search_spaces.baseline(base)
+            base = baseline(base)
         elif isinstance(base, ArchSpec):
             self.base_name = None
         else:
@@ -112,9 +111,7 @@ class CompoundSpace(Space):
         return self._make(depth, width, size, dropout)
 
     def _expected(self, name: str) -> ArchSpec:
-        import search_spaces
-
-        return search_spaces.baseline(name, num_classes=self.num_classes)
+        return baseline(name, num_classes=self.num_classes)
 
     def _params_of(self, name: str) -> dict[str, Any]:
         from search_spaces._baselines import EFFICIENTNET_COEFFICIENTS

@@ -8,7 +8,8 @@ from typing import Any
 
 from nas.blocks import Conv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, choices_option, opt_fail, range_option)
+from search_spaces._baselines import baseline
+from search_spaces._space import Space, choices_option, opt_fail, range_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (28, 28, 1), "num_classes": 10,
@@ -90,9 +91,7 @@ class ConvSpace(Space):
                         head=Head(pool=head_pool, hidden=hidden, dropout=dropout, activation=activation))
 
     def _params_of(self, name: str) -> dict[str, Any]:
-        import search_spaces
-
-        spec = search_spaces.baseline(name)
+        spec = baseline(name)
         first = spec.stages[0]
         params: dict[str, Any] = {"n_stages": len(spec.stages), "bn": first.bn, "activation": first.activation,
                                   "head_pool": spec.head.pool, "n_hidden": len(spec.head.hidden),

@@ -6,9 +6,9 @@ from typing import Any
 
 from nas.blocks import Conv, Inception
 from nas.spec import ArchSpec, Head
-from search_spaces._baselines import GOOGLENET_MODULES
+from search_spaces._baselines import GOOGLENET_MODULES, baseline
 from search_spaces._residual import stem_kind
-from search_spaces._space import (Space, choices_option, range_option)
+from search_spaces._space import Space, choices_option, range_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -80,9 +80,7 @@ class InceptionSpace(Space):
                         stages=tuple(stages), head=Head(pool="avg", dropout=dropout))
 
     def _params_of(self, name: str) -> dict[str, Any]:
-        import search_spaces
-
-        spec = search_spaces.baseline(name)
+        spec = baseline(name)
         groups: list[list[Inception]] = []
         for block in spec.stages:
             if block.stride == 2 or not groups:

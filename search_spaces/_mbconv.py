@@ -7,7 +7,8 @@ from typing import Any
 
 from nas.blocks import Conv, MBConv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, choices_option, range_option)
+from search_spaces._baselines import baseline
+from search_spaces._space import Space, choices_option, range_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -86,9 +87,7 @@ class MBConvSpace(Space):
                         stages=stages, head=Head(conv=head_width, pool="avg", dropout=dropout, activation=activation))
 
     def _params_of(self, name: str) -> dict[str, Any]:
-        import search_spaces
-
-        spec = search_spaces.baseline(name)
+        spec = baseline(name)
         last = spec.stages[-1]
         total = sum(s.repeats for s in spec.stages)
         # the rate at the last stage's first block, scaled back to the whole-network rate

@@ -6,7 +6,8 @@ from typing import Any
 
 from nas.blocks import Basic, Bottleneck, Conv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, choices_option, range_option)
+from search_spaces._baselines import baseline
+from search_spaces._space import Space, choices_option, range_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -86,9 +87,7 @@ class ResidualSpace(Space):
                         stages=tuple(stages), head=Head(pool="avg", dropout=dropout))
 
     def _params_of(self, name: str) -> dict[str, Any]:
-        import search_spaces
-
-        spec = search_spaces.baseline(name)
+        spec = baseline(name)
         first = spec.stages[0]
         params: dict[str, Any] = {"stem_width": spec.stem[0].filters, "n_stages": len(spec.stages),
                                   "block": first.kind, "bias": first.bias, "activation": first.activation,

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from nas.spec import ArchSpec
 from nas.trial import FixedTrial
+from search_spaces._baselines import baseline
 
 
 class Space:
@@ -113,9 +114,7 @@ class Space:
         self._constraints = value
 
     def _expected(self, name: str) -> ArchSpec:
-        import search_spaces
-
-        return search_spaces.baseline(name, input_shape=self.input_shape, num_classes=self.num_classes)
+        return baseline(name, input_shape=self.input_shape, num_classes=self.num_classes)
 
     def warm_start(self, names: Sequence[str]) -> list[dict[str, Any]]:
         return [self.params_of(n) for n in names]

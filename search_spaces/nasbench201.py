@@ -33,6 +33,7 @@ from nas.blocks import Conv
 from nas.blocks._base import fail
 from nas.blocks.nb201 import EDGES, OPS, NB201Cell, NB201Res
 from nas.spec import ArchSpec, Head
+from nas.trial import evaluator
 from search_spaces._space import Space, choices_option, opt_fail, range_option
 
 __all__ = ["LABELS", "OPS", "NASBench201Space", "Table", "nb201_arch_string", "nb201_spec", "parse_arch_string"]
@@ -255,6 +256,7 @@ def _load(dataset: str) -> dict[str, dict[str, list[float]]]:
     return _CACHE[dataset]
 
 
+@evaluator
 class Table:
     """NAS-Bench-201's recorded results as an evaluator: ``table(spec)`` -> metrics, no training.
 
@@ -296,6 +298,10 @@ class Table:
 
     def __repr__(self) -> str:
         return f"nasbench201.Table(dataset={self.dataset!r}, seed={self.seed!r})"
+
+    def evaluator_ref(self) -> tuple[str, dict[str, Any]]:
+        """How a study stores this evaluator: the registered name ``nasbench201`` and its arguments."""
+        return "nasbench201", {"dataset": self.dataset, "seed": self.seed, "metric": self.metric}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "seed": self.seed, "metric": self.metric}
@@ -345,7 +351,7 @@ class Table:
         """All 15,625 networks: ``arch``, the metrics of ``table(arch)``, and the analytic ``params``, ``macs``,
         ``flops`` of ``nas.cost`` (what a search records)."""
         if self._records is None:
-            import nas
+            from nas.cost import cost
 
             data = _load(self.dataset)
             costs: dict[tuple[int, int], Any] = {}
@@ -355,7 +361,7 @@ class Table:
                 # every conv edge of a stage has the same shapes: the cost depends on the conv counts only
                 counts = (ops.count("nor_conv_1x1"), ops.count("nor_conv_3x3"))
                 if counts not in costs:
-                    costs[counts] = nas.cost(nb201_spec(ops, input_shape=self.input_shape,
+                    costs[counts] = cost(nb201_spec(ops, input_shape=self.input_shape,
                                                         num_classes=self.num_classes))
                 c = costs[counts]
                 out.append({"arch": _arch_string(ops), **self._metrics(data[key]),

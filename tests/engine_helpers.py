@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from nas import ArchSpec, cost
+from nas import ArchSpec, cost, evaluator
 
 
+@evaluator
 def evaluator_that_fails_on_wide_first_stages(spec: ArchSpec) -> dict[str, float]:
     """A cheap stand-in for training: fails for some specs with a clear error, scores the others."""
     if spec.stages[0].filters >= 32:

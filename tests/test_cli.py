@@ -60,14 +60,30 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert index["which"] == "front" and len(index["exported"]) == len(list((tmp_path / "front").glob("trial-*")))
 
     bad = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--backend", "spark", cwd=tmp_path)
-    assert bad.returncode == 2 and "`backend` must be 'local' or 'ray', but got backend='spark'" in bad.stderr
+    assert bad.returncode == 2 and "argument --backend: invalid choice: 'spark'" in bad.stderr
     bad = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--scheduler", "asha", cwd=tmp_path)
-    assert bad.returncode == 2 and "`scheduler` (Ray Tune's ASHA / HyperBand) needs backend='ray'" in bad.stderr
+    assert bad.returncode == 2 and ("`--scheduler` is a Ray option, but the study resumes on the local backend "
+                                    "(add --backend ray)") in bad.stderr
+    bad = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--backend", "ray", "--resources", "{cpu: 1",
+                  cwd=tmp_path)
+    assert bad.returncode == 2 and "`--resources` must be JSON" in bad.stderr and "'{cpu: 1'" in bad.stderr
+    bad = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--n-workers", "-2", cwd=tmp_path)
+    assert bad.returncode == 2 and "`n_workers` must be an integer in [1, 256], but got n_workers=-2" in bad.stderr
     resumed = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--n-trials", "4", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "[  4/4]" in resumed.stdout
     again = nas_cli("status", "--study", "cli-tiny", "--storage", storage, cwd=tmp_path)
-    assert "progress 4/4 finished" in again.stdout
+    assert "progress 4/4 finished" in again.stdout and "backend local" in again.stdout
+
+
+def test_read_only_commands_never_create_a_storage(tmp_path: Path) -> None:
+    typo = tmp_path / "runs" / "nsa.db"
+    for args in (("status",), ("status", "--study", "x"), ("front", "--study", "x"), ("export", "--study", "x")):
+        out = nas_cli(*args, "--storage", str(typo), cwd=tmp_path)
+        assert out.returncode == 2 and f"there is no storage at {typo}" in out.stderr, (args, out.stderr)
+    assert not typo.exists() and not typo.parent.exists()
+    version = nas_cli("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.strip() == f"nas {__import__('nas').__version__}"
 
 
 @pytest.mark.parametrize("text, message", [

@@ -15,7 +15,7 @@ import optuna
 import pytest
 
 import nas
-from nas._storage import open_storage
+from nas.engine.storage import open_storage
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +25,9 @@ TINY_CONV = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "wi
 
 
 def _worker(study: str, storage: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "nas.cli", "worker", "--study", study, "--storage", storage, *extra],
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    # the storage URL (with its password) goes through the environment, never the command line
+    return subprocess.Popen([sys.executable, "-m", "nas.cli", "worker", "--study", study, *extra],
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, env={**os.environ, "NAS_STORAGE": storage})
 
 
 def _check_exact(study_name: str, storage: str, n: int) -> list[optuna.trial.FrozenTrial]:
@@ -42,8 +43,8 @@ def _check_exact(study_name: str, storage: str, n: int) -> list[optuna.trial.Fro
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
 def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
     name = f"pg-{uuid.uuid4().hex[:8]}"
-    nas.search(TINY_CONV, "digits", n_trials=6, storage=POSTGRES, study_name=name, sampler="random", seed=0,
-               budget={"epochs": 1, "batch_size": 128}, n_workers=0, artifacts=tmp_path / "art", verbose=False)
+    nas.create_study(TINY_CONV, "digits", n_trials=6, storage=POSTGRES, study_name=name, sampler="random", seed=0,
+                     budget={"epochs": 1, "batch_size": 128}, artifacts=tmp_path / "art", verbose=False)
     workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i)) for i in range(2)]
     for w in workers:
         assert w.wait(timeout=400) == 0, (tmp_path / "w0.log").read_text()[-2000:]
@@ -55,8 +56,8 @@ def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
 def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
     name = f"pgkill-{uuid.uuid4().hex[:8]}"
-    nas.search(TINY_CONV, "digits", n_trials=4, storage=POSTGRES, study_name=name, sampler="random", seed=1,
-               budget={"epochs": 4, "batch_size": 32}, n_workers=0, artifacts=tmp_path / "art", verbose=False)
+    nas.create_study(TINY_CONV, "digits", n_trials=4, storage=POSTGRES, study_name=name, sampler="random", seed=1,
+                     budget={"epochs": 4, "batch_size": 32}, artifacts=tmp_path / "art", verbose=False)
     victim = _worker(name, POSTGRES, tmp_path / "victim.log", "--seed", "1")
     storage = open_storage(POSTGRES)
     deadline = time.time() + 120
@@ -81,8 +82,8 @@ def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
 
 def test_two_local_workers_share_a_sqlite_study(tmp_path: Path) -> None:
     study = nas.search(TINY_CONV, "digits", n_trials=6, storage=tmp_path / "two.db", study_name="two",
-                       sampler="random", seed=4, budget={"epochs": 1, "batch_size": 128}, n_workers=2,
-                       max_trials_per_worker=3, verbose=False)
+                       sampler="random", seed=4, budget={"epochs": 1, "batch_size": 128},
+                       backend=nas.Local(n_workers=2, max_trials_per_worker=3), verbose=False)
     trials = _check_exact("two", str(tmp_path / "two.db"), 6)
     starts = sorted((t.datetime_start, t.datetime_complete) for t in trials if t.user_attrs.get("status") == "ok")
     # two processes really ran at the same time: some trial started before the previous one finished
@@ -96,10 +97,52 @@ def test_sqlite_storage_uses_write_ahead_logging_without_fsync_per_commit(tmp_pa
     import optuna
     import sqlalchemy
 
-    from nas._storage import describe_storage, open_storage
+    from nas.engine.storage import describe_storage, open_storage
 
     storage = open_storage(describe_storage(tmp_path / "s.db"))
     optuna.create_study(study_name="s", storage=storage)
     with storage.engine.connect() as conn:
         assert conn.execute(sqlalchemy.text("PRAGMA synchronous")).scalar() == 1  # NORMAL (FULL is 2)
     assert sqlite3.connect(tmp_path / "s.db").execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+@pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
+def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path, capsys) -> None:
+    """The PostgreSQL URL carries a password: no worker's command line holds it (as `ps` would show), and the
+    search's own output shows it masked."""
+    import threading
+
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
+    from net_helpers import process_tree
+
+    import search_spaces
+
+    password = POSTGRES.split("//", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    assert password  # the CI URL has one
+    cmdlines: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            for pid in process_tree(os.getpid())[1:]:
+                try:
+                    cmdlines.append(open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode())
+                except OSError:
+                    pass
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    name = f"pgsecret-{uuid.uuid4().hex[:8]}"
+    space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
+    try:
+        nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=3, storage=POSTGRES,
+                   study_name=name, artifacts=tmp_path / "art", max_failures=20, backend=nas.Local(n_workers=2))
+    finally:
+        done.set()
+        watcher.join()
+    workers = [c for c in cmdlines if "nas.backends" in c]
+    assert workers and all(f":{password}@" not in c and "postgresql" not in c for c in workers)
+    out = capsys.readouterr().out
+    assert f"{name!r} in postgresql://nas:***@" in out and f":{password}@" not in out
+    assert f":{password}@" not in repr(nas.load_study(name, POSTGRES))
+    logs = "".join(p.read_text() for p in (tmp_path / "art").glob("worker-*.log"))
+    assert f":{password}@" not in logs

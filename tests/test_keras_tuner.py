@@ -179,8 +179,9 @@ def test_random_search_over_conv_never_aborts_on_oversized_models_and_the_view_m
 @pytest.mark.slow
 def test_hyperband_over_mbconv_as_a_nas_search_and_resume(tmp_path):
     storage = tmp_path / "nas.db"
-    study = nas.search(tiny_mbconv(), "digits", backend="keras_tuner", tuner="hyperband",
-                       tuner_options={"factor": 3, "max_epochs": 3}, budget={"epochs": 3, "batch_size": 128},
+    study = nas.search(tiny_mbconv(), "digits", backend=nas.KerasTuner(tuner="hyperband",
+                                                                       options={"factor": 3, "max_epochs": 3}),
+                       budget={"epochs": 3, "batch_size": 128},
                        storage=storage, study_name="hb", constraints={"max_params": 6_000}, seed=1, verbose=False)
     trials = study.trials
     kt = [r for r in trials if "kt_trial_id" in r.user_attrs]
@@ -211,7 +212,7 @@ def test_hyperband_over_mbconv_as_a_nas_search_and_resume(tmp_path):
 def test_random_search_backend_resumes_to_a_larger_target_without_repeating_trials(tmp_path):
     storage = tmp_path / "nas.db"
     space = {"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (4, 8), "hidden": (0, 0)}}
-    study = nas.search(space, "digits", backend="keras_tuner", tuner="random", n_trials=2,
+    study = nas.search(space, "digits", backend=nas.KerasTuner(tuner="random"), n_trials=2,
                        budget={"epochs": 1, "batch_size": 256}, storage=storage, study_name="rs", seed=2,
                        verbose=False)
     assert study.counts()["complete"] == 2
@@ -219,9 +220,14 @@ def test_random_search_backend_resumes_to_a_larger_target_without_repeating_tria
     resumed = nas.load_study("rs", storage)
     ids = [r.user_attrs["kt_trial_id"] for r in resumed.trials]
     assert len(ids) == 4 == len(set(ids)) and resumed.counts()["complete"] == 4
-    assert resumed.config["sampler"]["name"] == "keras_tuner.random"
+    assert resumed.config.sampler.name == "keras_tuner.random"
+    assert resumed.backend == nas.KerasTuner(tuner="random", directory=str(tmp_path / "nas-artifacts" / "rs" /
+                                                                           "keras_tuner"), project_name="rs")
+    with pytest.raises(ValueError, match="a keras-tuner search and an Optuna one cannot switch"):
+        resumed.resume(backend="local")
 
 
+@nas.evaluator
 def params_as_accuracy(spec):
     """A deterministic 'evaluator': more params, higher accuracy (saturating)."""
     p = nas.cost(spec).params
@@ -246,20 +252,21 @@ def test_bayesian_with_an_evaluator_trains_nothing_and_records_the_evaluator(tmp
 
 def test_keras_tuner_backend_arguments_are_checked_before_anything_runs(tmp_path):
     db = tmp_path / "x.db"
+    with pytest.raises(ValueError, match="KerasTuner: `tuner` must be one of random, bayesian, hyperband"):
+        nas.KerasTuner(tuner="grid")
+    with pytest.raises(ValueError, match="KerasTuner: `options` 'max_trials' is set by nas"):
+        nas.KerasTuner(options={"max_trials": 3})
     cases = [
-        (dict(backend="keras_tuner"), "`tuner` must be one of random, bayesian, hyperband"),
-        (dict(backend="keras_tuner", tuner="random", sampler="tpe"), "`sampler` is Optuna's"),
-        (dict(backend="keras_tuner", tuner="random", objectives=("accuracy", "latency")), "measures no latency"),
-        (dict(backend="keras_tuner", tuner="random", n_workers=2), "`n_workers` with backend='keras_tuner'"),
-        (dict(backend="keras_tuner", tuner="random", tuner_options={"max_trials": 3}), "'max_trials' is set by nas"),
-        (dict(backend="keras_tuner", tuner="random", constraints={"max_latency": 3.0}), "only limit analytic"),
-        (dict(tuner="random"), "need backend='keras_tuner'"),
-        (dict(backend="keras_tuner", tuner="hyperband", evaluator=params_as_accuracy), "Hyperband's budget"),
+        (dict(backend="keras_tuner", sampler="tpe"), "`sampler` is Optuna's"),
+        (dict(backend="keras_tuner", objectives=("accuracy", "latency")), "measures no latency"),
+        (dict(backend="keras_tuner", constraints={"max_latency": 3.0}), "only limit analytic"),
+        (dict(backend="keras_tuner", pruner="median", objectives=("accuracy",)), "`pruner` is Optuna's"),
+        (dict(backend=nas.KerasTuner(tuner="hyperband"), evaluator=params_as_accuracy), "Hyperband's budget"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             nas.search("conv", "digits", storage=db, study_name="bad", verbose=False, **kwargs)
-    assert optuna.get_all_study_names(f"sqlite:///{db}") == []  # nothing was stored
+    assert not db.exists()  # nothing was stored
 
 
 def test_a_view_made_outside_nas_cannot_be_resumed_by_nas(tmp_path):
@@ -285,6 +292,6 @@ def test_the_keras_tuner_experiment_config_maps_to_search_arguments():
     from pathlib import Path
 
     kwargs = search_kwargs(load_config(Path(__file__).resolve().parent.parent / "experiments/digits_keras_tuner.yaml"))
-    assert kwargs["backend"] == "keras_tuner" and kwargs["tuner"] == "hyperband"
-    assert kwargs["tuner_options"] == {"max_epochs": 6, "factor": 3}
+    assert kwargs["backend"] == nas.KerasTuner(tuner="hyperband", options={"max_epochs": 6, "factor": 3})
+    assert "tuner" not in kwargs and "tuner_options" not in kwargs
     assert kwargs["constraints"] == {"max_params": 200000}

@@ -23,8 +23,8 @@ TINY_CONV = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "wi
 
 def test_ray_multi_objective_two_concurrent(tmp_path: Path) -> None:
     study = nas.search(TINY_CONV, "digits", n_trials=4, storage=tmp_path / "r.db", study_name="r", seed=0,
-                       budget={"epochs": 2, "batch_size": 128}, backend="ray", resources_per_trial={"cpu": 1},
-                       max_concurrent=2, verbose=False)
+                       budget={"epochs": 2, "batch_size": 128},
+                       backend=nas.Ray(resources={"cpu": 1}, max_concurrent=2), verbose=False)
     trials = study.optuna_study.trials
     c = study.counts()
     assert c["done"] == 4 and c["running"] == 0 and c["failed"] == 0
@@ -33,15 +33,18 @@ def test_ray_multi_objective_two_concurrent(tmp_path: Path) -> None:
     assert len({t.user_attrs["worker"]["pid"] for t in ok}) == 4  # one Ray worker process per trial
     spans = sorted((t.datetime_start, t.datetime_complete) for t in ok)
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))  # two ran at once
-    # the same study continues on the local backend
-    study.resume(n_trials=5, verbose=False)
-    assert study.counts()["done"] == 5
+    assert study.backend == nas.Ray(resources={"cpu": 1}, max_concurrent=2)  # stored with the study
+    # the same study continues on the local backend, which is then stored
+    study.resume(n_trials=5, backend="local", verbose=False)
+    assert study.counts()["done"] == 5 and nas.load_study("r", tmp_path / "r.db").backend == nas.Local()
+    last = max(study.optuna_study.trials, key=lambda t: t.number)
+    assert last.user_attrs["status"] == "ok" and "ray" not in last.user_attrs
 
 
 def test_ray_asha_records_pruned_trials_as_pruned(tmp_path: Path) -> None:
     study = nas.search(TINY_CONV, "digits", objectives=("accuracy",), n_trials=8, storage=tmp_path / "a.db",
                        study_name="a", sampler="random", seed=5, budget={"epochs": 4, "batch_size": 64},
-                       backend="ray", scheduler="asha", max_concurrent=2, verbose=False)
+                       backend=nas.Ray(scheduler="asha", max_concurrent=2), verbose=False)
     trials = study.optuna_study.trials
     assert study.counts()["done"] == 8
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
@@ -63,7 +66,7 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
     script = tmp_path / "run.py"
     script.write_text("import nas\n"
                       f"nas.search({TINY_CONV!r}, 'digits', n_trials=4, storage={storage!r}, study_name='k', seed=1,\n"
-                      "           budget={'epochs': 6, 'batch_size': 32}, backend='ray', max_concurrent=2)\n")
+                      "           budget={'epochs': 6, 'batch_size': 32}, backend=nas.Ray(max_concurrent=2))\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 240
@@ -81,7 +84,7 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
     proc.wait()
     time.sleep(2)
     study = nas.load_study("k", storage)
-    study.resume(backend="ray", max_concurrent=2, verbose=False)
+    study.resume(verbose=False)  # continues on the stored backend: Ray
     c = study.counts()
     assert c["done"] == 4 and c["running"] == 0
     trials = study.optuna_study.trials
@@ -89,14 +92,73 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
     for t in trials:
         if t.state == optuna.trial.TrialState.FAIL:
             assert "died" in t.user_attrs["error"] or "heartbeats" in t.user_attrs["error"]
-            assert [r for r in trials if r.user_attrs.get("retry_of") == t.number]
+            retries = [r for r in trials if r.user_attrs.get("retry_of") == t.number]
+            assert retries and all("ray" in r.user_attrs for r in retries if r.state == optuna.trial.TrialState.COMPLETE)
 
 
 def test_ray_scheduler_with_trials_that_report_nothing(tmp_path: Path) -> None:
     """One-epoch trials never report to Tune (the final epoch is never reported): with a scheduler, Tune must
     not abort on the missing metric (a regression: strict metric checking stopped the whole run)."""
     study = nas.search(TINY_CONV, "digits", objectives=("accuracy",), n_trials=3, storage=tmp_path / "h.db",
-                       study_name="h", budget={"epochs": 1, "batch_size": 128}, backend="ray", scheduler="hyperband",
-                       max_concurrent=2, verbose=False)
+                       study_name="h", budget={"epochs": 1, "batch_size": 128},
+                       backend=nas.Ray(scheduler="hyperband", max_concurrent=2), verbose=False)
     c = study.counts()
     assert c["done"] == 3 and c["complete"] == 3 and c["failed"] == 0
+
+
+def test_ray_honours_the_seed(tmp_path: Path) -> None:
+    """Each Tune trial samples with the seed of its worker number (handed out under the claim lock), so two Ray
+    searches with one seed evaluate the same architectures (they used SystemRandom before)."""
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
+
+    import search_spaces
+
+    space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
+    runs = []
+    for name in ("s1", "s2"):
+        study = nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=3, sampler="random",
+                           seed=7, storage=tmp_path / f"{name}.db", study_name=name, max_failures=20,
+                           backend=nas.Ray(max_concurrent=1), verbose=False)
+        runs.append([t.params for t in sorted(study.optuna_study.trials, key=lambda t: t.number)])
+    assert len(runs[0]) == 3 and runs[0] == runs[1]
+    assert len({str(p) for p in runs[0]}) == 3
+
+
+def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tmp_path: Path) -> None:
+    """Every listening socket of every Ray process (GCS, raylet, agents, workers, the driver) is on 127.0.0.1
+    while a search runs; Ray's token authentication stays on with its token in a private folder (not ~/.ray),
+    and that folder is removed afterwards."""
+    import glob
+    import threading
+
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
+    from net_helpers import is_loopback, listening_sockets
+
+    import search_spaces
+
+    token = Path.home() / ".ray" / "auth_token"
+    had_token = token.exists()
+    before = set(glob.glob("/tmp/nasray-*"))
+    seen: set[tuple[str, str]] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.5):
+            seen.update((name, address) for _, name, address in listening_sockets())
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
+    try:
+        study = nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=4, sampler="random",
+                           seed=1, storage=tmp_path / "net.db", study_name="net", max_failures=20,
+                           backend=nas.Ray(max_concurrent=2), verbose=False)
+    finally:
+        done.set()
+        watcher.join()
+    assert study.counts()["done"] == 4
+    names = {name for name, _ in seen}
+    assert {"gcs_server", "raylet"} <= names, names
+    assert [s for s in seen if not is_loopback(s[1])] == []
+    assert token.exists() == had_token  # the token lived in the private folder
+    assert set(glob.glob("/tmp/nasray-*")) == before  # and that folder is gone
+    assert "RAY_AUTH_TOKEN_PATH" not in os.environ and os.environ.get("RAY_AUTH_MODE") != "token"

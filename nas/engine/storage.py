@@ -1,18 +1,18 @@
-"""Study storage: where it lives, how every process opens it, and the search configuration stored in it.
+"""Study storage: where it lives, how every process opens it, the claim lock, and how its URL is shown.
 
 Optuna storage is the single durable record. ``storage=None`` is an SQLite file ``runs/nas.db`` (embedded);
 any Optuna RDB URL (``sqlite:///...``, ``postgresql://...``) or a journal file (``journal:///path``) works,
 as do ``optuna.storages.RDBStorage`` / ``JournalStorage`` objects (their URL or file is what worker processes
-open). The search's own configuration is stored as the study user attribute ``nas`` (JSON), so resuming
-needs only the study name and the storage.
+open). A URL is printed, logged and put in error messages only through :func:`mask_url`, which hides its
+password.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
+import re
 import socket
 import warnings
 from collections.abc import Iterator
@@ -21,17 +21,29 @@ from typing import Any
 
 import optuna
 
-CONFIG_ATTR = "nas"
 HEARTBEAT_INTERVAL = 5   # seconds between a running trial's heartbeats
 GRACE_PERIOD = 30        # a RUNNING trial without a heartbeat for this long belongs to a dead worker
 HOST = socket.gethostname()
 DEFAULT_STORAGE = Path("runs") / "nas.db"
 
 
+_USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@]*):(?P<password>[^@]*)@")
+
+
+def _password(url: str) -> str:
+    m = _USERINFO.match(url)
+    return m.group("password") if m else ""
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (``postgresql://nas:***@db/nas``): the only form in which
+    a storage URL is printed, logged or put in a message."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(url), count=1)
+
+
 def describe_storage(storage: Any) -> str:
     """Normalise ``storage`` to a URL string every process can open."""
     if storage is None:
-        DEFAULT_STORAGE.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{DEFAULT_STORAGE.resolve()}"
     if isinstance(storage, optuna.storages.RDBStorage):
         return str(storage.url)
@@ -57,20 +69,32 @@ def describe_storage(storage: Any) -> str:
                      f"but got {type(storage).__name__}")
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """Open the storage at ``url`` with heartbeats (RDB) and a generous SQLite lock timeout."""
+def _file_of(url: str) -> Path | None:
+    for prefix in ("sqlite:///", "journal:///"):
+        if url.startswith(prefix):
+            path = url[len(prefix):]
+            return Path(path if path.startswith("/") else "/" + path)
+    return None
+
+
+def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorage:
+    """Open the storage at ``url`` with heartbeats (RDB) and a generous SQLite lock timeout. With
+    ``create=False`` (commands that only read) a storage file that does not exist is an error, never a new
+    empty database."""
     if url == "sqlite:///:memory:" or url.startswith("inmemory"):
         raise ValueError("`storage`: an in-memory storage cannot be shared with worker processes; use an SQLite "
                          "file (the default) or a database URL")
+    path = _file_of(url)
+    if not create and path is not None and not path.exists():
+        raise ValueError(f"`storage`: there is no storage at {path} (storage={mask_url(url)!r}); check the path, "
+                         f"or start a search there first")
     try:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         if url.startswith("journal:///"):
-            path = url[len("journal:///"):]
-            path = path if path.startswith("/") else "/" + path
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
         engine_kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
             engine_kwargs = {"connect_args": {"timeout": 120}}
         else:
             engine_kwargs = {"pool_pre_ping": True}
@@ -82,7 +106,12 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             _fast_sqlite(storage)
         return storage
     except Exception as exc:  # bad URL, unreachable server, missing driver
-        raise ValueError(f"`storage` could not be opened: storage={url!r}: {type(exc).__name__}: {exc}") from None
+        message = str(exc).replace(url, mask_url(url))
+        password = _password(url)
+        if password:
+            message = message.replace(password, "***")
+        raise ValueError(f"`storage` could not be opened: storage={mask_url(url)!r}: {type(exc).__name__}: "
+                         f"{message}") from None
 
 
 def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
@@ -106,10 +135,9 @@ def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
 def lock_path(url: str) -> Path | str | None:
     """What serialises claims on this storage: a lock file next to a file-based storage (SQLite, journal), the
     PostgreSQL URL itself (an advisory lock), or None (other databases: no lock)."""
-    for prefix in ("sqlite:///", "journal:///"):
-        if url.startswith(prefix):
-            path = url[len(prefix):]
-            return Path(path if path.startswith("/") else "/" + path).with_suffix(".lock")
+    path = _file_of(url)
+    if path is not None:
+        return path.with_suffix(".lock")
     if url.startswith("postgresql"):
         return url
     return None
@@ -140,23 +168,13 @@ def claim_lock(target: Path | str | None) -> Iterator[None]:
             finally:
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
         return
+    target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def read_config(study: optuna.Study) -> dict[str, Any]:
-    text = study.user_attrs.get(CONFIG_ATTR)
-    if text is None:
-        raise ValueError(f"study {study.study_name!r} is not a nas study (it has no {CONFIG_ATTR!r} user attribute)")
-    return json.loads(text)
-
-
-def write_config(study: optuna.Study, config: dict[str, Any]) -> None:
-    study.set_user_attr(CONFIG_ATTR, json.dumps(config, sort_keys=True))
 
 
 def default_artifacts(url: str, study_name: str) -> str:

@@ -1,0 +1,224 @@
+"""The local backend: worker processes on this machine, recycled, supervised; and the worker process itself.
+
+``Local(n_workers=2, max_trials_per_worker=20)`` keeps ``n_workers`` worker processes busy until the study
+reaches its target. Workers are separate processes (``python -m nas.backends``), recycled after
+``max_trials_per_worker`` trials: TensorFlow/Keras keep about 10 MB per built-and-trained model even after
+``clear_session()``, so only a process exit gives the memory back. A worker that dies (SIGKILL, out of
+memory, crash) leaves its trial RUNNING; the supervisor fails that trial with the reason and enqueues its
+params again. The supervisor only reads the storage and prints progress; it never imports TensorFlow.
+
+The same worker runs as ``nas worker`` on any machine that reaches the storage. It takes the storage URL from
+the ``NAS_STORAGE`` environment variable (or ``--storage``), so that a password in it never shows in ``ps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nas.backends.base import Backend
+from nas.engine.claims import (claim, counts, fail_dead_trials, fail_running, next_worker_number, requeue, stop_reason,
+                               worker_seed)
+from nas.engine.config import StudyConfig, check_int, make_pruner, make_sampler, read_config
+from nas.engine.progress import FINISHED, report_finished
+from nas.engine.storage import claim_lock, lock_path, mask_url, open_storage
+
+__all__ = ["Local", "STORAGE_ENV", "supervise", "worker_main"]
+
+STORAGE_ENV = "NAS_STORAGE"  # how workers get the storage URL (never on their command line)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Local(Backend):
+    """Worker processes on this machine: ``n_workers`` at a time, each recycled after ``max_trials_per_worker``
+    trials (0: never)."""
+
+    kind = "local"
+    n_workers: int = 1
+    max_trials_per_worker: int = 20
+
+    def __post_init__(self) -> None:
+        check_int("n_workers", self.n_workers, 1, 256)
+        check_int("max_trials_per_worker", self.max_trials_per_worker, 0)
+
+    def run(self, study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool) -> None:
+        supervise(study, url, config, self, verbose=verbose)
+
+
+class _Workers:
+    """The worker processes of one supervisor: start, reap (with the reason a worker died), stop."""
+
+    def __init__(self, study: optuna.Study, url: str, config: StudyConfig, backend: Local) -> None:
+        self.study, self.url, self.config, self.backend = study, url, config, backend
+        self.lock = lock_path(url)
+        self.procs: dict[int, tuple[subprocess.Popen[bytes], Any, Path]] = {}
+        self.reasons: dict[int, str] = {}
+        self.crashes = 0
+
+    def start(self) -> None:
+        number = next_worker_number(self.study, self.lock)
+        artifacts = Path(self.config.artifacts)
+        log_path = artifacts / f"worker-{number}.log"
+        log = open(log_path, "ab")
+        cmd = [sys.executable, "-m", "nas.backends", "--study", self.study.study_name,
+               "--max-trials", str(self.backend.max_trials_per_worker), "--with-parent"]
+        seed = worker_seed(self.config.seed, number)
+        if seed is not None:
+            cmd += ["--seed", str(seed)]
+        env = {**os.environ, STORAGE_ENV: self.url, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.procs[proc.pid] = (proc, log, log_path)
+
+    def reap(self) -> None:
+        """Collect exited workers; three crashes in a row without a finished trial stop the search."""
+        for pid, (proc, log, log_path) in list(self.procs.items()):
+            rc = proc.poll()
+            if rc is None:
+                continue
+            del self.procs[pid]
+            log.close()
+            if rc != 0:
+                self.reasons[pid] = (f"worker process {pid} killed by signal {-rc}" if rc < 0
+                                     else f"worker process {pid} exited with code {rc}")
+                self.crashes += 1
+                if self.crashes >= 3:
+                    tail = log_path.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"3 worker processes in a row died before finishing a trial; the last one "
+                                       f"({self.reasons[pid]}) wrote to {log_path}:\n{tail}")
+
+    def stop(self) -> None:
+        for proc, _, _ in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.time() + 10
+        for proc, log, _ in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+        with claim_lock(self.lock):
+            fail_dead_trials(self.study, reason_for={pid: "interrupted: the search was stopped" for pid in self.procs})
+
+
+def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local, *, verbose: bool = True,
+              poll: float = 0.5) -> None:
+    """Keep ``backend.n_workers`` workers busy until the study has ``config.n_trials`` finished trials."""
+    target = config.n_trials
+    Path(config.artifacts).mkdir(parents=True, exist_ok=True)
+    workers = _Workers(study, url, config, backend)
+    reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
+    t_start = time.perf_counter()
+    if verbose:
+        c = counts(study.get_trials(deepcopy=False))
+        print(f"nas: {c['done']}/{target} trials finished; running up to {backend.n_workers} worker process(es); "
+              f"logs in {config.artifacts}", flush=True)
+    try:
+        while True:
+            workers.reap()
+            with claim_lock(workers.lock):
+                fail_dead_trials(study, reason_for=workers.reasons)
+            trials = study.get_trials(deepcopy=False)
+            c = counts(trials)
+            for t in report_finished(trials, reported, target, verbose):
+                if t.user_attrs.get("status") != "failed" or "worker process" not in str(t.user_attrs.get("error")):
+                    workers.crashes = 0
+            reason = stop_reason(c, config)
+            if reason is not None:
+                errors = [str(t.user_attrs.get("error")) for t in trials if t.state == optuna.trial.TrialState.FAIL]
+                raise RuntimeError(reason + ("; the last errors: " + " | ".join(errors[-3:]) if c["failed"] else ""))
+            if c["done"] >= target and not workers.procs:
+                break
+            while len(workers.procs) < backend.n_workers and len(workers.procs) < target - c["done"]:
+                workers.start()
+            time.sleep(poll)
+    except BaseException:
+        workers.stop()
+        if verbose:
+            print(f"nas: stopped; continue with `nas resume --study {study.study_name} --storage {mask_url(url)}`",
+                  flush=True)
+        raise
+    if verbose:
+        c = counts(study.get_trials(deepcopy=False))
+        print(f"nas: {c['done']}/{target} finished ({c['complete']} complete, {c['pruned']} pruned), "
+              f"{c['infeasible']} over budget, {c['failed']} failed, in {time.perf_counter() - t_start:.1f} s",
+              flush=True)
+
+
+# ------------------------------------------------------------------ the worker process
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the supervising process dies (a killed search leaves no orphans)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def open_worker_study(study_name: str, url: str, seed: int | None) -> tuple[optuna.Study, StudyConfig]:
+    """The study with the sampler and pruner its stored configuration names (``seed``: this worker's)."""
+    storage = open_storage(url, create=False)
+    if study_name not in optuna.get_all_study_names(storage):
+        raise ValueError(f"no study {study_name!r} in {mask_url(url)}")
+    config = read_config(optuna.load_study(study_name=study_name, storage=storage))
+    import search_spaces
+
+    space = search_spaces.from_config(config.space)
+    sampler = make_sampler(config.sampler, n_trials=config.n_trials, space=space, seed=seed)
+    study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
+                              pruner=make_pruner(config.pruner, epochs=config.budget.epochs))
+    return study, config
+
+
+def worker_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nas.backends")
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--storage", default=None, help=f"default: the {STORAGE_ENV} environment variable")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--max-trials", type=int, default=0, help="exit after this many trials (0: until done)")
+    parser.add_argument("--with-parent", action="store_true")
+    args = parser.parse_args(argv)
+    url = args.storage or os.environ.get(STORAGE_ENV)
+    if not url:
+        raise ValueError(f"`storage`: give --storage or set {STORAGE_ENV}")
+    warnings.filterwarnings("ignore")
+    if args.with_parent:
+        _die_with_parent()
+    study, config = open_worker_study(args.study, url, args.seed)
+    if config.evaluator is None:
+        from nas._quiet import import_keras
+
+        import_keras()
+    from nas.engine.runner import Runner
+
+    runner = Runner(study, config)
+    lock = lock_path(url)
+    done = 0
+    while args.max_trials == 0 or done < args.max_trials:
+        config = read_config(study)  # the target may have been raised by a resume
+        runner.config = config
+        trial = claim(study, config, lock)
+        if trial is None:
+            break
+        try:
+            runner.run(trial)
+        except KeyboardInterrupt:
+            frozen = study._storage.get_trial(trial._trial_id)
+            if fail_running(study, frozen, reason="interrupted (Ctrl-C)"):
+                requeue(study, frozen, max_retries=config.max_retries)
+            return 130
+        done += 1
+    return 0
+

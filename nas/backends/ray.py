@@ -1,0 +1,270 @@
+"""The Ray Tune backend: Ray schedules the training trials, Optuna (on the study storage) samples them.
+
+Each Tune trial claims one trial of the Optuna study (the same claim, lock and records as a local worker),
+trains it in its own Ray worker process with the requested resources, and reports per-epoch validation
+accuracy to Tune. Because the records are the study's, a Ray-run study is an ordinary ``nas`` study: status,
+front, export and resume work on it, and it can switch between the local and Ray backends.
+
+Ray's ``OptunaSearch`` is not used: it keeps its own in-memory study and, with several metrics, reports a trial
+stopped by a scheduler as COMPLETE with its low-fidelity accuracy. Here, when a Tune scheduler (ASHA,
+HyperBand) stops a trial, the driver marks the Optuna trial PRUNED at the moment of the decision (Ray tears
+the worker down within ~0.1 s, too fast for the worker to record anything), and the final epoch is never
+reported to Tune, so a trial that trained to the end always records its full result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from nas.backends.base import Backend
+from nas.engine.claims import claim, counts, fail_dead_trials, next_worker_number, stop_reason, worker_seed
+from nas.engine.config import StudyConfig, check_int
+from nas.engine.progress import FINISHED, report_finished
+from nas.engine.storage import claim_lock, lock_path
+
+__all__ = ["Ray", "SCHEDULERS", "ray_environment", "start_local_ray", "stop_local_ray"]
+
+SCHEDULERS = ("asha", "hyperband")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Ray(Backend):
+    """Ray Tune schedules the trials: ``address`` of a cluster to join (None: start a local Ray instance),
+    ``resources`` per trial (``{"cpu": 1, "gpu": 0.5}``, custom resource names too), ``max_concurrent`` trials at
+    once (default 2 locally, Ray's choice on a cluster), and ``scheduler`` ``asha`` / ``hyperband`` (Ray's
+    single-metric early stopping: single-objective accuracy searches only)."""
+
+    kind = "ray"
+    address: str | None = None
+    resources: dict[str, float] = dataclasses.field(default_factory=lambda: {"cpu": 1})
+    max_concurrent: int | None = None
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.address is not None and (not isinstance(self.address, str) or not self.address):
+            raise ValueError(f"Ray: `address` must be a cluster address string or None, but got address={self.address!r}")
+        if not isinstance(self.resources, dict) or not self.resources:
+            raise ValueError(f"Ray: `resources` must be a dict like {{'cpu': 1, 'gpu': 0.5}}, but got "
+                             f"resources={self.resources!r}")
+        for k, v in self.resources.items():
+            if not isinstance(k, str) or not k:
+                raise ValueError(f"Ray: `resources` keys must be 'cpu', 'gpu', 'memory' or custom resource names, "
+                                 f"but got {k!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"Ray: `resources[{k!r}]` must be a number >= 0, but got {v!r}")
+        if self.max_concurrent is not None:
+            check_int("max_concurrent", self.max_concurrent, 1)
+        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
+            raise ValueError(f"Ray: `scheduler` must be None, 'asha' or 'hyperband', but got scheduler={self.scheduler!r}")
+
+    def check(self, config: StudyConfig) -> None:
+        if self.scheduler is not None and not config.single_accuracy:
+            raise ValueError(f"Ray: `scheduler` ({self.scheduler}) stops trials on one metric: it needs "
+                             f"objectives=('accuracy',), but got objectives={list(config.objectives)!r}")
+        if config.pruner is not None:
+            raise ValueError("`pruner` (Optuna's) works with the local backend; with the Ray backend use "
+                             "nas.Ray(scheduler='asha') or 'hyperband'")
+
+    def run(self, study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool) -> None:
+        run_ray(study, url, config, self, verbose=verbose)
+
+
+def ray_environment() -> None:
+    """Offline, quiet settings for Ray (usage statistics off, no automatic loggers, trial folders not chdir'ed),
+    and for a local instance the node address 127.0.0.1 (read once, when ``ray`` is first imported)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # a Tune trial may end without an epoch report (target already met, reused or over-budget candidate, one
+    # epoch): Tune must not treat the missing metric as an error
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+
+
+_AUTH_VARS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN", "RAY_ADDRESS")
+
+
+def start_local_ray(temp_dir: str) -> dict[str, str | None]:
+    """Start a private Ray instance on this machine whose every TCP listener (GCS, raylet, agents, workers, the
+    driver) is on 127.0.0.1, with Ray's token authentication on and its token in ``temp_dir`` (mode 0600),
+    never in ``~/.ray``. Returns the environment variables it replaced, for :func:`stop_local_ray`.
+
+    Ray binds its servers to the node address; it is 127.0.0.1 only if ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
+    was set when ``ray`` was first imported (else Ray rewrites a loopback node address to the machine's), so the
+    module constant is corrected if ``ray`` was imported earlier."""
+    import ray
+    import ray._private.ray_constants as ray_constants
+    from ray._private.authentication.authentication_token_generator import generate_new_authentication_token
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    saved = {k: os.environ.get(k) for k in _AUTH_VARS}
+    os.makedirs(temp_dir, mode=0o700, exist_ok=True)
+    os.chmod(temp_dir, 0o700)
+    token_path = os.path.join(temp_dir, "auth_token")
+    if not os.path.exists(token_path):
+        with os.fdopen(os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(generate_new_authentication_token())
+    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token_path})
+    os.environ.pop("RAY_AUTH_TOKEN", None)  # a token in the environment would win over the file
+    os.environ.pop("RAY_ADDRESS", None)  # never attach to another instance by accident
+    Config.initialize("")  # the driver read its C++ config at import: read it again with token auth
+    AuthenticationTokenLoader.instance().reset_cache()
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    context = ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
+                       _temp_dir=temp_dir)
+    if context.address_info["node_ip_address"] != "127.0.0.1":
+        ray.shutdown()
+        raise RuntimeError(f"Ray chose the node address {context.address_info['node_ip_address']!r}, not 127.0.0.1: "
+                           f"its servers would listen on every interface, so nas does not start it")
+    return saved
+
+
+def stop_local_ray(saved: dict[str, str | None], temp_dir: str) -> None:
+    import shutil
+
+    import ray
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    ray.shutdown()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def ray_trial(tune_config: dict[str, Any], storage: str = "") -> None:
+    """The Tune function: claim one Optuna trial and run it, reporting per-epoch accuracy to Tune. The storage
+    URL comes through Ray's object store (``tune.with_parameters``), never through Tune's stored trial config."""
+    from ray import tune
+
+    from nas._quiet import import_keras
+    from nas.backends.local import open_worker_study
+    from nas.engine.runner import Runner
+
+    url = storage
+    name = tune_config["study"]
+    lock = lock_path(url)
+    probe, config = open_worker_study(name, url, None)
+    study, config = open_worker_study(name, url, worker_seed(config.seed, next_worker_number(probe, lock)))
+    if config.evaluator is None:
+        import_keras()
+    runner = Runner(study, config)
+    last = config.budget.epochs - 1
+    while True:
+        trial = claim(study, config, lock)
+        if trial is None:
+            return  # the target was reached by other trials
+        trial.set_user_attr("ray", {"trial_id": tune.get_context().get_trial_id()})
+
+        def hook(epoch: int, accuracy: float, trial: Any = trial) -> None:
+            if epoch < last:  # the final epoch is never reported: the trial then always records its result
+                tune.report({"accuracy": accuracy, "epoch": epoch + 1, "nas_trial": trial.number,
+                             "nas_trial_id": trial._trial_id})
+
+        runner.epoch_hook = hook
+        runner.run(trial)
+        status = study._storage.get_trial(trial._trial_id).user_attrs.get("status")
+        if status != "infeasible":  # over-budget candidates cost nothing: claim the next one in this Tune trial
+            return
+
+
+def _marking_scheduler(kind: str, epochs: int, url: str) -> Any:
+    """An ASHA / HyperBand scheduler that marks the Optuna trial PRUNED when it stops a Tune trial."""
+    from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler, TrialScheduler
+
+    from nas.engine.storage import open_storage
+
+    base = ASHAScheduler if kind == "asha" else HyperBandScheduler
+    storage = open_storage(url)
+
+    class Marking(base):  # type: ignore[misc, valid-type]
+        pruned: list[int] = []
+
+        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+            if "nas_trial_id" not in result:  # no epoch report in this result: nothing to decide on
+                return TrialScheduler.CONTINUE
+            decision = super().on_trial_result(tune_controller, trial, result)
+            if decision == TrialScheduler.STOP and "nas_trial_id" in result and result["epoch"] < epochs:
+                try:
+                    storage.set_trial_user_attr(result["nas_trial_id"], "status", "pruned")
+                    storage.set_trial_user_attr(result["nas_trial_id"], "pruned_by", f"ray {kind} after epoch "
+                                                f"{result['epoch']}")
+                    if storage.set_trial_state_values(result["nas_trial_id"], state=TrialState.PRUNED):
+                        self.pruned.append(result["nas_trial"])
+                except Exception:
+                    pass  # finished meanwhile
+            return decision
+
+    if kind == "asha":
+        return Marking(metric="accuracy", mode="max", time_attr="epoch", max_t=epochs, grace_period=1,
+                       reduction_factor=3)
+    return Marking(metric="accuracy", mode="max", time_attr="epoch", max_t=epochs, reduction_factor=3)
+
+
+def run_ray(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *, verbose: bool) -> None:
+    ray_environment()  # before the first `import ray`
+    import ray
+    from ray import tune
+
+    target = config.n_trials
+    local: tuple[dict[str, str | None], str] | None = None
+    joined = False
+    if not ray.is_initialized():
+        if backend.address:  # the cluster's own authentication settings stay as the user set them
+            ray.init(address=backend.address, include_dashboard=False, log_to_driver=False)
+            joined = True
+        else:
+            # a short private folder: Ray's socket paths must stay under 107 bytes
+            temp_dir = tempfile.mkdtemp(prefix="nasray-", dir="/tmp")
+            local = (start_local_ray(temp_dir), temp_dir)
+    try:
+        with claim_lock(lock_path(url)):
+            fail_dead_trials(study)
+        trainable = tune.with_resources(tune.with_parameters(ray_trial, storage=url), dict(backend.resources))
+        reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
+        rounds = 0
+        while True:
+            c = counts(study.get_trials(deepcopy=False))
+            if c["done"] >= target:
+                break
+            reason = stop_reason(c, config)
+            if reason is not None:
+                raise RuntimeError(reason)
+            rounds += 1
+            if rounds > 10:
+                raise RuntimeError("Ray rounds made no progress: see the trials' errors with `nas status`")
+            scheduler = (_marking_scheduler(backend.scheduler, config.budget.epochs, url)
+                         if backend.scheduler else None)
+            max_concurrent = backend.max_concurrent or (2 if not backend.address else None)
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"study": study.study_name},
+                tune_config=tune.TuneConfig(num_samples=target - c["done"], max_concurrent_trials=max_concurrent,
+                                            scheduler=scheduler, reuse_actors=False),
+                run_config=tune.RunConfig(name=f"{study.study_name}-{int(time.time())}",
+                                          storage_path=str(Path(config.artifacts).resolve() / "ray"),
+                                          failure_config=tune.FailureConfig(max_failures=config.max_retries),
+                                          verbose=0),
+            )
+            tuner.fit()
+            with claim_lock(lock_path(url)):
+                fail_dead_trials(study)
+            report_finished(study.get_trials(deepcopy=False), reported, target, verbose)
+    finally:
+        if local is not None:
+            stop_local_ray(*local)
+        elif joined:
+            ray.shutdown()

@@ -1,0 +1,137 @@
+"""The trial record: what is stored on each Optuna trial, written by every backend and read by ``nas.Study``.
+
+One trial's record is a set of Optuna user attributes, readable by plain Optuna tools:
+
+* the architecture: ``spec`` (ArchSpec JSON), ``spec_key``, ``spec_str``, and its analytic ``macs``,
+  ``flops``, ``params``;
+* the result: ``accuracy``, ``latency_ms``, ``train_accuracy``, ``loss``, ``epochs``, ``history`` (validation
+  accuracy per epoch), ``weights`` (file) and ``weights_sha256`` (its checksum, checked by export);
+* the outcome: ``status`` (ok / reused / infeasible / pruned / failed), ``error``, ``traceback``,
+  ``reused_from``, ``pruned_by``; and how it ran: ``worker``, ``timings``, ``worker_memory``, ``retries``.
+
+The functions here build those attribute dicts (:func:`spec_attrs`, :func:`result_attrs`, ...); the trial
+pipeline writes them with :func:`write` on a live trial, the keras-tuner bridge passes them to
+``optuna.trial.create_trial``, and :func:`read` turns a stored trial back into a :class:`TrialRecord`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from nas.budget import OBJECTIVES
+from nas.cost import Cost
+from nas.spec import ArchSpec
+
+__all__ = ["RESULT_KEYS", "STATUSES", "TrialRecord", "failure_attrs", "file_sha256", "infeasible_attrs",
+           "objective_values", "read", "result_attrs", "same_spec_result", "spec_attrs", "write"]
+
+STATUSES = ("ok", "reused", "infeasible", "pruned", "failed", "running", "waiting")
+# what a trained (or evaluated) trial adds to its record; a reused trial copies these from the original
+RESULT_KEYS = ("accuracy", "latency_ms", "train_accuracy", "loss", "epochs", "history", "weights", "weights_sha256")
+METRIC_KEYS = ("accuracy", "macs", "flops", "params", "latency_ms", "train_accuracy", "loss", "epochs")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as stored: what was sampled, what it cost, how it did, and why it failed if it did.
+
+    ``status``: ``ok`` (trained), ``reused`` (same spec as an earlier trial: its result), ``infeasible`` (over a
+    constraint: never built), ``pruned``, ``failed``, ``running`` or ``waiting``.
+    """
+
+    number: int
+    state: str
+    status: str
+    spec: ArchSpec | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    timings: dict[str, float]
+    error: str | None
+    user_attrs: dict[str, Any] = field(repr=False)
+
+    @property
+    def key(self) -> str | None:
+        return self.user_attrs.get("spec_key")
+
+    @property
+    def spec_str(self) -> str:
+        return self.user_attrs.get("spec_str", "")
+
+
+_STATE_STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "waiting", TrialState.FAIL: "failed",
+                 TrialState.PRUNED: "pruned"}
+
+
+def read(t: optuna.trial.FrozenTrial) -> TrialRecord:
+    """The :class:`TrialRecord` of a stored trial."""
+    a = t.user_attrs
+    spec = ArchSpec.from_json(a["spec"]) if "spec" in a else None
+    status = a.get("status") or _STATE_STATUS.get(t.state, "ok")
+    metrics = {k: a[k] for k in METRIC_KEYS if k in a}
+    if "latency_ms" in metrics:
+        metrics["latency"] = metrics["latency_ms"]
+    if t.state == TrialState.PRUNED and "accuracy" not in metrics and t.intermediate_values:
+        metrics["accuracy"] = t.intermediate_values[max(t.intermediate_values)]
+    return TrialRecord(number=t.number, state=t.state.name, status=status, spec=spec, params=dict(t.params),
+                       metrics=metrics, timings=dict(a.get("timings", {})), error=a.get("error"), user_attrs=dict(a))
+
+
+# ------------------------------------------------------------------ the writer's parts
+
+def spec_attrs(spec: ArchSpec, c: Cost) -> dict[str, Any]:
+    """The architecture and its analytic cost."""
+    return {"spec": spec.to_json(), "spec_key": spec.key(), "spec_str": str(spec), "macs": c.macs, "flops": c.flops,
+            "params": c.params}
+
+
+def result_attrs(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The result keys present in ``metrics``."""
+    return {k: metrics[k] for k in RESULT_KEYS if metrics.get(k) is not None}
+
+
+def infeasible_attrs(reason: str) -> dict[str, Any]:
+    return {"status": "infeasible", "error": f"over budget: {reason}"}
+
+
+def failure_attrs(reason: str, traceback: str | None = None) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"status": "failed", "error": reason[:2000]}
+    if traceback:
+        attrs["traceback"] = traceback[-4000:]
+    return attrs
+
+
+def objective_values(objectives: tuple[str, ...] | list[str], metrics: dict[str, Any]) -> list[float]:
+    """The values told to Optuna, in objective order; a missing value is the worst one (0 accuracy, inf cost)."""
+    out = []
+    for o in objectives:
+        v = metrics.get("latency_ms" if o == "latency" else o)
+        out.append(float(v) if v is not None else (0.0 if OBJECTIVES[o] == "maximize" else math.inf))
+    return out
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """Write ``attrs`` on a live (RUNNING) trial."""
+    for k, v in attrs.items():
+        trial.set_user_attr(k, v)
+
+
+def same_spec_result(study: optuna.Study, key: str, number: int) -> optuna.trial.FrozenTrial | None:
+    """An earlier trained trial of the same architecture (its result is reused instead of training again)."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.number != number and t.user_attrs.get("spec_key") == key and t.user_attrs.get("status") == "ok":
+            return t
+    return None

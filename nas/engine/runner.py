@@ -1,0 +1,245 @@
+"""The trial pipeline, the same on every backend: sample -> cost -> constraints -> reuse -> evaluate -> record.
+
+:class:`Runner` holds what a worker loads once (configuration, space, data or evaluator) and runs claimed
+trials through the steps, each a method below:
+
+1. **sample** the spec from the trial (an invalid spec is a failed trial);
+2. **cost**: analytic MACs, FLOPs and params, recorded with the spec;
+3. **constraints**: a candidate over an analytic limit is recorded ``infeasible`` and never built;
+4. **reuse**: an architecture already trained in this study takes that trial's result;
+5. **evaluate**: train and validate (or call the evaluator), measure latency if asked, save the weights;
+6. **record**: result, status, timings and worker memory, then tell Optuna the objective values.
+
+``Runner.run`` never raises except ``KeyboardInterrupt`` / ``SystemExit``: every failure is recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import traceback
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+import search_spaces
+from nas.budget import ANALYTIC, CONSTRAINTS, TrialFailed
+from nas.cost import cost
+from nas.engine import records
+from nas.engine.config import StudyConfig, make_evaluator
+from nas.spec import ArchSpec
+
+__all__ = ["Heartbeat", "Runner", "rss_mb"]
+
+
+class Heartbeat:
+    """Records a RUNNING trial's heartbeat every interval (RDB storages) until stopped."""
+
+    def __init__(self, storage: Any, trial_id: int) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+        if interval is not None:
+
+            def beat() -> None:
+                while True:
+                    try:
+                        storage.record_heartbeat(trial_id)
+                    except Exception:
+                        pass
+                    if self._stop.wait(interval):
+                        return
+            self._thread = threading.Thread(target=beat, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def rss_mb() -> float:
+    """This process's resident memory (MB), from /proc (Linux); 0 where unavailable."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+class _Done(Exception):
+    """A step finished the trial early (infeasible or reused): nothing more to run."""
+
+    def __init__(self, values: list[float]) -> None:
+        self.values = values
+
+
+class Runner:
+    """Runs claimed trials of one study through the pipeline (see the module docstring)."""
+
+    trials_run = 0
+    # called after every epoch with (epoch, validation accuracy): the Ray backend reports to Tune through it
+    epoch_hook: Any = None
+
+    def __init__(self, study: optuna.Study, config: StudyConfig) -> None:
+        from nas.data import load_data
+
+        self.study = study
+        self.config = config
+        self.space = search_spaces.from_config(config.space)
+        self.evaluator = make_evaluator(config.evaluator)
+        self.data = None if self.evaluator is not None else load_data(config.data)
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        return self.config.objectives
+
+    def run(self, trial: optuna.Trial) -> None:
+        """Run ``trial`` to its end and record it."""
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        beat = Heartbeat(self.study._storage, trial._trial_id)
+        try:
+            spec = self._sample(trial, timings, t0)
+            metrics = self._cost(trial, spec)
+            self._constraints(trial, metrics)
+            self._reuse(trial, spec, metrics)
+            metrics.update(self._evaluate(trial, spec, timings))
+            self._record(trial, timings, t0, metrics)
+        except _Done as done:
+            self._tell(trial, timings, t0, done.values)
+        except optuna.TrialPruned as exc:
+            records.write(trial, {"status": "pruned", "pruned_by": str(exc) or "pruner"})
+            self._tell(trial, timings, t0, state=TrialState.PRUNED)
+        except Exception as exc:
+            self._fail(trial, timings, t0, exc)
+        finally:
+            beat.stop()
+
+    # -- the steps
+    def _sample(self, trial: optuna.Trial, timings: dict[str, float], t0: float) -> ArchSpec:
+        try:
+            spec = self.space.sample(trial)
+        except ValueError as exc:
+            raise TrialFailed(f"the space produced an invalid spec: {exc}") from None
+        timings["sample_s"] = time.perf_counter() - t0
+        return spec
+
+    def _cost(self, trial: optuna.Trial, spec: ArchSpec) -> dict[str, Any]:
+        c = cost(spec)
+        records.write(trial, records.spec_attrs(spec, c))
+        return {"spec_key": spec.key(), "macs": c.macs, "flops": c.flops, "params": c.params}
+
+    def _constraints(self, trial: optuna.Trial, metrics: dict[str, Any]) -> None:
+        """Analytic limits are checked before anything is built; limits on measured values (latency) are set
+        after evaluation. Optuna's constraint values: <= 0 feasible."""
+        limits = self.config.constraints
+        violations = {n: (metrics[CONSTRAINTS[n]] - v) / v for n, v in limits.items() if CONSTRAINTS[n] in ANALYTIC}
+        for name, v in violations.items():
+            trial.set_constraint(name, v)
+        over = [f"{CONSTRAINTS[n]} {metrics[CONSTRAINTS[n]]:,} > {limits[n]:,.0f}" for n, v in violations.items() if v > 0]
+        if over:
+            records.write(trial, records.infeasible_attrs(", ".join(over)))
+            for name in limits:
+                if CONSTRAINTS[name] not in ANALYTIC:
+                    trial.set_constraint(name, 1.0)
+            raise _Done(records.objective_values(self.objectives, metrics))
+
+    def _reuse(self, trial: optuna.Trial, spec: ArchSpec, metrics: dict[str, Any]) -> None:
+        same = records.same_spec_result(self.study, metrics["spec_key"], trial.number)
+        if same is None:
+            return
+        reused = records.result_attrs(same.user_attrs)
+        records.write(trial, {**reused, "status": "reused", "reused_from": same.number})
+        for name in self.config.constraints:
+            if CONSTRAINTS[name] not in ANALYTIC:
+                trial.set_constraint(name, same.system_attrs.get(f"constraints:{name}", -1.0))
+        raise _Done(list(same.values))
+
+    def _evaluate(self, trial: optuna.Trial, spec: ArchSpec, timings: dict[str, float]) -> dict[str, Any]:
+        if self.evaluator is not None:
+            t = time.perf_counter()
+            result = dict(self.evaluator(spec))
+            timings["evaluate_s"] = time.perf_counter() - t
+            return result
+        return self._train(trial, spec, timings)
+
+    def _record(self, trial: optuna.Trial, timings: dict[str, float], t0: float, metrics: dict[str, Any]) -> None:
+        records.write(trial, {**records.result_attrs(metrics), "status": "ok"})
+        for name, limit in self.config.constraints.items():
+            if CONSTRAINTS[name] not in ANALYTIC:
+                trial.set_constraint(name, (metrics.get("latency_ms", math.inf) - limit) / limit)
+        self._tell(trial, timings, t0, records.objective_values(self.objectives, metrics))
+
+    # -- endings
+    def _fail(self, trial: optuna.Trial, timings: dict[str, float], t0: float, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
+        if "ResourceExhausted" in reason or isinstance(exc, MemoryError):
+            reason = f"out of memory: {reason}"
+        tb = None if isinstance(exc, TrialFailed) else traceback.format_exc()
+        records.write(trial, records.failure_attrs(reason, tb))
+        self._tell(trial, timings, t0, state=TrialState.FAIL)
+
+    def _tell(self, trial: optuna.Trial, timings: dict[str, float], t0: float, values: list[float] | None = None,
+              state: TrialState = TrialState.COMPLETE) -> None:
+        """Timings and this worker's memory (recycling shows here) are written before the trial is finished:
+        storages refuse attributes on finished trials."""
+        self.trials_run += 1
+        timings["total_s"] = time.perf_counter() - t0
+        records.write(trial, {"timings": timings,
+                              "worker_memory": {"rss_mb": rss_mb(), "trial_in_worker": self.trials_run}})
+        self.study.tell(trial, values, state=state)
+
+    # -- training
+    def _epoch_report(self, trial: optuna.Trial) -> Any:
+        """The per-epoch callback: Optuna's pruner (single-objective accuracy) and the backend's hook."""
+        hooks = []
+        last = self.config.budget.epochs - 1
+        if self.config.single_accuracy and self.config.pruner is not None:
+            def prune(epoch: int, val_acc: float) -> None:
+                trial.report(val_acc, epoch)
+                if epoch < last and trial.should_prune():  # a finished training is a result, not a prune
+                    raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} (val accuracy {val_acc:.4f})")
+            hooks.append(prune)
+        elif self.epoch_hook is not None and len(self.objectives) == 1:
+            hooks.append(lambda epoch, val_acc: trial.report(val_acc, epoch))  # Optuna: one objective only
+        if self.epoch_hook is not None:
+            hooks.append(self.epoch_hook)
+
+        def report(epoch: int, val_acc: float) -> None:
+            for hook in hooks:
+                hook(epoch, val_acc)
+        return report
+
+    def _train(self, trial: optuna.Trial, spec: ArchSpec, timings: dict[str, float]) -> dict[str, Any]:
+        from nas.train import evaluate_latency, train_model
+
+        budget, config = self.config.budget, self.config
+        result = train_model(spec, self.data, budget, seed=budget.seed + trial.number, report=self._epoch_report(trial),
+                             timings=timings, device=config.device)
+        model = result.pop("model")
+        if "latency" in self.objectives or "max_latency" in config.constraints:
+            t = time.perf_counter()
+            result["latency_ms"] = evaluate_latency(model, spec, runs=budget.latency_runs)
+            timings["latency_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        os.makedirs(config.artifacts, exist_ok=True)
+        # keyed by study, trial and architecture: studies sharing an artefact folder never overwrite each other
+        path = os.path.join(config.artifacts, f"{self.study.study_name}.trial-{trial.number}.{spec.key()[:12]}"
+                                              f".weights.h5")
+        model.save_weights(path)
+        result["weights"] = path
+        result["weights_sha256"] = records.file_sha256(path)
+        timings["save_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        import keras
+
+        keras.backend.clear_session()
+        timings["clear_s"] = time.perf_counter() - t
+        return result
