@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export KERAS_HOME := $(CURDIR)/.keras
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install test test-fast demo bench bench-quick clean
+.PHONY: install test test-fast demo bench bench-quick chaos clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or set PYTHON=...)"; exit 1; }
@@ -36,6 +36,9 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	bash benchmarks/get_fashion_mnist.sh
 	$(PY) benchmarks/run.py --quick
+
+chaos: $(STAMP)
+	$(PY) benchmarks/run.py --only chaos --update
 
 clean:
 	rm -rf $(VENV) .keras runs .pytest_cache

@@ -60,6 +60,12 @@ DESCRIPTIONS = {
              "(accuracy only) through the bridge. Per trial budget and over seeds: hypervolume of (accuracy, "
              "params), best accuracy and distinct networks, against the table's own ceiling (its true front and "
              "best network). Quick: 3 seeds, budgets 50 and 100, and no BayesianOptimization (seconds per trial).",
+    "chaos": "Fault injection (issue: no hang, no lost or doubled trial): a real multi-worker search on digits "
+             "(conv space, 2 epochs per trial, 24 trials) killed 30 times at random moments - SIGKILL and SIGINT of "
+             "the driver with its workers, of one worker alone - and resumed after each kill; then the same with "
+             "two `nas worker` processes on PostgreSQL (when NAS_TEST_POSTGRES_URL is set). After every kill no "
+             "finished trial may be lost or changed, and at the end the count must be exact with no architecture "
+             "trained twice. Quick: 6 kills, 8 trials.",
     "fashion": "Real training on Fashion-MNIST (Debian package `dataset-fashion-mnist`; "
                "`benchmarks/get_fashion_mnist.sh` installs it): nas (NSGA-II) against keras-tuner (RandomSearch, "
                "Hyperband, through `nas.search(backend=\"keras_tuner\")`) over the same space, data subset, "
@@ -87,6 +93,7 @@ REGISTRY: list[Bench] = [
     Bench("ray", "bench_ray.py", ("--trials", "8"), ("--trials", "2"), DESCRIPTIONS["ray"]),
     Bench("nb201", "bench_nb201.py", (), ("--quick",), DESCRIPTIONS["nb201"]),
     Bench("fashion", "bench_fashion.py", (), ("--quick",), DESCRIPTIONS["fashion"]),
+    Bench("chaos", "bench_chaos.py", (), ("--quick",), DESCRIPTIONS["chaos"]),
 ]
 
 
@@ -263,6 +270,36 @@ def document(results: list[Result], *, invocation: str, started: datetime.dateti
     return "\n".join(out) + "\n"
 
 
+def splice(existing: str, fresh: str, names: list[str], note: str) -> str:
+    """``existing`` (a BENCHMARKS.md) with the sections and summary rows of ``names`` taken from ``fresh`` (a
+    document of just those benchmarks); sections not present yet are appended. The rest stays as it was."""
+    def section(text: str, name: str) -> tuple[int, int] | None:
+        start = text.find(f"\n## {name}\n")
+        if start < 0:
+            return None
+        end = text.find("\n## ", start + 1)
+        return start, (len(text) if end < 0 else end)
+
+    out = existing.rstrip("\n") + "\n"
+    for name in names:
+        new_span = section(fresh, name)
+        assert new_span is not None
+        body = fresh[new_span[0]:new_span[1]].rstrip("\n")
+        body = body.replace(f"\n## {name}\n", f"\n## {name}\n\n{note}\n", 1)
+        old_span = section(out, name)
+        out = (out[:old_span[0]] + body + out[old_span[1]:]) if old_span else out.rstrip("\n") + "\n" + body + "\n"
+        row = next(line for line in fresh.splitlines() if line.startswith(f"| [{name}](#{name}) |"))
+        lines = out.splitlines()
+        rows = [i for i, line in enumerate(lines) if line.startswith("| [")]
+        at = next((i for i in rows if lines[i].startswith(f"| [{name}](#{name}) |")), None)
+        if at is not None:
+            lines[at] = row
+        elif rows:
+            lines.insert(rows[-1] + 1, row)
+        out = "\n".join(lines) + "\n"
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the benchmarks and write BENCHMARKS.md.")
     parser.add_argument("--quick", action="store_true", help="each benchmark's quick settings (make bench-quick)")
@@ -271,7 +308,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"and counted as failed (default {TIMEOUT[False]}, with --quick {TIMEOUT[True]})")
     parser.add_argument("--out", default=None, help="where to write (default: BENCHMARKS.md at the repository "
                         "root; with --quick BENCHMARKS-quick.md, so a quick run never replaces the full tables)")
+    parser.add_argument("--update", action="store_true", help="with --only: replace just those benchmarks' "
+                        "sections and summary rows in the existing file, keeping the others")
     args = parser.parse_args(argv)
+    if args.update and not args.only:
+        parser.error("--update needs --only (the benchmarks whose sections to replace)")
     selected = REGISTRY
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -311,15 +352,24 @@ def main(argv: list[str] | None = None) -> int:
         if r.status in ("failed", "timeout") and r.stderr_tail:
             print("\n".join(r.stderr_tail.splitlines()[-10:]), flush=True)
         # written after every benchmark, so an interrupted run still leaves what it measured
-        out_path.write_text(document(results, invocation=invocation, started=started, info=info, total=None,
-                                     quick=args.quick))
+        write(out_path, results, invocation, started, info, None, args)
     total = time.perf_counter() - t0
-    out_path.write_text(document(results, invocation=invocation, started=started, info=info, total=total,
-                                 quick=args.quick))
+    write(out_path, results, invocation, started, info, total, args)
     failed = [r.bench.name for r in results if not r.ok]
     print(f"\nwrote {out_path}; total {fmt_time(total)}" + (f"; not ok: {', '.join(failed)}" if failed else
                                                               "; all ok"), flush=True)
     return 1 if failed else 0
+
+
+def write(out_path: Path, results: list[Result], invocation: str, started: datetime.datetime,
+          info: list[tuple[str, str]], total: float | None, args: argparse.Namespace) -> None:
+    fresh = document(results, invocation=invocation, started=started, info=info, total=total, quick=args.quick)
+    if args.update and out_path.exists():
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        note = (f"*Updated alone by {invocation} on {started:%Y-%m-%d %H:%M} UTC (load average {load}); the rest "
+                f"of this file is from the run named at the top.*")
+        fresh = splice(out_path.read_text(), fresh, [r.bench.name for r in results if r.status != "pending"], note)
+    out_path.write_text(fresh)
 
 
 if __name__ == "__main__":
