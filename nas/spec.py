@@ -14,11 +14,71 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from nas._ops import ShapeError, ShapeOps
-from nas.blocks import Block, Conv, block_from_dict, parse_block
+from nas._ops import ACTIVATIONS, ShapeError, ShapeOps
+from nas.blocks import KINDS, Block, Conv, block_from_dict, parse_block
 from nas.blocks._base import check_activation, check_bool, check_choice, check_float, check_int, fail, fmt_float
 
 FORMAT = "nas.ArchSpec/1"
+_MAX_INT = 2 ** 63  # JSON numbers beyond 64 bits are refused (no layer has that many of anything)
+
+
+def _as_float(field: str, value: int) -> float:
+    if abs(value) >= _MAX_INT:
+        raise fail(field, "a number", value)
+    return float(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def _check_json_numbers(value: Any, field: str) -> None:
+    """Integers past 64 bits in a field are refused, naming the field (later checks would fail on them
+    converting to float, with an OverflowError that names nothing). Only the objects a spec has (a block, the
+    head) are looked into: any other object is refused by the field's own check."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _MAX_INT:
+        raise ValueError(f"`{field}` must be a number below 2**63, but got {field}={_short(value)}")
+    if isinstance(value, dict) and field in ("", "head"):
+        for k, v in value.items():
+            _check_json_numbers(v, f"{field}.{k}" if field else str(k))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_json_numbers(v, field)
+
+
+def _check_block_dict(item: dict[str, Any]) -> None:
+    """A block's ``kind`` must be a name, and options of a single value (all but lists such as nb201cell
+    ``ops``) must not be lists or objects: the block's own checks would fail on them with a TypeError that names
+    no field."""
+    kind = item.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise fail("kind", "one of " + ", ".join(KINDS), kind)
+    names = {f.name for f in dataclasses.fields(KINDS[kind])}
+    unknown = sorted((k for k in item if k not in names and k != "kind"), key=str)
+    if unknown:  # as Block.from_dict says it, before a missing option is reported
+        raise ValueError(f"unknown option {unknown[0]!r} for block kind {kind!r}; known options: "
+                         f"{', '.join(sorted(names))}")
+    for f in dataclasses.fields(KINDS[kind]):
+        value = item.get(f.name)
+        if isinstance(value, (list, dict)) and "tuple" not in str(f.type):
+            raise fail(f.name, f"a single value ({f.type})", value)
+        if f.name not in item and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ValueError(f"block kind {kind!r} needs `{f.name}`")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"ArchSpec JSON must not repeat a key, but {k!r} appears twice in one object "
+                             f"({_short(out[k])} and {_short(v)})")
+        out[k] = v
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"ArchSpec JSON must be standard JSON, but it holds {name}, which is not a JSON number")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +105,7 @@ class Head:
         if isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
         if isinstance(self.dropout, int) and not isinstance(self.dropout, bool):
-            object.__setattr__(self, "dropout", float(self.dropout))
+            object.__setattr__(self, "dropout", _as_float("head.dropout", self.dropout))
         check_int("head.conv", self.conv, low=0)
         check_choice("head.pool", self.pool, ("avg", "max", "flatten"))
         if not isinstance(self.hidden, tuple):
@@ -53,6 +113,8 @@ class Head:
         for units in self.hidden:
             check_int("head.hidden", units, low=1)
         check_float("head.dropout", self.dropout, low=0.0, high=1.0)
+        if not isinstance(self.activation, str):
+            raise fail("head.activation", "one of " + ", ".join(ACTIVATIONS), self.activation)
         check_activation("head.activation", self.activation)
         check_bool("head.bn", self.bn)
         if self.conv:
@@ -119,7 +181,7 @@ class ArchSpec:
             raise fail("head", "a Head", self.head)
         for name in ("bn_momentum", "bn_epsilon"):
             if isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool):
-                object.__setattr__(self, name, float(getattr(self, name)))
+                object.__setattr__(self, name, _as_float(name, getattr(self, name)))
         check_float("bn_momentum", self.bn_momentum, low=0.0, high=1.0)
         check_float("bn_epsilon", self.bn_epsilon, low=1e-12, high=1.0)
         # walk the shapes once: a feature map shrinking below one pixel is reported with its stage and block
@@ -154,13 +216,14 @@ class ArchSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArchSpec:
         if not isinstance(data, dict):
-            raise ValueError(f"an ArchSpec must be a JSON object, but got {type(data).__name__}")
+            raise ValueError(f"an ArchSpec must be a JSON object, but got {type(data).__name__}"
+                             + (f" {_short(data)}" if isinstance(data, (str, int, float, list)) else ""))
         data = dict(data)
         fmt = data.pop("format", FORMAT)
         if fmt != FORMAT:
             raise fail("format", repr(FORMAT), fmt)
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted((k for k in data if k not in known), key=str)
         if unknown:
             raise ValueError(f"unknown ArchSpec field {unknown[0]!r}; known fields: {', '.join(sorted(known))}")
 
@@ -171,20 +234,29 @@ class ArchSpec:
             out = []
             for i, item in enumerate(items):
                 try:
+                    if isinstance(item, dict):
+                        _check_block_dict(item)
+                    _check_json_numbers(item, "" if isinstance(item, dict) else where)
                     out.append(parse_block(item) if isinstance(item, str) else block_from_dict(item))
                 except ValueError as exc:
                     raise _stage_error(f"{where} {i + 1}", exc) from None
-                except TypeError as exc:
+                except (TypeError, OverflowError) as exc:
                     raise _stage_error(f"{where} {i + 1}", ValueError(str(exc))) from None
             return tuple(out)
 
         head = data.get("head", {})
         if not isinstance(head, dict):
             raise fail("head", "an object", head)
-        try:
-            head_obj = Head(**head)
-        except TypeError as exc:
-            raise ValueError(f"head: {exc}") from None
+        head_fields = {f.name for f in dataclasses.fields(Head)}
+        bad = sorted((k for k in head if k not in head_fields), key=str)
+        if bad:
+            raise ValueError(f"unknown field {bad[0]!r} in `head`; known fields: {', '.join(sorted(head_fields))}")
+        for f in dataclasses.fields(Head):
+            if isinstance(head.get(f.name), (list, dict)) and "tuple" not in str(f.type):
+                raise fail(f"head.{f.name}", f"a single value ({f.type})", head[f.name])
+        for key in ("input_shape", "num_classes", "head", "bn_momentum", "bn_epsilon"):
+            _check_json_numbers(data.get(key), key)
+        head_obj = Head(**head)
         kwargs = {k: v for k, v in data.items() if k not in ("stem", "stages", "head")}
         if "input_shape" in kwargs and isinstance(kwargs["input_shape"], list):
             kwargs["input_shape"] = tuple(kwargs["input_shape"])
@@ -194,11 +266,23 @@ class ArchSpec:
         return cls(stem=blocks("stem", "stem"), stages=blocks("stages", "stage"), head=head_obj, **kwargs)
 
     @classmethod
-    def from_json(cls, text: str) -> ArchSpec:
+    def from_json(cls, text: str | bytes) -> ArchSpec:
+        """The spec a JSON text (str, or bytes in UTF-8/16/32) describes; anything else raises ValueError."""
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode(json.detect_encoding(bytes(text)))
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"ArchSpec JSON must be text (UTF-8), but got bytes that do not decode: "
+                                 f"{exc.reason} at byte {exc.start}") from None
+        if not isinstance(text, str):
+            hint = " (use ArchSpec.from_dict for a dict)" if isinstance(text, dict) else ""
+            raise ValueError(f"ArchSpec JSON must be a str or bytes, but got {type(text).__name__}{hint}")
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
         except json.JSONDecodeError as exc:
             raise ValueError(f"ArchSpec JSON is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("ArchSpec JSON is nested too deeply to be a spec") from None
         return cls.from_dict(data)
 
     def key(self) -> str:
