@@ -81,6 +81,9 @@ def _resume_backend(study: Any, args: argparse.Namespace) -> Any:
         return base.replace(n_workers=args.n_workers) if args.n_workers is not None else base
     if kind == "ray":
         base = stored if isinstance(stored, Ray) else Ray()
+        if base.address is not None and "address" not in ray_given:
+            raise ValueError(f"study {study.name!r} ran on the Ray cluster at {base.address!r}: give --ray-address "
+                             f"to confirm it (an address read from the storage is not followed), or --backend local")
         return base.replace(**ray_given)
     return backend_of(kind) if kind != stored.kind else stored
 
@@ -119,7 +122,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"nas: created study {study.name!r} and ran nothing; start workers with `nas worker --study "
               f"{study.name} --storage URL` (or NAS_STORAGE=URL nas worker --study {study.name})")
         return 0
-    study.resume(verbose=kwargs.get("verbose", True))
+    study.resume(backend=kwargs["backend"], verbose=kwargs.get("verbose", True))
     _print_front(study, None, args.limit)
     export = config.get("export")
     if export and not args.no_export:

@@ -46,9 +46,6 @@ class Device:
         if not (self.jit_compile is True or self.jit_compile is False or self.jit_compile == "auto"):
             raise ValueError(f"device: `jit_compile` must be True, False or 'auto', but got "
                              f"jit_compile={self.jit_compile!r}")
-        if self.kind == "tpu" and not (self.tpu_address or os.environ.get("TPU_NAME")):
-            raise ValueError("device: kind='tpu' needs `tpu_address` (e.g. 'local' on a TPU VM, or grpc://host:8470) "
-                             "or the TPU_NAME environment variable, but got tpu_address=None")
         if self.tpu_address is not None and (self.kind != "tpu" or not isinstance(self.tpu_address, str)):
             raise ValueError(f"device: `tpu_address` is a string used only with kind='tpu', but got "
                              f"kind={self.kind!r}, tpu_address={self.tpu_address!r}")
@@ -98,6 +95,9 @@ def check_devices(device_: Device) -> None:
     device = device_.kind
     if device in ("auto", "cpu"):
         return
+    if device == "tpu" and not (device_.tpu_address or os.environ.get("TPU_NAME")):
+        raise ValueError("device: kind='tpu' needs `tpu_address` (e.g. 'local' on a TPU VM, or grpc://host:8470) "
+                         "or the TPU_NAME environment variable, but got tpu_address=None")
     address = (device_.tpu_address or os.environ.get("TPU_NAME") or "") if device == "tpu" else ""
     if address.startswith("grpc://"):
         # TensorFlow retries an unreachable TPU worker for minutes: check the port first

@@ -191,7 +191,14 @@ class Study:
         are failed with the reason and re-run from their params."""
         config = read_config(self.optuna_study)
         stored = backend_of(config.backend)
-        chosen = stored if backend is None else backend_of(backend)
+        from_storage = backend is None or backend == stored.kind  # a bare name keeps the stored options
+        chosen = stored if from_storage else backend_of(backend)
+        if from_storage and getattr(stored, "address", None) is not None:
+            # an address read from the storage decides which machines get the storage URL and whose objects this
+            # process unpickles: whoever resumes confirms it
+            raise ValueError(f"study {self.name!r} ran on the Ray cluster at {stored.address!r}: resume it with "
+                             f"backend=nas.Ray(address=...) (or `nas resume --ray-address ...`) to confirm the "
+                             f"cluster, or backend='local'")
         if isinstance(stored, KerasTuner) or isinstance(chosen, KerasTuner):
             if not (isinstance(stored, KerasTuner) and isinstance(chosen, KerasTuner)):
                 raise ValueError(f"`backend`: study {self.name!r} runs on {stored.kind!r}; a keras-tuner search and an "
@@ -345,7 +352,7 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
                          budget=budget, constraints=constraints, warm_start=warm_start, seed=seed, backend=backend,
                          device=device, evaluator=evaluator, storage=storage, study_name=study_name,
                          artifacts=artifacts, max_retries=max_retries, max_failures=max_failures, verbose=verbose)
-    return study.resume(verbose=verbose)
+    return study.resume(backend=backend, verbose=verbose)  # the caller's backend: its address is confirmed
 
 
 def load_study(study_name: str, storage: Any = None) -> Study:

@@ -15,7 +15,6 @@ from nas.devices import Device, check_devices, make_strategy
     (dict(mixed_precision="float8"), "device: `mixed_precision` must be None, 'mixed_float16' or 'mixed_bfloat16'"),
     (dict(jit_compile="yes"), "device: `jit_compile` must be True, False or 'auto', but got jit_compile='yes'"),
     (dict(jit_compile=1), "device: `jit_compile` must be True, False or 'auto', but got jit_compile=1"),
-    (dict(kind="tpu"), "device: kind='tpu' needs `tpu_address`"),
     (dict(tpu_address="local"), "device: `tpu_address` is a string used only with kind='tpu'"),
 ])
 def test_bad_device_options(kwargs: dict, message: str, monkeypatch) -> None:
@@ -51,6 +50,13 @@ def test_absent_gpu_fails_at_start_with_a_clear_message() -> None:
         with pytest.raises(ValueError, match="`device='gpu'`, but TensorFlow sees no GPU on this machine"):
             check_devices(options)
     check_devices(Device(kind="cpu"))  # never probes
+
+
+def test_a_tpu_without_address_fails_when_probed_not_when_read(monkeypatch) -> None:
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    device = Device(kind="tpu")  # a stored study made where TPU_NAME was set still loads here
+    with pytest.raises(ValueError, match="device: kind='tpu' needs `tpu_address`"):
+        check_devices(device)
 
 
 def test_absent_tpu_fails_at_start() -> None:

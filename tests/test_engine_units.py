@@ -30,6 +30,7 @@ from nas.engine.storage import describe_storage, lock_path, mask_url, open_stora
 
 DATA = Path(__file__).resolve().parent / "data"
 SPACE = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16, 32, 64), stages=(1, 2))
+EVALUATOR_PATH = "engine_helpers:evaluator_that_fails_on_wide_first_stages"
 
 
 def _config(**changes) -> StudyConfig:
@@ -145,7 +146,7 @@ def test_evaluators_are_import_paths_of_marked_functions(tmp_path: Path) -> None
                           ("engine_helpers:cost", "is not marked with @nas.evaluator"),
                           ("optuna.samplers:RandomSampler", "is not marked with @nas.evaluator"),
                           ("nas.cost", "must be a registered name (nasbench201) or an import path"),
-                          ("no_such_module_x:f", "cannot be imported here: ModuleNotFoundError")):
+                          ("no_such_module_x:f", "cannot be imported here: no module named 'no_such_module_x'")):
         with pytest.raises(ValueError, match=re.escape(message)):
             make_evaluator(Component(name=name))
 
@@ -247,17 +248,17 @@ def test_ctrl_c_inside_a_claim_waits_until_the_owner_is_written(tmp_path: Path, 
     monkeypatch.setattr(study, "ask", ask_then_interrupted)
     with pytest.raises(KeyboardInterrupt):
         claims.claim(study, config, lock_path(url))
-    (trial,) = study.trials
-    assert trial.state == TrialState.RUNNING and trial.user_attrs["worker"]["pid"] == os.getpid()
+    (trial,) = study.trials  # owned, then given back: failed with the reason, never left RUNNING
+    assert trial.user_attrs["worker"]["pid"] == os.getpid() and trial.state == TrialState.FAIL
+    assert trial.user_attrs["error"] == "interrupted (Ctrl-C) while claiming"
 
 
 def test_dead_and_ownerless_trials_are_failed_and_requeued(tmp_path: Path) -> None:
     config = _config(max_retries=1)
     study, url = _study(tmp_path, config)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+    dead_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # never a live process
     t1 = study.ask({"n_stages": optuna.distributions.IntDistribution(1, 2)})
-    t1.set_user_attr("worker", {"host": claims.HOST, "pid": dead.pid})
+    t1.set_user_attr("worker", {"host": claims.HOST, "pid": dead_pid})
     t2 = study.ask({"n_stages": optuna.distributions.IntDistribution(1, 2)})  # killed inside its claim: no owner
     alive = study.ask()
     alive.set_user_attr("worker", {"host": claims.HOST, "pid": os.getpid()})
@@ -270,14 +271,14 @@ def test_dead_and_ownerless_trials_are_failed_and_requeued(tmp_path: Path) -> No
                      {"t": old, "n": t2.number})
     assert claims.fail_dead_trials(study) == [t2.number]
     trials = {t.number: t for t in study.get_trials()}
-    assert f"worker process {dead.pid} died" in trials[t1.number].user_attrs["error"]
+    assert f"worker process {dead_pid} died" in trials[t1.number].user_attrs["error"]
     assert "no worker recorded owning the trial" in trials[t2.number].user_attrs["error"]
     retries = [t for t in trials.values() if t.state == TrialState.WAITING]
     assert sorted(t.user_attrs["retry_of"] for t in retries) == [t1.number, t2.number]
     assert trials[alive.number].state == TrialState.RUNNING
     # a retry that dies again is not re-enqueued past max_retries=1
     retry = study.ask()
-    retry.set_user_attr("worker", {"host": claims.HOST, "pid": dead.pid})
+    retry.set_user_attr("worker", {"host": claims.HOST, "pid": dead_pid})
     assert claims.requeue(study, study.get_trials()[retry.number], max_retries=1) is None
 
 
@@ -376,6 +377,8 @@ def test_passwords_never_show_in_urls_or_errors() -> None:
     assert mask_url("postgresql://nas:s3cret@db.example:5432/nas") == "postgresql://nas:***@db.example:5432/nas"
     assert mask_url("postgresql+psycopg://u:p%40ss@h/d") == "postgresql+psycopg://u:***@h/d"
     assert mask_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    assert mask_url("postgresql://db/nas?user=nas&password=hunter2&sslmode=require") == \
+        "postgresql://db/nas?user=nas&password=***&sslmode=require"
     with pytest.raises(ValueError) as err:
         open_storage("postgresql://nas:s3cret@127.0.0.1:1/nas")
     assert "s3cret" not in str(err.value) and "postgresql://nas:***@127.0.0.1:1/nas" in str(err.value)
@@ -498,3 +501,60 @@ def test_dependencies_point_one_way_without_cycles_or_private_names() -> None:
     for m in sorted(graph):
         if m not in seen:
             visit(m, [])
+
+
+def test_a_stored_ray_address_is_not_followed_without_confirmation(tmp_path: Path) -> None:
+    """Whoever can write to the storage could point `address` at their own cluster, which would receive the
+    storage URL and send objects this process unpickles: resume asks for the address again."""
+    study = nas.create_study(SPACE, evaluator=EVALUATOR_PATH, storage=tmp_path / "r.db", study_name="r",
+                             backend=nas.Ray(address="ray://10.9.9.9:10001"), verbose=False)
+    for backend in (None, "ray"):
+        with pytest.raises(ValueError, match=r"ran on the Ray cluster at 'ray://10.9.9.9:10001': resume it with "
+                                             r"backend=nas.Ray\(address=...\)"):
+            study.resume(backend=backend, verbose=False)
+    out = subprocess.run([sys.executable, "-m", "nas.cli", "resume", "--study", "r", "--storage", str(tmp_path / "r.db")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "give --ray-address to confirm it" in out.stderr
+
+
+def test_resume_with_a_bare_backend_name_keeps_the_stored_options(tmp_path: Path) -> None:
+    study = nas.create_study(SPACE, evaluator=EVALUATOR_PATH, storage=tmp_path / "k.db", study_name="k", n_trials=1,
+                             backend=nas.Local(n_workers=2, max_trials_per_worker=4), max_failures=20, verbose=False)
+    study.resume(backend="local", verbose=False)
+    assert nas.load_study("k", tmp_path / "k.db").backend == nas.Local(n_workers=2, max_trials_per_worker=4)
+    assert study.counts()["done"] == 1
+
+
+def test_evaluator_modules_are_read_before_they_are_imported(tmp_path: Path, monkeypatch) -> None:
+    """A stored import path names a module; importing it runs its top-level code, so its source is read first
+    and the named function must carry @nas.evaluator there. Private parts (`__main__`) and inherited marks do
+    not count."""
+    marker = tmp_path / "imported"
+    (tmp_path / "side_effects.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "import nas\n\n"
+        "def plain(spec):\n    return {'accuracy': 1.0}\n\n"
+        "@nas.evaluator\nclass Marked:\n    def __call__(self, spec):\n        return {'accuracy': 1.0}\n\n"
+        "class Child(Marked):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name, message in (("side_effects:plain", "is not marked with @nas.evaluator"),
+                          ("side_effects:Child", "is not marked with @nas.evaluator"),
+                          ("side_effects:_hidden", "of public names"), ("nas.__main__:x", "of public names")):
+        with pytest.raises(ValueError, match=message):
+            make_evaluator(Component(name=name))
+    assert not marker.exists()  # refused before the module ran
+    assert callable(make_evaluator(Component(name="side_effects:Marked"))) and marker.exists()
+
+
+def test_sampler_options_hold_no_seed_and_old_values_are_clamped() -> None:
+    with pytest.raises(ValueError, match="`sampler` options must not hold a seed"):
+        sampler_component({"name": "RandomSampler", "options": {"seed": 1}}, ("accuracy",), SPACE)
+    a = make_sampler(Component(name="RandomSampler"), n_trials=1, space=SPACE, seed=11)
+    b = make_sampler(Component(name="RandomSampler"), n_trials=1, space=SPACE, seed=22)
+    assert a._rng.rng.random() != b._rng.rng.random()
+    old = json.loads(json.dumps({"version": 1, "space": SPACE.config(), "objectives": ["accuracy"], "n_trials": 10**9,
+                                 "max_retries": 500, "n_workers": 4096, "artifacts": "/tmp/a", "data": {"kind": "evaluator"},
+                                 "sampler": {"name": "tpe", "seed": 2**40}, "budget": {}, "constraints": {}}))
+    config = StudyConfig.from_json(json.dumps(old))
+    assert (config.n_trials, config.max_retries, config.backend["n_workers"]) == (1_000_000, 100, 256)
+    assert config.seed == 2**40 % (2**31 - 1)

@@ -20,7 +20,8 @@ from nas.engine.config import StudyConfig
 
 EVALUATOR = "engine_helpers:evaluator_that_fails_on_wide_first_stages"
 SPACE = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 junk = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=True) |
                     st.text(max_size=12), lambda inner: st.lists(inner, max_size=3) |
@@ -91,7 +92,8 @@ ARGS = {"objectives": junk | st.lists(st.sampled_from(["accuracy", "macs", "para
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(args=st.fixed_dictionaries({}, optional=ARGS))
 def test_create_study_arguments_work_or_are_refused_by_name(keep, args: dict) -> None:
     folder = keep[0]
@@ -118,7 +120,8 @@ WORDS = st.sampled_from(["status", "front", "summary", "resume", "export", "base
 
 
 @pytest.mark.slow
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(words=st.lists(WORDS, min_size=1, max_size=6))
 def test_cli_arguments_exit_0_or_2_with_a_message(keep, words: list[str]) -> None:
     from nas.cli import main

@@ -276,7 +276,8 @@ def test_a_view_made_outside_nas_cannot_be_resumed_by_nas(tmp_path):
     study = nas.from_keras_tuner(tuner, storage=tmp_path / "v.db", study_name="view")
     assert study.counts()["complete"] == 2
     with pytest.raises(ValueError, match="continue the tuner itself"):
-        study.resume()
+        study.resume(50)
+    assert nas.load_study("view", tmp_path / "v.db").n_trials == 2  # refused before anything was written
     # a second call adds nothing new; a third after two more trials adds exactly those
     assert len(nas.from_keras_tuner(tuner, storage=tmp_path / "v.db", study_name="view").trials) == 2
     tuner2 = make_tuner("random", HyperModel(tiny_conv()), directory=tmp_path, project_name="v", max_trials=4,

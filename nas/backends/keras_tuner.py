@@ -44,6 +44,10 @@ class KerasTuner(Backend):
                              f"directory); remove it from options")
 
     def check(self, config: StudyConfig) -> None:
+        if not self.continuable:
+            raise ValueError(f"this study is a view of a keras-tuner run made outside nas ({self.directory}/"
+                             f"{self.project_name}): continue the tuner itself (overwrite=False) and call "
+                             f"nas.from_keras_tuner(tuner) again")
         if not config.sampler.name.startswith("keras_tuner."):
             raise ValueError(f"`sampler` is Optuna's; with the keras_tuner backend the keras-tuner `tuner` samples, "
                              f"but got sampler={config.sampler.name!r}")
@@ -61,9 +65,7 @@ class KerasTuner(Backend):
                              "tuner='random' or 'bayesian' with a tabular evaluator")
 
     def run(self, study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool) -> None:
-        if not self.continuable:
-            raise ValueError(f"study {study.study_name!r} is a view of a keras-tuner run made outside nas: continue the "
-                             f"tuner itself (overwrite=False) and call nas.from_keras_tuner(tuner) again")
+        self.check(config)
         from nas.keras_tuner import run_study
 
         run_study(study, config, verbose=verbose)

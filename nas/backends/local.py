@@ -69,7 +69,7 @@ class _Workers:
     def start(self) -> None:
         number = next_worker_number(self.study, self.lock)
         artifacts = Path(self.config.artifacts)
-        log_path = artifacts / f"worker-{number}.log"
+        log_path = artifacts / f"{self.study.study_name}.worker-{number}.log"
         log = open(log_path, "ab")
         cmd = [sys.executable, "-m", "nas.backends", "--study", self.study.study_name,
                "--max-trials", str(self.backend.max_trials_per_worker), "--with-parent"]

@@ -101,12 +101,21 @@ def start_local_ray(temp_dir: str) -> dict[str, str | None]:
     Ray binds its servers to the node address; it is 127.0.0.1 only if ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
     was set when ``ray`` was first imported (else Ray rewrites a loopback node address to the machine's), so the
     module constant is corrected if ``ray`` was imported earlier."""
+    saved = {k: os.environ.get(k) for k in _AUTH_VARS}
+    try:
+        _start(temp_dir)
+    except BaseException:  # leave this process as it was: its environment, no Ray, no folder
+        stop_local_ray(saved, temp_dir)
+        raise
+    return saved
+
+
+def _start(temp_dir: str) -> None:
     import ray
     import ray._private.ray_constants as ray_constants
     from ray._private.authentication.authentication_token_generator import generate_new_authentication_token
     from ray._raylet import AuthenticationTokenLoader, Config
 
-    saved = {k: os.environ.get(k) for k in _AUTH_VARS}
     os.makedirs(temp_dir, mode=0o700, exist_ok=True)
     os.chmod(temp_dir, 0o700)
     token_path = os.path.join(temp_dir, "auth_token")
@@ -122,10 +131,8 @@ def start_local_ray(temp_dir: str) -> dict[str, str | None]:
     context = ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
                        _temp_dir=temp_dir)
     if context.address_info["node_ip_address"] != "127.0.0.1":
-        ray.shutdown()
         raise RuntimeError(f"Ray chose the node address {context.address_info['node_ip_address']!r}, not 127.0.0.1: "
                            f"its servers would listen on every interface, so nas does not start it")
-    return saved
 
 
 def stop_local_ray(saved: dict[str, str | None], temp_dir: str) -> None:

@@ -85,8 +85,10 @@ def _signals_held() -> Iterator[None]:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+        if signal.SIGINT in pending and old[signal.SIGINT] is signal.default_int_handler:
+            raise KeyboardInterrupt  # here, where the caller can still release what it holds
         for s in pending:
-            os.kill(os.getpid(), s)  # now with the usual handler: KeyboardInterrupt, or termination
+            os.kill(os.getpid(), s)  # now with the usual handler
 
 
 def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 1.0) -> optuna.Trial | None:
@@ -100,11 +102,28 @@ def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 
             if c["done"] >= target or stop_reason(c, config) is not None:
                 return None
             if c["done"] + c["running"] < target:
-                with _signals_held():
-                    trial = study.ask()
-                    trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid()})
+                trial = None
+                try:
+                    with _signals_held():
+                        trial = study.ask()
+                        trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid()})
+                        _first_heartbeat(study, trial._trial_id)
+                except KeyboardInterrupt:  # a Ctrl-C that came during the claim: give the trial back
+                    if trial is not None:
+                        frozen = study._storage.get_trial(trial._trial_id)
+                        if fail_running(study, frozen, reason="interrupted (Ctrl-C) while claiming"):
+                            requeue(study, frozen, max_retries=config.max_retries)
+                    raise
                 return trial
         time.sleep(poll)
+
+
+def _first_heartbeat(study: optuna.Study, trial_id: int) -> None:
+    """A heartbeat at the claim (RDB storages): a worker on another host that dies before its trial's heartbeat
+    thread starts still leaves a trial that goes stale and is recovered."""
+    storage = study._storage
+    if getattr(storage, "get_heartbeat_interval", lambda: None)() is not None:
+        storage.record_heartbeat(trial_id)
 
 
 def next_worker_number(study: optuna.Study, lock: Any) -> int:

@@ -250,7 +250,11 @@ def _from_version_1(old: dict[str, Any]) -> dict[str, Any]:
                                "max_retries", "max_failures", "created") if k in old}
     new["version"] = CONFIG_VERSION
     sampler = old.get("sampler") or {"name": "tpe"}
-    new["seed"] = sampler.get("seed")
+    seed = sampler.get("seed")
+    new["seed"] = seed % (2**31 - 1) if isinstance(seed, int) and seed >= 2**31 - 1 else seed  # 0.1 reduced it so
+    for key, top in (("n_trials", MAX_TRIALS), ("max_retries", 100), ("max_failures", MAX_TRIALS)):
+        if isinstance(new.get(key), int) and new[key] > top:
+            new[key] = top  # nas 0.1 had no upper bounds
     new["sampler"] = _legacy_component(sampler, "sampler")
     new["pruner"] = _legacy_component(old.get("pruner"), "pruner")
     new["warm_start"] = list(old.get("warm_start") or [])
@@ -265,7 +269,7 @@ def _from_version_1(old: dict[str, Any]) -> dict[str, Any]:
                           "directory": kt.get("directory"), "project_name": kt.get("project_name"),
                           "continuable": bool(kt.get("run"))}
     else:
-        new["backend"] = {"kind": "local", "n_workers": max(1, int(old.get("n_workers") or 1)),
+        new["backend"] = {"kind": "local", "n_workers": min(256, max(1, int(old.get("n_workers") or 1))),
                           "max_trials_per_worker": int(old.get("max_trials_per_worker", 20))}
     return new
 
@@ -355,6 +359,9 @@ def sampler_component(sampler: Any, objectives: tuple[str, ...], space: Any) -> 
         if bad:
             raise ValueError(f"`sampler`: unknown key {bad[0]!r}; a sampler dict has `name` and `options`")
         _optuna_class(optuna.samplers, optuna.samplers.BaseSampler, name, "sampler")
+    if "seed" in options:
+        raise ValueError(f"`sampler` options must not hold a seed (every worker gets its own stream from the "
+                         f"search's `seed`), but got options={options!r}")
     component = Component(name=name, options=options)
     with warnings.catch_warnings():  # TPE's multivariate/group options are "experimental" in Optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -478,9 +485,9 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
     if name.startswith("keras_tuner."):
         raise ValueError(f"sampler {name!r} is keras-tuner's: this study runs on the keras_tuner backend")
     cls = _optuna_class(optuna.samplers, optuna.samplers.BaseSampler, name, "sampler")
-    kwargs = dict(options)
+    kwargs = {k: v for k, v in options.items() if k != "seed"}
     if "seed" in inspect.signature(cls.__init__).parameters:
-        kwargs.setdefault("seed", seed)
+        kwargs["seed"] = seed  # this worker's stream
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -509,6 +516,38 @@ def make_pruner(component: Component | None, *, epochs: int) -> optuna.pruners.B
         raise ValueError(f"`pruner` {name} with options {options}: {exc}") from None
 
 
+def _check_marked_in_source(module_name: str, qualname: str, name: str) -> None:
+    """Before a module named by a stored config is imported (which runs its top-level code), read its source
+    and check that ``qualname`` is defined there under an ``@evaluator`` / ``@nas.evaluator`` decorator."""
+    import ast
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as exc:
+        raise ValueError(f"`evaluator` {name!r} cannot be imported here: {type(exc).__name__}: {exc}") from None
+    if spec is None:
+        raise ValueError(f"`evaluator` {name!r} cannot be imported here: no module named {module_name!r}")
+    if not spec.origin or not spec.origin.endswith(".py"):
+        raise ValueError(f"`evaluator` {name!r}: no Python source for module {module_name!r} here")
+    try:
+        tree = ast.parse(open(spec.origin, encoding="utf-8").read())
+    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+        raise ValueError(f"`evaluator` {name!r}: module {module_name!r} cannot be read: {exc}") from None
+    body: list[ast.stmt] = tree.body
+    node: ast.stmt | None = None
+    for part in qualname.split("."):
+        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part), None)
+        if node is None:
+            break
+        body = node.body
+    marked = node is not None and any(
+        (isinstance(d, ast.Name) and d.id == "evaluator") or (isinstance(d, ast.Attribute) and d.attr == "evaluator")
+        for d in node.decorator_list)
+    if not marked:
+        raise ValueError(f"`evaluator` {name!r} is not marked with @nas.evaluator, so a study may not call it")
+
+
 def make_evaluator(component: Component | None) -> Any:
     """The evaluator a stored component stands for: a registered name or a marked import path (None: train)."""
     if component is None:
@@ -518,18 +557,20 @@ def make_evaluator(component: Component | None) -> Any:
         return _unpickle(component)
     path = EVALUATORS.get(component.name, component.name)
     module_name, _, qualname = path.partition(":")
-    if not module_name or not qualname or not all(p.isidentifier() for p in module_name.split(".") + qualname.split(".")):
+    parts = module_name.split(".") + qualname.split(".")
+    if not module_name or not qualname or not all(p.isidentifier() and not p.startswith("_") for p in parts):
         raise ValueError(f"`evaluator` must be a registered name ({', '.join(EVALUATORS)}) or an import path "
-                         f"'package.module:function', but got {component.name!r}")
-    if module_name.split(".")[0] in sys.stdlib_module_names:
+                         f"'package.module:function' of public names, but got {component.name!r}")
+    if parts[0] in sys.stdlib_module_names:
         raise ValueError(f"`evaluator` {component.name!r} names the standard library, not an evaluator")
+    _check_marked_in_source(module_name, qualname, component.name)
     try:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"`evaluator` {component.name!r} cannot be imported here: {type(exc).__name__}: {exc}") from None
-    if getattr(obj, EVALUATOR_MARK, False) is not True:
+    if vars(obj).get(EVALUATOR_MARK) is not True:  # marked itself, not through a marked base class
         raise ValueError(f"`evaluator` {component.name!r} is not marked with @nas.evaluator, so a study may not call "
                          f"it")
     try:

@@ -31,14 +31,18 @@ _USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@]*
 
 
 def _password(url: str) -> str:
-    m = _USERINFO.match(url)
-    return m.group("password") if m else ""
+    m = _USERINFO.match(url) or re.search(r"[?&]password=([^&]*)", url, re.IGNORECASE)
+    return (m.group("password") if "password" in m.groupdict() else m.group(1)) if m else ""
+
+
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (``postgresql://nas:***@db/nas``): the only form in which
-    a storage URL is printed, logged or put in a message."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(url), count=1)
+    """``url`` with its password replaced by ``***`` (``postgresql://nas:***@db/nas``, ``...?password=***``):
+    the only form in which a storage URL is printed, logged or put in a message."""
+    url = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(url), count=1)
+    return _QUERY_PASSWORD.sub(r"\1***", url)
 
 
 def describe_storage(storage: Any) -> str:
