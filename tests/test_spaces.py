@@ -14,6 +14,7 @@ import nas
 import search_spaces
 from nas import ArchSpec
 from nas.trial import FixedTrial, RandomTrial
+from search_spaces._inception import LABELS as INCEPTION_LABELS
 
 SHAPES = [(8, 8, 1), (28, 28, 1), (32, 32, 3), (224, 224, 3)]
 
@@ -57,6 +58,17 @@ def test_space_conformance(name: str, shape: tuple[int, int, int]) -> None:
 
 
 @pytest.mark.parametrize("name", search_spaces.names())
+def test_smallest_sample_of_each_space_builds_with_exact_params(name: str) -> None:
+    """The fast set's check that a space's samples build: the smallest of 10 samples at 8x8 (compound: around an
+    8x8 base) has exactly its analytic params in Keras."""
+    pytest.importorskip("keras")
+    space = make_space(name, (8, 8, 1))
+    spec = min((space.sample(RandomTrial(seed=seed)) for seed in range(10)), key=lambda s: nas.cost(s).params)
+    assert nas.build_model(spec).count_params() == nas.cost(spec).params
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", search_spaces.names())
 def test_space_samples_build_with_exact_params(name: str) -> None:
     keras = pytest.importorskip("keras")
     for shape in [(8, 8, 1), (28, 28, 1)]:
@@ -75,21 +87,261 @@ def test_space_samples_build_with_exact_params(name: str) -> None:
         assert built == 6
 
 
+# ---------------------------------------------------------------- which labels a sample asks
+#
+# For every space, the exact set of labels a sample asks, derived from the sampled spec (and, where the spec
+# does not show it, from the answers to the labels that switch parts on and off: n_stages, s{i}_modules...). A
+# label is asked only for a part that exists and only when its option leaves a choice.
+
+def _choice(label: str, choices: tuple[Any, ...]) -> set[str]:
+    return {label} if len(choices) > 1 else set()
+
+
+def _range(label: str, bounds: tuple[int, int]) -> set[str]:
+    return {label} if bounds[0] != bounds[1] else set()
+
+
+def _conv_labels(space: Any, spec: ArchSpec, params: dict[str, Any]) -> set[str]:
+    labels = (_range("n_stages", space.stages) | _choice("bn", space.bns) | _choice("activation", space.activations)
+              | _choice("head_pool", space.head_pools) | _range("n_hidden", space.hidden)
+              | _choice("dropout", space.dropouts))
+    for j in range(1, len(spec.head.hidden) + 1):
+        labels |= _choice(f"fc{j}_units", space.hidden_units)
+    h, w = spec.input_shape[:2]
+    for i, s in enumerate(spec.stages, 1):
+        labels |= _range(f"s{i}_depth", space.depth) | _choice(f"s{i}_width", space.widths) | \
+            _choice(f"s{i}_kernel", space.kernels)
+        if space.padding == "valid":
+            h, w = h - s.repeats * (s.kernel - 1), w - s.repeats * (s.kernel - 1)
+        if min(h, w) >= 2:  # a pooling only where the map can still be halved
+            labels |= _choice(f"s{i}_pool", space.pools)
+        else:
+            assert s.pool is None
+        if s.pool is not None:
+            h, w = h // 2, w // 2
+    return labels
+
+
+def _residual_labels(space: Any, spec: ArchSpec, params: dict[str, Any]) -> set[str]:
+    labels = (_choice("stem_width", space.stem_widths) | _range("n_stages", space.stages)
+              | _choice("block", space.blocks) | _choice("bias", space.biases)
+              | _choice("activation", space.activations) | _choice("dropout", space.dropouts))
+    if spec.stages[0].kind == "bottleneck":  # a basic block has no expansion and no stride position
+        labels |= _choice("expansion", space.expansions) | _choice("stride_on", space.stride_on)
+    for i in range(1, len(spec.stages) + 1):
+        labels |= _range(f"s{i}_depth", space.depth) | _choice(f"s{i}_width", space.widths) | \
+            _choice(f"s{i}_stride", space.strides)
+    return labels
+
+
+def _inception_labels(space: Any, spec: ArchSpec, params: dict[str, Any]) -> set[str]:
+    labels = _range("n_stages", space.stages) | _choice("bn", space.bns) | _choice("dropout", space.dropouts)
+    if space.stem == "small":  # the imagenet stem has fixed widths
+        labels |= _choice("stem_width", space.stem_widths)
+    n_stages = params["n_stages"] if "n_stages" in labels else space.stages[0]
+    modules = iter(spec.stages)
+    for i in range(1, n_stages + 1):
+        labels |= _range(f"s{i}_modules", space.modules) | _choice(f"s{i}_stride", space.strides)
+        n_modules = params[f"s{i}_modules"] if f"s{i}_modules" in labels else space.modules[0]
+        for j in range(1, n_modules + 1):
+            m = next(modules)
+            for branch in ("b1", "b3_reduce", "b3", "b5", "pool_proj"):
+                labels |= _choice(f"s{i}_m{j}_{INCEPTION_LABELS[branch]}", space.branches[branch])
+            if m.b5:  # the 5x5 branch's reduce and factorisation only with the branch
+                labels |= _choice(f"s{i}_m{j}_b5r", space.branches["b5_reduce"]) | \
+                    _choice(f"s{i}_m{j}_fact", space.factorize)
+            else:
+                assert m.b5_reduce == 0 and m.factorize is False
+    assert next(modules, None) is None  # every module of the spec belongs to an asked stage
+    return labels
+
+
+def _mbconv_labels(space: Any, spec: ArchSpec, params: dict[str, Any]) -> set[str]:
+    labels = (_choice("stem_width", space.stem_widths) | _range("n_stages", space.stages)
+              | _choice("activation", space.activations) | _choice("head_width", space.head_widths)
+              | _choice("drop_connect", space.drop_connect) | _choice("dropout", space.dropouts))
+    for i in range(1, len(spec.stages) + 1):
+        labels |= (_choice(f"s{i}_kernel", space.kernels) | _choice(f"s{i}_expansion", space.expansions)
+                   | _range(f"s{i}_depth", space.depth) | _choice(f"s{i}_width", space.widths)
+                   | _choice(f"s{i}_se", space.se) | _choice(f"s{i}_stride", space.strides))
+    return labels
+
+
+def _families_labels(space: Any, spec: ArchSpec, params: dict[str, Any]) -> set[str]:
+    labels = (_choice("stem_width", space.stem_widths) | _range("n_stages", space.stages)
+              | _choice("activation", space.activations) | _choice("head_width", space.head_widths)
+              | _choice("dropout", space.dropouts))
+    for i, s in enumerate(spec.stages, 1):
+        labels |= (_choice(f"s{i}_family", space.families) | _range(f"s{i}_depth", space.depth)
+                   | _choice(f"s{i}_width", space.widths) | _choice(f"s{i}_stride", space.strides))
+        own = {"conv": _choice(f"s{i}_conv_kernel", space.conv_kernels),
+               "sepconv": _choice(f"s{i}_sepconv_kernel", space.sepconv_kernels),
+               "basic": set(),
+               "bottleneck": _choice(f"s{i}_bottleneck_expansion", space.bottleneck_expansions),
+               "inception": _choice(f"s{i}_inception_fact", space.inception_factorize),
+               "mbconv": (_choice(f"s{i}_mbconv_kernel", space.mbconv_kernels)
+                          | _choice(f"s{i}_mbconv_expansion", space.mbconv_expansions)
+                          | _choice(f"s{i}_mbconv_se", space.mbconv_se))}
+        labels |= own[s.kind]  # only the stage's own family's options
+    return labels
+
+
+def _compound_labels(space: Any, spec: ArchSpec, params: dict[str, Any]) -> set[str]:
+    scale_labels = {"free": {"depth_mult", "width_mult", "image_size"}, "phi": {"phi"}}[space.mode]
+    return scale_labels | _choice("dropout", space.dropouts)
+
+
+def _nasbench201_labels(space: Any, spec: ArchSpec, params: dict[str, Any]) -> set[str]:
+    labels = _choice("channels", space.channels) | _range("cells", space.cells) | _choice("dropout", space.dropouts)
+    for label in search_spaces.nasbench201.LABELS:
+        labels |= _choice(label, space.ops)
+    return labels
+
+
+EXPECTED_LABELS = {"conv": _conv_labels, "residual": _residual_labels, "inception": _inception_labels,
+                   "mbconv": _mbconv_labels, "families": _families_labels, "compound": _compound_labels,
+                   "nasbench201": _nasbench201_labels}
+
+
+def _stage_labels(stages: range, names: tuple[str, ...]) -> set[str]:
+    return {f"s{i}_{n}" for i in stages for n in names}
+
+
+_INCEPTION_MODULE = ("b1", "b3r", "b3", "b5", "pp", "b5r", "fact")
+_FAMILY_OWN = ("conv_kernel", "sepconv_kernel", "bottleneck_expansion", "inception_fact", "mbconv_kernel",
+               "mbconv_expansion", "mbconv_se")
+
+# (space, options, shape, every label some of the 100 samples asks): configurations whose options switch parts
+# off for good (fixed options, an imagenet stem, a tiny input) besides what single samples switch off
+LABEL_CONFIGS: list[tuple[str, dict[str, Any], tuple[int, int, int], set[str]]] = [
+    ("conv", {}, (32, 32, 3),  # activation: one choice
+     {"n_stages", "bn", "head_pool", "n_hidden", "fc1_units", "fc2_units", "dropout"}
+     | _stage_labels(range(1, 6), ("depth", "width", "kernel", "pool"))),
+    ("conv", dict(kernels=(3,), hidden=(1, 1), pools=("max", "avg")), (8, 8, 1),  # 8, 4, 2, 1: s4, s5 cannot pool
+     {"n_stages", "bn", "head_pool", "fc1_units", "dropout"} | _stage_labels(range(1, 6), ("depth", "width"))
+     | _stage_labels(range(1, 4), ("pool",))),
+    ("residual", {}, (32, 32, 3),  # activation, dropout: one choice
+     {"stem_width", "n_stages", "block", "expansion", "stride_on", "bias"}
+     | _stage_labels(range(1, 5), ("depth", "width", "stride"))),
+    ("residual", dict(expansions=(4,)), (32, 32, 3),
+     {"stem_width", "n_stages", "block", "stride_on", "bias"}
+     | _stage_labels(range(1, 5), ("depth", "width", "stride"))),
+    ("residual", dict(blocks=("basic",)), (32, 32, 3),
+     {"stem_width", "n_stages", "bias"} | _stage_labels(range(1, 5), ("depth", "width", "stride"))),
+    ("inception", {}, (32, 32, 3),
+     {"stem_width", "n_stages", "bn", "dropout"} | _stage_labels(range(1, 4), ("modules", "stride"))
+     | {f"s{i}_m{j}_{b}" for i in range(1, 4) for j in range(1, 6) for b in _INCEPTION_MODULE}),
+    ("inception", dict(b5=(0,), stages=(1, 2)), (224, 224, 3),  # imagenet stem: no stem_width; no 5x5 branch
+     {"n_stages", "bn", "dropout"} | _stage_labels(range(1, 3), ("modules", "stride"))
+     | {f"s{i}_m{j}_{b}" for i in range(1, 3) for j in range(1, 6) for b in ("b1", "b3r", "b3", "pp")}),
+    ("mbconv", {}, (32, 32, 3),
+     {"stem_width", "n_stages", "activation", "head_width", "drop_connect", "dropout"}
+     | _stage_labels(range(1, 8), ("kernel", "expansion", "depth", "width", "se", "stride"))),
+    ("mbconv", dict(expansions=(6,), se=(0.25,), stages=(2, 4)), (32, 32, 3),
+     {"stem_width", "n_stages", "activation", "head_width", "drop_connect", "dropout"}
+     | _stage_labels(range(1, 5), ("kernel", "depth", "width", "stride"))),
+    ("families", {}, (32, 32, 3),  # activation: one choice
+     {"stem_width", "n_stages", "head_width", "dropout"}
+     | _stage_labels(range(1, 6), ("family", "depth", "width", "stride") + _FAMILY_OWN)),
+    ("families", dict(families=("basic", "sepconv", "mbconv"), mbconv_expansions=(6,)), (32, 32, 3),
+     {"stem_width", "n_stages", "head_width", "dropout"}
+     | _stage_labels(range(1, 6), ("family", "depth", "width", "stride", "sepconv_kernel", "mbconv_kernel",
+                                   "mbconv_se"))),
+    ("compound", {}, (32, 32, 3), {"depth_mult", "width_mult", "image_size", "dropout"}),
+    ("compound", dict(mode="phi", dropouts=(0.2,)), (32, 32, 3), {"phi"}),
+    ("nasbench201", {}, (32, 32, 3), set(search_spaces.nasbench201.LABELS)),  # channels, cells, dropout fixed
+    ("nasbench201", dict(channels=(8, 16), cells=(1, 3), dropouts=(0.0, 0.2)), (32, 32, 3),
+     {*search_spaces.nasbench201.LABELS, "channels", "cells", "dropout"}),
+    ("nasbench201", dict(ops=("nor_conv_3x3",), cells=(1, 2)), (32, 32, 3), {"cells"}),
+]
+
+
+@pytest.mark.parametrize("name", search_spaces.names())
+def test_samples_ask_exactly_the_labels_of_their_parts(name: str) -> None:
+    """Every sample asks exactly the labels of the parts it has (no label of a stage beyond ``n_stages``, of a
+    module beyond ``s{i}_modules``, of an absent branch, of another block family, of a fixed option...), and
+    over 100 samples each configuration asks exactly its label universe."""
+    expected_labels = EXPECTED_LABELS[name]
+    configs = [c for c in LABEL_CONFIGS if c[0] == name]
+    assert len(configs) >= 2, f"no label configurations for the {name!r} space"
+    for _, options, shape, universe in configs:
+        space = make_space(name, shape, **options)
+        seen: set[str] = set()
+        strict_subsets = 0
+        for seed in range(100):
+            trial = RandomTrial(seed=seed)
+            spec = space.sample(trial)
+            asked = set(trial.params)
+            assert asked == expected_labels(space, spec, trial.params), (options, seed)
+            seen |= asked
+            strict_subsets += asked < universe
+        assert seen == universe, options
+        if name in ("compound", "nasbench201"):
+            assert strict_subsets == 0, options  # nothing in them is switched on or off per sample
+        else:
+            assert strict_subsets >= 25, options  # samples really switch parts off
+
+
+def _given(labels: dict[str, Any], stages: range, **per_stage: Any) -> dict[str, Any]:
+    return {**labels, **{f"s{i}_{k}": v for i in stages for k, v in per_stage.items()}}
+
+
+# (space, options, shape, labels given to a FixedTrial, the given labels the space must not ask): each case
+# switches something off and gives a valid value for its labels, so a space that asked them would take it
+SWITCHED_OFF = [
+    ("conv", {}, (8, 8, 1),  # 4 stages, 1 hidden layer; the map is 1x1 after 3 poolings
+     _given({"n_stages": 4, "bn": True, "head_pool": "avg", "n_hidden": 1, "fc1_units": 64, "fc2_units": 64,
+             "dropout": 0.0}, range(1, 6), depth=1, width=8, kernel=3, pool="max"),
+     {"fc2_units", "s4_pool", "s5_depth", "s5_width", "s5_kernel", "s5_pool"}),
+    ("residual", {}, (32, 32, 3),  # basic blocks, 2 stages
+     _given({"stem_width": 16, "n_stages": 2, "block": "basic", "expansion": 4, "stride_on": "3x3", "bias": False,
+             "activation": "relu", "dropout": 0.0}, range(1, 5), depth=1, width=16, stride=1),
+     {"expansion", "stride_on", "activation", "dropout", "s3_depth", "s3_width", "s3_stride", "s4_depth",
+      "s4_width", "s4_stride"}),
+    ("inception", {}, (32, 32, 3),  # 1 stage of 2 modules, the second without a 5x5 branch
+     {"stem_width": 32, "n_stages": 1, "bn": True, "dropout": 0.0, "s1_modules": 2, "s1_stride": 1,
+      **{f"s1_m{j}_{b}": v for j in (1, 2, 3) for b, v in
+         (("b1", 16), ("b3r", 16), ("b3", 32), ("b5r", 8), ("fact", True), ("pp", 16))},
+      "s1_m1_b5": 16, "s1_m2_b5": 0, "s1_m3_b5": 16, "s2_modules": 1, "s2_stride": 2},
+     {"s1_m2_b5r", "s1_m2_fact", "s2_modules", "s2_stride"} | {f"s1_m3_{b}" for b in _INCEPTION_MODULE}),
+    ("mbconv", dict(expansions=(6,)), (32, 32, 3),  # fixed expansion, 3 stages
+     _given({"stem_width": 16, "n_stages": 3, "activation": "swish", "head_width": 0, "drop_connect": 0.0,
+             "dropout": 0.0}, range(1, 5), kernel=3, expansion=6, depth=1, width=16, se=0.0, stride=1),
+     {"s1_expansion", "s2_expansion", "s3_expansion"} | _stage_labels(range(4, 5), ("kernel", "expansion", "depth",
+                                                                                   "width", "se", "stride"))),
+    ("families", {}, (32, 32, 3),  # a basic stage and an mbconv stage: only the mbconv stage's own options
+     _given({"stem_width": 16, "n_stages": 2, "activation": "relu", "head_width": 0, "dropout": 0.0,
+             "s1_family": "basic", "s2_family": "mbconv"}, range(1, 3), depth=1, width=16, stride=1, conv_kernel=3,
+            sepconv_kernel=3, bottleneck_expansion=2, inception_fact=False, mbconv_kernel=3, mbconv_expansion=6,
+            mbconv_se=0.25),
+     {"activation"} | _stage_labels(range(1, 2), _FAMILY_OWN)
+     | _stage_labels(range(2, 3), ("conv_kernel", "sepconv_kernel", "bottleneck_expansion", "inception_fact"))),
+    ("compound", dict(mode="phi"), (32, 32, 3),
+     {"phi": 1.0, "dropout": 0.3, "depth_mult": 1.2, "width_mult": 1.1, "image_size": 36},
+     {"depth_mult", "width_mult", "image_size"}),
+    ("compound", {}, (32, 32, 3),
+     {"phi": 1.0, "dropout": 0.3, "depth_mult": 1.2, "width_mult": 1.1, "image_size": 36}, {"phi"}),
+    ("nasbench201", {}, (32, 32, 3),
+     {**dict.fromkeys(search_spaces.nasbench201.LABELS, "nor_conv_1x1"), "channels": 16, "cells": 5,
+      "dropout": 0.0}, {"channels", "cells", "dropout"}),
+    ("nasbench201", dict(ops=("skip_connect",), channels=(8, 16)), (32, 32, 3),
+     {**dict.fromkeys(search_spaces.nasbench201.LABELS, "skip_connect"), "channels": 8, "cells": 5,
+      "dropout": 0.0}, {*search_spaces.nasbench201.LABELS, "cells", "dropout"}),
+]
+
+
 @pytest.mark.parametrize("name", search_spaces.names())
 def test_labels_of_switched_off_parts_are_not_asked(name: str) -> None:
-    space = make_space(name, (32, 32, 3))
-    for seed in range(40):
-        trial = RandomTrial(seed=seed)
+    cases = [c for c in SWITCHED_OFF if c[0] == name]
+    assert cases, f"no switched-off case for the {name!r} space"
+    for _, options, shape, given, off in cases:
+        assert off < set(given)
+        space = make_space(name, shape, **options)
+        trial = FixedTrial(given)
         spec = space.sample(trial)
-        n = trial.params.get("n_stages")
-        if n is None:
-            continue
-        asked_stages = {int(label[1:].split("_")[0]) for label in trial.params
-                        if label.startswith("s") and label[1:].split("_")[0].isdigit()}
-        assert asked_stages == set(range(1, n + 1))
-        for label in trial.params:
-            if label.endswith(("_expansion", "stride_on")) and name == "residual":
-                assert spec.stages[0].kind == "bottleneck"
+        assert trial.unused() == sorted(off), options
+        assert set(trial.params) == set(given) - off
+        assert set(trial.params) == EXPECTED_LABELS[name](space, spec, trial.params)
 
 
 CLASSICS = [
