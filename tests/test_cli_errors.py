@@ -1,0 +1,62 @@
+"""Bad command-line input is refused with exit status 2 and a message naming the flag and the value, in-process
+(no TensorFlow): nothing else is printed, nothing is created."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("summary", "lenet5", "--classes", "0"), "`--classes` must be an integer >= 2, but got --classes=0"),
+    (("summary", "lenet5", "--input-shape", "axb"), "`--input-shape` must be HxWxC with positive integers, e.g. "
+                                                    "32x32x3, but got 'axb'"),
+    (("summary", "lenet5", "--input-shape", "32x32"), "but got '32x32'"),
+    (("summary", "no-such-net"), "`spec` must be a baseline name"),
+])
+def test_bad_flags_name_the_flag_and_the_value(argv: tuple[str, ...], message: str) -> None:
+    code, out, err = run(*argv)
+    assert code == 2 and message in err and out == ""
+
+
+def test_a_binary_spec_file_and_a_missing_study(tmp_path: Path, monkeypatch) -> None:
+    binary = tmp_path / "spec.json"
+    binary.write_bytes(bytes(range(256)))
+    code, _, err = run("summary", str(binary))
+    assert code == 2 and f"`spec` file {str(binary)!r} is not UTF-8 text" in err
+    import nas
+    import search_spaces
+
+    nas.create_study(search_spaces.get("conv", input_shape=(8, 8, 1)), storage=tmp_path / "s.db", study_name="a",
+                     evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
+    monkeypatch.setenv("NAS_STORAGE", str(tmp_path / "s.db"))
+    code, _, err = run("worker", "--study", "b")
+    assert code == 2 and "no study 'b' in sqlite:///" in err
+    code, _, err = run("status", "--study", "b")
+    assert code == 2 and "no study 'b' in sqlite:///" in err and "(studies there: a)" in err
+
+
+def test_ray_settings_never_switch_authentication_off(monkeypatch) -> None:
+    from nas.backends.ray import ray_environment
+
+    for name in ("RAY_AUTH_MODE", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_USAGE_STATS_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    ray_environment()
+    assert "RAY_AUTH_MODE" not in os.environ  # a cluster nas joins keeps its own authentication
+    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0" and os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
