@@ -8,11 +8,12 @@ SIGINT of the group (a Ctrl-C in a terminal), SIGKILL of one worker only (the dr
 worker. Then the next driver resumes. Part 2 (PostgreSQL, when a URL is given): two `nas worker` processes on
 the study; one of them is SIGKILLed or SIGINTed at a random moment and replaced.
 
-After every kill it checks that no trial finished before was lost or changed (state, values, spec key, weights
-file checksum), and at the end that the study has exactly `--trials` finished trials, none running or queued,
-and that no architecture was trained twice to completion. Each kill is classified by what its victim's trial
-was doing: claimed (no spec yet), training (spec, no result yet), recording (result written, not finished), or
-between trials.
+Half the kills land at a random moment; the others wait (polling the storage every 10 ms) until a victim's
+trial is in a chosen phase: claimed (owner written, no spec yet), training, saving weights (file being written,
+not yet recorded), recording (result written, trial not finished). After every kill it checks that no trial
+finished before was lost or changed (state, values, spec key, weights file checksum), and at the end that the
+study has exactly its target of finished trials, none running or queued, and that no architecture was trained
+twice to completion. Each kill is counted by the phase its victim was in.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from nas.engine.records import file_sha256
 
 SPACE = {"space": "conv", "options": {"stages": [1, 3], "depth": [1, 2], "widths": [4, 8, 12, 16, 24, 32],
                                       "kernels": [3, 5], "hidden": [0, 1], "dropouts": [0.0, 0.1]}}
-BUDGET = {"epochs": 3, "batch_size": 32}
+BUDGET = {"epochs": 4, "batch_size": 32}
+PHASES = ("claimed", "training", "saving weights", "recording")
 
 
 def finished(study: optuna.Study) -> dict[int, tuple]:
@@ -50,18 +52,42 @@ def finished(study: optuna.Study) -> dict[int, tuple]:
     return out
 
 
-def phase(study: optuna.Study, pids: set[int]) -> str:
-    """What the victim processes' trials were doing when the signal landed."""
-    running = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-               if t.user_attrs.get("worker", {}).get("pid") in pids]
-    if not running:
-        return "between trials"
-    a = running[0].user_attrs
-    if "spec" not in a:
-        return "claimed"
-    if "status" not in a:
-        return "training"
-    return "recording"
+def phase(study: optuna.Study, pids: set[int], artifacts: Path) -> str:
+    """What the victim processes' trials are doing: claimed (owner written, no spec yet), training, saving
+    weights (the file is being written, not yet recorded), recording (result written, trial not finished), or
+    between trials (starting, importing TensorFlow, exiting)."""
+    found = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if t.user_attrs.get("worker", {}).get("pid") not in pids:
+            continue
+        a = t.user_attrs
+        if "spec" not in a:
+            found.append("claimed")
+        elif "status" in a:
+            found.append("recording")
+        elif list(artifacts.glob(f"*.trial-{t.number}.*.weights.h5")):
+            found.append("saving weights")
+        else:
+            found.append("training")
+    return min(found, key=lambda p: (p == "training", p)) if found else "between trials"
+
+
+def aim(study: optuna.Study, pids, artifacts: Path, rng: random.Random, alive) -> str:
+    """Wait for a moment to strike: half the time a random one, else until a victim's trial is in a chosen
+    narrow phase (polled every 10 ms, for up to 20 s). Returns the phase found at the moment of the kill."""
+    if rng.random() < 0.5:
+        deadline = time.time() + moment(rng)
+        while time.time() < deadline and alive():
+            time.sleep(0.05)
+        return phase(study, pids(), artifacts)
+    wanted = rng.choice(PHASES)
+    deadline = time.time() + 20
+    while time.time() < deadline and alive():
+        now = phase(study, pids(), artifacts)
+        if now == wanted:
+            return now
+        time.sleep(0.01)
+    return phase(study, pids(), artifacts)
 
 
 def descendants(pid: int) -> set[int]:
@@ -94,13 +120,6 @@ def moment(rng: random.Random) -> float:
     return rng.uniform(0.3, 3.0) if rng.random() < 0.4 else rng.uniform(3.0, 15.0)
 
 
-def wait_for_progress(study: optuna.Study, proc: subprocess.Popen, rng: random.Random) -> None:
-    """A random moment, or sooner when the driver ends by itself."""
-    deadline = time.time() + moment(rng)
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-
-
 def raise_target(url: str, name: str, by: int) -> int:
     """More trials to run (the study finished before all kills were made); returns the new target."""
     from nas.engine.config import read_config, write_config
@@ -114,6 +133,7 @@ def raise_target(url: str, name: str, by: int) -> int:
 def local_part(url: str, args: argparse.Namespace, rng: random.Random) -> dict:
     code = (f"import nas; nas.load_study('chaos', {url!r}).resume(verbose=False)")
     study = optuna.load_study(study_name="chaos", storage=url)
+    artifacts = Path(nas.load_study("chaos", url).config.artifacts)
     target = args.trials
     kills: Counter[str] = Counter()
     phases: Counter[str] = Counter()
@@ -126,18 +146,19 @@ def local_part(url: str, args: argparse.Namespace, rng: random.Random) -> dict:
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         while proc.poll() is None and sum(kills.values()) < args.kills:
-            wait_for_progress(study, proc, rng)
+            how = rng.choice(["SIGKILL group", "SIGINT group", "SIGKILL worker", "SIGINT worker"])
+            found = aim(study, lambda: descendants(proc.pid), artifacts, rng, lambda: proc.poll() is None)
             if proc.poll() is not None:
                 break
             workers = descendants(proc.pid)
-            how = rng.choice(["SIGKILL group", "SIGINT group", "SIGKILL worker", "SIGINT worker"])
             if how.endswith("worker") and workers:
-                victim = rng.choice(sorted(workers))
-                phases[phase(study, {victim})] += 1
+                busy = [p for p in sorted(workers) if phase(study, {p}, artifacts) == found]
+                victim = (busy or sorted(workers))[0]
+                phases[phase(study, {victim}, artifacts)] += 1
                 os.kill(victim, signal.SIGKILL if how.startswith("SIGKILL") else signal.SIGINT)
                 kills[how] += 1
                 continue  # the driver goes on and replaces the worker
-            phases[phase(study, workers)] += 1
+            phases[found] += 1
             os.killpg(proc.pid, signal.SIGKILL if how.startswith("SIGKILL") else signal.SIGINT)
             kills[how.replace("worker", "group")] += 1
             try:
@@ -163,6 +184,7 @@ def postgres_part(url: str, args: argparse.Namespace, rng: random.Random, folder
                      storage=url, study_name=name, artifacts=folder / "pg-art", max_retries=50, max_failures=500,
                      verbose=False)
     study = optuna.load_study(study_name=name, storage=url)
+    artifacts = folder / "pg-art"
     target = args.trials
     env = {**os.environ, "NAS_STORAGE": url}
     workers: list[subprocess.Popen] = []
@@ -180,13 +202,15 @@ def postgres_part(url: str, args: argparse.Namespace, rng: random.Random, folder
         workers = [w for w in workers if w.poll() is None] + [start() for _ in range(2 - len(
             [w for w in workers if w.poll() is None]))]
         before = finished(study)
-        time.sleep(moment(rng))
+        found = aim(study, lambda: {w.pid for w in workers if w.poll() is None}, artifacts, rng,
+                    lambda: any(w.poll() is None for w in workers))
         alive = [w for w in workers if w.poll() is None]
         if not alive:
             continue
-        victim = rng.choice(alive)
+        busy = [w for w in alive if phase(study, {w.pid}, artifacts) == found]
+        victim = (busy or alive)[0]
         how = rng.choice(["SIGKILL worker", "SIGINT worker"])
-        phases[phase(study, {victim.pid})] += 1
+        phases[phase(study, {victim.pid}, artifacts)] += 1
         victim.send_signal(signal.SIGKILL if how.startswith("SIGKILL") else signal.SIGINT)
         victim.wait()
         kills[how] += 1
