@@ -558,3 +558,25 @@ def test_sampler_options_hold_no_seed_and_old_values_are_clamped() -> None:
     config = StudyConfig.from_json(json.dumps(old))
     assert (config.n_trials, config.max_retries, config.backend["n_workers"]) == (1_000_000, 100, 256)
     assert config.seed == 2**40 % (2**31 - 1)
+
+
+def test_a_ctrl_c_wrapped_by_a_library_interrupts_instead_of_failing_the_trial(tmp_path: Path) -> None:
+    """Ctrl-C inside a storage commit reaches the trial as Optuna's StorageInternalError (seen in the fault-
+    injection run): it must stop the worker, which gives the trial back, not record it as an ordinary failure."""
+    config = _config()
+    study, url = _study(tmp_path, config)
+    runner = Runner(study, config)
+
+    def commit_interrupted(spec):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+    runner.evaluator = commit_interrupted
+    trial = claims.claim(study, config, lock_path(url))
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(trial)
+    assert study.get_trials()[0].state == TrialState.RUNNING  # worker_main fails and requeues it (not "failed")
+    runner.evaluator = lambda spec: 1 / 0
+    runner.run(claims.claim(study, config, lock_path(url)))
+    assert study.get_trials()[1].user_attrs["error"] == "ZeroDivisionError: division by zero"

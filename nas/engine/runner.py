@@ -73,6 +73,17 @@ def rss_mb() -> float:
     return 0.0
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused by a KeyboardInterrupt somewhere down its chain."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class _Done(Exception):
     """A step finished the trial early (infeasible or reused): nothing more to run."""
 
@@ -118,6 +129,8 @@ class Runner:
             records.write(trial, {"status": "pruned", "pruned_by": str(exc) or "pruner"})
             self._tell(trial, timings, t0, state=TrialState.PRUNED)
         except Exception as exc:
+            if _interrupted(exc):  # a Ctrl-C that a library wrapped (e.g. Optuna's StorageInternalError in a commit)
+                raise KeyboardInterrupt from exc
             self._fail(trial, timings, t0, exc)
         finally:
             beat.stop()
