@@ -112,12 +112,13 @@ def test_studies_sharing_an_artefact_folder_keep_their_own_weights(tmp_path: Pat
     kwargs = dict(space=TINY_CONV, data="digits", n_trials=1, budget=TINY, storage=tmp_path / "w.db", seed=0,
                   sampler="random", artifacts=tmp_path / "shared", verbose=False)
     a = nas.search(study_name="a", **kwargs)
-    b = nas.search(study_name="b", **kwargs)
+    b = nas.search(study_name="b", **{**kwargs, "budget": {**TINY, "seed": 1}})  # other initial weights
     wa, wb = (s.trials[0].user_attrs["weights"] for s in (a, b))
     assert a.trials[0].key == b.trials[0].key  # the same architecture, trial 0 of both studies
     assert wa != wb and Path(wa).name.startswith("a.trial-0.") and Path(wb).name.startswith("b.trial-0.")
     assert Path(wa).exists() and Path(wb).exists()
     assert a.export("best", tmp_path / "ea")[0].joinpath("model.keras").exists()
+    assert Path(wa).read_bytes() != Path(wb).read_bytes()
     Path(wa).write_bytes(Path(wb).read_bytes())  # what a shared, unkeyed file name used to do
     with pytest.raises(ValueError, match=r"trial 0: the weights at .* are not the ones it saved \(SHA-256 differs"):
         a.export("best", tmp_path / "ea2")
