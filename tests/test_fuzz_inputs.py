@@ -599,3 +599,41 @@ def test_block_dicts_name_missing_and_unknown_options() -> None:
     with pytest.raises(ValueError, match=r"^unknown option 'filter' for block kind 'conv'; known options: activation, "
                                          r"bias, .* \(stage 1\)$"):
         ArchSpec.from_json(_edit(stages=[{"kind": "conv", "filter": 8}]))
+
+
+_ANY = st.none() | st.booleans() | st.integers(-2**70, 2**1100) | st.floats(allow_nan=True, allow_infinity=True) | \
+    st.text(max_size=8) | st.lists(st.integers(0, 9), max_size=3) | st.dictionaries(st.text(max_size=3), st.integers(),
+                                                                                    max_size=2)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(kind=st.sampled_from(sorted(KINDS)), field_values=st.data())
+def test_block_constructors_take_any_python_value_or_name_the_field(kind: str, field_values) -> None:
+    """The Python API of every block kind (``nas.Conv(...)`` and the others): any value for any field either builds
+    a block that round-trips through its string, or raises ValueError naming a field; never TypeError or
+    OverflowError (``Conv(activation=[1])``, ``MBConv(se=10**400)`` used to)."""
+    import dataclasses
+
+    cls = KINDS[kind]
+    fields = [f.name for f in dataclasses.fields(cls)]
+    chosen = field_values.draw(st.dictionaries(st.sampled_from(fields), _ANY, max_size=3))
+    valid = {"filters": 16, "ops": ("nor_conv_3x3",) * 6, "b1": 8}  # a valid start, then the drawn values on top
+    base = {k: v for k, v in valid.items() if k in fields}
+    try:
+        block = cls(**{**base, **chosen})
+    except ValueError as exc:
+        assert any(name in str(exc) for name in fields), str(exc)
+    except TypeError as exc:  # a required field left out: the dataclass's own message names it
+        assert "required" in str(exc) and "argument" in str(exc), str(exc)
+    else:
+        assert parse_block(str(block)) == block
+
+
+def test_the_constructor_property_starts_from_a_valid_block_of_every_kind() -> None:
+    import dataclasses
+
+    valid = {"filters": 16, "ops": ("nor_conv_3x3",) * 6, "b1": 8}
+    for kind, cls in KINDS.items():
+        fields = {f.name for f in dataclasses.fields(cls)}
+        block = cls(**{k: v for k, v in valid.items() if k in fields})
+        assert block.kind == kind and parse_block(str(block)) == block

@@ -33,7 +33,9 @@ def check_int(field: str, value: Any, *, low: int | None = None, high: int | Non
 
 
 def check_float(field: str, value: Any, *, low: float, high: float, high_open: bool = True) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(field, "a number", value)
+    if math.isnan(value):
         raise fail(field, "a number", value)
     if value < low or value > high or (high_open and value == high):
         raise fail(field, f"in [{low}, {high}{')' if high_open else ']'}", value)
@@ -46,12 +48,12 @@ def check_bool(field: str, value: Any) -> None:
 
 def check_choice(field: str, value: Any, choices: Iterable[Any]) -> None:
     options = tuple(choices)
-    if value not in options or isinstance(value, bool) != isinstance(options[0], bool):
+    if isinstance(value, (list, dict, set)) or value not in options or isinstance(value, bool) != isinstance(options[0], bool):
         raise fail(field, "one of " + ", ".join(repr(c) for c in options), value)
 
 
 def check_activation(field: str, value: Any) -> None:
-    if value not in ACTIVATIONS:
+    if not isinstance(value, str) or value not in ACTIVATIONS:
         raise fail(field, "one of " + ", ".join(ACTIVATIONS), value)
 
 
@@ -147,9 +149,11 @@ class Block:
     def __post_init__(self) -> None:
         # numbers given as int where a float is meant are stored as float, so JSON and key() are canonical
         for f in dataclasses.fields(self):
-            if f.type in ("float", float) and isinstance(getattr(self, f.name), int) \
-                    and not isinstance(getattr(self, f.name), bool):
-                object.__setattr__(self, f.name, float(getattr(self, f.name)))
+            value = getattr(self, f.name)
+            if f.type in ("float", float) and isinstance(value, int) and not isinstance(value, bool):
+                if not -1e308 < value < 1e308:
+                    raise fail(f.name, "a number a float can hold", value)
+                object.__setattr__(self, f.name, float(value))
         check_int("repeats", self.repeats, low=1, high=64)
         check_int("stride", self.stride, choices=self.strides)
         self.validate()
