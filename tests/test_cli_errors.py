@@ -60,3 +60,27 @@ def test_ray_settings_never_switch_authentication_off(monkeypatch) -> None:
     ray_environment()
     assert "RAY_AUTH_MODE" not in os.environ  # a cluster nas joins keeps its own authentication
     assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0" and os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
+
+
+def test_a_config_names_its_evaluator_as_data(tmp_path: Path) -> None:
+    """`evaluator: {name: nasbench201, options: {...}}` in YAML: stored as that name, looked up by the worker."""
+    import json
+
+    import optuna
+
+    config = tmp_path / "nb.yaml"
+    config.write_text(f"study: nb\nstorage: {tmp_path / 'nb.db'}\nspace: nasbench201\nobjectives: [accuracy, params]\n"
+                      "n_trials: 3\nsampler: random\nseed: 0\nevaluator: {name: nasbench201, options: {dataset: cifar10}}\n")
+    code, out, err = run("search", str(config))
+    assert code == 0, err
+    assert "[  3/3]" in out and "ranked architectures of study 'nb'" in out
+    study = optuna.load_study(study_name="nb", storage=f"sqlite:///{tmp_path / 'nb.db'}")
+    assert json.loads(study.user_attrs["nas"])["evaluator"] == {"name": "nasbench201",
+                                                                "options": {"dataset": "cifar10"}}
+    from nas import ArchSpec
+    from search_spaces.nasbench201 import Table
+
+    table = Table("cifar10")
+    assert len(study.trials) == 3
+    for t in study.trials:
+        assert t.user_attrs["accuracy"] == table(ArchSpec.from_json(t.user_attrs["spec"]))["accuracy"]
