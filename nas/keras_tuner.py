@@ -217,7 +217,7 @@ class HyperModel(keras_tuner.HyperModel):
         if not self.constraints:
             return None
         c = cost(spec)
-        metrics = {"macs": c.macs, "flops": c.flops, "params": c.params}
+        metrics = c.as_dict()
         over = [f"{CONSTRAINTS[n]} {metrics[CONSTRAINTS[n]]:,} > {limit:,.0f}" for n, limit in self.constraints.items()
                 if metrics[CONSTRAINTS[n]] > limit]
         return ", ".join(over) or None
@@ -441,7 +441,7 @@ def _frozen(kt: Any, tuner: keras_tuner.Tuner, space: search_spaces.Space,
         attrs.update(records.failure_attrs(f"the trial's values are not a point of the space: {exc}"))
     else:
         c = cost(spec)
-        metrics: dict[str, Any] = {"macs": c.macs, "flops": c.flops, "params": c.params}
+        metrics: dict[str, Any] = c.as_dict()
         attrs.update(records.spec_attrs(spec, c))
         if kt.status == keras_tuner.engine.trial.TrialStatus.COMPLETED and kt.score is not None and \
                 math.isfinite(kt.score):
@@ -477,7 +477,7 @@ def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Spa
                 continue
             spec = ArchSpec.from_json(record["spec"])
             c = cost(spec)
-            metrics = {"macs": c.macs, "flops": c.flops, "params": c.params}
+            metrics = c.as_dict()
             study.add_trial(optuna.trial.create_trial(
                 state=TrialState.COMPLETE, values=records.objective_values(objectives, metrics), user_attrs={
                     "kt_rejection": i, **records.spec_attrs(spec, c),

@@ -28,8 +28,7 @@ from typing import Any
 import optuna
 
 from nas.backends.base import Backend
-from nas.engine.claims import (claim, counts, fail_dead_trials, fail_running, next_worker_number, requeue, stop_reason,
-                               worker_seed)
+from nas.engine.claims import claim, counts, fail_dead_trials, give_back, next_worker_number, stop_reason, worker_seed
 from nas.engine.config import StudyConfig, check_int, make_pruner, make_sampler, read_config
 from nas.engine.progress import FINISHED, report_finished
 from nas.engine.storage import claim_lock, lock_path, mask_url, open_storage
@@ -167,12 +166,17 @@ def _die_with_parent() -> None:
         pass
 
 
-def open_worker_study(study_name: str, url: str, seed: int | None) -> tuple[optuna.Study, StudyConfig]:
-    """The study with the sampler and pruner its stored configuration names (``seed``: this worker's)."""
+def open_worker_study(study_name: str, url: str, seed: int | None, *,
+                      numbered: bool = False) -> tuple[optuna.Study, StudyConfig]:
+    """The study with the sampler and pruner its stored configuration names, seeded with ``seed``, or with
+    ``numbered=True`` by a worker number handed out under the study's lock (Ray trials)."""
     storage = open_storage(url, create=False)
     if study_name not in optuna.get_all_study_names(storage):
         raise ValueError(f"no study {study_name!r} in {mask_url(url)}")
-    config = read_config(optuna.load_study(study_name=study_name, storage=storage))
+    plain = optuna.load_study(study_name=study_name, storage=storage)
+    config = read_config(plain)
+    if numbered:
+        seed = worker_seed(config.seed, next_worker_number(plain, lock_path(url)))
     import search_spaces
 
     space = search_spaces.from_config(config.space)
@@ -215,9 +219,7 @@ def worker_main(argv: list[str] | None = None) -> int:
         try:
             runner.run(trial)
         except KeyboardInterrupt:
-            frozen = study._storage.get_trial(trial._trial_id)
-            if fail_running(study, frozen, reason="interrupted (Ctrl-C)"):
-                requeue(study, frozen, max_retries=config.max_retries)
+            give_back(study, trial._trial_id, "interrupted (Ctrl-C)", config.max_retries)
             return 130
         done += 1
     return 0

@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.backends.base import Backend
-from nas.engine.claims import claim, counts, fail_dead_trials, next_worker_number, stop_reason, worker_seed
+from nas.engine.claims import claim, counts, fail_dead_trials, stop_reason
 from nas.engine.config import StudyConfig, check_int
 from nas.engine.progress import FINISHED, report_finished
 from nas.engine.storage import claim_lock, lock_path
@@ -162,10 +162,8 @@ def ray_trial(tune_config: dict[str, Any], storage: str = "") -> None:
     from nas.engine.runner import Runner
 
     url = storage
-    name = tune_config["study"]
     lock = lock_path(url)
-    probe, config = open_worker_study(name, url, None)
-    study, config = open_worker_study(name, url, worker_seed(config.seed, next_worker_number(probe, lock)))
+    study, config = open_worker_study(tune_config["study"], url, None, numbered=True)
     if config.evaluator is None:
         import_keras()
     runner = Runner(study, config)

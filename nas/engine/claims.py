@@ -30,8 +30,8 @@ from optuna.trial import TrialState
 from nas.engine.config import StudyConfig, read_config
 from nas.engine.storage import GRACE_PERIOD, HOST, claim_lock
 
-__all__ = ["WORKERS_ATTR", "claim", "counts", "fail_dead_trials", "fail_running", "next_worker_number", "pid_alive",
-           "requeue", "worker_seed"]
+__all__ = ["WORKERS_ATTR", "claim", "counts", "fail_dead_trials", "fail_running", "give_back", "next_worker_number",
+           "pid_alive", "requeue", "worker_seed"]
 
 WORKERS_ATTR = "nas_workers_started"  # study user attribute: worker processes started so far (for their seeds)
 
@@ -110,9 +110,7 @@ def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 
                         _first_heartbeat(study, trial._trial_id)
                 except KeyboardInterrupt:  # a Ctrl-C that came during the claim: give the trial back
                     if trial is not None:
-                        frozen = study._storage.get_trial(trial._trial_id)
-                        if fail_running(study, frozen, reason="interrupted (Ctrl-C) while claiming"):
-                            requeue(study, frozen, max_retries=config.max_retries)
+                        give_back(study, trial._trial_id, "interrupted (Ctrl-C) while claiming", config.max_retries)
                     raise
                 return trial
         time.sleep(poll)
@@ -165,6 +163,13 @@ def fail_running(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, reason
         return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL))
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
+
+
+def give_back(study: optuna.Study, trial_id: int, reason: str, max_retries: int) -> None:
+    """Fail this process's RUNNING trial with ``reason`` and enqueue its params again (an interrupted worker)."""
+    frozen = study._storage.get_trial(trial_id)
+    if fail_running(study, frozen, reason=reason):
+        requeue(study, frozen, max_retries=max_retries)
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, max_retries: int | None = None) -> int | None:

@@ -86,8 +86,7 @@ def read(t: optuna.trial.FrozenTrial) -> TrialRecord:
 
 def spec_attrs(spec: ArchSpec, c: Cost) -> dict[str, Any]:
     """The architecture and its analytic cost."""
-    return {"spec": spec.to_json(), "spec_key": spec.key(), "spec_str": str(spec), "macs": c.macs, "flops": c.flops,
-            "params": c.params}
+    return {"spec": spec.to_json(), "spec_key": spec.key(), "spec_str": str(spec), **c.as_dict()}
 
 
 def result_attrs(metrics: dict[str, Any]) -> dict[str, Any]:

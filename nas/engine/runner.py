@@ -145,9 +145,9 @@ class Runner:
         return spec
 
     def _cost(self, trial: optuna.Trial, spec: ArchSpec) -> dict[str, Any]:
-        c = cost(spec)
-        records.write(trial, records.spec_attrs(spec, c))
-        return {"spec_key": spec.key(), "macs": c.macs, "flops": c.flops, "params": c.params}
+        attrs = records.spec_attrs(spec, cost(spec))
+        records.write(trial, attrs)
+        return {k: attrs[k] for k in ("spec_key", "macs", "flops", "params")}
 
     def _constraints(self, trial: optuna.Trial, metrics: dict[str, Any]) -> None:
         """Analytic limits are checked before anything is built; limits on measured values (latency) are set
