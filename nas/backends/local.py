@@ -112,11 +112,48 @@ class _Workers:
             fail_dead_trials(self.study, reason_for={pid: "interrupted: the search was stopped" for pid in self.procs})
 
 
+def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool = True) -> None:
+    """One worker in this process: an evaluator search with ``n_workers=1`` (no TensorFlow, so nothing to
+    recycle) runs without a worker process to start, import and poll. The worker is numbered and seeded as a
+    worker process would be, so the search is the same."""
+    lock = lock_path(url)
+    seed = worker_seed(config.seed, next_worker_number(study, lock))
+    own, config = open_worker_study(study.study_name, url, seed)
+    reported = {t.number for t in own.get_trials(deepcopy=False, states=FINISHED)}
+
+    def after(trial: optuna.Trial) -> None:
+        if verbose:
+            report_finished(own.get_trials(deepcopy=False), reported, config.n_trials, True)
+    try:
+        with warnings.catch_warnings():  # Optuna's note that heartbeats are meant for Study.optimize
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            code = work(own, config, lock, after=after)
+        if code == 130:
+            raise KeyboardInterrupt
+    except BaseException:
+        if verbose:
+            print(f"nas: stopped; continue with `nas resume --study {study.study_name} --storage {mask_url(url)}`",
+                  flush=True)
+        raise
+    reason = stop_reason(counts(own.get_trials(deepcopy=False)), config)
+    if reason is not None:
+        raise RuntimeError(reason)
+
+
 def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local, *, verbose: bool = True,
               poll: float = 0.5) -> None:
     """Keep ``backend.n_workers`` workers busy until the study has ``config.n_trials`` finished trials."""
     target = config.n_trials
     Path(config.artifacts).mkdir(parents=True, exist_ok=True)
+    if backend.n_workers == 1 and config.evaluator is not None:
+        t_start = time.perf_counter()
+        in_process(study, url, config, verbose=verbose)
+        if verbose:
+            c = counts(study.get_trials(deepcopy=False))
+            print(f"nas: {c['done']}/{target} finished ({c['complete']} complete, {c['pruned']} pruned), "
+                  f"{c['infeasible']} over budget, {c['failed']} failed, in {time.perf_counter() - t_start:.1f} s",
+                  flush=True)
+        return
     workers = _Workers(study, url, config, backend)
     reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
     t_start = time.perf_counter()
@@ -205,22 +242,30 @@ def worker_main(argv: list[str] | None = None) -> int:
         from nas._quiet import import_keras
 
         import_keras()
+    return work(study, config, lock_path(url), args.max_trials)
+
+
+def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 0,
+         after: Any = None) -> int:
+    """The worker loop: claim a trial, run it, until the target is met (or ``max_trials`` are done); 130 after a
+    Ctrl-C (the trial is given back). ``after(trial)`` is called after each trial."""
     from nas.engine.runner import Runner
 
     runner = Runner(study, config)
-    lock = lock_path(url)
     done = 0
-    while args.max_trials == 0 or done < args.max_trials:
+    seen: list[Any] = []
+    while max_trials == 0 or done < max_trials:
         config = read_config(study)  # the target may have been raised by a resume
         runner.config = config
-        trial = claim(study, config, lock)
+        trial = claim(study, config, lock, seen=seen)
         if trial is None:
             break
         try:
-            runner.run(trial)
+            runner.run(trial, seen)
         except KeyboardInterrupt:
             give_back(study, trial._trial_id, "interrupted (Ctrl-C)", config.max_retries)
             return 130
         done += 1
+        if after is not None:
+            after(trial)
     return 0
-

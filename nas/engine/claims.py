@@ -91,14 +91,19 @@ def _signals_held() -> Iterator[None]:
             os.kill(os.getpid(), s)  # now with the usual handler
 
 
-def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 1.0) -> optuna.Trial | None:
+def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 1.0,
+          seen: list[Any] | None = None) -> optuna.Trial | None:
     """A new trial owned by this process, or None when the target is met or the search must stop. While
-    finished + running trials cover the target, it waits (a running trial may still fail)."""
+    finished + running trials cover the target, it waits (a running trial may still fail). ``seen`` (a list)
+    receives the trials read for the decision: one read of the study per claim, which the trial's reuse step
+    looks the architecture up in."""
     target = config.n_trials
     while True:
         with claim_lock(lock):
-            fail_dead_trials(study)
-            c = counts(study.get_trials(deepcopy=False))
+            trials = study.get_trials(deepcopy=False)
+            if fail_dead_trials(study, trials=trials):
+                trials = study.get_trials(deepcopy=False)
+            c = counts(trials)
             if c["done"] >= target or stop_reason(c, config) is not None:
                 return None
             if c["done"] + c["running"] < target:
@@ -112,6 +117,8 @@ def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 
                     if trial is not None:
                         give_back(study, trial._trial_id, "interrupted (Ctrl-C) while claiming", config.max_retries)
                     raise
+                if seen is not None:
+                    seen[:] = trials
                 return trial
         time.sleep(poll)
 
@@ -214,9 +221,14 @@ def _death(t: optuna.trial.FrozenTrial, stale: set[int], reason_for: dict[int, s
     return None
 
 
-def fail_dead_trials(study: optuna.Study, *, reason_for: dict[int, str] | None = None) -> list[int]:
-    """Fail (and re-enqueue) the RUNNING trials whose worker is gone. Returns the numbers of the trials failed."""
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+def fail_dead_trials(study: optuna.Study, *, reason_for: dict[int, str] | None = None,
+                     trials: list[optuna.trial.FrozenTrial] | None = None) -> list[int]:
+    """Fail (and re-enqueue) the RUNNING trials whose worker is gone (among ``trials`` when the caller has just
+    read them). Returns the numbers of the trials failed."""
+    if trials is None:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    else:
+        running = [t for t in trials if t.state == TrialState.RUNNING]
     if not running:
         return []
     stale = _stale_ids(study)

@@ -280,9 +280,15 @@ def read_config(study: optuna.Study) -> StudyConfig:
     if text is None:
         raise ValueError(f"study {study.study_name!r} is not a nas study (it has no {CONFIG_ATTR!r} user attribute)")
     try:
-        return StudyConfig.from_json(text)
+        return _parse(text)
     except ValueError as exc:
         raise ValueError(f"study {study.study_name!r}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(text: str) -> StudyConfig:
+    """Parsed once per distinct stored text (a worker reads the configuration before every claim; it is frozen)."""
+    return StudyConfig.from_json(text)
 
 
 def write_config(study: optuna.Study, config: StudyConfig) -> None:

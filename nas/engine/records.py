@@ -17,6 +17,7 @@ pipeline writes them with :func:`write` on a live trial, the keras-tuner bridge 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,14 +124,45 @@ def file_sha256(path: str) -> str:
 
 
 def write(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    """Write ``attrs`` on a live (RUNNING) trial."""
-    for k, v in attrs.items():
-        trial.set_user_attr(k, v)
+    """Write ``attrs`` on a live (RUNNING) trial: on an RDB storage (SQLite, PostgreSQL) in one transaction, on
+    others one attribute at a time (a journal append each, which is cheap)."""
+    if not attrs:
+        return
+    rdb = _rdb_of(trial.study._storage)
+    if rdb is None or len(attrs) == 1:
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    for v in attrs.values():
+        json.dumps(v)  # not JSON: the error Optuna's own writer gives, before anything is written
+    with _create_scoped_session(rdb.scoped_session, True) as session:
+        for k, v in attrs.items():
+            rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial._trial_id, k, v)
+    cached = getattr(trial, "_cached_frozen_trial", None)
+    if cached is not None:  # what ``trial.user_attrs`` shows, as Trial.set_user_attr keeps it
+        cached.user_attrs.update(attrs)
 
 
-def same_spec_result(study: optuna.Study, key: str, number: int) -> optuna.trial.FrozenTrial | None:
-    """An earlier trained trial of the same architecture (its result is reused instead of training again)."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.number != number and t.user_attrs.get("spec_key") == key and t.user_attrs.get("status") == "ok":
+def _rdb_of(storage: Any) -> optuna.storages.RDBStorage | None:
+    """The RDBStorage behind ``storage`` (Optuna wraps it in a cache), when it has the internal method the
+    one-transaction writer uses (checked, so that another Optuna version falls back to the public API)."""
+    rdb = getattr(storage, "_backend", storage)
+    if isinstance(rdb, optuna.storages.RDBStorage) and hasattr(rdb, "_set_trial_attr_without_commit"):
+        return rdb
+    return None
+
+
+def same_spec_result(study: optuna.Study, key: str, number: int,
+                     trials: list[optuna.trial.FrozenTrial] | None = None) -> optuna.trial.FrozenTrial | None:
+    """An earlier trained trial of the same architecture (its result is reused instead of training again),
+    among ``trials`` (the study as read when the trial was claimed) or the study's trials."""
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    for t in trials:
+        if (t.state == TrialState.COMPLETE and t.number != number and t.user_attrs.get("spec_key") == key
+                and t.user_attrs.get("status") == "ok"):
             return t
     return None

@@ -15,6 +15,7 @@ trials through the steps, each a method below:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -44,14 +45,12 @@ class Heartbeat:
         interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
         if interval is not None:
 
-            def beat() -> None:
-                while True:
+            def beat() -> None:  # the claim recorded the first heartbeat
+                while not self._stop.wait(interval):
                     try:
                         storage.record_heartbeat(trial_id)
                     except Exception:
                         pass
-                    if self._stop.wait(interval):
-                        return
             self._thread = threading.Thread(target=beat, daemon=True)
             self._thread.start()
 
@@ -84,6 +83,14 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
+def _json_ok(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 class _Done(Exception):
     """A step finished the trial early (infeasible or reused): nothing more to run."""
 
@@ -111,22 +118,24 @@ class Runner:
     def objectives(self) -> tuple[str, ...]:
         return self.config.objectives
 
-    def run(self, trial: optuna.Trial) -> None:
-        """Run ``trial`` to its end and record it."""
+    def run(self, trial: optuna.Trial, seen: list[Any] | None = None) -> None:
+        """Run ``trial`` to its end and record it. ``seen``: the study's trials as read at the claim (the
+        reuse step looks the architecture up there instead of reading the study again)."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        self._pending: dict[str, Any] = {}  # attributes written together: before training, and at the end
         beat = Heartbeat(self.study._storage, trial._trial_id)
         try:
             spec = self._sample(trial, timings, t0)
             metrics = self._cost(trial, spec)
             self._constraints(trial, metrics)
-            self._reuse(trial, spec, metrics)
+            self._reuse(trial, spec, metrics, seen)
             metrics.update(self._evaluate(trial, spec, timings))
             self._record(trial, timings, t0, metrics)
         except _Done as done:
             self._tell(trial, timings, t0, done.values)
         except optuna.TrialPruned as exc:
-            records.write(trial, {"status": "pruned", "pruned_by": str(exc) or "pruner"})
+            self._pending.update({"status": "pruned", "pruned_by": str(exc) or "pruner"})
             self._tell(trial, timings, t0, state=TrialState.PRUNED)
         except Exception as exc:
             if _interrupted(exc):  # a Ctrl-C that a library wrapped (e.g. Optuna's StorageInternalError in a commit)
@@ -146,7 +155,7 @@ class Runner:
 
     def _cost(self, trial: optuna.Trial, spec: ArchSpec) -> dict[str, Any]:
         attrs = records.spec_attrs(spec, cost(spec))
-        records.write(trial, attrs)
+        self._pending.update(attrs)
         return {k: attrs[k] for k in ("spec_key", "macs", "flops", "params")}
 
     def _constraints(self, trial: optuna.Trial, metrics: dict[str, Any]) -> None:
@@ -158,18 +167,18 @@ class Runner:
             trial.set_constraint(name, v)
         over = [f"{CONSTRAINTS[n]} {metrics[CONSTRAINTS[n]]:,} > {limits[n]:,.0f}" for n, v in violations.items() if v > 0]
         if over:
-            records.write(trial, records.infeasible_attrs(", ".join(over)))
+            self._pending.update(records.infeasible_attrs(", ".join(over)))
             for name in limits:
                 if CONSTRAINTS[name] not in ANALYTIC:
                     trial.set_constraint(name, 1.0)
             raise _Done(records.objective_values(self.objectives, metrics))
 
-    def _reuse(self, trial: optuna.Trial, spec: ArchSpec, metrics: dict[str, Any]) -> None:
-        same = records.same_spec_result(self.study, metrics["spec_key"], trial.number)
+    def _reuse(self, trial: optuna.Trial, spec: ArchSpec, metrics: dict[str, Any], seen: list[Any] | None) -> None:
+        same = records.same_spec_result(self.study, metrics["spec_key"], trial.number, seen or None)
         if same is None:
             return
         reused = records.result_attrs(same.user_attrs)
-        records.write(trial, {**reused, "status": "reused", "reused_from": same.number})
+        self._pending.update({**reused, "status": "reused", "reused_from": same.number})
         for name in self.config.constraints:
             if CONSTRAINTS[name] not in ANALYTIC:
                 trial.set_constraint(name, same.system_attrs.get(f"constraints:{name}", -1.0))
@@ -184,7 +193,7 @@ class Runner:
         return self._train(trial, spec, timings)
 
     def _record(self, trial: optuna.Trial, timings: dict[str, float], t0: float, metrics: dict[str, Any]) -> None:
-        records.write(trial, {**records.result_attrs(metrics), "status": "ok"})
+        self._pending.update({**records.result_attrs(metrics), "status": "ok"})
         for name, limit in self.config.constraints.items():
             if CONSTRAINTS[name] not in ANALYTIC:
                 trial.set_constraint(name, (metrics.get("latency_ms", math.inf) - limit) / limit)
@@ -196,7 +205,7 @@ class Runner:
         if "ResourceExhausted" in reason or isinstance(exc, MemoryError):
             reason = f"out of memory: {reason}"
         tb = None if isinstance(exc, TrialFailed) else traceback.format_exc()
-        records.write(trial, records.failure_attrs(reason, tb))
+        self._pending.update(records.failure_attrs(reason, tb))
         self._tell(trial, timings, t0, state=TrialState.FAIL)
 
     def _tell(self, trial: optuna.Trial, timings: dict[str, float], t0: float, values: list[float] | None = None,
@@ -205,9 +214,18 @@ class Runner:
         storages refuse attributes on finished trials."""
         self.trials_run += 1
         timings["total_s"] = time.perf_counter() - t0
-        records.write(trial, {"timings": timings,
+        self._pending.update({"timings": timings,
                               "worker_memory": {"rss_mb": rss_mb(), "trial_in_worker": self.trials_run}})
+        self._flush(trial)
         self.study.tell(trial, values, state=state)
+
+    def _flush(self, trial: optuna.Trial) -> None:
+        pending, self._pending = self._pending, {}
+        try:
+            records.write(trial, pending)
+        except Exception:  # e.g. an evaluator's value that is not JSON: the failure record keeps the rest
+            self._pending = {k: v for k, v in pending.items() if _json_ok(v)}
+            raise
 
     # -- training
     def _epoch_report(self, trial: optuna.Trial) -> Any:
@@ -234,6 +252,7 @@ class Runner:
         from nas.train import evaluate_latency, train_model
 
         budget, config = self.config.budget, self.config
+        self._flush(trial)  # what is being trained is on record before training starts
         result = train_model(spec, self.data, budget, seed=budget.seed + trial.number, report=self._epoch_report(trial),
                              timings=timings, device=config.device)
         model = result.pop("model")
