@@ -11,3 +11,12 @@ def evaluator_that_fails_on_wide_first_stages(spec: ArchSpec) -> dict[str, float
     if spec.stages[0].filters >= 32:
         raise RuntimeError(f"refusing first stage of {spec.stages[0].filters} filters")
     return {"accuracy": 1.0 - 1.0 / (1 + cost(spec).params / 1000)}
+
+
+@evaluator
+def slow_evaluator(spec: ArchSpec) -> dict[str, float]:
+    """A table-like score that takes 0.2 s: long enough to kill a search in the middle of a trial."""
+    import time
+
+    time.sleep(0.2)
+    return {"accuracy": 1.0 - 1.0 / (1 + cost(spec).params / 1000)}

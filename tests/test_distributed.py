@@ -80,11 +80,12 @@ def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
     assert retry[0].user_attrs["worker"]["pid"] == survivor.pid
 
 
-def test_two_local_workers_share_a_sqlite_study(tmp_path: Path) -> None:
-    study = nas.search(TINY_CONV, "digits", n_trials=6, storage=tmp_path / "two.db", study_name="two",
+@pytest.mark.parametrize("file", ["two.db", "two.journal"])
+def test_two_local_workers_share_a_study_file(tmp_path: Path, file: str) -> None:
+    study = nas.search(TINY_CONV, "digits", n_trials=6, storage=tmp_path / file, study_name="two",
                        sampler="random", seed=4, budget={"epochs": 1, "batch_size": 128},
                        backend=nas.Local(n_workers=2, max_trials_per_worker=3), verbose=False)
-    trials = _check_exact("two", str(tmp_path / "two.db"), 6)
+    trials = _check_exact("two", str(tmp_path / file), 6)
     starts = sorted((t.datetime_start, t.datetime_complete) for t in trials if t.user_attrs.get("status") == "ok")
     # two processes really ran at the same time: some trial started before the previous one finished
     assert any(b[0] < a[1] for a, b in zip(starts, starts[1:]))

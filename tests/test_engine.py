@@ -155,8 +155,11 @@ def _wait_for(predicate, timeout: float) -> None:
     raise AssertionError("timed out")
 
 
-def test_sigkill_mid_search_then_resume_to_the_exact_count(tmp_path: Path) -> None:
-    storage = f"sqlite:///{tmp_path}/k.db"
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_sigkill_mid_search_then_resume_to_the_exact_count(tmp_path: Path, kind: str) -> None:
+    from nas.engine.storage import open_storage
+
+    storage = f"sqlite:///{tmp_path}/k.db" if kind == "sqlite" else f"journal:///{tmp_path}/k.journal"
     script = tmp_path / "run.py"
     script.write_text(
         "import nas\n"
@@ -164,7 +167,7 @@ def test_sigkill_mid_search_then_resume_to_the_exact_count(tmp_path: Path) -> No
         "           budget={'epochs': 3, 'batch_size': 32}, warm_start=[{'n_stages': 1, 'bn': True, 'activation': 'relu',"
         " 'head_pool': 'avg', 's1_width': 8, 's1_pool': 'max'}])\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ost = lambda: optuna.load_study(study_name="k", storage=storage)  # noqa: E731
+    ost = lambda: optuna.load_study(study_name="k", storage=open_storage(storage))  # noqa: E731
 
     def one_done_one_running() -> bool:
         try:
