@@ -30,7 +30,9 @@ def test_ray_multi_objective_two_concurrent(tmp_path: Path) -> None:
     assert c["done"] == 4 and c["running"] == 0 and c["failed"] == 0
     ok = [t for t in trials if t.user_attrs.get("status") == "ok"]
     assert len(ok) == 4 and all("ray" in t.user_attrs and t.user_attrs["epochs"] == 2 for t in ok)
-    assert len({t.user_attrs["worker"]["pid"] for t in ok}) == 4  # one Ray worker process per trial
+    # two long-lived Ray actors ran the four trials (one process each, TensorFlow imported once per actor)
+    assert len({t.user_attrs["worker"]["pid"] for t in ok}) == 2
+    assert len({t.user_attrs["ray"]["actor_id"] for t in ok}) == 2
     spans = sorted((t.datetime_start, t.datetime_complete) for t in ok)
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))  # two ran at once
     assert study.backend == nas.Ray(resources={"cpu": 1}, max_concurrent=2)  # stored with the study
@@ -38,7 +40,7 @@ def test_ray_multi_objective_two_concurrent(tmp_path: Path) -> None:
     study.resume(n_trials=5, backend="local", verbose=False)
     assert study.counts()["done"] == 5 and nas.load_study("r", tmp_path / "r.db").backend == nas.Local()
     last = max(study.optuna_study.trials, key=lambda t: t.number)
-    assert last.user_attrs["status"] == "ok" and "ray" not in last.user_attrs
+    assert last.user_attrs["status"] in ("ok", "reused") and "ray" not in last.user_attrs
 
 
 def test_ray_asha_records_pruned_trials_as_pruned(tmp_path: Path) -> None:
@@ -94,6 +96,25 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
             assert "died" in t.user_attrs["error"] or "heartbeats" in t.user_attrs["error"]
             retries = [r for r in trials if r.user_attrs.get("retry_of") == t.number]
             assert retries and all("ray" in r.user_attrs for r in retries if r.state == optuna.trial.TrialState.COMPLETE)
+
+
+def test_ray_workers_are_recycled_after_max_trials_per_worker(tmp_path: Path) -> None:
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
+
+    import search_spaces
+
+    space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(4, 8, 16), stages=(1, 2))
+    study = nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=7, sampler="random",
+                       seed=2, storage=tmp_path / "p.db", study_name="p", max_failures=50,
+                       backend=nas.Ray(max_concurrent=1, max_trials_per_worker=3), verbose=False)
+    trials = sorted(study.optuna_study.trials, key=lambda t: t.number)
+    assert study.counts()["done"] == 7
+    # one actor at a time, each replaced after 3 trials: trials 0-2, 3-5 and 6 in three processes
+    ran = [t for t in trials if "ray" in t.user_attrs]
+    actors = [t.user_attrs["ray"]["actor_id"] for t in ran]
+    assert len(set(actors)) == len({t.user_attrs["worker"]["pid"] for t in ran}) == -(-len(ran) // 3)
+    assert all(actors.count(a) <= 3 for a in set(actors))
+    assert [t.user_attrs["worker_memory"]["trial_in_worker"] for t in ran] == [i % 3 + 1 for i in range(len(ran))]
 
 
 def test_ray_scheduler_with_trials_that_report_nothing(tmp_path: Path) -> None:

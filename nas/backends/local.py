@@ -246,12 +246,14 @@ def worker_main(argv: list[str] | None = None) -> int:
 
 
 def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 0,
-         after: Any = None) -> int:
+         after: Any = None, tags: dict[str, Any] | None = None) -> int:
     """The worker loop: claim a trial, run it, until the target is met (or ``max_trials`` are done); 130 after a
-    Ctrl-C (the trial is given back). ``after(trial)`` is called after each trial."""
+    Ctrl-C (the trial is given back). ``after(trial)`` is called after each trial; ``tags`` are recorded on
+    every trial."""
     from nas.engine.runner import Runner
 
     runner = Runner(study, config)
+    runner.tags = dict(tags or {})
     done = 0
     seen: list[Any] = []
     while max_trials == 0 or done < max_trials:

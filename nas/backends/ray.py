@@ -1,9 +1,15 @@
-"""The Ray Tune backend: Ray schedules the training trials, Optuna (on the study storage) samples them.
+"""The Ray backend: Ray places the workers, Optuna (on the study storage) samples the trials.
 
-Each Tune trial claims one trial of the Optuna study (the same claim, lock and records as a local worker),
-trains it in its own Ray worker process with the requested resources, and reports per-epoch validation
-accuracy to Tune. Because the records are the study's, a Ray-run study is an ordinary ``nas`` study: status,
-front, export and resume work on it, and it can switch between the local and Ray backends.
+By default the driver keeps ``max_concurrent`` long-lived Ray actors busy, each running the local backend's
+worker loop (the same claim, lock, pipeline and records) with the requested resources, and each recycled after
+``max_trials_per_worker`` trials as local workers are (TensorFlow keeps memory per trained model until its
+process exits). An actor imports TensorFlow and opens the study once for all its trials, instead of once per
+trial. Workers are numbered and seeded under the study's lock, so a seeded search on Ray is reproducible.
+
+With ``scheduler="asha"`` / ``"hyperband"`` (Ray Tune's single-metric early stopping), each Tune trial claims one
+trial of the Optuna study in its own Ray worker process and reports per-epoch validation accuracy to Tune.
+Because the records are the study's, a Ray-run study is an ordinary ``nas`` study: status, front, export and
+resume work on it, and it can switch between the local and Ray backends.
 
 Ray's ``OptunaSearch`` is not used: it keeps its own in-memory study and, with several metrics, reports a trial
 stopped by a scheduler as COMPLETE with its low-fidelity accuracy. Here, when a Tune scheduler (ASHA,
@@ -39,14 +45,16 @@ SCHEDULERS = ("asha", "hyperband")
 class Ray(Backend):
     """Ray Tune schedules the trials: ``address`` of a cluster to join (None: start a local Ray instance),
     ``resources`` per trial (``{"cpu": 1, "gpu": 0.5}``, custom resource names too), ``max_concurrent`` trials at
-    once (default 2 locally, Ray's choice on a cluster), and ``scheduler`` ``asha`` / ``hyperband`` (Ray's
-    single-metric early stopping: single-objective accuracy searches only)."""
+    once (default 2 locally; on a cluster as many as its CPUs hold), ``max_trials_per_worker`` trials per Ray
+    worker before it is replaced (0: never), and ``scheduler`` ``asha`` / ``hyperband`` (Ray Tune's single-metric
+    early stopping: single-objective accuracy searches only; one Ray worker process per trial)."""
 
     kind = "ray"
     address: str | None = None
     resources: dict[str, float] = dataclasses.field(default_factory=lambda: {"cpu": 1})
     max_concurrent: int | None = None
     scheduler: str | None = None
+    max_trials_per_worker: int = 20
 
     def __post_init__(self) -> None:
         if self.address is not None and (not isinstance(self.address, str) or not self.address):
@@ -62,6 +70,7 @@ class Ray(Backend):
                 raise ValueError(f"Ray: `resources[{k!r}]` must be a number >= 0, but got {v!r}")
         if self.max_concurrent is not None:
             check_int("max_concurrent", self.max_concurrent, 1)
+        check_int("max_trials_per_worker", self.max_trials_per_worker, 0)
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
             raise ValueError(f"Ray: `scheduler` must be None, 'asha' or 'hyperband', but got scheduler={self.scheduler!r}")
 
@@ -152,6 +161,90 @@ def stop_local_ray(saved: dict[str, str | None], temp_dir: str) -> None:
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+def pool_worker(study_name: str, url: str, max_trials: int) -> int:
+    """What one Ray actor of the pool runs: the local worker loop, numbered and seeded under the study's lock."""
+    import ray
+
+    from nas._quiet import import_keras
+    from nas.backends.local import open_worker_study, work
+
+    study, config = open_worker_study(study_name, url, None, numbered=True)
+    if config.evaluator is None:
+        import_keras()
+    context = ray.get_runtime_context()
+    return work(study, config, lock_path(url), max_trials,
+                tags={"ray": {"actor_id": context.get_actor_id(), "node_id": context.get_node_id()}})
+
+
+def _actor_options(resources: dict[str, float]) -> dict[str, Any]:
+    """``Ray(resources=...)`` as actor options: cpu, gpu and memory by their own names, the rest as custom."""
+    named = {"cpu": "num_cpus", "gpu": "num_gpus", "memory": "memory"}
+    options: dict[str, Any] = {named[k]: v for k, v in resources.items() if k in named}
+    custom = {k: v for k, v in resources.items() if k not in named}
+    options.setdefault("num_cpus", 0)
+    if custom:
+        options["resources"] = custom
+    return options
+
+
+def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *, verbose: bool) -> None:
+    """Keep ``max_concurrent`` pool actors busy until the target is met; an actor that finishes its
+    ``max_trials_per_worker`` trials is replaced, one that dies has its trial failed and re-enqueued."""
+    import ray
+
+    @ray.remote(max_restarts=0)
+    class Worker:
+        def run(self, study_name: str, url: str, max_trials: int) -> int:
+            return pool_worker(study_name, url, max_trials)
+
+    target = config.n_trials
+    concurrency = backend.max_concurrent
+    if concurrency is None:
+        per = float(backend.resources.get("cpu", 1)) or 1.0
+        concurrency = 2 if not backend.address else max(1, int(ray.cluster_resources().get("CPU", 1) // per))
+    options = _actor_options(dict(backend.resources))
+    running: dict[Any, Any] = {}
+    reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
+    crashes = 0
+    try:
+        while True:
+            with claim_lock(lock_path(url)):
+                fail_dead_trials(study)
+            trials = study.get_trials(deepcopy=False)
+            c = counts(trials)
+            if report_finished(trials, reported, target, verbose):
+                crashes = 0
+            reason = stop_reason(c, config)
+            if reason is not None:
+                raise RuntimeError(reason)
+            if c["done"] >= target and not running:
+                return
+            while len(running) < concurrency and len(running) < target - c["done"]:
+                actor = Worker.options(**options).remote()
+                running[actor.run.remote(study.study_name, url, backend.max_trials_per_worker)] = actor
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            for ref in ready:
+                actor = running.pop(ref)
+                try:
+                    code = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    crashes += 1
+                    if crashes >= 3:
+                        raise RuntimeError(f"3 Ray workers in a row died before finishing a trial; the last: "
+                                           f"{type(exc).__name__}: {str(exc)[:2000]}") from None
+                else:
+                    if code == 130:
+                        raise KeyboardInterrupt
+                ray.kill(actor)
+    finally:
+        for actor in running.values():
+            ray.kill(actor)
+        if running:
+            time.sleep(0.5)  # the actors' processes are gone before their trials are looked at
+            with claim_lock(lock_path(url)):
+                fail_dead_trials(study, reason_for={})
+
+
 def ray_trial(tune_config: dict[str, Any], storage: str = "") -> None:
     """The Tune function: claim one Optuna trial and run it, reporting per-epoch accuracy to Tune. The storage
     URL comes through Ray's object store (``tune.with_parameters``), never through Tune's stored trial config."""
@@ -236,6 +329,9 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *,
             temp_dir = tempfile.mkdtemp(prefix="nasray-", dir="/tmp")
             local = (start_local_ray(temp_dir), temp_dir)
     try:
+        if backend.scheduler is None:
+            _run_pool(study, url, config, backend, verbose=verbose)
+            return
         with claim_lock(lock_path(url)):
             fail_dead_trials(study)
         trainable = tune.with_resources(tune.with_parameters(ray_trial, storage=url), dict(backend.resources))

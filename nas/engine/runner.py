@@ -104,6 +104,8 @@ class Runner:
     trials_run = 0
     # called after every epoch with (epoch, validation accuracy): the Ray backend reports to Tune through it
     epoch_hook: Any = None
+    # attributes every trial of this runner records (the Ray pool: which actor ran it)
+    tags: dict[str, Any] = {}
 
     def __init__(self, study: optuna.Study, config: StudyConfig) -> None:
         from nas.data import load_data
@@ -123,7 +125,7 @@ class Runner:
         reuse step looks the architecture up there instead of reading the study again)."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        self._pending: dict[str, Any] = {}  # attributes written together: before training, and at the end
+        self._pending: dict[str, Any] = dict(self.tags)  # written together: before training, and at the end
         beat = Heartbeat(self.study._storage, trial._trial_id)
         try:
             spec = self._sample(trial, timings, t0)
