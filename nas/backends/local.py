@@ -17,6 +17,7 @@ import argparse
 import ctypes
 import dataclasses
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -64,8 +65,11 @@ class _Workers:
         self.procs: dict[int, tuple[subprocess.Popen[bytes], Any, Path]] = {}
         self.reasons: dict[int, str] = {}
         self.crashes = 0
+        self.spared: set[int] = set()  # workers a warm spare was started for
 
-    def start(self) -> None:
+    def start(self, wait_for: int | None = None) -> int:
+        """Start a worker; with ``wait_for`` a warm spare that loads everything, then waits for that worker
+        (on its last trial before recycling) to exit before it claims a trial."""
         number = next_worker_number(self.study, self.lock)
         artifacts = Path(self.config.artifacts)
         log_path = artifacts / f"{self.study.study_name}.worker-{number}.log"
@@ -75,9 +79,70 @@ class _Workers:
         seed = worker_seed(self.config.seed, number)
         if seed is not None:
             cmd += ["--seed", str(seed)]
+        if wait_for is not None:
+            cmd += ["--wait-for", str(wait_for)]
         env = {**os.environ, STORAGE_ENV: self.url, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         self.procs[proc.pid] = (proc, log, log_path)
+        return proc.pid
+
+    def spare_for_last_trials(self, trials: list[optuna.trial.FrozenTrial], c: dict[str, int]) -> None:
+        """A warm spare for each worker that is running its last trial before recycling, so that the next
+        trial does not wait for a new process to import TensorFlow and load the data."""
+        limit = self.backend.max_trials_per_worker
+        if limit <= 1 or c["done"] + c["running"] >= self.config.n_trials:
+            return
+        finished: dict[int, list[float]] = {}
+        startup: dict[int, float] = {}
+        running: set[int] = set()
+        for t in trials:
+            pid = (t.user_attrs.get("worker") or {}).get("pid")
+            if pid in self.procs:
+                timings = t.user_attrs.get("timings") or {}
+                if "startup_s" in timings:
+                    startup[pid] = float(timings["startup_s"])
+                if t.state == optuna.trial.TrialState.RUNNING:
+                    running.add(pid)
+                elif t.state in FINISHED:
+                    finished.setdefault(pid, []).append(float(timings.get("total_s", 0.0)))
+        for pid in sorted(running - self.spared):
+            done = finished.get(pid, [])
+            left = limit - len(done)  # the running trial included
+            # start it while the old worker runs its last trial, or earlier when its trials are shorter than
+            # a worker's start-up (e.g. a few seconds of training against seconds of importing TensorFlow)
+            mean = sum(done) / len(done) if done else float("inf")
+            if left == 1 or (left > 1 and (left - 1) * mean < startup.get(pid, 0.0)):
+                self.spared.add(pid)
+                self.start(wait_for=pid)
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until a worker exits or ``timeout`` passes (a pidfd per worker: no fixed polling delay)."""
+        fds = []
+        try:
+            for pid in self.procs:
+                try:
+                    fds.append(os.pidfd_open(pid))
+                except OSError:  # already gone
+                    return
+            select.select(fds, [], [], timeout)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def finish(self) -> None:
+        """The target is met and no trial is running: the idle workers are stopped instead of waited for
+        (a TensorFlow process takes seconds to exit on its own)."""
+        for proc, log, _ in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc, log, _ in self.procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+        self.procs.clear()
 
     def reap(self) -> None:
         """Collect exited workers; three crashes in a row without a finished trial stop the search."""
@@ -177,9 +242,13 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local
                 raise RuntimeError(reason + ("; the last errors: " + " | ".join(errors[-3:]) if c["failed"] else ""))
             if c["done"] >= target and not workers.procs:
                 break
+            if c["done"] >= target and c["running"] == 0:
+                workers.finish()
+                break
             while len(workers.procs) < backend.n_workers and len(workers.procs) < target - c["done"]:
                 workers.start()
-            time.sleep(poll)
+            workers.spare_for_last_trials(trials, c)
+            workers.wait(poll)
     except BaseException:
         workers.stop()
         if verbose:
@@ -230,6 +299,8 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--max-trials", type=int, default=0, help="exit after this many trials (0: until done)")
     parser.add_argument("--with-parent", action="store_true")
+    parser.add_argument("--wait-for", type=int, default=None,
+                        help="load everything, then wait for this worker process to exit before claiming")
     args = parser.parse_args(argv)
     url = args.storage or os.environ.get(STORAGE_ENV)
     if not url:
@@ -242,28 +313,63 @@ def worker_main(argv: list[str] | None = None) -> int:
         from nas._quiet import import_keras
 
         import_keras()
-    return work(study, config, lock_path(url), args.max_trials)
+    ready = None if args.wait_for is None else (lambda: _wait_exit(args.wait_for))
+    return work(study, config, lock_path(url), args.max_trials, ready=ready)
+
+
+def _wait_exit(pid: int) -> None:
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return  # gone already
+    try:
+        select.select([fd], [], [])
+    finally:
+        os.close(fd)
+
+
+def _process_age() -> float:
+    """Seconds since this process started (Linux /proc; 0 elsewhere): a worker's start-up is in its first
+    trial's timings."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 0,
-         after: Any = None, tags: dict[str, Any] | None = None) -> int:
+         after: Any = None, tags: dict[str, Any] | None = None, ready: Any = None) -> int:
     """The worker loop: claim a trial, run it, until the target is met (or ``max_trials`` are done); 130 after a
-    Ctrl-C (the trial is given back). ``after(trial)`` is called after each trial; ``tags`` are recorded on
-    every trial."""
+    Ctrl-C (the trial is given back). ``ready()`` is called once everything is loaded, before the first claim;
+    ``after(trial)`` after each trial; ``tags`` are recorded on every trial. The first trial's timings include
+    ``startup_s`` (process start to loaded), every trial's ``claim_s`` (the claim, waits included)."""
     from nas.engine.runner import Runner
 
     runner = Runner(study, config)
     runner.tags = dict(tags or {})
+    before = {"startup_s": round(_process_age(), 3)}
+    if ready is not None:
+        t = time.perf_counter()
+        ready()
+        before["spare_wait_s"] = round(time.perf_counter() - t, 3)
+        before["startup_s"] = round(before["startup_s"] - before["spare_wait_s"], 3)
     done = 0
     seen: list[Any] = []
     while max_trials == 0 or done < max_trials:
         config = read_config(study)  # the target may have been raised by a resume
         runner.config = config
+        t = time.perf_counter()
         trial = claim(study, config, lock, seen=seen)
         if trial is None:
             break
+        before["claim_s"] = round(time.perf_counter() - t, 4)
         try:
-            runner.run(trial, seen)
+            runner.run(trial, seen, before)
+            before = {}
         except KeyboardInterrupt:
             give_back(study, trial._trial_id, "interrupted (Ctrl-C)", config.max_retries)
             return 130

@@ -120,10 +120,12 @@ class Runner:
     def objectives(self) -> tuple[str, ...]:
         return self.config.objectives
 
-    def run(self, trial: optuna.Trial, seen: list[Any] | None = None) -> None:
+    def run(self, trial: optuna.Trial, seen: list[Any] | None = None,
+            before: dict[str, float] | None = None) -> None:
         """Run ``trial`` to its end and record it. ``seen``: the study's trials as read at the claim (the
-        reuse step looks the architecture up there instead of reading the study again)."""
-        timings: dict[str, float] = {}
+        reuse step looks the architecture up there instead of reading the study again); ``before``: timings
+        of what came before the trial in its worker (start-up, claim), recorded with it."""
+        timings: dict[str, float] = dict(before or {})
         t0 = time.perf_counter()
         self._pending: dict[str, Any] = dict(self.tags)  # written together: before training, and at the end
         beat = Heartbeat(self.study._storage, trial._trial_id)
