@@ -19,11 +19,13 @@ SPACE = {"space": "conv", "options": {"stages": [1, 2], "depth": [1, 1], "widths
                                       "hidden": [0, 0], "dropouts": [0.0]}}
 
 
-def run(trials: int, per_worker: int, folder: Path, name: str) -> dict:
+def run(trials: int, per_worker: int, folder: Path, name: str, ray: bool = False) -> dict:
     t = time.perf_counter()
+    backend = (nas.Ray(max_concurrent=1, max_trials_per_worker=per_worker) if ray
+               else nas.Local(max_trials_per_worker=per_worker))
     study = nas.search(SPACE, "digits", objectives=("accuracy", "macs"), n_trials=trials, sampler="random", seed=0,
                        storage=folder / "bench.db", study_name=name, budget={"epochs": 1, "batch_size": 256},
-                       backend=nas.Local(max_trials_per_worker=per_worker), verbose=False)
+                       backend=backend, verbose=False)
     wall = time.perf_counter() - t
     records = study.trials
     mem = [(r.user_attrs["worker_memory"]["trial_in_worker"], r.user_attrs["worker_memory"]["rss_mb"])
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--recycle", type=int, default=20, help="trials per worker process in the recycled run")
     parser.add_argument("--quick", action="store_true", help="12 trials, recycled every 6")
+    parser.add_argument("--no-ray", action="store_true", help="leave out the recycled run on the Ray backend")
     args = parser.parse_args()
     n, every = (12, 6) if args.quick else (args.trials, args.recycle)
     if n <= 10 or not 1 <= every < n:
@@ -52,21 +55,28 @@ def main() -> None:
         folder = Path(tmp)
         recycled = run(n, every, folder, "recycled")
         single = run(n, 0, folder, "single")
+        on_ray = None if args.no_ray else run(n, every, folder, "ray", ray=True)
     print(f"# engine: {n} tiny trials on digits (1 epoch), one worker at a time")
     recycled_label = f"recycled every {every}"
-    print(f"{'worker RSS (MB) after trial k of the worker':<46} {recycled_label:>18} {'one worker':>12}")
+    ray_label = "Ray, recycled" if on_ray else ""
+    print(f"{'worker RSS (MB) after trial k of the worker':<46} {recycled_label:>18} {'one worker':>12} {ray_label:>14}")
     checkpoints = sorted({1, 5, 10, every, n // 2, n} - {0})
     for k in checkpoints:
         a, b = rss_at(recycled["mem"], min(k, every)), rss_at(single["mem"], k)
+        c = rss_at(on_ray["mem"], min(k, every)) if on_ray else None
         label = f"k = {k}" + (f" (recycled: trial {every} of its worker)" if k > every else "")
-        print(f"{label:<46} {a if a is not None else '-':>18} {b if b is not None else '-':>12}")
+        print(f"{label:<46} {a if a is not None else '-':>18} {b if b is not None else '-':>12} "
+              f"{(c if c is not None else '-') if on_ray else '':>14}")
+    if on_ray:
+        print(f"peak Ray worker RSS over {n} trials: {max(r for _, r in on_ray['mem']):.0f} MB "
+              f"(local recycled: {max(r for _, r in recycled['mem']):.0f} MB)")
     grow_single = rss_at(single["mem"], n) - rss_at(single["mem"], 10)
     peak_recycled = max(r for _, r in recycled["mem"])
     peak_single = max(r for _, r in single["mem"])
     print(f"peak worker RSS: recycled {peak_recycled:.0f} MB, one worker {peak_single:.0f} MB "
           f"(ratio {peak_single / peak_recycled:.2f}); one worker grew {grow_single:.0f} MB from trial 10 to {n} "
           f"({grow_single / (n - 10):.1f} MB per trial)")
-    for label, r in ((recycled_label, recycled), ("one worker", single)):
+    for label, r in ((recycled_label, recycled), ("one worker", single)) + ((("Ray, recycled", on_ray),) if on_ray else ()):
         overhead = 1 - r["train"] / r["wall"]
         print(f"{label}: {r['n']} trials in {r['wall']:.0f} s ({r['wall'] / r['n']:.2f} s per trial); training + "
               f"evaluation {r['train']:.0f} s = {100 * (1 - overhead):.0f}% of wall time; inside a trial outside "

@@ -61,8 +61,8 @@ DESCRIPTIONS = {
              "params), best accuracy and distinct networks, against the table's own ceiling (its true front and "
              "best network). Quick: 3 seeds, budgets 50 and 100, and no BayesianOptimization (seconds per trial).",
     "throughput": "Engine overhead per trial in evaluator mode (NAS-Bench-201 CIFAR-10 table lookups, TPE "
-                  "multivariate, 300 trials, one process): nas's local backend on an SQLite file against plain Optuna "
-                  "used directly, in memory and on an SQLite file, in the same run. Quick: 60 trials.",
+                  "multivariate, 300 trials, one process): nas on an SQLite file and on a journal file against plain "
+                  "Optuna used directly, in memory and on an SQLite file, in the same run. Quick: 60 trials.",
     "chaos": "Fault injection a real multi-worker search on digits "
              "(conv space, 4 epochs per trial, 24 trials, raised when it finishes early) killed 30 times - SIGKILL and "
              "SIGINT of the driver with its workers, of one worker alone; half at random moments, half aimed at a "
