@@ -460,7 +460,7 @@ def _imports() -> tuple[dict[str, set[str]], list[tuple[str, str, str]]]:
 
 LAYERS = [  # each layer may import only itself and the layers before it (the README's layout section)
     ("core", ("nas._ops", "nas.blocks", "nas.spec", "nas.cost", "nas.build", "nas.scaling", "nas.trial",
-              "nas.budget")),
+              "nas.budget", "nas.rungs")),
     ("spaces", ("search_spaces",)),
     ("one trial", ("nas.data", "nas.devices", "nas.train", "nas.ranking", "nas._quiet")),
     ("engine", ("nas.engine",)),

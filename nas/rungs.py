@@ -1,0 +1,290 @@
+"""Rung rules for multi-objective early stopping (asynchronous successive halving).
+
+A trial trained for ``epochs`` epochs is checked at the rungs ``min_epochs * eta**k`` (:func:`rung_epochs`).
+At a rung it continues (:func:`keep`) only if it is in the best ``1/eta`` of the trials that reached that rung,
+as in ASHA (Li et al. 2020, "A System for Massively Parallel Hyperparameter Tuning") and Optuna's
+``SuccessiveHalvingPruner``: the decision is taken once, when the trial reaches the rung, against the trials
+that reached it before (and itself). Three rules for "best" (``RULES``):
+
+* ``"pareto"`` (cost-aware, this project's rule): a trial competes only with the trials at the rung that are at
+  least as cheap as it in every cost objective. nas knows a candidate's exact cost (MACs, params) before
+  training, so cost needs no early estimate; only accuracy is uncertain at a rung.
+* ``"nds"``: MO-ASHA (Schmucker, Donini, Zafar, Salinas, Archambeau 2021, "Multi-objective Asynchronous
+  Successive Halving"), NSGA-II variant: non-dominated sorting over (accuracy up, costs down), ties within a
+  front broken by crowding distance.
+* ``"asha"``: single-objective ASHA on accuracy (costs ignored).
+
+The quota convention is the same for all three: with a pool of ``n`` competing trials (mine included) and
+``q = max(1, n // eta)``, a trial continues iff fewer than ``q`` trials of the pool rank *strictly* before it.
+For ``n < eta`` (the first ``eta - 1`` trials at a rung) that means it must be the best of its pool, which is
+Optuna's rule (Optuna cannot pause a trial and promote it later, so it keeps only a best-so-far one). Trials
+that tie with mine (equal accuracy; for ``"nds"`` equal front and crowding distance) never count against it,
+so a decision depends only on the values, never on the order of ``reached``.
+
+Pure Python, no imports beyond the standard library (this module is in the "core" layer).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import numbers
+from collections.abc import Sequence
+
+__all__ = [
+    "RULES",
+    "crowding_distances",
+    "dominates",
+    "front_ranks",
+    "keep",
+    "nds_order",
+    "pareto_front",
+    "rung_epochs",
+]
+
+RULES = ("pareto", "nds", "asha")
+
+Point = tuple[float, tuple[float, ...]]  # (accuracy at the rung - to maximise, cost objectives - to minimise)
+
+
+def _bad(field: str, rule: str, value: object) -> ValueError:
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return ValueError(f"`{field}` must be {rule}, but got {field}={text}")
+
+
+def _int_at_least(field: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise _bad(field, f"an integer >= {low}", value)
+    return int(value)
+
+
+def rung_epochs(min_epochs: int, eta: int, epochs: int) -> tuple[int, ...]:
+    """The epochs after which a trial of ``epochs`` epochs is checked: ``min_epochs * eta**k`` for k = 0, 1, ...
+    while below ``epochs`` (a trial that has trained all its epochs is finished, not checked).
+
+    ``rung_epochs(min_epochs=1, eta=3, epochs=12)`` is ``(1, 3, 9)``; ``rung_epochs(2, 2, 12)`` is
+    ``(2, 4, 8)``; ``rung_epochs(12, 3, 12)`` is ``()`` (no early stopping). Raises ``ValueError`` naming the
+    field, the rule and the value for ``min_epochs < 1``, ``eta < 2`` or ``epochs < 1`` (or non-integers).
+    """
+    min_epochs = _int_at_least("min_epochs", min_epochs, 1)
+    eta = _int_at_least("eta", eta, 2)
+    epochs = _int_at_least("epochs", epochs, 1)
+    out = []
+    r = min_epochs
+    while r < epochs:
+        out.append(r)
+        r *= eta
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- dominance, fronts, crowding
+
+def _vector(p: Point) -> tuple[float, ...]:
+    """The point as a vector to minimise: (-accuracy, *costs)."""
+    return (-p[0], *p[1])
+
+
+def dominates(a: Point, b: Point) -> bool:
+    """Whether ``a`` Pareto-dominates ``b`` over (accuracy up, costs down): at least as good in every objective
+    and strictly better in one."""
+    va, vb = _vector(a), _vector(b)
+    return all(x <= y for x, y in zip(va, vb)) and va != vb
+
+
+def pareto_front(points: Sequence[Point]) -> list[Point]:
+    """The points of ``points`` that no point of ``points`` dominates (copies of one point all stay)."""
+    return [p for p in points if not any(dominates(q, p) for q in points)]
+
+
+def _ranks_general(vectors: list[tuple[float, ...]]) -> list[int]:
+    """Front index (0: non-dominated) of every distinct vector: Deb et al.'s fast non-dominated sort, O(M n^2)."""
+    n = len(vectors)
+    dominated_by_count = [0] * n
+    dominating: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n):
+        vi = vectors[i]
+        for j in range(i + 1, n):
+            vj = vectors[j]
+            le = all(x <= y for x, y in zip(vi, vj))
+            ge = all(x >= y for x, y in zip(vi, vj))
+            if le and not ge:  # i dominates j (vectors are distinct, so le and ge cannot both hold)
+                dominating[i].append(j)
+                dominated_by_count[j] += 1
+            elif ge and not le:
+                dominating[j].append(i)
+                dominated_by_count[i] += 1
+    rank = [0] * n
+    current = [i for i in range(n) if dominated_by_count[i] == 0]
+    r = 0
+    while current:
+        nxt = []
+        for i in current:
+            rank[i] = r
+            for j in dominating[i]:
+                dominated_by_count[j] -= 1
+                if dominated_by_count[j] == 0:
+                    nxt.append(j)
+        current, r = nxt, r + 1
+    return rank
+
+
+def _ranks_2d(vectors: list[tuple[float, ...]]) -> list[int]:
+    """Front index of every distinct 2-objective vector in O(n log n): in (f1, f2) order a point can only be
+    dominated by earlier points, and (vectors being distinct) by exactly those with f2 <= its f2; so it joins
+    the first front whose smallest f2 so far is above its f2 (those minima never decrease with the front)."""
+    order = sorted(range(len(vectors)), key=lambda i: vectors[i])
+    mins: list[float] = []
+    rank = [0] * len(vectors)
+    for i in order:
+        f2 = vectors[i][1]
+        r = bisect.bisect_right(mins, f2)
+        if r == len(mins):
+            mins.append(f2)
+        else:
+            mins[r] = f2
+        rank[i] = r
+    return rank
+
+
+def _distinct(points: Sequence[Point]) -> tuple[list[tuple[float, ...]], list[int]]:
+    """The distinct minimisation vectors of ``points`` (sorted) and, per point, the index of its vector."""
+    vectors = sorted({_vector(p) for p in points})
+    where = {v: i for i, v in enumerate(vectors)}
+    return vectors, [where[_vector(p)] for p in points]
+
+
+def front_ranks(points: Sequence[Point]) -> list[int]:
+    """Non-dominated sorting: the front index of every point (0: on the Pareto front, 1: on it once front 0 is
+    removed, ...). Copies of a point share its front."""
+    vectors, idx = _distinct(points)
+    if not vectors:
+        return []
+    ranks = _ranks_2d(vectors) if len(vectors[0]) == 2 else _ranks_general(vectors)
+    return [ranks[i] for i in idx]
+
+
+def crowding_distances(front: Sequence[Point]) -> list[float]:
+    """NSGA-II crowding distance (Deb et al. 2002) of every point of one front, over (accuracy, costs).
+
+    Per objective, the distinct points are sorted by it (ties by the whole vector, so the result does not depend
+    on the input order); the first and last get infinity, every other one adds the gap between its neighbours
+    divided by the objective's range (an objective with zero range adds nothing). Copies of a point get the
+    distance of the point (counted once), so identical trials are treated identically.
+    """
+    vectors, idx = _distinct(front)
+    n = len(vectors)
+    dist = [0.0] * n
+    if n <= 2:
+        return [math.inf] * len(front)
+    for m in range(len(vectors[0])):
+        order = sorted(range(n), key=lambda i: (vectors[i][m], vectors[i]))
+        lo, hi = vectors[order[0]][m], vectors[order[-1]][m]
+        dist[order[0]] = dist[order[-1]] = math.inf
+        if hi == lo:
+            continue
+        for a, i, b in zip(order, order[1:], order[2:]):
+            if dist[i] != math.inf:
+                dist[i] += (vectors[b][m] - vectors[a][m]) / (hi - lo)
+    return [dist[i] for i in idx]
+
+
+def nds_order(points: Sequence[Point]) -> list[tuple[int, float]]:
+    """Per point its MO-ASHA sort key (front index, -crowding distance within its front): smaller is better."""
+    ranks = front_ranks(points)
+    keys: list[tuple[int, float]] = [(0, 0.0)] * len(points)
+    by_front: dict[int, list[int]] = {}
+    for i, r in enumerate(ranks):
+        by_front.setdefault(r, []).append(i)
+    for r, members in by_front.items():
+        for i, d in zip(members, crowding_distances([points[i] for i in members])):
+            keys[i] = (r, -d)
+    return keys
+
+
+# ---------------------------------------------------------------- the rule
+
+def _real(v: object) -> bool:
+    if type(v) is float or type(v) is int:  # the common case, without the ABC check
+        return not math.isnan(v)
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and not math.isnan(v)  # type: ignore[arg-type]
+
+
+def _point(field: str, p: object, n_costs: int | None) -> Point:
+    if type(p) in (tuple, list) and len(p) == 2:  # type: ignore[arg-type]
+        acc, costs = p  # type: ignore[misc]
+        if type(costs) in (tuple, list) and _real(acc) and all(_real(c) for c in costs):
+            if n_costs is not None and len(costs) != n_costs:
+                raise _bad(field, f"points with {n_costs} cost objectives, as mine", p)
+            return (acc, costs if type(costs) is tuple else tuple(costs))
+    raise _bad(field, "(accuracy, (cost, ...)) of real numbers, none NaN", p)
+
+
+def _check(rule: object, mine: object, reached: object, eta: object) -> tuple[Point, list[Point], int]:
+    if not isinstance(rule, str) or rule not in RULES:
+        raise _bad("rule", f"one of {', '.join(map(repr, RULES))}", rule)
+    eta = _int_at_least("eta", eta, 2)
+    me = _point("mine", mine, None)
+    if not isinstance(reached, (list, tuple)):
+        raise _bad("reached", "a list of (accuracy, costs) including mine", reached)
+    n_costs = len(me[1])
+    pts = [_point("reached[]", p, n_costs) for p in reached]
+    if me not in pts:
+        raise _bad("reached", "a list of the trials at the rung that includes mine", f"{len(pts)} points without "
+                   f"{me!r}")
+    return me, pts, eta
+
+
+def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
+    """Whether the trial ``mine`` continues past this rung under ``rule`` (one of ``RULES``).
+
+    ``mine`` is (its accuracy after this rung's epochs, its cost objective values - all to minimise, e.g.
+    (MACs,) or (MACs, params)); ``reached`` holds the (accuracy, costs) of every trial that has reached this
+    rung, ``mine`` included. Each rule builds a pool of competitors (mine included) and a strict "ranks before"
+    relation; with ``q = max(1, len(pool) // eta)`` the trial continues iff fewer than ``q`` trials of the pool
+    rank strictly before it:
+
+    * ``"pareto"``: pool = the trials of ``reached`` whose every cost is <= mine's; "before" = strictly more
+      accurate. That is ASHA among the trials at least as cheap as mine: a cheap trial is not stopped because
+      expensive ones are more accurate; an expensive one must beat the cheaper ones.
+
+      *It keeps every trial on the rung's Pareto front* over (accuracy up, costs down). Proof: let ``mine`` be
+      non-dominated in ``reached`` and ``p`` be in its pool, so every cost of ``p`` is <= mine's. If ``p``
+      were strictly more accurate, ``p`` would be at least as good in every objective and strictly better in
+      accuracy, i.e. ``p`` would dominate ``mine``: a contradiction. So no trial of the pool ranks before
+      ``mine``, 0 < q, and it continues. (Copies of ``mine`` are equally accurate and do not count.) It keeps
+      more than the front: a dominated trial still continues while it is in the top ``1/eta`` of the trials
+      at least as cheap as it, so about ``1/eta`` of a random stream continues (one cost objective, see the
+      tests). With no cost objectives, or all costs equal, it is exactly ``"asha"``.
+    * ``"nds"``: pool = all of ``reached``; "before" = smaller (front index, -crowding distance) in
+      :func:`nds_order`: non-dominated sorting over (accuracy up, costs down), within a front larger NSGA-II
+      crowding distance first. MO-ASHA's paper also has an epsilon-net variant (a greedy selection that
+      spreads the continuing trials over the objective space); this is the NSGA-II variant, not that one. When the first front holds more
+      than ``q`` trials, front members with small crowding distance are stopped.
+    * ``"asha"``: pool = all of ``reached``; "before" = strictly more accurate; costs are ignored. This equals
+      Optuna's ``SuccessiveHalvingPruner`` test (continue iff accuracy >= the ``q``-th best accuracy).
+
+    Raises ``ValueError`` naming the field, the rule and the value for an unknown rule, ``eta`` < 2, a point
+    that is not (number, (numbers...)) or holds NaN, points with different numbers of costs, or ``mine`` not
+    in ``reached``. Time O(n * costs) for "pareto" and "asha", O(n log n) for "nds" with one cost objective
+    and O(costs * n^2) with more.
+    """
+    me, pts, eta = _check(rule, mine, reached, eta)
+    acc, costs = me
+    if rule == "asha":
+        pool = pts
+        before = sum(p[0] > acc for p in pool)
+    elif rule == "pareto":
+        if len(costs) == 1:
+            cap = costs[0]
+            pool = [p for p in pts if p[1][0] <= cap]
+        else:
+            pool = [p for p in pts if all(c <= m for c, m in zip(p[1], costs))]
+        before = sum(p[0] > acc for p in pool)
+    else:
+        pool = pts
+        keys = nds_order(pool)
+        mine_key = keys[pool.index(me)]
+        before = sum(k < mine_key for k in keys)
+    return before < max(1, len(pool) // eta)
