@@ -160,6 +160,13 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"backend {cfg.backend['kind']}, budget {cfg.budget.epochs} epochs, constraints {cfg.constraints or '-'}")
     print(f"progress {c['done']}/{study.n_trials} finished: {c['complete']} complete, {c['pruned']} pruned; "
           f"{c['running']} running, {c['waiting']} queued, {c['infeasible']} over budget, {c['failed']} failed")
+    spent = study.epochs()
+    if cfg.evaluator is None:
+        saved = f", {spent['saved']} saved by early stopping ({100 * spent['saved'] / spent['full']:.0f}%)" \
+            if spent["saved"] and spent["full"] else ""
+        stops = ", ".join(f"{n} after {e}" for e, n in spent["stopped_at"].items())
+        print(f"epochs {spent['trained']} trained{saved}" + (f"; stopped trials by epochs trained: {stops}"
+                                                               if stops else ""))
     best = study.best()
     if best is not None:
         print(f"best so far: trial {best.number} accuracy {best.metrics['accuracy']:.4f} MACs "

@@ -81,6 +81,26 @@ class Study:
         """Trials by outcome: ``done`` (complete + pruned), ``running``, ``waiting``, ``infeasible``, ``failed``."""
         return counts(self.optuna_study.get_trials(deepcopy=False))
 
+    def epochs(self) -> dict[str, Any]:
+        """Training epochs spent: ``trained`` (every trial's epochs, stopped trials' up to their stop),
+        ``full`` (what the same trials would have cost at the full budget), ``saved`` (the difference) and
+        ``stopped_at`` (epochs -> trials stopped there). Reused and over-budget trials train nothing; failed
+        trials count the epochs they recorded."""
+        full_budget = self.budget.epochs
+        trained = full = 0
+        stopped: dict[int, int] = {}
+        for r in self.trials:
+            if r.status not in ("ok", "pruned", "failed"):
+                continue
+            epochs = r.user_attrs.get("epochs")
+            if epochs is None:
+                epochs = len(r.user_attrs.get("history") or [])
+            trained += int(epochs)
+            full += full_budget if r.status != "failed" else int(epochs)
+            if r.status == "pruned":
+                stopped[int(epochs)] = stopped.get(int(epochs), 0) + 1
+        return {"trained": trained, "full": full, "saved": full - trained, "stopped_at": dict(sorted(stopped.items()))}
+
     def evaluated(self) -> list[TrialRecord]:
         """Trials with a full result, one per distinct architecture (reused trials point to the original)."""
         seen, out = set(), []

@@ -32,7 +32,7 @@ from optuna.trial import TrialState
 
 from nas.backends.base import Backend
 from nas.engine.claims import claim, counts, fail_dead_trials, stop_reason
-from nas.engine.config import StudyConfig, check_int
+from nas.engine.config import NAS_PRUNERS, StudyConfig, check_int
 from nas.engine.progress import FINISHED, report_finished
 from nas.engine.storage import claim_lock, lock_path
 
@@ -78,9 +78,12 @@ class Ray(Backend):
         if self.scheduler is not None and not config.single_accuracy:
             raise ValueError(f"Ray: `scheduler` ({self.scheduler}) stops trials on one metric: it needs "
                              f"objectives=('accuracy',), but got objectives={list(config.objectives)!r}")
-        if config.pruner is not None:
-            raise ValueError("`pruner` (Optuna's) works with the local backend; with the Ray backend use "
-                             "nas.Ray(scheduler='asha') or 'hyperband'")
+        if config.pruner is not None and config.pruner.name not in NAS_PRUNERS:
+            raise ValueError(f"`pruner` {config.pruner.name!r} (Optuna's) works with the local backend; with the Ray "
+                             f"backend use pruner='pareto' (any objectives) or nas.Ray(scheduler='asha') or 'hyperband'")
+        if config.pruner is not None and self.scheduler is not None:
+            raise ValueError(f"Ray: `scheduler` ({self.scheduler}) and `pruner` ('pareto') both stop trials early: "
+                             f"choose one")
 
     def run(self, study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool) -> None:
         run_ray(study, url, config, self, verbose=verbose)

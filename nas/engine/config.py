@@ -43,14 +43,17 @@ from nas.trial import EVALUATOR_MARK, FixedTrial
 
 __all__ = ["CONFIG_VERSION", "Component", "EVALUATORS",
            "check_runnable", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "StudyConfig",
-           "check_int", "configure_space", "evaluator_component", "make_evaluator", "make_pruner", "make_sampler",
+           "check_int", "configure_space", "NAS_PRUNERS", "rung_options", "evaluator_component", "make_evaluator", "make_pruner", "make_sampler",
            "now", "pruner_component", "read_config", "sampler_component", "warm_start_params", "write_config"]
 
 CONFIG_VERSION = 2
 CONFIG_ATTR = "nas"  # the study user attribute holding the configuration (JSON)
 RUN_CODE_ENV = "NAS_RUN_CODE_FROM_STORAGE"
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
-PRUNERS = ("median", "successive_halving", "asha", "hyperband")
+PRUNERS = ("pareto", "median", "successive_halving", "asha", "hyperband")
+# nas's own early stopping (decided by nas from the study storage, on every backend, multi-objective too);
+# the others are Optuna's pruners (single-objective accuracy, local backend)
+NAS_PRUNERS = ("pareto",)
 # registered evaluators: name -> import path of a marked factory
 EVALUATORS = {"nasbench201": "search_spaces.nasbench201:Table"}
 MAX_TRIALS = 1_000_000
@@ -58,7 +61,7 @@ DATA_KINDS = ("name", "folder", "npz", "evaluator", "keras_tuner")
 PICKLE = "pickle"  # the component name of a nas 0.1 pickle
 
 _SAMPLER_OPTIONS = {"nsga2": ("population_size",), "tpe": ("n_startup_trials",), "random": (), "grid": ()}
-_PRUNER_OPTIONS = {"median": ("n_startup_trials",), "successive_halving": ("reduction_factor",),
+_PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule"), "median": ("n_startup_trials",), "successive_halving": ("reduction_factor",),
                    "asha": ("reduction_factor",), "hyperband": ("reduction_factor",)}
 
 
@@ -336,7 +339,8 @@ def _check_options(name: str, options: dict[str, Any], known: tuple[str, ...], w
     if bad:
         raise ValueError(f"`{what}` {name!r}: unknown option {bad[0]!r}; known options: {', '.join(known) or 'none'}")
     for k, v in options.items():
-        check_int(f"{what}.{k}", v, 1)
+        if k != "rule":  # the pareto pruner's rule is a name (checked by rung_options)
+            check_int(f"{what}.{k}", v, 1)
 
 
 def sampler_component(sampler: Any, objectives: tuple[str, ...], space: Any) -> Component:
@@ -392,7 +396,11 @@ def pruner_component(pruner: Any, objectives: tuple[str, ...]) -> Component | No
             _check_options(name, options, _PRUNER_OPTIONS[name], "pruner")
         else:
             _optuna_class(optuna.pruners, optuna.pruners.BasePruner, name, "pruner")
+        if name in NAS_PRUNERS:
+            options = rung_options(options)
         component = Component(name=name, options=options)
+    if component.name in NAS_PRUNERS:
+        return component
     if objectives != ("accuracy",):
         raise ValueError(f"`pruner` works on per-epoch validation accuracy: it needs objectives=('accuracy',), "
                          f"but got objectives={list(objectives)!r}")
@@ -500,9 +508,25 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
         raise ValueError(f"`sampler` {name} with options {options}: {exc}") from None
 
 
+def rung_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The ``pareto`` pruner's options with their defaults, checked: ``min_epochs`` (first rung, default 1),
+    ``reduction_factor`` (eta, default 3), ``rule`` (``pareto`` - cost-aware, the default - ``nds`` - MO-ASHA's
+    non-dominated sorting - or ``asha`` - accuracy only)."""
+    from nas.rungs import RULES
+
+    out = {"min_epochs": options.get("min_epochs", 1), "reduction_factor": options.get("reduction_factor", 3),
+           "rule": options.get("rule", "pareto")}
+    check_int("pruner.min_epochs", out["min_epochs"], 1)
+    check_int("pruner.reduction_factor", out["reduction_factor"], 2)
+    if out["rule"] not in RULES:
+        raise ValueError(f"`pruner.rule` must be one of {', '.join(RULES)}, but got pruner.rule={out['rule']!r}")
+    return out
+
+
 def make_pruner(component: Component | None, *, epochs: int) -> optuna.pruners.BasePruner | None:
-    """The Optuna pruner a stored component stands for (None: no pruning)."""
-    if component is None:
+    """The Optuna pruner a stored component stands for (None: no pruning, or nas's own ``pareto``, which the
+    trial pipeline applies)."""
+    if component is None or component.name in NAS_PRUNERS:
         return None
     name, options = component.name, component.options
     if name == PICKLE:

@@ -20,12 +20,16 @@ def line(t: Any, done: int, target: int) -> str:
     acc = a.get("accuracy")
     if acc is None and t.intermediate_values:
         acc = t.intermediate_values[max(t.intermediate_values)]
+    if acc is None and status == "pruned" and a.get("history"):
+        acc = a["history"][-1]
     parts = [f"[{done:>3}/{target}] trial {t.number:>3} {status:<10}"]
     parts.append(f"acc {acc:.4f}" if acc is not None else " " * 10)
     if "macs" in a:
         parts.append(f"MACs {a['macs']:>12,}  params {a['params']:>10,}")
     if "latency_ms" in a:
         parts.append(f"{a['latency_ms']:.2f} ms")
+    if status == "pruned" and "epochs" in a:
+        parts.append(f"stopped after {a['epochs']} epoch{'s' if a['epochs'] != 1 else ''}")
     if "timings" in a and "total_s" in a["timings"]:
         parts.append(f"{a['timings']['total_s']:6.1f}s")
     if status in ("failed", "infeasible") and a.get("error"):

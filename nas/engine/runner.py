@@ -30,7 +30,7 @@ import search_spaces
 from nas.budget import ANALYTIC, CONSTRAINTS, TrialFailed
 from nas.cost import cost
 from nas.engine import records
-from nas.engine.config import StudyConfig, make_evaluator
+from nas.engine.config import NAS_PRUNERS, StudyConfig, make_evaluator
 from nas.spec import ArchSpec
 
 __all__ = ["Heartbeat", "Runner", "rss_mb"]
@@ -91,6 +91,17 @@ def _json_ok(value: Any) -> bool:
     return True
 
 
+def _inherited(trials: list[Any], retry_of: Any, rung: str) -> bool | None:
+    """The decision recorded at ``rung`` by the trial this one re-runs (None: none recorded)."""
+    if retry_of is None:
+        return None
+    for t in trials:
+        if t.number == retry_of:
+            decision = (t.user_attrs.get("rungs") or {}).get(rung)
+            return None if decision is None else bool(decision[1])
+    return None
+
+
 class _Done(Exception):
     """A step finished the trial early (infeasible or reused): nothing more to run."""
 
@@ -131,7 +142,7 @@ class Runner:
         beat = Heartbeat(self.study._storage, trial._trial_id)
         try:
             spec = self._sample(trial, timings, t0)
-            metrics = self._cost(trial, spec)
+            metrics = self._metrics = self._cost(trial, spec)
             self._constraints(trial, metrics)
             self._reuse(trial, spec, metrics, seen)
             metrics.update(self._evaluate(trial, spec, timings))
@@ -139,7 +150,9 @@ class Runner:
         except _Done as done:
             self._tell(trial, timings, t0, done.values)
         except optuna.TrialPruned as exc:
-            self._pending.update({"status": "pruned", "pruned_by": str(exc) or "pruner"})
+            history = getattr(self, "_history", [])
+            self._pending.update({"status": "pruned", "pruned_by": str(exc) or "pruner", "history": history,
+                                  "epochs": len(history)})
             self._tell(trial, timings, t0, state=TrialState.PRUNED)
         except Exception as exc:
             if _interrupted(exc):  # a Ctrl-C that a library wrapped (e.g. Optuna's StorageInternalError in a commit)
@@ -231,12 +244,56 @@ class Runner:
             self._pending = {k: v for k, v in pending.items() if _json_ok(v)}
             raise
 
+    # -- early stopping at rungs (the ``pareto`` pruner): decided by nas from the study storage
+    def _rung_hook(self, trial: optuna.Trial, costs: tuple[float, ...]) -> Any:
+        """Checks the trial at each rung: records its accuracy there and the decision (``rungs`` attribute:
+        ``{"<epochs>": [accuracy, kept]}``), from the rung results of the study's other trials only; a retry of a
+        trial whose worker died takes the decisions that trial had recorded."""
+        from nas.rungs import keep, rung_epochs
+
+        options = self.config.pruner.options
+        eta, rule = int(options["reduction_factor"]), options["rule"]
+        rungs = set(rung_epochs(int(options["min_epochs"]), eta, self.config.budget.epochs))
+        cost_keys = self._cost_keys()
+        reached: dict[str, list[Any]] = {}
+
+        def check(epoch: int, val_acc: float) -> None:
+            e = epoch + 1
+            if e not in rungs:
+                return
+            trials = self.study.get_trials(deepcopy=False)
+            inherited = _inherited(trials, trial.user_attrs.get("retry_of"), str(e))
+            if inherited is not None:
+                kept = inherited
+            else:
+                pool = [(float(t.user_attrs["rungs"][str(e)][0]), tuple(float(t.user_attrs[k]) for k in cost_keys))
+                        for t in trials if t.number != trial.number and t.state != TrialState.FAIL
+                        and str(e) in (t.user_attrs.get("rungs") or {}) and all(k in t.user_attrs for k in cost_keys)]
+                mine = (float(val_acc), costs)
+                kept = keep(rule, mine, pool + [mine], eta)
+            reached[str(e)] = [round(float(val_acc), 6), bool(kept)]
+            trial.set_user_attr("rungs", dict(reached))
+            if not kept:
+                raise optuna.TrialPruned(f"{rule} rung at epoch {e} (reduction factor {eta}"
+                                         f"{', decision of trial ' + str(trial.user_attrs['retry_of']) if inherited is not None else ''})")
+        return check
+
+    def _cost_keys(self) -> tuple[str, ...]:
+        """The cost objectives a rung compares (known exactly before training: MACs, FLOPs, params)."""
+        return tuple(o for o in self.objectives if o in ("macs", "flops", "params"))
+
     # -- training
-    def _epoch_report(self, trial: optuna.Trial) -> Any:
-        """The per-epoch callback: Optuna's pruner (single-objective accuracy) and the backend's hook."""
-        hooks = []
+    def _epoch_report(self, trial: optuna.Trial, costs: tuple[float, ...] = ()) -> Any:
+        """The per-epoch callback: the rung checks (``pareto`` pruner), Optuna's pruner (single-objective
+        accuracy), and the backend's hook; it keeps the per-epoch accuracy for a stopped trial's record."""
+        hooks: list[Any] = [lambda epoch, val_acc: self._history.append(round(float(val_acc), 6))]
         last = self.config.budget.epochs - 1
-        if self.config.single_accuracy and self.config.pruner is not None:
+        pruner = self.config.pruner
+        if pruner is not None and pruner.name in NAS_PRUNERS:
+            hooks.append(self._rung_hook(trial, costs))
+            if len(self.objectives) == 1:
+                hooks.append(lambda epoch, val_acc: trial.report(val_acc, epoch))
+        elif self.config.single_accuracy and pruner is not None:
             def prune(epoch: int, val_acc: float) -> None:
                 trial.report(val_acc, epoch)
                 if epoch < last and trial.should_prune():  # a finished training is a result, not a prune
@@ -257,7 +314,10 @@ class Runner:
 
         budget, config = self.config.budget, self.config
         self._flush(trial)  # what is being trained is on record before training starts
-        result = train_model(spec, self.data, budget, seed=budget.seed + trial.number, report=self._epoch_report(trial),
+        self._history: list[float] = []
+        costs = tuple(float(self._metrics[k]) for k in self._cost_keys())
+        result = train_model(spec, self.data, budget, seed=budget.seed + trial.number,
+                             report=self._epoch_report(trial, costs),
                              timings=timings, device=config.device)
         model = result.pop("model")
         if "latency" in self.objectives or "max_latency" in config.constraints:

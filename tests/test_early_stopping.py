@@ -1,0 +1,118 @@
+"""The ``pareto`` pruner: multi-objective early stopping at rungs, decided by nas from the study storage.
+
+Real training on digits; every decision recorded in a study is recomputed here from the stored rung results
+with ``nas.rungs.keep`` (one worker: the trials that reached a rung before a trial are those numbered before it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import nas
+from nas.engine import claims
+from nas.engine.config import pruner_component
+from nas.rungs import keep, rung_epochs
+
+SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32), "kernels": (3, 5),
+                                      "hidden": (0, 0), "dropouts": (0.0,)}}
+BUDGET = {"epochs": 4, "batch_size": 128, "learning_rate": 0.01}
+
+
+def _recompute(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str, cost_keys: tuple[str, ...]) -> int:
+    """Check every recorded decision against the rule over the trials numbered before it; returns how many."""
+    checked = 0
+    for t in trials:
+        for rung, (acc, kept) in (t.user_attrs.get("rungs") or {}).items():
+            pool = [(u.user_attrs["rungs"][rung][0], tuple(u.user_attrs[k] for k in cost_keys)) for u in trials
+                    if u.number < t.number and rung in (u.user_attrs.get("rungs") or {})]
+            mine = (acc, tuple(t.user_attrs[k] for k in cost_keys))
+            assert keep(rule, mine, pool + [mine], eta) == kept, (t.number, rung)
+            checked += 1
+    return checked
+
+
+def test_pareto_pruner_options_are_checked_and_stored() -> None:
+    c = pruner_component("pareto", ("accuracy", "macs"))
+    assert (c.name, c.options) == ("pareto", {"min_epochs": 1, "reduction_factor": 3, "rule": "pareto"})
+    c = pruner_component({"name": "pareto", "options": {"min_epochs": 2, "reduction_factor": 2, "rule": "nds"}},
+                         ("accuracy", "params"))
+    assert c.options == {"min_epochs": 2, "reduction_factor": 2, "rule": "nds"}
+    with pytest.raises(ValueError, match=r"`pruner.min_epochs` must be an integer >= 1, but got pruner.min_epochs=0"):
+        pruner_component({"name": "pareto", "options": {"min_epochs": 0}}, ("accuracy", "macs"))
+    with pytest.raises(ValueError, match=r"`pruner.reduction_factor` must be an integer >= 2, but got "
+                                         r"pruner.reduction_factor=1"):
+        pruner_component({"name": "pareto", "options": {"reduction_factor": 1}}, ("accuracy", "macs"))
+    with pytest.raises(ValueError, match=r"`pruner.rule` must be one of pareto, nds, asha, but got pruner.rule='x'"):
+        pruner_component({"name": "pareto", "options": {"rule": "x"}}, ("accuracy", "macs"))
+    with pytest.raises(ValueError, match=r"unknown option 'eta'"):
+        pruner_component({"name": "pareto", "options": {"eta": 3}}, ("accuracy", "macs"))
+    # Optuna's pruners stay single-objective
+    with pytest.raises(ValueError, match=r"needs objectives=\('accuracy',\)"):
+        pruner_component("median", ("accuracy", "macs"))
+
+
+def test_ray_refuses_a_tune_scheduler_together_with_the_pareto_pruner(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"`scheduler` \(asha\) and `pruner` \('pareto'\) both stop trials early"):
+        nas.create_study(SPACE, "digits", objectives=("accuracy",), pruner="pareto", storage=tmp_path / "r.db",
+                         backend=nas.Ray(scheduler="asha"), verbose=False)
+
+
+@pytest.mark.slow
+def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path: Path) -> None:
+    study = nas.search(SPACE, "digits", objectives=("accuracy", "macs"), n_trials=14, sampler="random", seed=3,
+                       budget=BUDGET, pruner={"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2}},
+                       storage=tmp_path / "p.db", study_name="p", verbose=False)
+    trials = study.optuna_study.trials
+    assert rung_epochs(1, 2, 4) == (1, 2)
+    c = study.counts()
+    assert c["done"] == 14 and c["pruned"] > 0 and c["complete"] > c["pruned"] // 4
+    trained = [t for t in trials if t.user_attrs.get("status") in ("ok", "pruned")]
+    assert _recompute(trained, 2, "pareto", ("macs",)) >= len(trained)  # every trained trial met rung 1
+    for t in trials:
+        a = t.user_attrs
+        if t.state == TrialState.PRUNED:
+            e = int(a["pruned_by"].split("epoch ")[1].split(" ")[0])
+            assert a["status"] == "pruned" and a["pruned_by"].startswith("pareto rung at epoch")
+            assert a["epochs"] == e == len(a["history"]) and list(a["rungs"].values())[-1][1] is False
+            assert a["rungs"][str(e)][0] == a["history"][-1]
+            # it was stopped because a trial at most as expensive was more accurate at that rung
+            assert any(u.user_attrs.get("rungs", {}).get(str(e), [0])[0] > a["rungs"][str(e)][0]
+                       and u.user_attrs["macs"] <= a["macs"] for u in trials if u.number < t.number)
+            assert "weights" not in a and t.values is None
+        elif a.get("status") == "ok":
+            assert all(kept for _, kept in a["rungs"].values()) and a["epochs"] == 4
+    # a stopped trial is never ranked with its low-fidelity accuracy
+    pruned = {t.number for t in trials if t.state == TrialState.PRUNED}
+    assert pruned.isdisjoint(r.number for r in study.pareto_front())
+    assert pruned.isdisjoint(r.number for r in study.evaluated())
+    spent = study.epochs()
+    assert spent["trained"] == sum(t.user_attrs["epochs"] for t in trained)
+    assert spent["full"] == 4 * len(trained) and spent["saved"] == spent["full"] - spent["trained"] > 0
+    assert sum(spent["stopped_at"].values()) == len(pruned)
+
+
+@pytest.mark.slow
+def test_a_retried_trial_takes_the_decisions_its_dead_worker_recorded(tmp_path: Path) -> None:
+    study = nas.create_study(SPACE, "digits", objectives=("accuracy", "macs"), n_trials=1, sampler="random", seed=0,
+                             budget=BUDGET, pruner="pareto", storage=tmp_path / "d.db", study_name="d",
+                             verbose=False)
+    ost = study.optuna_study
+    # a worker that trained trial 0 to its first rung, was told to stop there, and died before recording it
+    t = ost.ask()
+    study.space.sample(t)
+    t.set_user_attr("worker", {"host": claims.HOST, "pid": 2**22 + 12345})
+    t.set_user_attr("rungs", {"1": [0.01, False]})
+    assert claims.fail_dead_trials(ost) == [0]
+    study.resume(verbose=False)
+    trials = study.optuna_study.trials
+    retry = trials[1]
+    assert retry.user_attrs["retry_of"] == 0 and retry.params == trials[0].params
+    assert retry.state == TrialState.PRUNED and retry.user_attrs["epochs"] == 1
+    assert retry.user_attrs["pruned_by"] == "pareto rung at epoch 1 (reduction factor 3, decision of trial 0)"
+    assert retry.user_attrs["rungs"]["1"][1] is False
+    assert study.counts()["done"] == 1  # the stopped retry is the study's one trial
+    assert os.path.exists(tmp_path / "d.db")
