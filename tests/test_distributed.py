@@ -54,6 +54,31 @@ def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
+def test_two_nas_workers_on_postgres_share_the_rung_decisions(tmp_path: Path) -> None:
+    name = f"pgrung-{uuid.uuid4().hex[:8]}"
+    nas.create_study(TINY_CONV, "digits", objectives=("accuracy", "macs"), n_trials=10, storage=POSTGRES,
+                     study_name=name, sampler="random", seed=5, budget={"epochs": 4, "batch_size": 128},
+                     pruner={"name": "pareto", "options": {"reduction_factor": 2}}, artifacts=tmp_path / "art",
+                     verbose=False)
+    workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i)) for i in range(2)]
+    for w in workers:
+        assert w.wait(timeout=400) == 0, (tmp_path / "w0.log").read_text()[-2000:]
+    trials = _check_exact(name, POSTGRES, 10)
+    trained = [t for t in trials if t.user_attrs.get("status") in ("ok", "pruned")]
+    assert {t.user_attrs["worker"]["pid"] for t in trained} == {w.pid for w in workers}
+    for t in trained:
+        rungs = t.user_attrs["rungs"]
+        assert set(rungs) == ({"1", "2"} if t.user_attrs["status"] == "ok" else set(rungs)) and "1" in rungs
+        for rung, (acc, kept) in rungs.items():
+            if not kept:  # stopped: some trial at most as expensive was more accurate at that rung
+                assert any(u.user_attrs["rungs"][rung][0] > acc and u.user_attrs["macs"] <= t.user_attrs["macs"]
+                           for u in trained if rung in u.user_attrs["rungs"] and u.number != t.number)
+                assert t.state == optuna.trial.TrialState.PRUNED and t.user_attrs["epochs"] == int(rung)
+                assert t.user_attrs["pruned_by"] == f"pareto rung at epoch {rung} (reduction factor 2)"
+    assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
+
+
+@pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
 def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
     name = f"pgkill-{uuid.uuid4().hex[:8]}"
     nas.create_study(TINY_CONV, "digits", n_trials=4, storage=POSTGRES, study_name=name, sampler="random", seed=1,

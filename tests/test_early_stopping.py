@@ -89,6 +89,13 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
     pruned = {t.number for t in trials if t.state == TrialState.PRUNED}
     assert pruned.isdisjoint(r.number for r in study.pareto_front())
     assert pruned.isdisjoint(r.number for r in study.evaluated())
+    # what the sampler learns from them: Optuna's TPE puts a stopped trial (PRUNED, no values) in its "above"
+    # (bad) group, after the complete trials, as long as fewer than its "below" share are complete
+    from optuna.samplers._tpe.sampler import _split_trials
+
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    below, above = _split_trials(study.optuna_study, finished, n_below=2)
+    assert pruned <= {t.number for t in above} and len(below) == 2
     spent = study.epochs()
     assert spent["trained"] == sum(t.user_attrs["epochs"] for t in trained)
     assert spent["full"] == 4 * len(trained) and spent["saved"] == spent["full"] - spent["trained"] > 0

@@ -117,6 +117,23 @@ def test_ray_workers_are_recycled_after_max_trials_per_worker(tmp_path: Path) ->
     assert [t.user_attrs["worker_memory"]["trial_in_worker"] for t in ran] == [i % 3 + 1 for i in range(len(ran))]
 
 
+def test_ray_pool_applies_the_pareto_pruner_from_stored_data(tmp_path: Path) -> None:
+    from test_early_stopping import _recompute
+
+    study = nas.search(TINY_CONV, "digits", objectives=("accuracy", "params"), n_trials=8, sampler="random", seed=4,
+                       budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01}, storage=tmp_path / "e.db",
+                       study_name="e", pruner={"name": "pareto", "options": {"reduction_factor": 2}},
+                       backend=nas.Ray(max_concurrent=1), verbose=False)
+    trials = sorted(study.optuna_study.trials, key=lambda t: t.number)
+    trained = [t for t in trials if t.user_attrs.get("status") in ("ok", "pruned")]
+    assert study.counts()["done"] == 8 and all("ray" in t.user_attrs for t in trained)
+    # the same decisions as the rule gives over the stored rung results (one actor: trials in number order)
+    assert _recompute(trained, 2, "pareto", ("params",)) >= len(trained)
+    for t in trials:
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert t.user_attrs["pruned_by"].startswith("pareto rung at epoch") and t.user_attrs["epochs"] < 4
+
+
 def test_ray_scheduler_with_trials_that_report_nothing(tmp_path: Path) -> None:
     """One-epoch trials never report to Tune (the final epoch is never reported): with a scheduler, Tune must
     not abort on the missing metric (a regression: strict metric checking stopped the whole run)."""
