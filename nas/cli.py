@@ -48,9 +48,28 @@ def _load_spec(ref: str, *, input_shape: str | None, num_classes: int | None) ->
 
 
 def _study(args: argparse.Namespace) -> Any:
+    """The study ``--study`` names, or without it the storage's most recently created one (said on stderr)."""
     from nas.study import load_study
 
+    if args.study is None:
+        args.study = _latest_study(args.storage)
     return load_study(args.study, args.storage)
+
+
+def _latest_study(storage: Any) -> str:
+    import optuna
+
+    from nas.engine.storage import describe_storage, mask_url, open_storage
+
+    url = describe_storage(storage)
+    summaries = optuna.get_all_study_summaries(open_storage(url, create=False), include_best_trial=False)
+    if not summaries:
+        raise ValueError(f"`--study`: there is no study in {mask_url(url)}; start one with `nas search CONFIG`")
+    latest = max(summaries, key=lambda s: s._study_id)  # the one created last
+    if len(summaries) > 1:
+        print(f"nas: study {latest.study_name!r}, the latest of {len(summaries)} in {mask_url(url)} (`nas status "
+              f"--all` lists them; --study NAME picks one)", file=sys.stderr)
+    return latest.study_name
 
 
 def _json_arg(name: str, text: str | None) -> Any:
@@ -144,9 +163,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from nas.engine.storage import describe_storage, mask_url, open_storage
 
-    if args.study is None:
+    if args.all:
         url = describe_storage(args.storage)
-        summaries = optuna.get_all_study_summaries(open_storage(url, create=False))
+        summaries = optuna.get_all_study_summaries(open_storage(url, create=False), include_best_trial=False)
         if not summaries:
             print(f"no studies in {mask_url(url)}")
         for s in summaries:
@@ -237,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     storage_help = "storage URL or file (default: the NAS_STORAGE environment variable, else runs/nas.db)"
 
-    def study_args(p: argparse.ArgumentParser, required: bool = True) -> None:
-        p.add_argument("--study", required=required, help="study name")
+    def study_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+        p.add_argument("--study", required=required,
+                       help="study name" + ("" if required else " (default: the latest study in the storage)"))
         p.add_argument("--storage", default=os.environ.get("NAS_STORAGE"), help=storage_help)
 
     p = sub.add_parser("search", help="run the search described by a YAML config")
@@ -265,8 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", choices=("asha", "hyperband"), help="Ray: single-objective accuracy searches")
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("status", help="progress, counts by state, best so far (without --study: list studies)")
-    study_args(p, required=False)
+    p = sub.add_parser("status", help="progress, counts by state, epochs, best so far, last failures")
+    study_args(p)
+    p.add_argument("--all", action="store_true", help="list the studies in the storage instead")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("front", help="the ranked table and Pareto front")
@@ -286,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("worker", help="join a study as a worker (from any machine that reaches the storage)")
-    study_args(p)
+    study_args(p, required=True)
     p.add_argument("--max-trials", type=int, default=0, help="exit after this many trials (0: until the target)")
     p.add_argument("--seed", type=int)
     p.set_defaults(func=cmd_worker)

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
+import nas
+import nas.engine.storage
+
 pytestmark = pytest.mark.slow
+
+TINY_SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8), "kernels": (3,),
+                                           "hidden": (0, 0), "dropouts": (0.0,)}}
 
 CONFIG = """
 study: cli-tiny
@@ -43,8 +49,10 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     status = nas_cli("status", "--study", "cli-tiny", "--storage", storage, cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert "progress 3/3 finished: 3 complete" in status.stdout and "best so far: trial" in status.stdout
-    listing = nas_cli("status", "--storage", storage, cwd=tmp_path)
-    assert "cli-tiny" in listing.stdout
+    listing = nas_cli("status", "--all", "--storage", storage, cwd=tmp_path)
+    assert listing.stdout.split()[:2] == ["cli-tiny", "3"]
+    latest = nas_cli("status", "--storage", storage, cwd=tmp_path)  # no --study: the latest study
+    assert latest.stdout == status.stdout and latest.stderr == ""
 
     for name in ("front.png", "front.html", "front.svg"):
         front = nas_cli("front", "--study", "cli-tiny", "--storage", storage, "--plot", str(tmp_path / name), cwd=tmp_path)
@@ -74,6 +82,11 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert "[  4/4]" in resumed.stdout
     again = nas_cli("status", "--study", "cli-tiny", "--storage", storage, cwd=tmp_path)
     assert "progress 4/4 finished" in again.stdout and "backend local" in again.stdout
+    # a second study: commands without --study take the one created last, and say so
+    nas.create_study(TINY_SPACE, "digits", n_trials=1, storage=storage, study_name="later", verbose=False)
+    latest = nas_cli("status", "--storage", storage, cwd=tmp_path)
+    assert latest.returncode == 0 and "study 'later'" in latest.stdout and "progress 0/1 finished" in latest.stdout
+    assert f"nas: study 'later', the latest of 2 in {storage}" in latest.stderr
 
 
 def test_read_only_commands_never_create_a_storage(tmp_path: Path) -> None:
@@ -82,6 +95,11 @@ def test_read_only_commands_never_create_a_storage(tmp_path: Path) -> None:
         out = nas_cli(*args, "--storage", str(typo), cwd=tmp_path)
         assert out.returncode == 2 and f"there is no storage at {typo}" in out.stderr, (args, out.stderr)
     assert not typo.exists() and not typo.parent.exists()
+    empty = tmp_path / "empty.db"
+    nas.engine.storage.open_storage(nas.engine.storage.describe_storage(empty))  # a storage without studies
+    out = nas_cli("front", "--storage", str(empty), cwd=tmp_path)
+    assert out.returncode == 2 and "`--study`: there is no study in sqlite:///" in out.stderr
+    assert "start one with `nas search CONFIG`" in out.stderr
     version = nas_cli("--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.strip() == f"nas {__import__('nas').__version__}"
 
