@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "experiments" / "digits_quick.yaml"
 # the worker's timing keys, in pipeline order (nas/engine/runner.py, nas/train.py); unknown keys are listed after these
 KEY_ORDER = ("sample_s", "data_s", "build_s", "train_s", "eval_s", "latency_s", "save_s", "clear_s")
+# timing keys of what came before the trial in its worker (outside total_s): listed after the in-trial keys
+OUTSIDE = ("startup_s", "spare_wait_s", "claim_s")
 TRAINING = ("train_s", "eval_s")
 
 
@@ -221,10 +223,13 @@ def report(results: list[dict[str, Any]], describe: str) -> None:
     print()
     # mean in-worker time by timing key, over trained trials
     keys = [k for k in KEY_ORDER if any(k in t.timings for r in results for t in r["trained"])]
-    keys += sorted({k for r in results for t in r["trained"] for k in t.timings} - set(keys) - {"total_s"})
-    print("mean in-worker time of a trained trial by timing key (ms, share of total_s):")
+    keys += sorted({k for r in results for t in r["trained"] for k in t.timings} - set(keys) - {"total_s"} - set(OUTSIDE))
+    outside = [k for k in OUTSIDE if any(k in t.timings for r in results for t in r["trained"])]
+    print("mean in-worker time of a trained trial by timing key (ms, share of total_s; the keys after total_s are "
+          "outside it: a worker's start-up on its first trial, a spare's wait, the claim):")
     print(f"  {'key':<32}" + "".join(f" {r['backend'] + ' (' + str(len(r['trained'])) + ')':>18}" for r in results))
-    rows = [(k, k) for k in keys] + [("(no key: cost, attrs, record)", None), ("total_s", "total_s")]
+    rows = ([(k, k) for k in keys] + [("(no key: cost, attrs, record)", None), ("total_s", "total_s")]
+            + [(k, k) for k in outside])
     for label, key in rows:
         cells = []
         for r in results:
