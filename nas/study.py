@@ -24,6 +24,7 @@ from nas.engine import records
 from nas.engine.claims import counts
 from nas.engine.config import (Component, StudyConfig, check_int, check_runnable, configure_space, evaluator_component,
                                now, pruner_component, read_config, sampler_component, warm_start_params, write_config)
+from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
 from nas.engine.storage import claim_lock, default_artifacts, describe_storage, lock_path, mask_url, open_storage
 from nas.ranking import hypervolume as _hypervolume
@@ -80,6 +81,25 @@ class Study:
     def counts(self) -> dict[str, int]:
         """Trials by outcome: ``done`` (complete + pruned), ``running``, ``waiting``, ``infeasible``, ``failed``."""
         return counts(self.optuna_study.get_trials(deepcopy=False))
+
+    def trials_dataframe(self) -> Any:
+        """One row per trial (pandas): ``number``, ``state``, ``status``, the metrics (``accuracy``, ``macs``,
+        ``flops``, ``params``, ``latency_ms``, ``epochs``), ``spec`` (the string form), ``pruned_by``, ``error``,
+        ``duration_s`` and the sampled labels as ``params_<label>``, like Optuna's ``trials_dataframe()``."""
+        import pandas as pd
+
+        rows = []
+        for t in self.optuna_study.get_trials(deepcopy=False):
+            r = records.read(t)
+            duration = ((t.datetime_complete - t.datetime_start).total_seconds()
+                        if t.datetime_complete and t.datetime_start else None)
+            row = {"number": r.number, "state": r.state, "status": r.status}
+            row.update({k: r.metrics.get(k) for k in ("accuracy", "macs", "flops", "params", "latency_ms", "epochs")})
+            row.update({"spec": r.spec_str or None, "pruned_by": r.user_attrs.get("pruned_by"), "error": r.error,
+                        "duration_s": duration})
+            row.update({f"params_{k}": v for k, v in sorted(r.params.items())})
+            rows.append(row)
+        return pd.DataFrame(rows)
 
     def epochs(self) -> dict[str, Any]:
         """Training epochs spent: ``trained`` (every trial's epochs, stopped trials' up to their stop),
@@ -204,11 +224,18 @@ class Study:
         return text
 
     # ------------------------------------------------------------------ running
-    def resume(self, n_trials: int | None = None, *, backend: Any = None, verbose: bool = True) -> Study:
+    def resume(self, n_trials: int | None = None, *, backend: Any = None, verbose: bool = True,
+               callbacks: Any = (), progress_bar: bool = False) -> Study:
         """Run trials until ``n_trials`` are finished (default: the stored target), on the study's stored backend
         or on ``backend`` (a name or a backend object, stored for later resumes; a study may switch between the
         local and Ray backends, a keras-tuner study stays on keras-tuner). Trials left running by a dead process
-        are failed with the reason and re-run from their params."""
+        are failed with the reason and re-run from their params.
+
+        ``callbacks``: functions called as ``fn(study, record)`` (this :class:`Study`, the
+        :class:`TrialRecord`) in this process for every trial that finishes (trained, reused, pruned, failed or
+        over budget), like Optuna's ``optimize(callbacks=)``; an exception in one stops the search.
+        ``progress_bar``: a tqdm bar of finished trials (``tqdm.auto``: a widget in notebooks)."""
+        callbacks = _check_callbacks(callbacks)
         config = read_config(self.optuna_study)
         stored = backend_of(config.backend)
         from_storage = backend is None or backend == stored.kind  # a bare name keeps the stored options
@@ -235,8 +262,41 @@ class Study:
         if changes:
             write_config(self.optuna_study, config)
         self.config = config
-        chosen.run(self.optuna_study, self.storage_url, config, verbose=verbose)
+        self._run(chosen, config, verbose, callbacks, progress_bar)
         return self
+
+    def _run(self, backend: Backend, config: StudyConfig, verbose: bool, callbacks: list[Any],
+             progress_bar: bool) -> None:
+        """Run the backend, calling the callbacks (and the bar) for each trial reported finished; trials a backend
+        does not report (keras-tuner's) are handed to them when it returns."""
+        if not callbacks and not progress_bar:
+            backend.run(self.optuna_study, self.storage_url, config, verbose=verbose)
+            return
+        seen = {t.number for t in self.optuna_study.get_trials(deepcopy=False, states=FINISHED)}
+        bar = None
+        if progress_bar:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=config.n_trials, initial=counts(self.optuna_study.get_trials(deepcopy=False))["done"],
+                       desc=f"nas {self.name}", unit="trial")
+
+        def finished(t: optuna.trial.FrozenTrial) -> None:
+            if t.number in seen:
+                return
+            seen.add(t.number)
+            record = records.read(t)
+            if bar is not None and record.status in ("ok", "reused", "pruned"):
+                bar.update(1)
+            for fn in callbacks:
+                fn(self, record)
+        try:
+            with listening(finished):
+                backend.run(self.optuna_study, self.storage_url, config, verbose=verbose)
+            for t in sorted(self.optuna_study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number):
+                finished(t)
+        finally:
+            if bar is not None:
+                bar.close()
 
     def export(self, which: Any = "best", path: str | os.PathLike[str] = "exports", *, retrain_epochs: int = 0,
                **limits: float) -> list[Path]:
@@ -246,6 +306,20 @@ class Study:
         from nas.export import export_trials
 
         return export_trials(self, which, Path(path), retrain_epochs=retrain_epochs, **limits)
+
+
+def _check_callbacks(callbacks: Any) -> list[Any]:
+    if callable(callbacks):
+        callbacks = [callbacks]
+    try:
+        out = list(callbacks or ())
+    except TypeError:
+        raise ValueError(f"`callbacks` must be a list of functions fn(study, record), but got "
+                         f"callbacks={callbacks!r}") from None
+    for fn in out:
+        if not callable(fn):
+            raise ValueError(f"`callbacks` must be a list of functions fn(study, record), but got an item {fn!r}")
+    return out
 
 
 # ------------------------------------------------------------------ creating a study
@@ -358,7 +432,7 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
            warm_start: Any = (), seed: int | None = None, backend: Any = "local", device: Any = "auto",
            evaluator: Any = None, storage: Any = None, study_name: str | None = None,
            artifacts: str | os.PathLike[str] | None = None, max_retries: int = 2, max_failures: int | None = None,
-           verbose: bool = True) -> Study:
+           verbose: bool = True, callbacks: Any = (), progress_bar: bool = False) -> Study:
     """Run a multi-objective architecture search and return the :class:`Study`.
 
     Everything is validated before any training starts; the study's configuration is stored with it, so
@@ -366,13 +440,15 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
     ``nas.Local(n_workers=, max_trials_per_worker=)`` (or ``"local"``), ``nas.Ray(address=, resources=,
     max_concurrent=, scheduler=)`` (or ``"ray"``) or ``nas.KerasTuner(tuner=, options=)``; ``device`` is
     ``nas.Device(kind=, mixed_precision=, jit_compile=, tpu_address=)`` or a kind name. See the README for every
-    argument.
+    argument. ``callbacks`` and ``progress_bar``: see :meth:`Study.resume`.
     """
+    callbacks = _check_callbacks(callbacks)
     study = create_study(space, data, objectives=objectives, n_trials=n_trials, sampler=sampler, pruner=pruner,
                          budget=budget, constraints=constraints, warm_start=warm_start, seed=seed, backend=backend,
                          device=device, evaluator=evaluator, storage=storage, study_name=study_name,
                          artifacts=artifacts, max_retries=max_retries, max_failures=max_failures, verbose=verbose)
-    return study.resume(backend=backend, verbose=verbose)  # the caller's backend: its address is confirmed
+    # the caller's backend: its address is confirmed
+    return study.resume(backend=backend, verbose=verbose, callbacks=callbacks, progress_bar=progress_bar)
 
 
 def load_study(study_name: str, storage: Any = None) -> Study:

@@ -31,7 +31,7 @@ import optuna
 from nas.backends.base import Backend
 from nas.engine.claims import claim, counts, fail_dead_trials, give_back, next_worker_number, stop_reason, worker_seed
 from nas.engine.config import StudyConfig, check_int, make_pruner, make_sampler, read_config
-from nas.engine.progress import FINISHED, report_finished
+from nas.engine.progress import FINISHED, listened, report_finished
 from nas.engine.storage import claim_lock, lock_path, mask_url, open_storage
 
 __all__ = ["Local", "STORAGE_ENV", "supervise", "worker_main"]
@@ -187,8 +187,8 @@ def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: b
     reported = {t.number for t in own.get_trials(deepcopy=False, states=FINISHED)}
 
     def after(trial: optuna.Trial) -> None:
-        if verbose:
-            report_finished(own.get_trials(deepcopy=False), reported, config.n_trials, True)
+        if verbose or listened():
+            report_finished(own.get_trials(deepcopy=False), reported, config.n_trials, verbose)
     try:
         with warnings.catch_warnings():  # Optuna's note that heartbeats are meant for Study.optimize
             warnings.filterwarnings("ignore", message="Heartbeat of storage")

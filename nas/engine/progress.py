@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from optuna.trial import TrialState
 
 from nas.engine.claims import counts
 
-__all__ = ["FINISHED", "line", "report_finished"]
+__all__ = ["FINISHED", "line", "listened", "listening", "report_finished"]
+
+_LISTENERS: list[Callable[[Any], None]] = []  # called with each newly finished trial (callbacks, progress bars)
+
+
+@contextlib.contextmanager
+def listening(fn: Callable[[Any], None]) -> Iterator[None]:
+    """While the block runs, ``fn(frozen_trial)`` is called for every trial the backend reports finished."""
+    _LISTENERS.append(fn)
+    try:
+        yield
+    finally:
+        _LISTENERS.remove(fn)
+
+
+def listened() -> bool:
+    return bool(_LISTENERS)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -53,4 +71,6 @@ def report_finished(trials: list[Any], reported: set[int], target: int, verbose:
                 done += 1
             if verbose:
                 print(line(t, done, target), flush=True)
+            for fn in list(_LISTENERS):
+                fn(t)
     return new

@@ -1,0 +1,89 @@
+"""The facade's Optuna-like conveniences: callbacks per finished trial, a progress bar, trials_dataframe()."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+import nas
+
+SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32), "kernels": (3, 5),
+                                      "hidden": (0, 0), "dropouts": (0.0,)}}
+EVALUATOR = "engine_helpers:evaluator_that_fails_on_wide_first_stages"
+
+
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_callbacks_see_every_finished_trial_once_in_order_of_finishing(tmp_path: Path, n_workers: int) -> None:
+    seen: list[tuple[int, str]] = []
+    studies = set()
+
+    def callback(study: nas.Study, record: nas.TrialRecord) -> None:
+        studies.add(id(study))
+        seen.append((record.number, record.status))
+
+    study = nas.search(SPACE, evaluator=EVALUATOR, objectives=("accuracy", "params"), n_trials=12, sampler="random",
+                       seed=1, storage=tmp_path / "c.db", study_name="c", max_failures=50,
+                       backend=nas.Local(n_workers=n_workers), callbacks=[callback], verbose=False)
+    finished = {(t.number, t.user_attrs["status"]) for t in study.optuna_study.trials
+                if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    assert len(seen) == len(set(seen)) == len(finished) and set(seen) == finished
+    assert sum(s in ("ok", "reused") for _, s in seen) == 12 and any(s == "failed" for _, s in seen)
+    assert len(studies) == 1
+    # a resume calls them for the new trials only
+    more: list[int] = []
+    study.resume(n_trials=14, callbacks=lambda s, r: more.append(r.number), verbose=False)
+    assert more and min(more) > max(n for n, _ in seen)
+
+
+def test_an_exception_in_a_callback_stops_the_search_and_leaves_nothing_running(tmp_path: Path) -> None:
+    class Enough(Exception):
+        pass
+
+    def stop_after_three(study: nas.Study, record: nas.TrialRecord) -> None:
+        if sum(r.status == "ok" for r in study.trials) >= 3:
+            raise Enough
+
+    with pytest.raises(Enough):
+        nas.search(SPACE, evaluator=EVALUATOR, objectives=("accuracy", "params"), n_trials=30, sampler="random",
+                   seed=2, storage=tmp_path / "s.db", study_name="s", max_failures=50, callbacks=[stop_after_three],
+                   verbose=False)
+    study = nas.load_study("s", tmp_path / "s.db")
+    c = study.counts()
+    assert 3 <= c["done"] < 30 and c["running"] == 0
+    study.resume(verbose=False)  # and it resumes to its target
+    assert study.counts()["done"] == 30
+
+
+def test_callbacks_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"`callbacks` must be a list of functions fn\(study, record\), but got an "
+                                         r"item 3"):
+        nas.search(SPACE, evaluator=EVALUATOR, n_trials=2, storage=tmp_path / "x.db", study_name="x", callbacks=[3],
+                   verbose=False)
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_progress_bar_counts_finished_trials(tmp_path: Path, capsys) -> None:
+    nas.search(SPACE, evaluator=EVALUATOR, objectives=("accuracy", "params"), n_trials=9, sampler="random", seed=3,
+               storage=tmp_path / "p.db", study_name="p", max_failures=50, progress_bar=True, verbose=False)
+    err = capsys.readouterr().err
+    assert "nas p" in err and "9/9" in err and "10/9" not in err
+
+
+def test_trials_dataframe_has_a_row_per_trial_with_the_record(tmp_path: Path) -> None:
+    study = nas.search(SPACE, evaluator=EVALUATOR, objectives=("accuracy", "params"), n_trials=8, sampler="random",
+                       seed=4, storage=tmp_path / "d.db", study_name="d", max_failures=50, verbose=False)
+    df = study.trials_dataframe()
+    records = study.trials
+    assert list(df["number"]) == [r.number for r in records]
+    assert list(df["status"]) == [r.status for r in records]
+    ok = df[df["status"] == "ok"]
+    assert len(ok) == sum(r.status == "ok" for r in records)
+    for _, row in ok.iterrows():
+        r = records[int(row["number"])]
+        assert row["accuracy"] == r.metrics["accuracy"] and row["params"] == r.metrics["params"]
+        assert row["spec"] == r.spec_str and row["duration_s"] > 0
+    assert {c for c in df.columns if c.startswith("params_")} == {f"params_{k}" for r in records for k in r.params}
+    failed = df[df["status"] == "failed"]
+    assert all("refusing first stage" in e for e in failed["error"])
