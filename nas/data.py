@@ -36,7 +36,7 @@ _DEFAULTS: dict[str, Any] = {"seed": 0, "val_fraction": 0.2, "train_samples": No
                              "image_size": None}
 # the keys a stored reference of each kind may hold
 _REF_KEYS = {"name": ("kind", "name", *_OPTIONS), "folder": ("kind", "path", "image_size", *_OPTIONS),
-             "npz": ("kind", "path")}
+             "npz": ("kind", "path", "input_scale")}
 _NPZ_ARRAYS = ("x_train", "y_train", "x_val", "y_val")
 _MAX_LABEL = 2 ** 31 - 1
 
@@ -49,6 +49,9 @@ class Data:
     y_val: np.ndarray
     ref: dict[str, Any]
     class_names: list[str] | None = None
+    # what the raw inputs were multiplied by to give these [0, 1] images (digits 1/16, uint8 images 1/255): an
+    # exported model applies it first, so that it takes the raw images a user has
+    input_scale: float = 1.0
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -527,7 +530,7 @@ def _save_arrays(data: Data, folder: Path) -> dict[str, Any]:
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, x_train=data.x_train, y_train=data.y_train, x_val=data.x_val, y_val=data.y_val)
         os.replace(tmp, path)
-    return {"kind": "npz", "path": str(path.resolve())}
+    return {"kind": "npz", "path": str(path.resolve()), "input_scale": data.input_scale}
 
 
 # ---------------------------------------------------------------- entry point
@@ -570,7 +573,12 @@ def _from_ref(data: dict[str, Any], given: dict[str, Any], save_to: Any) -> Data
     merged = {**given, **{k: v for k, v in data.items() if k in given}}
     if kind == "npz":
         arrays = _load_npz(data["path"])
-        return _finish(arrays, {"kind": "npz", "path": data["path"]}, None, None, None, None)
+        scale = data.get("input_scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+            raise _fail("input_scale", "a number in (0, 1]", scale)
+        out = _finish(arrays, {"kind": "npz", "path": data["path"], "input_scale": scale}, None, None, None, None)
+        out.input_scale = float(scale)
+        return out
     if kind == "name":
         if not isinstance(data["name"], str) or data["name"] not in NAMES:
             raise _fail("name", " or ".join(map(repr, NAMES)), data["name"])
@@ -630,6 +638,8 @@ def _load(data: Any, given: dict[str, Any], save_to: Any, folder: bool = False) 
         arrays = _from_python(data, seed, val_fraction)
         ref = {"kind": "arrays"}
     out = _finish(tuple(arrays), ref, classes, options["train_samples"], options["val_samples"], seed)
+    out.input_scale = (1 / 16 if data == "digits" else 1 / 255) if ref["kind"] in ("name", "folder") \
+        else _raw_scale(data)
     if ref["kind"] == "arrays" and save_to is not None:
         out.ref = _save_arrays(out, Path(save_to))
     return out
@@ -648,6 +658,16 @@ def _finish(arrays: tuple[np.ndarray, ...], ref: dict[str, Any], classes: list[s
     if out.num_classes < 2:
         raise ValueError(f"data must have at least 2 classes, but got {out.num_classes}")
     return out
+
+
+def _raw_scale(data: Any) -> float:
+    """1/255 when the images were given as uint8 (scaled here), else 1 (given in [0, 1])."""
+    first = data[0] if isinstance(data, (tuple, list)) and len(data) else data
+    spec = getattr(first, "element_spec", None)
+    if spec is not None:  # a tf.data dataset of (images, labels)
+        x = spec[0] if isinstance(spec, tuple) else spec
+        return 1 / 255 if getattr(getattr(x, "dtype", None), "name", "") == "uint8" else 1.0
+    return 1 / 255 if getattr(first, "dtype", None) == np.uint8 else 1.0
 
 
 def _from_python(data: Any, seed: int, val_fraction: float) -> tuple[np.ndarray, ...]:

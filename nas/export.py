@@ -57,6 +57,27 @@ def _verified_weights(r: TrialRecord) -> str:
     return weights
 
 
+def _with_preprocessing(model: Any, spec: Any, data: Any) -> tuple[Any, dict[str, Any]]:
+    """The trained network behind its input preprocessing, as Keras applications do: a ``Rescaling`` by the
+    factor nas applied to the raw images (digits 1/16, uint8 images 1/255) and, when the architecture's
+    resolution differs from the data's (compound scaling), the same bilinear ``Resizing`` training used. The
+    exported model takes the images a user has and gives the recorded accuracy."""
+    import keras
+
+    shape = tuple(int(d) for d in data.input_shape)
+    inputs = keras.Input(shape=shape, name="image")
+    x = keras.layers.Rescaling(data.input_scale, name="rescale")(inputs)
+    resized = tuple(shape[:2]) != tuple(spec.input_shape[:2])
+    if resized:
+        x = keras.layers.Resizing(*spec.input_shape[:2], interpolation="bilinear", name="resize")(x)
+    wrapped = keras.Model(inputs, model(x), name=model.name)
+    note = {"shape": list(shape), "rescaling": data.input_scale,
+            "raw": ("pixel values 0-16 (scikit-learn digits)" if data.input_scale == 1 / 16 else
+                    "uint8 pixel values 0-255" if data.input_scale == 1 / 255 else "values in [0, 1]"),
+            "resized_to": list(spec.input_shape[:2]) if resized else None}
+    return wrapped, note
+
+
 def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0, **limits: float) -> list[Path]:
     if isinstance(retrain_epochs, bool) or not isinstance(retrain_epochs, int) or retrain_epochs < 0:
         raise ValueError(f"`retrain_epochs` must be an integer >= 0, but got retrain_epochs={retrain_epochs!r}")
@@ -76,6 +97,8 @@ def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0
 
     budget = study.budget
     data = None
+    if study.config.evaluator is None and study.config.data.get("kind") in ("name", "folder", "npz"):
+        data = load_data(study.config.data)  # its input shape and scale: the exported model takes raw images
     out_dirs = []
     path.mkdir(parents=True, exist_ok=True)
     for r in records:
@@ -85,7 +108,8 @@ def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0
                                    "objectives": list(study.objectives)}
         if retrain_epochs:
             if data is None:
-                data = load_data(study.config.data)
+                raise ValueError(f"`retrain_epochs`: study {study.name!r} evaluates with an evaluator, it has no "
+                                 f"training data to retrain on")
             retrain = dataclasses.replace(budget, epochs=retrain_epochs)
             result = train_model(r.spec, data, retrain, seed=budget.seed + r.number, x_extra=(data.x_val, data.y_val),
                                  validate=False)
@@ -95,6 +119,8 @@ def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0
         else:
             model = build_model(r.spec, bn_momentum=budget.bn_momentum)
             model.load_weights(weights[r.number])
+        if data is not None:
+            model, metrics["input"] = _with_preprocessing(model, r.spec, data)
         folder.mkdir(parents=True, exist_ok=True)
         model.save(folder / "model.keras")
         (folder / "spec.json").write_text(r.spec.to_json(indent=2) + "\n")

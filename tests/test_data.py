@@ -340,7 +340,7 @@ def test_npz_problems(tmp_path) -> None:
     good = {"x_train": x[:10], "y_train": Y20[:10], "x_val": x[10:], "y_val": Y20[10:]}
     d = load_data({"kind": "npz", "path": _npz(tmp_path / "good.npz", **good)})
     np.testing.assert_array_equal(d.x_val, x[10:])
-    assert d.ref == {"kind": "npz", "path": str(tmp_path / "good.npz")}
+    assert d.ref == {"kind": "npz", "path": str(tmp_path / "good.npz"), "input_scale": 1.0}
     u8 = load_data({"kind": "npz", "path": _npz(tmp_path / "u8.npz", **{**good, "x_train": (x[:10] * 255).astype(
         np.uint8)})})
     assert u8.x_train.dtype == np.float32 and u8.x_train.max() <= 1.0

@@ -93,11 +93,16 @@ def test_multi_objective_search_records_everything(tmp_path: Path) -> None:
         assert spec == record.spec and model.count_params() == nas.cost(spec).params
         metrics = json.loads((folder / "metrics.json").read_text())
         assert metrics["accuracy"] == record.metrics["accuracy"] and metrics["trial"] == record.number
-    # the exported weights are the trained ones: same validation accuracy as recorded
+    # the exported weights are the trained ones, behind the input scaling: raw digits pixels (0-16, as
+    # scikit-learn gives them) reach the recorded validation accuracy
     data = nas.load_data("digits")
+    raw = data.x_val * 16
+    assert np.array_equal(raw, np.round(raw)) and raw.max() == 16
     model = keras.saving.load_model(out[0] / "model.keras")
-    acc = float(np.mean(model.predict(data.x_val, verbose=0).argmax(axis=1) == data.y_val))
+    acc = float(np.mean(model.predict(raw, verbose=0).argmax(axis=1) == data.y_val))
     assert acc == pytest.approx(front[0].metrics["accuracy"], abs=1e-6)
+    assert json.loads((out[0] / "metrics.json").read_text())["input"] == {
+        "shape": [8, 8, 1], "rescaling": 0.0625, "raw": "pixel values 0-16 (scikit-learn digits)", "resized_to": None}
     retrained = study.export("best", tmp_path / "retrained", retrain_epochs=1)
     assert json.loads((retrained[0] / "metrics.json").read_text())["retrained"]["epochs"] == 1
     # load_study gives the same study
