@@ -116,10 +116,11 @@ def _print_front(study: Any, objectives: list[str] | None, limit: int | None) ->
           f"{ {k: v for k, v in ref.items()} })")
 
 
-def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, float]) -> None:
-    folders = study.export(which, out, retrain_epochs=retrain, **limits)
+def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, float], formats: Any = ("keras",)) -> None:
+    folders = study.export(which, out, retrain_epochs=retrain, formats=formats, **limits)
     for f in folders:
-        print(f"exported {f / 'model.keras'} (+ spec.json, metrics.json)")
+        extra = "".join(f", {name}" for name in ("model.tflite", "saved_model") if (f / name).exists())
+        print(f"exported {f / 'model.keras'} (+ spec.json, metrics.json{extra})")
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -146,7 +147,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     export = config.get("export")
     if export and not args.no_export:
         limits = {k: float(v) for k, v in export.items() if k.startswith("max_")}
-        _export(study, export.get("which", "best"), export.get("path", f"exports/{study.name}"),
+        _export(study, export.get("which", "best"), export.get("path", "exports"),
                 int(export.get("retrain_epochs", 0)), limits)
     return 0
 
@@ -211,7 +212,7 @@ def cmd_front(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     study = _study(args)
     limits = {k: v for k, v in (("max_macs", args.max_macs), ("max_params", args.max_params)) if v is not None}
-    _export(study, args.which, args.out or f"exports/{study.name}", args.retrain_epochs, limits)
+    _export(study, args.which, args.out or "exports", args.retrain_epochs, limits, args.format)
     return 0
 
 
@@ -300,7 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write .keras models, spec.json and metrics.json")
     study_args(p)
     p.add_argument("--which", default="best", help="best | knee | front | a trial number")
-    p.add_argument("--out")
+    p.add_argument("--out", help="folder (default: exports); models go to OUT/STUDY/trial-N-KEY/")
+    p.add_argument("--format", default="keras",
+                   help="comma-separated: keras (always), saved_model, tflite; e.g. --format keras,tflite")
     p.add_argument("--retrain-epochs", type=int, default=0)
     p.add_argument("--max-macs", type=float)
     p.add_argument("--max-params", type=float)

@@ -27,8 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     print(study.table())
     ref = study.reference_point()
     print(f"hypervolume {study.hypervolume():.4f} (accuracy x MACs / {ref['macs']:,.0f})")
-    out = Path(config["export"]["path"]) / study.name
-    folders = study.export("best", out)
+    folders = study.export("best", config["export"]["path"])  # <path>/<study>/trial-N-<key>/
     import keras
 
     model = keras.saving.load_model(folders[0] / "model.keras")

@@ -78,9 +78,52 @@ def _with_preprocessing(model: Any, spec: Any, data: Any) -> tuple[Any, dict[str
     return wrapped, note
 
 
-def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0, **limits: float) -> list[Path]:
+FORMATS = ("keras", "saved_model", "tflite")
+
+
+def check_formats(formats: Any) -> tuple[str, ...]:
+    """``formats`` as a tuple of known names (``keras`` always included: it is what the others are made from)."""
+    if isinstance(formats, str):
+        formats = [f.strip() for f in formats.split(",") if f.strip()]
+    try:
+        items = list(formats)
+    except TypeError:
+        items = [formats]
+    for f in items:
+        if f not in FORMATS:
+            raise ValueError(f"`formats` must be among {', '.join(FORMATS)}, but got {f!r}")
+    return tuple(f for f in FORMATS if f in items or f == "keras")
+
+
+def _convert(model: Any, folder: Path, formats: tuple[str, ...]) -> dict[str, str]:
+    """``saved_model/`` (TensorFlow serving) and ``model.tflite`` (TensorFlow Lite, float32) beside model.keras."""
+    out: dict[str, str] = {}
+    if "saved_model" not in formats and "tflite" not in formats:
+        return out
+    import shutil
+    import tempfile
+
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "saved_model"
+        model.export(str(saved), format="tf_saved_model", verbose=False)
+        if "tflite" in formats:
+            (folder / "model.tflite").write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
+            out["tflite"] = "model.tflite"
+        if "saved_model" in formats:
+            shutil.rmtree(folder / "saved_model", ignore_errors=True)
+            shutil.copytree(saved, folder / "saved_model")
+            out["saved_model"] = "saved_model"
+    return out
+
+
+def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0, formats: Any = ("keras",),
+                  **limits: float) -> list[Path]:
     if isinstance(retrain_epochs, bool) or not isinstance(retrain_epochs, int) or retrain_epochs < 0:
         raise ValueError(f"`retrain_epochs` must be an integer >= 0, but got retrain_epochs={retrain_epochs!r}")
+    formats = check_formats(formats)
+    path = path / study.name  # one layout from every entry point: a second study never overwrites the first
     records = _select(study, which, limits)
     # every trial's weights are checked before anything is written: a failed export leaves no folder behind
     weights = {r.number: _verified_weights(r) for r in records} if not retrain_epochs else {}
@@ -123,6 +166,7 @@ def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0
             model, metrics["input"] = _with_preprocessing(model, r.spec, data)
         folder.mkdir(parents=True, exist_ok=True)
         model.save(folder / "model.keras")
+        metrics["files"] = {"keras": "model.keras", **_convert(model, folder, formats)}
         (folder / "spec.json").write_text(r.spec.to_json(indent=2) + "\n")
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         out_dirs.append(folder)

@@ -299,13 +299,14 @@ class Study:
                 bar.close()
 
     def export(self, which: Any = "best", path: str | os.PathLike[str] = "exports", *, retrain_epochs: int = 0,
-               **limits: float) -> list[Path]:
+               formats: Any = ("keras",), **limits: float) -> list[Path]:
         """Write ``.keras`` model + ``spec.json`` + ``metrics.json`` per architecture; ``which`` is a trial number,
         ``"best"`` (optionally under ``limits``, e.g. ``max_macs=``), ``"knee"`` or ``"front"``. With
-        ``retrain_epochs`` > 0 each model is retrained from scratch on train + validation first."""
+        ``retrain_epochs`` > 0 each model is retrained from scratch on train + validation first. ``formats``
+        adds ``"saved_model"`` (a TensorFlow SavedModel folder) and ``"tflite"`` (``model.tflite``)."""
         from nas.export import export_trials
 
-        return export_trials(self, which, Path(path), retrain_epochs=retrain_epochs, **limits)
+        return export_trials(self, which, Path(path), retrain_epochs=retrain_epochs, formats=formats, **limits)
 
 
 def _check_callbacks(callbacks: Any) -> list[Any]:

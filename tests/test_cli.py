@@ -36,6 +36,26 @@ def nas_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
+def _same_predictions(folder: Path) -> None:
+    """model.tflite and saved_model/ give model.keras's outputs on raw digits (0-16 pixels)."""
+    import numpy as np
+    import tensorflow as tf
+    import keras
+
+    x = (nas.load_data("digits").x_val[:50] * 16).astype(np.float32)
+    expected = keras.saving.load_model(folder / "model.keras").predict(x, verbose=0)
+    lite = tf.lite.Interpreter(model_path=str(folder / "model.tflite"))
+    index = lite.get_input_details()[0]["index"]
+    lite.resize_tensor_input(index, x.shape)
+    lite.allocate_tensors()
+    lite.set_tensor(index, x)
+    lite.invoke()
+    assert np.abs(lite.get_tensor(lite.get_output_details()[0]["index"]) - expected).max() < 1e-5
+    loaded = tf.saved_model.load(str(folder / "saved_model"))  # kept referenced while it is called
+    served = loaded.serve(tf.constant(x)).numpy()
+    assert np.abs(served - expected).max() < 1e-5
+
+
 def test_cli_end_to_end(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(CONFIG.replace("EXPORT", str(tmp_path / "exp")))
@@ -44,7 +64,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "[  3/3]" in out.stdout and "ranked architectures of study 'cli-tiny'" in out.stdout
     assert "hypervolume" in out.stdout and "exported" in out.stdout
-    assert list((tmp_path / "exp").glob("trial-*/model.keras"))
+    assert list((tmp_path / "exp" / "cli-tiny").glob("trial-*/model.keras"))  # <path>/<study>/trial-N-<key>/
 
     status = nas_cli("status", "--study", "cli-tiny", "--storage", storage, cwd=tmp_path)
     assert status.returncode == 0, status.stderr
@@ -64,8 +84,19 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     exp = nas_cli("export", "--study", "cli-tiny", "--storage", storage, "--which", "front", "--out",
                   str(tmp_path / "front"), cwd=tmp_path)
     assert exp.returncode == 0, exp.stderr
-    index = json.loads((tmp_path / "front" / "index.json").read_text())
-    assert index["which"] == "front" and len(index["exported"]) == len(list((tmp_path / "front").glob("trial-*")))
+    index = json.loads((tmp_path / "front" / "cli-tiny" / "index.json").read_text())
+    assert index["which"] == "front"
+    assert len(index["exported"]) == len(list((tmp_path / "front" / "cli-tiny").glob("trial-*"))) >= 1
+    # TensorFlow Lite and SavedModel beside model.keras, giving Keras's predictions
+    exp = nas_cli("export", "--study", "cli-tiny", "--storage", storage, "--format", "keras,tflite,saved_model",
+                  "--out", str(tmp_path / "lite"), cwd=tmp_path)
+    assert exp.returncode == 0, exp.stderr
+    [folder] = list((tmp_path / "lite" / "cli-tiny").glob("trial-*"))
+    assert json.loads((folder / "metrics.json").read_text())["files"] == {
+        "keras": "model.keras", "tflite": "model.tflite", "saved_model": "saved_model"}
+    _same_predictions(folder)
+    bad = nas_cli("export", "--storage", storage, "--format", "onnx", cwd=tmp_path)
+    assert bad.returncode == 2 and "`formats` must be among keras, saved_model, tflite, but got 'onnx'" in bad.stderr
 
     bad = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--backend", "spark", cwd=tmp_path)
     assert bad.returncode == 2 and "argument --backend: invalid choice: 'spark'" in bad.stderr
