@@ -82,6 +82,11 @@ def test_multi_objective_search_records_everything(tmp_path: Path) -> None:
     assert ArchSpec.from_json(t.user_attrs["spec"]).key() == t.user_attrs["spec_key"]
     assert plain.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
     assert any(k.startswith("constraints") for k in t.system_attrs)
+    # Optuna's own tools see a trained trial's learning curve and never rank an over-budget candidate
+    assert [t.intermediate_values[i] for i in sorted(t.intermediate_values)] == t.user_attrs["history"]
+    infeasible = {t.number for t in plain.trials if t.user_attrs.get("status") == "infeasible"}
+    assert infeasible and infeasible.isdisjoint(b.number for b in plain.best_trials)
+    assert all(plain.trials[n].constraints["max_macs"] > 0 for n in infeasible)
     # export: best and the whole front, reloaded with plain Keras
     import keras
 

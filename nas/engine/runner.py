@@ -217,7 +217,19 @@ class Runner:
         for name, limit in self.config.constraints.items():
             if CONSTRAINTS[name] not in ANALYTIC:
                 trial.set_constraint(name, (metrics.get("latency_ms", math.inf) - limit) / limit)
+        self._learning_curve(trial, metrics.get("history"))
         self._tell(trial, timings, t0, records.objective_values(self.objectives, metrics))
+
+    def _learning_curve(self, trial: optuna.Trial, history: Any) -> None:
+        """The per-epoch validation accuracy as Optuna intermediate values of a trained trial (optuna-dashboard's
+        learning curves), where no pruner reported it already. Optuna's ``Trial.report`` refuses multi-objective
+        studies, so they are written through the storage; only for complete trials: Optuna's TPE reads a pruned
+        trial's intermediate values with the single-objective direction."""
+        if not history or trial._cached_frozen_trial.intermediate_values:
+            return
+        storage = self.study._storage
+        for step, value in enumerate(history):
+            storage.set_trial_intermediate_value(trial._trial_id, step, float(value))
 
     # -- endings
     def _fail(self, trial: optuna.Trial, timings: dict[str, float], t0: float, exc: Exception) -> None:
