@@ -1,4 +1,6 @@
-"""Accuracy vs MACs plot of a study: PNG (matplotlib), or SVG / HTML written directly (no dependency)."""
+"""Accuracy vs MACs plot of a study: PNG (matplotlib), SVG written directly, or an interactive HTML page
+(Plotly, as Optuna's own visualisation uses: zoom, pan, hover, legend; plotly.js embedded, so it works
+offline)."""
 
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ def plot_front(study: Any, path: str | Path, *, objectives: Any = None) -> Path:
         fig.savefig(path)
         plt.close(fig)
         return path
+    if path.suffix == ".html":
+        return _plotly(study, path, pts, cost)
     if path.suffix not in (".svg", ".html"):
         raise ValueError(f"`plot` must end in .png, .svg or .html, but got {str(path)!r}")
     w, h, m = 720, 440, 60
@@ -76,6 +80,30 @@ def plot_front(study: Any, path: str | Path, *, objectives: Any = None) -> Path:
                      f'<title>trial {p[2]}: accuracy {p[1]:.4f}, {cost} {p[0]:,.0f}\n{html.escape(p[4])}</title></circle>')
     parts.append("</svg>")
     svg = "\n".join(parts)
-    path.write_text(svg if path.suffix == ".svg" else f"<!doctype html><meta charset='utf-8'><title>{html.escape(study.name)}"
-                    f"</title><body>{svg}</body>\n")
+    path.write_text(svg)
+    return path
+
+
+def _plotly(study: Any, path: Path, pts: list[tuple[float, float, int, bool, str]], cost: str) -> Path:
+    import plotly.graph_objects as go
+
+    def hover(p: tuple[float, float, int, bool, str]) -> str:
+        return (f"trial {p[2]}<br>accuracy {p[1]:.4f}<br>{cost} {p[0]:,.0f}<br>"
+                f"{html.escape(p[4][:120])}")
+    rest = [p for p in pts if not p[3]]
+    front = sorted((p for p in pts if p[3]), key=lambda p: p[0])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[p[0] for p in rest], y=[p[1] for p in rest], mode="markers", name="trials",
+                             marker={"color": "#9aa", "size": 7}, text=[hover(p) for p in rest],
+                             hovertemplate="%{text}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines+markers+text",
+                             name="Pareto front", line={"color": "#c33", "shape": "hv"},
+                             marker={"color": "#c33", "size": 10}, text=[str(p[2]) for p in front],
+                             textposition="top left", customdata=[hover(p) for p in front],
+                             hovertemplate="%{customdata}<extra></extra>"))
+    fig.update_layout(title=f"{study.name}: accuracy vs {cost} ({len(pts)} architectures, {len(front)} on the front)",
+                      xaxis={"title": cost.upper() if cost != "latency" else "latency (ms)", "type": "log"},
+                      yaxis={"title": "validation accuracy"}, legend={"x": 0.99, "y": 0.01, "xanchor": "right"},
+                      template="plotly_white", width=900, height=560)
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
     return path

@@ -79,7 +79,14 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
         assert front.returncode == 0, front.stderr
         assert (tmp_path / name).stat().st_size > 500
     assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
-    assert "<svg" in (tmp_path / "front.html").read_text()
+    page = (tmp_path / "front.html").read_text()
+    assert "<svg" in (tmp_path / "front.svg").read_text() and "<svg" not in page[:200]
+    # an interactive Plotly page with plotly.js inside (offline: no script from a CDN), the trials and the front
+    # (its trials in cost order, labelled with their numbers), a log cost axis
+    assert "Plotly.newPlot" in page and '<script src="http' not in page and len(page) > 1_000_000
+    assert '"name":"trials"' in page and '"name":"Pareto front"' in page and '"type":"log"' in page
+    front = sorted(nas.load_study("cli-tiny", storage).pareto_front(), key=lambda r: r.metrics["macs"])
+    assert '"text":' + json.dumps([str(r.number) for r in front], separators=(",", ":")) in page
 
     exp = nas_cli("export", "--study", "cli-tiny", "--storage", storage, "--which", "front", "--out",
                   str(tmp_path / "front"), cwd=tmp_path)
