@@ -14,9 +14,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) pyproject.toml
+	@echo "nas: installing into $(VENV) (TensorFlow, Keras, Optuna, Ray...: a few minutes on a fresh machine)"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
-	touch $(STAMP)
+	@bash -o pipefail -c '$(PY) -m pip install --progress-bar off -e . | { grep -E "^(Collecting|Successfully installed)" || true; }'
+	@touch $(STAMP) && echo "nas: installed"
 
 install: $(STAMP)
 
