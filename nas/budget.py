@@ -32,7 +32,8 @@ class Budget:
     flip / shift / flip+shift (random horizontal flips, random 2-4 pixel shifts); ``bn_momentum`` of batch norm
     while searching (0.9: Keras's 0.99 never settles in a few hundred steps); ``seed``; ``latency_runs``
     (batch-1 inference calls timed for the latency metric); ``timeout`` seconds per trial (training stops and
-    the trial fails past it; None: no limit).
+    the trial fails past it; None: no limit); ``tensorboard``: write TensorBoard logs of each trial's training to
+    ``<artifacts>/tensorboard/<study>.trial-N`` (``tensorboard --logdir <artifacts>/tensorboard``).
     """
 
     epochs: int = 5
@@ -46,6 +47,7 @@ class Budget:
     seed: int = 0
     latency_runs: int = 20
     timeout: float | None = None
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         def bad(field: str, rule: str) -> ValueError:
@@ -70,6 +72,8 @@ class Budget:
         if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float))
                                          or self.timeout <= 0):
             raise bad("timeout", "a positive number of seconds or None")
+        if not isinstance(self.tensorboard, bool):
+            raise bad("tensorboard", "true or false")
 
     @classmethod
     def of(cls, value: Budget | dict[str, Any] | None) -> Budget:

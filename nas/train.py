@@ -89,7 +89,7 @@ class _Watch(keras.callbacks.Callback):
 def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
                 report: Callable[[int, float], None] | None = None, timings: dict[str, float] | None = None,
                 x_extra: tuple[np.ndarray, np.ndarray] | None = None, validate: bool = True,
-                device: Device | None = None) -> dict[str, Any]:
+                device: Device | None = None, log_dir: str | None = None) -> dict[str, Any]:
     """Build ``spec``, train it with ``budget`` on ``data`` and evaluate it on the validation split.
 
     Returns ``model``, ``accuracy`` (validation top-1), ``train_accuracy``, ``loss``, ``epochs`` and
@@ -121,10 +121,13 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
                       metrics=["accuracy"], jit_compile=device.jit_compile)
     timings["build_s"] = time.perf_counter() - t
     watch = _Watch(budget, report)
+    callbacks: list[Any] = [watch]
+    if log_dir is not None:  # TensorBoard logs of this training (Budget(tensorboard=True))
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=0, write_graph=False))
     t = time.perf_counter()
     history = model.fit(_dataset(x_train, y_train, budget, seed, train=True),
                         validation_data=_dataset(x_val, data.y_val, budget, seed, train=False) if validate else None,
-                        epochs=budget.epochs, verbose=0, callbacks=[watch])
+                        epochs=budget.epochs, verbose=0, callbacks=callbacks)
     timings["train_s"] = time.perf_counter() - t
     if watch.failure:
         raise TrialFailed(watch.failure)

@@ -400,7 +400,8 @@ def test_backends_check_their_options_and_round_trip() -> None:
                           (lambda: backend_of({"kind": "local", "workers": 2}), "backend 'local': unknown option 'workers'")):
         with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
             make()
-    with pytest.raises(ValueError, match="`pruner` .Optuna's. works with the local backend"):
+    message = "`pruner` 'median' .Optuna's. works with the local backend; with the Ray backend use pruner='pareto'"
+    with pytest.raises(ValueError, match=message):
         nas.Ray().check(_config(objectives=("accuracy",), pruner=Component(name="median")))
 
 

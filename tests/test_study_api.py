@@ -87,3 +87,24 @@ def test_trials_dataframe_has_a_row_per_trial_with_the_record(tmp_path: Path) ->
     assert {c for c in df.columns if c.startswith("params_")} == {f"params_{k}" for r in records for k in r.params}
     failed = df[df["status"] == "failed"]
     assert all("refusing first stage" in e for e in failed["error"])
+
+
+@pytest.mark.slow
+def test_tensorboard_logs_per_trial_on_request(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    study = nas.search(SPACE, "digits", n_trials=2, sampler="random", seed=5, storage=tmp_path / "t.db",
+                       study_name="t", budget={"epochs": 2, "batch_size": 128, "tensorboard": True}, verbose=False)
+    root = Path(study.config.artifacts) / "tensorboard"
+    trained = [t.number for t in study.optuna_study.trials if t.user_attrs["status"] == "ok"]
+    assert sorted(p.name for p in root.iterdir()) == sorted(f"t.trial-{n}" for n in trained)
+    for n in trained:
+        for split in ("train", "validation"):
+            steps = {}
+            for file in (root / f"t.trial-{n}" / split).glob("events.out.tfevents.*"):
+                for event in tf.compat.v1.train.summary_iterator(str(file)):
+                    for value in event.summary.value:
+                        steps.setdefault(value.tag, set()).add(event.step)
+            assert steps["epoch_accuracy"] == {0, 1} and steps["epoch_loss"] == {0, 1}
+    with pytest.raises(ValueError, match=r"budget: `tensorboard` must be true or false, but got tensorboard='yes'"):
+        nas.Budget(tensorboard="yes")

@@ -331,7 +331,9 @@ class Runner:
         self._flush(trial)  # what is being trained is on record before training starts
         self._history: list[float] = []
         costs = tuple(float(self._metrics[k]) for k in self._cost_keys())
-        result = train_model(spec, self.data, budget, seed=budget.seed + trial.number,
+        log_dir = (os.path.join(config.artifacts, "tensorboard", f"{self.study.study_name}.trial-{trial.number}")
+                   if budget.tensorboard else None)
+        result = train_model(spec, self.data, budget, seed=budget.seed + trial.number, log_dir=log_dir,
                              report=self._epoch_report(trial, costs),
                              timings=timings, device=config.device)
         model = result.pop("model")
