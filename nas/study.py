@@ -22,7 +22,7 @@ from nas.budget import OBJECTIVES, Budget, check_constraints, check_objectives
 from nas.devices import Device, check_devices
 from nas.engine import records
 from nas.engine.claims import counts
-from nas.engine.config import (Component, StudyConfig, check_int, check_runnable, configure_space, evaluator_component,
+from nas.engine.config import (CONFIG_ATTR, Component, StudyConfig, check_int, check_runnable, configure_space, evaluator_component,
                                now, pruner_component, read_config, sampler_component, warm_start_params, write_config)
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
@@ -370,18 +370,36 @@ def _store(url: str, name: str, config: StudyConfig, warm: list[tuple[str, dict[
         open_storage(url)  # a database server: a clear error if it cannot be reached, before taking its lock
     with claim_lock(lock):
         storage = open_storage(url)
+        directions = [OBJECTIVES[o] for o in config.objectives]
         if name in optuna.get_all_study_names(storage):
-            raise ValueError(f"study {name!r} already exists in {mask_url(url)}: continue it with "
-                             f"nas.load_study({name!r}, storage).resume() or `nas resume --study {name}`, or choose "
-                             f"another study_name")
-        study = optuna.create_study(study_name=name, storage=storage,
-                                    directions=[OBJECTIVES[o] for o in config.objectives])
+            study = _adoptable(optuna.load_study(study_name=name, storage=storage), url, directions)
+        else:
+            study = optuna.create_study(study_name=name, storage=storage, directions=directions)
         with warnings.catch_warnings():  # experimental in Optuna 5
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(config.objectives))  # optuna-dashboard and trials_dataframe() show them
         write_config(study, config)
         for label, params in warm:
             study.enqueue_trial(params, user_attrs={"warm_start": label})
+    return study
+
+
+def _adoptable(study: optuna.Study, url: str, directions: list[str]) -> optuna.Study:
+    """A study made beforehand with plain Optuna (same name, no trials, no nas configuration, the directions of
+    the objectives) becomes the nas study; any other existing study is an error."""
+    name = study.study_name
+    if CONFIG_ATTR in study.user_attrs:
+        raise ValueError(f"study {name!r} already exists in {mask_url(url)}: continue it with "
+                         f"nas.load_study({name!r}, storage).resume() or `nas resume --study {name}`, or choose "
+                         f"another study_name")
+    if study.get_trials(deepcopy=False):
+        raise ValueError(f"study {name!r} in {mask_url(url)} is an Optuna study with {len(study.trials)} trials: nas "
+                         f"searches only on an empty one (its trials are not nas records), or choose another "
+                         f"study_name")
+    have = [d.name.lower() for d in study.directions]
+    if have != directions:
+        raise ValueError(f"study {name!r} in {mask_url(url)} has the directions {have}, but the objectives need "
+                         f"{directions}: create it with optuna.create_study(directions={directions!r}, ...)")
     return study
 
 
@@ -399,6 +417,8 @@ def create_study(space: Any, data: Any = "digits", *, objectives: Any = ("accura
     backend_obj, device_obj, budget_obj = backend_of(backend), Device.of(device), Budget.of(budget)
     constraints = check_constraints(constraints)
     url = describe_storage(storage)
+    if isinstance(storage, optuna.Study) and study_name is None:
+        study_name = storage.study_name  # search on a study made with plain Optuna (empty, same directions)
     name = _study_name(study_name, space)
     artifacts_dir = str(Path(artifacts).resolve()) if artifacts is not None else default_artifacts(url, name)
     evaluator_ref = evaluator_component(evaluator)

@@ -108,3 +108,30 @@ def test_tensorboard_logs_per_trial_on_request(tmp_path: Path) -> None:
             assert steps["epoch_accuracy"] == {0, 1} and steps["epoch_loss"] == {0, 1}
     with pytest.raises(ValueError, match=r"budget: `tensorboard` must be true or false, but got tensorboard='yes'"):
         nas.Budget(tensorboard="yes")
+
+
+def test_search_on_a_study_made_with_plain_optuna(tmp_path: Path) -> None:
+    import optuna
+
+    from nas.engine.storage import describe_storage, open_storage
+
+    url = describe_storage(tmp_path / "o.db")
+    made = optuna.create_study(study_name="mine", storage=open_storage(url), directions=["maximize", "minimize"])
+    study = nas.search(SPACE, evaluator=EVALUATOR, objectives=("accuracy", "params"), n_trials=4, sampler="random",
+                       seed=6, storage=made, max_failures=50, verbose=False)
+    assert study.name == "mine" and study.counts()["done"] == 4
+    assert optuna.load_study(study_name="mine", storage=url).user_attrs["nas"]  # now a nas study
+    # refused: a study with trials, other directions, an in-memory study
+    other = optuna.create_study(study_name="used", storage=open_storage(url), directions=["maximize", "minimize"])
+    other.add_trial(optuna.trial.create_trial(values=[0.5, 1.0]))
+    with pytest.raises(ValueError, match=r"study 'used' in sqlite:///.* is an Optuna study with 1 trials: nas "
+                                         r"searches only on an empty one"):
+        nas.create_study(SPACE, evaluator=EVALUATOR, objectives=("accuracy", "params"), storage=other, verbose=False)
+    optuna.create_study(study_name="min", storage=open_storage(url), directions=["minimize", "minimize"])
+    with pytest.raises(ValueError, match=r"has the directions \['minimize', 'minimize'\], but the objectives need "
+                                         r"\['maximize', 'minimize'\]"):
+        nas.create_study(SPACE, evaluator=EVALUATOR, objectives=("accuracy", "params"), storage=url,
+                         study_name="min", verbose=False)
+    with pytest.raises(ValueError, match="an in-memory Optuna storage cannot be shared with worker processes"):
+        nas.create_study(SPACE, evaluator=EVALUATOR, storage=optuna.create_study(), verbose=False)
+    assert len(optuna.load_study(study_name="used", storage=url).trials) == 1  # untouched

@@ -41,7 +41,7 @@ from nas.budget import Budget, check_constraints, check_objectives
 from nas.devices import Device
 from nas.trial import EVALUATOR_MARK, FixedTrial
 
-__all__ = ["CONFIG_VERSION", "Component", "EVALUATORS",
+__all__ = ["CONFIG_ATTR", "CONFIG_VERSION", "Component", "EVALUATORS",
            "check_runnable", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "StudyConfig",
            "check_int", "configure_space", "NAS_PRUNERS", "rung_options", "evaluator_component", "make_evaluator", "make_pruner", "make_sampler",
            "now", "pruner_component", "read_config", "sampler_component", "warm_start_params", "write_config"]

@@ -49,6 +49,13 @@ def describe_storage(storage: Any) -> str:
     """Normalise ``storage`` to a URL string every process can open."""
     if storage is None:
         return f"sqlite:///{DEFAULT_STORAGE.resolve()}"
+    if isinstance(storage, optuna.Study):  # an existing Optuna study: its storage
+        storage = storage._storage
+    storage = getattr(storage, "_backend", storage) if type(storage).__name__ == "_CachedStorage" else storage
+    if isinstance(storage, optuna.storages.InMemoryStorage):
+        raise ValueError("`storage`: an in-memory Optuna storage cannot be shared with worker processes; create the "
+                         "Optuna study on an SQLite file, a journal file or a database (optuna.create_study("
+                         "storage='sqlite:///runs/nas.db', ...))")
     if isinstance(storage, optuna.storages.RDBStorage):
         return str(storage.url)
     if isinstance(storage, optuna.storages.JournalStorage):
@@ -69,8 +76,8 @@ def describe_storage(storage: Any) -> str:
             # make relative SQLite paths absolute, so every worker (and a later resume) finds the same file
             return f"sqlite:///{Path(text[len('sqlite:///'):]).resolve()}"
         return text
-    raise ValueError(f"`storage` must be None, a storage URL, a file path, an RDBStorage or a JournalStorage, "
-                     f"but got {type(storage).__name__}")
+    raise ValueError(f"`storage` must be None, a storage URL, a file path, an RDBStorage, a JournalStorage or an "
+                     f"optuna.Study, but got {type(storage).__name__}")
 
 
 def _file_of(url: str) -> Path | None:
