@@ -11,10 +11,10 @@ from typing import Any
 from nas.scaling import scale
 from nas.spec import ArchSpec, Head
 from search_spaces._baselines import baseline, baselines
-from search_spaces._space import Space, classes_option, opt_fail
+from search_spaces._space import Space, classes_option, opt_fail, shape_option
 
 DEFAULTS: dict[str, Any] = {
-    "base": "efficientnet_b0", "num_classes": None, "mode": "free",
+    "base": "efficientnet_b0", "input_shape": None, "num_classes": None, "mode": "free",
     "depth": (1.0, 3.1), "width": (1.0, 2.0), "step": 0.1, "image_sizes": None, "size_step": 4,
     "phi": (0.0, 7.0), "phi_step": 0.5, "alpha": 1.2, "beta": 1.1, "gamma": 1.15,
     "dropouts": (0.2, 0.3, 0.4, 0.5), "max_macs": None, "max_params": None,
@@ -53,12 +53,20 @@ class CompoundSpace(Space):
                 raise opt_fail(n, "base", f"a baseline name ({', '.join(baselines())}) or an ArchSpec", base)
             self.base_name: str | None = base
             base = baseline(base)
-        elif isinstance(base, ArchSpec):
-            self.base_name = None
+        elif isinstance(base, ArchSpec):  # a classic given as its spec is still that classic
+            self.base_name = next((b for b in baselines() if baseline(b) == base), None)
         else:
             raise opt_fail(n, "base", "a baseline name or an ArchSpec", base)
         if o["num_classes"] is not None:
             base = base.replace(num_classes=classes_option(n, o["num_classes"]))
+        if o["input_shape"] is not None:  # the base at another resolution / channel count (the data's)
+            shape = shape_option(n, o["input_shape"])
+            if shape != base.input_shape:
+                try:
+                    base = base.replace(input_shape=shape)
+                except ValueError as exc:
+                    raise opt_fail(n, "input_shape", f"a shape the base can take ({exc})", o["input_shape"]) from None
+                self.base_name = None  # EfficientNet-B1..B7 are points around B0 at its own resolution only
         self.base = base
         self.input_shape = base.input_shape
         self.num_classes = base.num_classes

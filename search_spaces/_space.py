@@ -35,7 +35,7 @@ class Space:
         check_unknown(self.name, options, defaults)
         o = {**defaults, **options}
         self._options = copy.deepcopy(o)
-        if "input_shape" in defaults:
+        if defaults.get("input_shape") is not None:  # (compound: from its base unless given)
             self.input_shape = shape_option(self.name, o["input_shape"])
             self.num_classes = classes_option(self.name, o["num_classes"])
         return o

@@ -486,3 +486,18 @@ def test_random_trial_and_fixed_trial() -> None:
     assert FixedTrial({"b": True}).suggest_categorical("b", [False, True]) is True
     with pytest.raises(ValueError, match="must be one of"):
         FixedTrial({"b": 1}).suggest_categorical("b", [False, True])
+
+
+def test_compound_takes_input_shape_and_knows_b0_given_as_its_spec() -> None:
+    from search_spaces._baselines import baseline
+
+    # the base given as EfficientNet-B0's spec keeps B1..B7 as points, as the name does
+    by_spec = search_spaces.get("compound", base=baseline("efficientnet_b0"))
+    assert by_spec.classics == search_spaces.get("compound").classics == tuple(f"efficientnet_b{i}" for i in range(8))
+    # input_shape, as every space takes it: the base at the data's resolution and channels
+    small = search_spaces.get("compound", input_shape=(32, 32, 1), num_classes=10)
+    spec = small.sample(nas.RandomTrial(seed=0))
+    assert small.input_shape == (32, 32, 1) and spec.input_shape[2] == 1 and 32 <= spec.input_shape[0] <= 88
+    assert small.classics == ()  # B1..B7 are points around B0 at its own 224x224 only
+    with pytest.raises(ValueError, match=r"compound.*`input_shape`"):
+        search_spaces.get("compound", input_shape=(32, 32))
