@@ -63,6 +63,12 @@ DESCRIPTIONS = {
     "throughput": "Engine overhead per trial in evaluator mode (NAS-Bench-201 CIFAR-10 table lookups, TPE "
                   "multivariate, 300 trials, one process): nas on an SQLite file and on a journal file against plain "
                   "Optuna used directly, in memory and on an SQLite file, in the same run. Quick: 60 trials.",
+    "early_stopping": "Early stopping of a multi-objective search replayed over a learning-curve table of real "
+                      "training (benchmarks/data/curves-fashion.json: 150 random mbconv and families architectures "
+                      "on 2,000/1,000 Fashion-MNIST images, 12 epochs, made by benchmarks/make_curves.py): no "
+                      "stopping against successive halving with the cost-aware pareto rule, MO-ASHA's nds rule and "
+                      "single-objective asha, 20 random streams each, hypervolume of (final accuracy, MACs / limit) "
+                      "against cumulative epochs. Quick: 3 seeds, 30 baseline trials.",
     "chaos": "Fault injection a real multi-worker search on digits "
              "(conv space, 4 epochs per trial, 24 trials, raised when it finishes early) killed 30 times - SIGKILL and "
              "SIGINT of the driver with its workers, of one worker alone; half at random moments, half aimed at a "
@@ -99,6 +105,7 @@ REGISTRY: list[Bench] = [
     Bench("fashion", "bench_fashion.py", (), ("--quick",), DESCRIPTIONS["fashion"]),
     Bench("throughput", "bench_throughput.py", (), ("--quick",), DESCRIPTIONS["throughput"]),
     Bench("chaos", "bench_chaos.py", (), ("--quick",), DESCRIPTIONS["chaos"]),
+    Bench("early_stopping", "bench_early_stopping.py", (), ("--quick",), DESCRIPTIONS["early_stopping"]),
 ]
 
 
