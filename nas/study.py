@@ -22,8 +22,9 @@ from nas.budget import OBJECTIVES, Budget, check_constraints, check_objectives
 from nas.devices import Device, check_devices
 from nas.engine import records
 from nas.engine.claims import counts
-from nas.engine.config import (CONFIG_ATTR, Component, StudyConfig, check_int, check_runnable, configure_space, evaluator_component,
-                               now, pruner_component, read_config, sampler_component, warm_start_params, write_config)
+from nas.engine.config import (CONFIG_ATTR, Component, StudyConfig, check_int, check_runnable, configure_space,
+                               evaluator_component, now, pruner_component, read_config, sampler_component,
+                               warm_start_params, write_config)
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
 from nas.engine.storage import claim_lock, default_artifacts, describe_storage, lock_path, mask_url, open_storage

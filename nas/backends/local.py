@@ -116,33 +116,8 @@ class _Workers:
                 self.start(wait_for=pid)
 
     def wait(self, timeout: float) -> None:
-        """Sleep until a worker exits or ``timeout`` passes (a pidfd per worker: no fixed polling delay)."""
-        fds = []
-        try:
-            for pid in self.procs:
-                try:
-                    fds.append(os.pidfd_open(pid))
-                except OSError:  # already gone
-                    return
-            select.select(fds, [], [], timeout)
-        finally:
-            for fd in fds:
-                os.close(fd)
-
-    def finish(self) -> None:
-        """The target is met and no trial is running: the idle workers are stopped instead of waited for
-        (a TensorFlow process takes seconds to exit on its own)."""
-        for proc, log, _ in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc, log, _ in self.procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
-        self.procs.clear()
+        """Sleep until a worker exits or ``timeout`` passes (no fixed polling delay)."""
+        _wait_exit(list(self.procs), timeout)
 
     def reap(self) -> None:
         """Collect exited workers; three crashes in a row without a finished trial stop the search."""
@@ -192,7 +167,7 @@ def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: b
     try:
         with warnings.catch_warnings():  # Optuna's note that heartbeats are meant for Study.optimize
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            code = work(own, config, lock, after=after)
+            code = work(own, config, lock, after=after, startup=False)
         if code == 130:
             raise KeyboardInterrupt
     except BaseException:
@@ -214,10 +189,7 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local
         t_start = time.perf_counter()
         in_process(study, url, config, verbose=verbose)
         if verbose:
-            c = counts(study.get_trials(deepcopy=False))
-            print(f"nas: {c['done']}/{target} finished ({c['complete']} complete, {c['pruned']} pruned), "
-                  f"{c['infeasible']} over budget, {c['failed']} failed, in {time.perf_counter() - t_start:.1f} s",
-                  flush=True)
+            _summary(study, target, t_start)
         return
     workers = _Workers(study, url, config, backend)
     reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
@@ -243,7 +215,7 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local
             if c["done"] >= target and not workers.procs:
                 break
             if c["done"] >= target and c["running"] == 0:
-                workers.finish()
+                workers.stop()  # the idle workers: a TensorFlow process takes seconds to exit on its own
                 break
             while len(workers.procs) < backend.n_workers and len(workers.procs) < target - c["done"]:
                 workers.start()
@@ -256,10 +228,14 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local
                   flush=True)
         raise
     if verbose:
-        c = counts(study.get_trials(deepcopy=False))
-        print(f"nas: {c['done']}/{target} finished ({c['complete']} complete, {c['pruned']} pruned), "
-              f"{c['infeasible']} over budget, {c['failed']} failed, in {time.perf_counter() - t_start:.1f} s",
-              flush=True)
+        _summary(study, target, t_start)
+
+
+def _summary(study: optuna.Study, target: int, t_start: float) -> None:
+    c = counts(study.get_trials(deepcopy=False))
+    print(f"nas: {c['done']}/{target} finished ({c['complete']} complete, {c['pruned']} pruned), "
+          f"{c['infeasible']} over budget, {c['failed']} failed, in {time.perf_counter() - t_start:.1f} s",
+          flush=True)
 
 
 # ------------------------------------------------------------------ the worker process
@@ -313,19 +289,23 @@ def worker_main(argv: list[str] | None = None) -> int:
         from nas._quiet import import_keras
 
         import_keras()
-    ready = None if args.wait_for is None else (lambda: _wait_exit(args.wait_for))
+    ready = None if args.wait_for is None else (lambda: _wait_exit([args.wait_for]))
     return work(study, config, lock_path(url), args.max_trials, ready=ready)
 
 
-def _wait_exit(pid: int) -> None:
+def _wait_exit(pids: list[int], timeout: float | None = None) -> None:
+    """Return when one of ``pids`` has exited (a pidfd each) or after ``timeout`` seconds (None: no limit)."""
+    fds = []
     try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return  # gone already
-    try:
-        select.select([fd], [], [])
+        for pid in pids:
+            try:
+                fds.append(os.pidfd_open(pid))
+            except OSError:  # gone already
+                return
+        select.select(fds, [], [], timeout)
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
 
 def _process_age() -> float:
@@ -342,21 +322,23 @@ def _process_age() -> float:
 
 
 def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 0,
-         after: Any = None, tags: dict[str, Any] | None = None, ready: Any = None) -> int:
+         after: Any = None, tags: dict[str, Any] | None = None, ready: Any = None, startup: bool = True) -> int:
     """The worker loop: claim a trial, run it, until the target is met (or ``max_trials`` are done); 130 after a
     Ctrl-C (the trial is given back). ``ready()`` is called once everything is loaded, before the first claim;
     ``after(trial)`` after each trial; ``tags`` are recorded on every trial. The first trial's timings include
-    ``startup_s`` (process start to loaded), every trial's ``claim_s`` (the claim, waits included)."""
+    ``startup_s`` (process start to loaded; ``startup=False`` when the loop runs in a process that was not
+    started for it, e.g. the caller's), every trial's ``claim_s`` (the claim, waits included)."""
     from nas.engine.runner import Runner
 
     runner = Runner(study, config)
     runner.tags = dict(tags or {})
-    before = {"startup_s": round(_process_age(), 3)}
+    before = {"startup_s": round(_process_age(), 3)} if startup else {}
     if ready is not None:
         t = time.perf_counter()
         ready()
         before["spare_wait_s"] = round(time.perf_counter() - t, 3)
-        before["startup_s"] = round(before["startup_s"] - before["spare_wait_s"], 3)
+        if startup:
+            before["startup_s"] = round(before["startup_s"] - before["spare_wait_s"], 3)
     done = 0
     seen: list[Any] = []
     while max_trials == 0 or done < max_trials:

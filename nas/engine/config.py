@@ -43,7 +43,8 @@ from nas.trial import EVALUATOR_MARK, FixedTrial
 
 __all__ = ["CONFIG_ATTR", "CONFIG_VERSION", "Component", "EVALUATORS",
            "check_runnable", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "StudyConfig",
-           "check_int", "configure_space", "NAS_PRUNERS", "rung_options", "evaluator_component", "make_evaluator", "make_pruner", "make_sampler",
+           "NAS_PRUNERS", "check_int", "configure_space", "evaluator_component", "make_evaluator", "make_pruner",
+           "make_sampler", "rung_options",
            "now", "pruner_component", "read_config", "sampler_component", "warm_start_params", "write_config"]
 
 CONFIG_VERSION = 2
@@ -61,7 +62,8 @@ DATA_KINDS = ("name", "folder", "npz", "evaluator", "keras_tuner")
 PICKLE = "pickle"  # the component name of a nas 0.1 pickle
 
 _SAMPLER_OPTIONS = {"nsga2": ("population_size",), "tpe": ("n_startup_trials",), "random": (), "grid": ()}
-_PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule"), "median": ("n_startup_trials",), "successive_halving": ("reduction_factor",),
+_PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule"), "median": ("n_startup_trials",),
+                   "successive_halving": ("reduction_factor",),
                    "asha": ("reduction_factor",), "hyperband": ("reduction_factor",)}
 
 

@@ -142,6 +142,7 @@ class Runner:
         timings: dict[str, float] = dict(before or {})
         t0 = time.perf_counter()
         self._pending: dict[str, Any] = dict(self.tags)  # written together: before training, and at the end
+        self._history: list[float] = []  # per-epoch validation accuracy of this trial (a stopped one's record)
         beat = Heartbeat(self.study._storage, trial._trial_id)
         try:
             spec = self._sample(trial, timings, t0)
@@ -153,9 +154,8 @@ class Runner:
         except _Done as done:
             self._tell(trial, timings, t0, done.values)
         except optuna.TrialPruned as exc:
-            history = getattr(self, "_history", [])
-            self._pending.update({"status": "pruned", "pruned_by": str(exc) or "pruner", "history": history,
-                                  "epochs": len(history)})
+            self._pending.update({"status": "pruned", "pruned_by": str(exc) or "pruner", "history": self._history,
+                                  "epochs": len(self._history)})
             self._tell(trial, timings, t0, state=TrialState.PRUNED)
         except Exception as exc:
             if _interrupted(exc):  # a Ctrl-C that a library wrapped (e.g. Optuna's StorageInternalError in a commit)
@@ -260,7 +260,7 @@ class Runner:
             raise
 
     # -- early stopping at rungs (the ``pareto`` pruner): decided by nas from the study storage
-    def _rung_hook(self, trial: optuna.Trial, costs: tuple[float, ...]) -> Any:
+    def _rung_hook(self, trial: optuna.Trial) -> Any:
         """Checks the trial at each rung: records its accuracy there and the decision (``rungs`` attribute:
         ``{"<epochs>": [accuracy, kept]}``), from the rung results of the study's other trials only; a retry of a
         trial whose worker died takes the decisions that trial had recorded."""
@@ -269,7 +269,8 @@ class Runner:
         options = self.config.pruner.options
         eta, rule = int(options["reduction_factor"]), options["rule"]
         rungs = set(rung_epochs(int(options["min_epochs"]), eta, self.config.budget.epochs))
-        cost_keys = self._cost_keys()
+        cost_keys = tuple(o for o in self.objectives if o in ANALYTIC)  # known exactly before training
+        costs = tuple(float(self._metrics[k]) for k in cost_keys)
         reached: dict[str, list[Any]] = {}
 
         def check(epoch: int, val_acc: float) -> None:
@@ -289,23 +290,19 @@ class Runner:
             reached[str(e)] = [round(float(val_acc), 6), bool(kept)]
             trial.set_user_attr("rungs", dict(reached))
             if not kept:
-                raise optuna.TrialPruned(f"{rule} rung at epoch {e} (reduction factor {eta}"
-                                         f"{', decision of trial ' + str(trial.user_attrs['retry_of']) if inherited is not None else ''})")
+                source = "" if inherited is None else f", decision of trial {trial.user_attrs['retry_of']}"
+                raise optuna.TrialPruned(f"{rule} rung at epoch {e} (reduction factor {eta}{source})")
         return check
 
-    def _cost_keys(self) -> tuple[str, ...]:
-        """The cost objectives a rung compares (known exactly before training: MACs, FLOPs, params)."""
-        return tuple(o for o in self.objectives if o in ("macs", "flops", "params"))
-
     # -- training
-    def _epoch_report(self, trial: optuna.Trial, costs: tuple[float, ...] = ()) -> Any:
+    def _epoch_report(self, trial: optuna.Trial) -> Any:
         """The per-epoch callback: the rung checks (``pareto`` pruner), Optuna's pruner (single-objective
         accuracy), and the backend's hook; it keeps the per-epoch accuracy for a stopped trial's record."""
         hooks: list[Any] = [lambda epoch, val_acc: self._history.append(round(float(val_acc), 6))]
         last = self.config.budget.epochs - 1
         pruner = self.config.pruner
         if pruner is not None and pruner.name in NAS_PRUNERS:
-            hooks.append(self._rung_hook(trial, costs))
+            hooks.append(self._rung_hook(trial))
             if len(self.objectives) == 1:
                 hooks.append(lambda epoch, val_acc: trial.report(val_acc, epoch))
         elif self.config.single_accuracy and pruner is not None:
@@ -329,12 +326,10 @@ class Runner:
 
         budget, config = self.config.budget, self.config
         self._flush(trial)  # what is being trained is on record before training starts
-        self._history: list[float] = []
-        costs = tuple(float(self._metrics[k]) for k in self._cost_keys())
         log_dir = (os.path.join(config.artifacts, "tensorboard", f"{self.study.study_name}.trial-{trial.number}")
                    if budget.tensorboard else None)
         result = train_model(spec, self.data, budget, seed=budget.seed + trial.number, log_dir=log_dir,
-                             report=self._epoch_report(trial, costs),
+                             report=self._epoch_report(trial),
                              timings=timings, device=config.device)
         model = result.pop("model")
         if "latency" in self.objectives or "max_latency" in config.constraints:

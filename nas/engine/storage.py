@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import socket
@@ -137,12 +138,7 @@ class JournalFile(optuna.storages.journal.JournalFileBackend):
     ``optuna.storages.JournalStorage`` read it. The file must be on a local disk (``flock`` over NFS is not
     reliable): searches across machines use PostgreSQL."""
 
-    def __init__(self, file_path: str) -> None:
-        super().__init__(file_path, lock_obj=None)
-
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        import json
-
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode("utf-8")
         fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
