@@ -260,8 +260,9 @@ def test_latency_objective_and_tpe(tmp_path: Path) -> None:
     (dict(sampler={"name": "nsga2", "options": {"population": 8}}), "`sampler` 'nsga2': unknown option 'population'; "
                                                                     "known options: population_size"),
     (dict(sampler={"name": "TPESampler", "options": {"n_startup": 3}}), "`sampler` TPESampler with options"),
-    (dict(pruner="foo", objectives=("accuracy", "macs")), "`pruner` must be one of median, successive_halving, asha, "
-                                                          "hyperband or the name of a class of optuna.pruners"),
+    (dict(pruner="foo", objectives=("accuracy", "macs")),
+     "`pruner` must be one of pareto, median, successive_halving, asha, hyperband or the name of a class of "
+     "optuna.pruners"),
     (dict(backend=nas.Ray(scheduler="asha")), "Ray: `scheduler` (asha) stops trials on one metric"),
     (dict(backend="spark"), "`backend` must be one of 'local', 'ray', 'keras_tuner' or a backend object"),
     (dict(sampler="grid"), "grid sampling needs a space with a fixed set of labels"),
