@@ -40,6 +40,7 @@ __all__ = ["load_config", "search_kwargs", "creates_only", "KEYS"]
 
 KEYS = ("study", "storage", "data", "space", "objectives", "n_trials", "sampler", "seed", "budget", "constraints",
         "warm_start", "pruner", "n_workers", "max_retries", "max_trials_per_worker", "max_failures", "artifacts", "export",
+        "sample_within_limits",
         "evaluator",
         "device", "mixed_precision", "jit_compile", "tpu_address", "backend", "resources_per_trial", "ray_address",
         "max_concurrent", "scheduler", "tuner", "tuner_options",

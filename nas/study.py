@@ -25,6 +25,7 @@ from nas.engine.claims import counts
 from nas.engine.config import (CONFIG_ATTR, Component, StudyConfig, check_int, check_runnable, configure_space,
                                evaluator_component, now, pruner_component, read_config, sampler_component,
                                warm_start_params, write_config)
+from nas.engine.limits import check_reachable
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
 from nas.engine.storage import claim_lock, default_artifacts, describe_storage, lock_path, mask_url, open_storage
@@ -409,7 +410,7 @@ def create_study(space: Any, data: Any = "digits", *, objectives: Any = ("accura
                  warm_start: Any = (), seed: int | None = None, backend: Any = "local", device: Any = "auto",
                  evaluator: Any = None, storage: Any = None, study_name: str | None = None,
                  artifacts: str | os.PathLike[str] | None = None, max_retries: int = 2, max_failures: int | None = None,
-                 verbose: bool = True) -> Study:
+                 sample_within_limits: bool = True, verbose: bool = True) -> Study:
     """Check every argument, store the study (configuration and warm-start trials) and run nothing: the study is
     then run by ``Study.resume()``, ``nas resume`` or ``nas worker`` processes on other machines. See
     :func:`search` for the arguments."""
@@ -437,7 +438,9 @@ def create_study(space: Any, data: Any = "digits", *, objectives: Any = ("accura
         sampler=sampler_ref, seed=seed, pruner=pruner_component(pruner, objectives), budget=budget_obj,
         constraints={**dict(getattr(space_obj, "constraints", {}) or {}), **constraints}, data=data_ref,
         evaluator=evaluator_ref, warm_start=(), max_retries=max_retries, max_failures=max_failures,
-        backend=backend_obj.to_dict(), device=device_obj, created=now())
+        backend=backend_obj.to_dict(), device=device_obj, sample_within_limits=sample_within_limits, created=now())
+    if config.sample_within_limits:
+        check_reachable(space_obj, config.constraints)
     warm = warm_start_params(space_obj, warm_start)
     config = config.replace(warm_start=tuple(label for label, _ in warm))
     backend_obj.check(config)
@@ -454,7 +457,8 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
            warm_start: Any = (), seed: int | None = None, backend: Any = "local", device: Any = "auto",
            evaluator: Any = None, storage: Any = None, study_name: str | None = None,
            artifacts: str | os.PathLike[str] | None = None, max_retries: int = 2, max_failures: int | None = None,
-           verbose: bool = True, callbacks: Any = (), progress_bar: bool = False) -> Study:
+           sample_within_limits: bool = True, verbose: bool = True, callbacks: Any = (),
+           progress_bar: bool = False) -> Study:
     """Run a multi-objective architecture search and return the :class:`Study`.
 
     Everything is validated before any training starts; the study's configuration is stored with it, so
@@ -468,7 +472,8 @@ def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "
     study = create_study(space, data, objectives=objectives, n_trials=n_trials, sampler=sampler, pruner=pruner,
                          budget=budget, constraints=constraints, warm_start=warm_start, seed=seed, backend=backend,
                          device=device, evaluator=evaluator, storage=storage, study_name=study_name,
-                         artifacts=artifacts, max_retries=max_retries, max_failures=max_failures, verbose=verbose)
+                         artifacts=artifacts, max_retries=max_retries, max_failures=max_failures,
+                         sample_within_limits=sample_within_limits, verbose=verbose)
     # the caller's backend: its address is confirmed
     return study.resume(backend=backend, verbose=verbose, callbacks=callbacks, progress_bar=progress_bar)
 

@@ -30,6 +30,7 @@ def test_multi_objective_search_records_everything(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
     study = nas.search(TINY_CONV, "digits", objectives=("accuracy", "macs"), n_trials=5, storage=storage,
                        study_name="mo", budget=TINY, constraints={"max_macs": 60_000}, seed=0,
+                       sample_within_limits=False,  # draw and reject, so that over-budget candidates are recorded
                        backend=nas.Local(n_workers=2, max_trials_per_worker=2), verbose=False)
     counts = study.counts()
     assert counts["done"] == 5 and counts["running"] == 0 and counts["failed"] == 0

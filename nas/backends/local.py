@@ -31,6 +31,7 @@ import optuna
 from nas.backends.base import Backend
 from nas.engine.claims import claim, counts, fail_dead_trials, give_back, next_worker_number, stop_reason, worker_seed
 from nas.engine.config import StudyConfig, check_int, make_pruner, make_sampler, read_config
+from nas.engine.limits import WithinLimits, analytic_limits
 from nas.engine.progress import FINISHED, listened, report_finished
 from nas.engine.storage import claim_lock, lock_path, mask_url, open_storage
 
@@ -263,6 +264,8 @@ def open_worker_study(study_name: str, url: str, seed: int | None, *,
 
     space = search_spaces.from_config(config.space)
     sampler = make_sampler(config.sampler, n_trials=config.n_trials, space=space, seed=seed)
+    if config.sample_within_limits and analytic_limits(config.constraints) and config.sampler.name != "grid":
+        sampler = WithinLimits(sampler, space, config.constraints, seed=seed)
     study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
                               pruner=make_pruner(config.pruner, epochs=config.budget.epochs))
     return study, config

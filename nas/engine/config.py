@@ -130,6 +130,7 @@ class StudyConfig:
     max_failures: int | None = None
     backend: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
     device: Device = field(default_factory=Device)
+    sample_within_limits: bool = True
     created: str = ""
     version: int = CONFIG_VERSION
 
@@ -143,6 +144,9 @@ class StudyConfig:
             check_int("max_failures", self.max_failures, 1, MAX_TRIALS)
         if self.seed is not None:
             check_int("seed", self.seed, 0, 2**31 - 1)
+        if not isinstance(self.sample_within_limits, bool):
+            raise ValueError(f"`sample_within_limits` must be true or false, but got "
+                             f"sample_within_limits={self.sample_within_limits!r}")
         if self.version not in (1, CONFIG_VERSION):
             raise ValueError(f"study config: `version` must be 1 or {CONFIG_VERSION} (this nas reads those), but got "
                              f"version={self.version!r}; upgrade nas to read this study")
