@@ -17,7 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "strides": (1, 2), "conv_kernels": (3, 5), "sepconv_kernels": (3, 5, 7), "bottleneck_expansions": (2, 4),
     "mbconv_kernels": (3, 5, 7), "mbconv_expansions": (1, 3, 6), "mbconv_se": (0.0, 0.25),
     "inception_factorize": (False, True), "activations": ("relu",), "head_widths": (0, 256),
-    "dropouts": (0.0, 0.2),
+    "dropouts": (0.0, 0.2), "max_downsampling": "auto",
 }
 
 
@@ -40,7 +40,7 @@ class FamiliesSpace(Space):
     name = "families"
 
     def __init__(self, **options: Any) -> None:
-        o = self._configure(options, DEFAULTS)
+        o = self._fit_to_data(options, self._configure(options, DEFAULTS))
         n = self.name
         self.stem_stride = self._stem_stride(o["stem_stride"])
         self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
@@ -71,11 +71,11 @@ class FamiliesSpace(Space):
                     raise opt_fail(n, "widths", f"divisible by every bottleneck expansion {list(self.bottleneck_expansions)}",
                                    list(self.widths))
 
-    def _stage(self, trial: Any, i: int, activation: str) -> Block:
+    def _stage(self, trial: Any, i: int, activation: str, used: int) -> Block:
         family = self.choose(trial, f"s{i}_family", self.families)
         depth = self.integer(trial, f"s{i}_depth", self.depth)
         width = self.choose(trial, f"s{i}_width", self.widths)
-        stride = self.choose(trial, f"s{i}_stride", self.strides)
+        stride = self._stride(trial, f"s{i}_stride", self.strides, used)
         common = dict(repeats=depth, stride=stride, activation=activation)
         if family == "conv":
             return Conv(filters=width, kernel=self.choose(trial, f"s{i}_conv_kernel", self.conv_kernels), **common)
@@ -100,7 +100,11 @@ class FamiliesSpace(Space):
         activation = self.choose(trial, "activation", self.activations)
         head_width = self.choose(trial, "head_width", self.head_widths)
         dropout = self.choose(trial, "dropout", self.dropouts)
-        stages = tuple(self._stage(trial, i, activation) for i in range(1, n_stages + 1))
+        stages: list[Block] = []
+        used = int(self.stem_stride == 2)
+        for i in range(1, n_stages + 1):
+            stages.append(self._stage(trial, i, activation, used))
+            used += stages[-1].stride == 2
         return ArchSpec(input_shape=self.input_shape, num_classes=self.num_classes,
                         stem=(Conv(filters=stem_width, stride=self.stem_stride, activation=activation),),
-                        stages=stages, head=Head(conv=head_width, pool="avg", dropout=dropout, activation=activation))
+                        stages=tuple(stages), head=Head(conv=head_width, pool="avg", dropout=dropout, activation=activation))

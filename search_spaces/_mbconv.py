@@ -16,7 +16,7 @@ DEFAULTS: dict[str, Any] = {
     "stages": (3, 7), "depth": (1, 4), "kernels": (3, 5, 7), "expansions": (1, 3, 4, 6),
     "widths": (16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 256, 320), "strides": (1, 2),
     "se": (0.0, 0.25), "activations": ("relu6", "swish"), "head_widths": (0, 320, 640, 1280),
-    "drop_connect": (0.0, 0.2), "dropouts": (0.0, 0.2),
+    "drop_connect": (0.0, 0.2), "dropouts": (0.0, 0.2), "max_downsampling": "auto",
 }
 
 
@@ -42,7 +42,7 @@ class MBConvSpace(Space):
     classics = ("mobilenet_v2", "efficientnet_b0")
 
     def __init__(self, **options: Any) -> None:
-        o = self._configure(options, DEFAULTS)
+        o = self._fit_to_data(options, self._configure(options, DEFAULTS))
         n = self.name
         self.stem_stride = self._stem_stride(o["stem_stride"])
         self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
@@ -72,6 +72,7 @@ class MBConvSpace(Space):
         drop_connect = self.choose(trial, "drop_connect", self.drop_connect)
         dropout = self.choose(trial, "dropout", self.dropouts)
         rows = []
+        used = int(self.stem_stride == 2)
         for i in range(1, n_stages + 1):
             rows.append(dict(
                 kernel=self.choose(trial, f"s{i}_kernel", self.kernels),
@@ -79,7 +80,8 @@ class MBConvSpace(Space):
                 repeats=self.integer(trial, f"s{i}_depth", self.depth),
                 filters=self.choose(trial, f"s{i}_width", self.widths),
                 se=self.choose(trial, f"s{i}_se", self.se),
-                stride=self.choose(trial, f"s{i}_stride", self.strides)))
+                stride=self._stride(trial, f"s{i}_stride", self.strides, used)))
+            used += rows[-1]["stride"] == 2
         drops = stochastic_depth(drop_connect, [r["repeats"] for r in rows])
         stages = tuple(MBConv(activation=activation, drop=d, **r) for r, d in zip(rows, drops))
         return ArchSpec(input_shape=self.input_shape, num_classes=self.num_classes,

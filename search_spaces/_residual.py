@@ -14,7 +14,7 @@ DEFAULTS: dict[str, Any] = {
     "stem": "auto", "stem_widths": (16, 32, 64),
     "stages": (1, 4), "depth": (1, 6), "widths": (16, 32, 64, 128, 256, 512), "strides": (1, 2),
     "blocks": ("basic", "bottleneck"), "expansions": (2, 4), "stride_on": ("1x1", "3x3"),
-    "biases": (False, True), "activations": ("relu",), "dropouts": (0.0,),
+    "biases": (False, True), "activations": ("relu",), "dropouts": (0.0,), "max_downsampling": "auto",
 }
 
 
@@ -39,7 +39,7 @@ class ResidualSpace(Space):
     classics = ("resnet18", "resnet34", "resnet50")
 
     def __init__(self, **options: Any) -> None:
-        o = self._configure(options, DEFAULTS)
+        o = self._fit_to_data(options, self._configure(options, DEFAULTS))
         n = self.name
         self.stem = stem_kind(n, o["stem"], self.input_shape)
         self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
@@ -74,10 +74,12 @@ class ResidualSpace(Space):
         else:
             stem = Conv(filters=stem_width, kernel=3, bias=bias, activation=activation)
         stages = []
+        used = 2 if self.stem == "imagenet" else 0
         for i in range(1, n_stages + 1):
             depth = self.integer(trial, f"s{i}_depth", self.depth)
             width = self.choose(trial, f"s{i}_width", self.widths)
-            stride = self.choose(trial, f"s{i}_stride", self.strides)
+            stride = self._stride(trial, f"s{i}_stride", self.strides, used)
+            used += stride == 2
             if block == "basic":
                 stages.append(Basic(filters=width, repeats=depth, stride=stride, bias=bias, activation=activation))
             else:

@@ -10,12 +10,27 @@ Option conventions, the same in every space:
   or more values the space asks a categorical label, with exactly one the value is fixed and nothing is asked;
 * a *range* option (``depth``, ``stages``...) is ``(low, high)``: an integer label in that range, or fixed
   when ``low == high`` (a single int is accepted for a fixed value).
+
+Default ranges fit the data (:meth:`Space._fit_to_data`). The defaults are ImageNet- and CIFAR-sized; for
+inputs smaller than 32 pixels (8x8 digits, 28x28 Fashion-MNIST) the options the user did not give are cut to
+the resolution, with ``d = ceil(log2(min(height, width))) - 1``, the stride-2 steps that keep the feature map
+at least 2x2 (8 pixels: 2; 16: 3; 28: 4):
+
+* ``max_downsampling`` (spaces with per-stage strides): at most ``d`` stride-2 steps in all, the stem's
+  included; once they are used, later stages have stride 1 and their ``s{i}_stride`` is not asked;
+* ``stages``: at most ``d + 2``; ``widths``: at most ``32 * 2**d`` channels; ``depth``: the upper end times
+  ``sqrt(min(height, width) / 32)``, rounded up; ``head_widths``: at most ``max(320, 64 * num_classes)``.
+
+At 32 pixels and more nothing changes (so the classic networks stay points at their own sizes); an option the
+user gives is never changed; the fitted values are what the study stores, so a resumed study or a worker
+rebuilds the same space.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -39,6 +54,48 @@ class Space:
             self.input_shape = shape_option(self.name, o["input_shape"])
             self.num_classes = classes_option(self.name, o["num_classes"])
         return o
+
+    FIT_BELOW: ClassVar[int] = 32  # inputs smaller than this get fitted default ranges
+
+    def _fit_to_data(self, given: dict[str, Any], o: dict[str, Any]) -> dict[str, Any]:
+        """The options ``o`` with the defaults the user did not ``give`` fitted to the input (module docstring);
+        records the fitted values as the space's options. Sets ``self.max_downsampling`` (None: no limit)."""
+        side = min(self.input_shape[:2])
+        fitted: dict[str, Any] = {}
+        small = side < self.FIT_BELOW
+        d = max(1, math.ceil(math.log2(side)) - 1)
+        if "max_downsampling" in o:
+            value = o["max_downsampling"]
+            if value == "auto":
+                value = d if small and "strides" not in given else None
+            elif value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise opt_fail(self.name, "max_downsampling", "'auto', null or an integer >= 0", value)
+            fitted["max_downsampling"] = value
+        if small:
+            if "stages" in o and "stages" not in given:
+                low, high = range_option(self.name, "stages", o["stages"], low=1, high=64)
+                high = min(high, d + 2)
+                fitted["stages"] = (min(low, high), high)
+            if "widths" in o and "widths" not in given:
+                widths = tuple(o["widths"])
+                fitted["widths"] = tuple(w for w in widths if w <= 32 * 2**d) or (min(widths),)
+            if "depth" in o and "depth" not in given:
+                low, high = range_option(self.name, "depth", o["depth"], low=1, high=64)
+                fitted["depth"] = (low, max(low, math.ceil(high * math.sqrt(side / 32))))
+            if "head_widths" in o and "head_widths" not in given:
+                cap = max(320, 64 * self.num_classes)
+                fitted["head_widths"] = tuple(w for w in o["head_widths"] if w <= cap)
+        self._options.update(copy.deepcopy(fitted))
+        self.max_downsampling = fitted.get("max_downsampling")
+        return {**o, **fitted}
+
+    def _stride(self, trial: Any, label: str, strides: Sequence[int], used: int) -> int:
+        """A stage's stride: asked while stride-2 steps are left (``max_downsampling``), else 1."""
+        if self.max_downsampling is not None and used >= self.max_downsampling:
+            return 1
+        return self.choose(trial, label, strides)
+
+    max_downsampling: int | None = None
 
     def _dropouts(self, o: dict[str, Any]) -> tuple[float, ...]:
         """The head-dropout choices, each checked as a ``Head`` would check it."""

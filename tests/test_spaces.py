@@ -501,3 +501,53 @@ def test_compound_takes_input_shape_and_knows_b0_given_as_its_spec() -> None:
     assert small.classics == ()  # B1..B7 are points around B0 at its own 224x224 only
     with pytest.raises(ValueError, match=r"compound.*`input_shape`"):
         search_spaces.get("compound", input_shape=(32, 32))
+
+
+# ------------------------------------------------------------------ default ranges fitted to the data
+
+def test_default_ranges_fit_small_inputs_and_leave_32_pixels_and_given_options_alone() -> None:
+    from search_spaces._mbconv import DEFAULTS as MB
+
+    small = search_spaces.get("mbconv", input_shape=(8, 8, 1), num_classes=10)
+    o = small.config()["options"]
+    assert (small.stages, small.depth, small.max_downsampling) == ((3, 4), (1, 2), 2)
+    assert small.widths == (16, 24, 32, 40, 48, 64, 80, 96, 112, 128) and small.head_widths == (0, 320, 640)
+    assert o["stages"] == [3, 4] and o["max_downsampling"] == 2
+    fashion = search_spaces.get("mbconv", input_shape=(28, 28, 1))
+    assert (fashion.stages, fashion.depth, fashion.max_downsampling) == ((3, 6), (1, 4), 4)
+    for shape in ((32, 32, 3), (224, 224, 3)):
+        big = search_spaces.get("mbconv", input_shape=shape, num_classes=1000)
+        assert (big.stages, big.depth, big.widths, big.max_downsampling) == \
+            (MB["stages"], MB["depth"], MB["widths"], None)
+    given = search_spaces.get("mbconv", input_shape=(8, 8, 1), stages=(5, 7), widths=(256, 512), strides=(1, 2))
+    assert (given.stages, given.widths, given.max_downsampling) == ((5, 7), (256, 512), None)
+    residual = search_spaces.get("residual", input_shape=(8, 8, 1))
+    assert (residual.depth, residual.widths, residual.max_downsampling) == ((1, 3), (16, 32, 64, 128), 2)
+    with pytest.raises(ValueError, match=r"mbconv space: `max_downsampling` must be 'auto', null or an integer "
+                                         r">= 0, but got max_downsampling=-1"):
+        search_spaces.get("mbconv", input_shape=(8, 8, 1), max_downsampling=-1)
+
+
+@pytest.mark.parametrize("name", ["mbconv", "residual", "families"])
+def test_fitted_spaces_never_shrink_the_map_below_2_pixels_and_rebuild_the_same(name: str) -> None:
+    space = search_spaces.get(name, input_shape=(8, 8, 1))
+    again = search_spaces.from_config(space.config())
+    asked_strides = skipped = 0
+    for seed in range(150):
+        trial = RandomTrial(seed=seed)
+        spec = space.sample(trial)
+        assert again.sample(RandomTrial(seed=seed)) == spec
+        downs = sum(b.stride == 2 for b in spec.stem + spec.stages)
+        assert downs <= 2
+        smallest = min(layer.output_shape[0] for layer in nas.cost(spec).layers
+                       if len(layer.output_shape) == 3 and "_se_" not in layer.name and layer.op != "global_avgpool")
+        assert smallest >= 2
+        # a stage's stride is asked exactly while stride-2 steps are left
+        used = sum(b.stride == 2 for b in spec.stem)
+        for i, block in enumerate(spec.stages, 1):
+            asked = f"s{i}_stride" in trial.params
+            assert asked == (used < 2), (seed, i)
+            asked_strides += asked
+            skipped += not asked
+            used += block.stride == 2
+    assert asked_strides > 100 and skipped >= 20  # both cases happen
