@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--which", default="best", help="best | knee | front | a trial number")
     p.add_argument("--out", help="folder (default: exports); models go to OUT/STUDY/trial-N-KEY/")
     p.add_argument("--format", default="keras",
-                   help="comma-separated: keras (always), saved_model, tflite; e.g. --format keras,tflite")
+                   help="comma-separated: keras (always), saved_model, tflite, onnx; e.g. --format keras,tflite,onnx")
     p.add_argument("--retrain-epochs", type=int, default=0)
     p.add_argument("--max-macs", type=float)
     p.add_argument("--max-params", type=float)

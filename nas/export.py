@@ -78,7 +78,7 @@ def _with_preprocessing(model: Any, spec: Any, data: Any) -> tuple[Any, dict[str
     return wrapped, note
 
 
-FORMATS = ("keras", "saved_model", "tflite")
+FORMATS = ("keras", "saved_model", "tflite", "onnx")
 
 
 def check_formats(formats: Any) -> tuple[str, ...]:
@@ -96,8 +96,17 @@ def check_formats(formats: Any) -> tuple[str, ...]:
 
 
 def _convert(model: Any, folder: Path, formats: tuple[str, ...]) -> dict[str, str]:
-    """``saved_model/`` (TensorFlow serving) and ``model.tflite`` (TensorFlow Lite, float32) beside model.keras."""
+    """``saved_model/`` (TensorFlow serving), ``model.tflite`` (TensorFlow Lite, float32) and ``model.onnx``
+    (ONNX opset 17, by tf2onnx) beside model.keras, each with the model's input preprocessing inside."""
     out: dict[str, str] = {}
+    if "onnx" in formats:
+        import tensorflow as tf
+        import tf2onnx
+
+        signature = tuple(tf.TensorSpec((None, *t.shape[1:]), tf.float32, name=f"input_{i}")
+                          for i, t in enumerate(model.inputs))
+        tf2onnx.convert.from_keras(model, input_signature=signature, opset=17, output_path=str(folder / "model.onnx"))
+        out["onnx"] = "model.onnx"
     if "saved_model" not in formats and "tflite" not in formats:
         return out
     import shutil

@@ -37,7 +37,8 @@ def nas_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _same_predictions(folder: Path) -> None:
-    """model.tflite and saved_model/ give model.keras's outputs on raw digits (0-16 pixels)."""
+    """model.tflite, saved_model/ and model.onnx (run by onnxruntime) give model.keras's outputs on raw digits
+    (0-16 pixels)."""
     import numpy as np
     import tensorflow as tf
     import keras
@@ -54,6 +55,11 @@ def _same_predictions(folder: Path) -> None:
     loaded = tf.saved_model.load(str(folder / "saved_model"))  # kept referenced while it is called
     served = loaded.serve(tf.constant(x)).numpy()
     assert np.abs(served - expected).max() < 1e-5
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    [onnx_out] = session.run(None, {session.get_inputs()[0].name: x})
+    assert onnx_out.shape == expected.shape and np.abs(onnx_out - expected).max() < 1e-5
 
 
 def test_cli_end_to_end(tmp_path: Path) -> None:
@@ -95,15 +101,16 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert index["which"] == "front"
     assert len(index["exported"]) == len(list((tmp_path / "front" / "cli-tiny").glob("trial-*"))) >= 1
     # TensorFlow Lite and SavedModel beside model.keras, giving Keras's predictions
-    exp = nas_cli("export", "--study", "cli-tiny", "--storage", storage, "--format", "keras,tflite,saved_model",
+    exp = nas_cli("export", "--study", "cli-tiny", "--storage", storage, "--format", "keras,tflite,saved_model,onnx",
                   "--out", str(tmp_path / "lite"), cwd=tmp_path)
     assert exp.returncode == 0, exp.stderr
     [folder] = list((tmp_path / "lite" / "cli-tiny").glob("trial-*"))
     assert json.loads((folder / "metrics.json").read_text())["files"] == {
-        "keras": "model.keras", "tflite": "model.tflite", "saved_model": "saved_model"}
+        "keras": "model.keras", "tflite": "model.tflite", "saved_model": "saved_model", "onnx": "model.onnx"}
     _same_predictions(folder)
-    bad = nas_cli("export", "--storage", storage, "--format", "onnx", cwd=tmp_path)
-    assert bad.returncode == 2 and "`formats` must be among keras, saved_model, tflite, but got 'onnx'" in bad.stderr
+    bad = nas_cli("export", "--storage", storage, "--format", "torchscript", cwd=tmp_path)
+    assert bad.returncode == 2 and \
+        "`formats` must be among keras, saved_model, tflite, onnx, but got 'torchscript'" in bad.stderr
 
     bad = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--backend", "spark", cwd=tmp_path)
     assert bad.returncode == 2 and "argument --backend: invalid choice: 'spark'" in bad.stderr
