@@ -39,7 +39,11 @@ DESCRIPTIONS = {
     "spaces": "Sampling speed of every search space at 32x32x3 and 224x224x3 input: time per sampled and "
               "validated spec, per spec plus its analytic cost, and the number of labels asked per sample (300 "
               "seeded `nas.RandomTrial` draws each). This is the per-trial cost the engine pays before anything "
-              "is built.",
+              "is built. Then the default ranges on small inputs (median params and MACs of 400 random candidates "
+              "with the ranges sized for 32 pixels and up, and fitted to the input; the share within a MACs "
+              "limit) and sampling inside the limit (100 trials of Optuna's random sampler and TPE, plain and "
+              "wrapped by nas.engine.limits.WithinLimits: candidates within the limit, sampling milliseconds "
+              "per candidate).",
     "engine": "Worker memory over a long search: the same tiny search (a conv space on digits, 1 epoch per "
               "trial, random sampler, one worker at a time) with worker processes recycled every 20 trials (quick: 12 trials, "
               "recycled every 6) and with one long-lived worker. Worker RSS after its k-th trial, peak RSS and growth per trial (the "
