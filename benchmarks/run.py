@@ -73,6 +73,11 @@ DESCRIPTIONS = {
                       "stopping against successive halving with the cost-aware pareto rule, MO-ASHA's nds rule and "
                       "single-objective asha, 20 random streams each, hypervolume of (final accuracy, MACs / limit) "
                       "against cumulative epochs. Quick: 3 seeds, 30 baseline trials.",
+    "early_stopping_search": "Early stopping in a real search: nas.search on Fashion-MNIST (families space, "
+                             "2,000/1,000 images, TPE, 16 trials of 9 epochs, MACs <= 1.5 M, one worker) with "
+                             "pruner='pareto' against without, same sampler, seed and trials, 2 seeds: "
+                             "hypervolume, best accuracy, epochs trained and wall time. Quick: 1 seed, 4 trials of "
+                             "3 epochs.",
     "chaos": "Fault injection a real multi-worker search on digits "
              "(conv space, 4 epochs per trial, 24 trials, raised when it finishes early) killed 30 times - SIGKILL and "
              "SIGINT of the driver with its workers, of one worker alone; half at random moments, half aimed at a "
@@ -110,6 +115,8 @@ REGISTRY: list[Bench] = [
     Bench("throughput", "bench_throughput.py", (), ("--quick",), DESCRIPTIONS["throughput"]),
     Bench("chaos", "bench_chaos.py", (), ("--quick",), DESCRIPTIONS["chaos"]),
     Bench("early_stopping", "bench_early_stopping.py", (), ("--quick",), DESCRIPTIONS["early_stopping"]),
+    Bench("early_stopping_search", "bench_early_stopping_search.py", (), ("--quick",),
+          DESCRIPTIONS["early_stopping_search"]),
 ]
 
 

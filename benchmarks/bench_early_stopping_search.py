@@ -1,0 +1,92 @@
+"""Early stopping in a real search (not the replay): the same multi-objective search on Fashion-MNIST with
+``pruner="pareto"`` against without, same sampler, seed and trial count, for several seeds.
+
+Each run is ``nas.search`` over the `families` space configured as in ``bench_fashion.py`` (28x28x1, 10
+classes), 2,000/1,000 Fashion-MNIST images, objectives accuracy and MACs (limit ``--max-macs``), TPE, one
+worker process training at a time, ``--epochs`` epochs per trial (cosine schedule), on an SQLite file. With
+the pruner: rungs at ``min_epochs * 3**k`` epochs (1, 3 for 9 epochs) and the cost-aware rule. Per run: the
+hypervolume of the trials that finished (``Study.hypervolume()``: accuracy x MACs / limit), the best
+accuracy, the training epochs spent (``Study.epochs()``) and the wall time; then the medians over seeds and
+the ratios pareto / none.
+
+Run: `.venv/bin/python benchmarks/bench_early_stopping_search.py [--quick] [--seeds 2] [--trials 16]
+[--epochs 9]` (needs the Debian package `dataset-fashion-mnist`; about 40 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_fashion import SPACES
+
+import nas
+
+
+def run(pruner: str | None, seed: int, args: argparse.Namespace, folder: str) -> dict:
+    space = {"space": "families", "options": SPACES["families"]}
+    data = {"name": "fashion_mnist", "train_samples": args.train, "val_samples": args.val}
+    t = time.perf_counter()
+    study = nas.search(space, data, objectives=("accuracy", "macs"), n_trials=args.trials, sampler="tpe",
+                       pruner=({"name": "pareto", "options": {"min_epochs": args.min_epochs}} if pruner else None),
+                       seed=seed, budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed),
+                       constraints={"max_macs": args.max_macs}, storage=Path(folder) / f"{pruner}-{seed}.db",
+                       study_name="es", backend=nas.Local(n_workers=1), verbose=False)
+    wall = time.perf_counter() - t
+    counts = study.counts()
+    done = [r for r in study.trials if r.status in ("ok", "reused")]
+    return {"hv": study.hypervolume(), "best": max(r.metrics["accuracy"] for r in done), "epochs": study.epochs(),
+            "wall": wall, "trained": counts["done"] - counts["pruned"], "pruned": counts["pruned"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 seed, 4 trials of 3 epochs")
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--trials", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--min-epochs", type=int, default=1)
+    parser.add_argument("--train", type=int, default=2000)
+    parser.add_argument("--val", type=int, default=1000)
+    parser.add_argument("--max-macs", type=float, default=1.5e6)
+    args = parser.parse_args(argv)
+    seeds = args.seeds or (1 if args.quick else 2)
+    args.trials = args.trials or (4 if args.quick else 16)
+    args.epochs = args.epochs or (3 if args.quick else 9)
+    rows: dict[str, list[dict]] = {"none": [], "pareto": []}
+    with tempfile.TemporaryDirectory() as folder:
+        for seed in range(seeds):
+            for pruner in (None, "pareto"):
+                r = run(pruner, seed, args, folder)
+                rows[pruner or "none"].append(r)
+                print(f"seed {seed} {pruner or 'none':<7} HV {r['hv']:.4f} best {r['best']:.4f} trained "
+                      f"{r['trained']:>3} stopped {r['pruned']:>3} epochs {r['epochs']['trained']:>4} "
+                      f"(stopped at {r['epochs']['stopped_at']}) wall {r['wall']:.0f} s", flush=True)
+    print()
+    print(f"# Fashion-MNIST {args.train}/{args.val} images, families space, TPE, {args.trials} trials of "
+          f"{args.epochs} epochs, MACs <= {args.max_macs:,.0f}, {seeds} seeds; pareto: min_epochs "
+          f"{args.min_epochs}, reduction factor 3")
+    print("| pruner | HV (median) | HV per seed | best accuracy | epochs trained | wall s |")
+    print("| --- | ---: | --- | ---: | ---: | ---: |")
+    for name, rs in rows.items():
+        print(f"| {name} | {statistics.median(r['hv'] for r in rs):.4f} | "
+              f"{', '.join(format(r['hv'], '.4f') for r in rs)} | {statistics.median(r['best'] for r in rs):.4f} | "
+              f"{statistics.median(r['epochs']['trained'] for r in rs):.0f} | "
+              f"{statistics.median(r['wall'] for r in rs):.0f} |")
+    ratio_e = [p["epochs"]["trained"] / n["epochs"]["trained"] for p, n in zip(rows["pareto"], rows["none"])]
+    ratio_w = [p["wall"] / n["wall"] for p, n in zip(rows["pareto"], rows["none"])]
+    diff = [p["hv"] - n["hv"] for p, n in zip(rows["pareto"], rows["none"])]
+    print(f"pareto / none per seed: epochs {', '.join(f'{x:.2f}' for x in ratio_e)}; wall "
+          f"{', '.join(f'{x:.2f}' for x in ratio_w)}; HV difference {', '.join(f'{x:+.4f}' for x in diff)}")
+
+
+if __name__ == "__main__":
+    main()
