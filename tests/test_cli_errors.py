@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,22 @@ def test_a_config_names_its_evaluator_as_data(tmp_path: Path) -> None:
     assert len(study.trials) == 3
     for t in study.trials:
         assert t.user_attrs["accuracy"] == table(ArchSpec.from_json(t.user_attrs["spec"]))["accuracy"]
+
+
+def test_every_command_documents_every_option_and_shows_examples() -> None:
+    import argparse
+
+    from nas.cli import build_parser
+
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert sorted(sub.choices) == ["baselines", "export", "front", "resume", "search", "status", "summary", "worker"]
+    undocumented = [(name, a.dest) for name, p in sub.choices.items() for a in p._actions
+                    if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert undocumented == []
+    for name, p in sub.choices.items():
+        if name != "baselines":  # no options
+            assert f"nas {name}" in (p.epilog or ""), name
+    assert "nas search experiments/digits_quick.yaml" in parser.format_help()
+    out = subprocess.run([sys.executable, "-m", "nas.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("nas ")
