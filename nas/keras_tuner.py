@@ -450,9 +450,11 @@ def _frozen(kt: Any, tuner: keras_tuner.Tuner, space: search_spaces.Space,
             message = (kt.message or "").strip().splitlines()
             attrs.update(records.failure_attrs(f"keras-tuner {kt.status}: {message[-1] if message else '?'}",
                                                kt.message or None))
+    user, system = records.split(attrs)
     return optuna.trial.create_trial(
         state=state, values=objective_values, params=replay.params,
-        distributions={k: _optuna_distribution(d) for k, d in replay.distributions.items()}, user_attrs=attrs)
+        distributions={k: _optuna_distribution(d) for k, d in replay.distributions.items()}, user_attrs=user,
+        system_attrs=system)
 
 
 def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Space,
@@ -478,11 +480,13 @@ def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Spa
             spec = ArchSpec.from_json(record["spec"])
             c = cost(spec)
             metrics = c.as_dict()
+            user, system = records.split({
+                "kt_rejection": i, **records.spec_attrs(spec, c),
+                **records.infeasible_attrs(f"{record['reason']} (replaced by {record['replacement']} before "
+                                           f"building)")})
             study.add_trial(optuna.trial.create_trial(
-                state=TrialState.COMPLETE, values=records.objective_values(objectives, metrics), user_attrs={
-                    "kt_rejection": i, **records.spec_attrs(spec, c),
-                    **records.infeasible_attrs(f"{record['reason']} (replaced by {record['replacement']} before "
-                                               f"building)")}))
+                state=TrialState.COMPLETE, values=records.objective_values(objectives, metrics), user_attrs=user,
+                system_attrs=system))
             added += 1
     return added
 

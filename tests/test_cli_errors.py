@@ -85,7 +85,7 @@ def test_a_config_names_its_evaluator_as_data(tmp_path: Path) -> None:
     table = Table("cifar10")
     assert len(study.trials) == 3
     for t in study.trials:
-        assert t.user_attrs["accuracy"] == table(ArchSpec.from_json(t.user_attrs["spec"]))["accuracy"]
+        assert t.user_attrs["accuracy"] == table(ArchSpec.from_json(t.system_attrs["nas:spec"]))["accuracy"]
 
 
 def test_every_command_documents_every_option_and_shows_examples() -> None:

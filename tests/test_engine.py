@@ -77,10 +77,13 @@ def test_multi_objective_search_records_everything(tmp_path: Path) -> None:
     cheap = study.best(max_macs=min(r.metrics["macs"] for r in ok))
     assert cheap.metrics["macs"] == min(r.metrics["macs"] for r in ok)
     assert study.best(max_macs=1) is None
-    # plain Optuna reads a nas study: the architecture is in the trial's user attributes
+    # plain Optuna reads a nas study: the architecture is in the trial's attributes
     plain = optuna.load_study(study_name="mo", storage=storage)
     t = next(t for t in plain.trials if t.user_attrs.get("status") == "ok")
-    assert ArchSpec.from_json(t.user_attrs["spec"]).key() == t.user_attrs["spec_key"]
+    assert ArchSpec.from_json(t.system_attrs["nas:spec"]).key() == t.user_attrs["spec_key"]
+    # long values are system attributes: `optuna trials` and the dashboard list short user attributes
+    assert {"spec", "timings", "worker_memory"}.isdisjoint(t.user_attrs) and "nas:timings" in t.system_attrs
+    assert len(json.dumps(t.user_attrs)) < 700, t.user_attrs
     assert plain.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
     assert any(k.startswith("constraints") for k in t.system_attrs)
     # Optuna's own tools see a trained trial's learning curve and never rank an over-budget candidate

@@ -581,3 +581,22 @@ def test_a_ctrl_c_wrapped_by_a_library_interrupts_instead_of_failing_the_trial(t
     runner.evaluator = lambda spec: 1 / 0
     runner.run(claims.claim(study, config, lock_path(url)))
     assert study.get_trials()[1].user_attrs["error"] == "ZeroDivisionError: division by zero"
+
+
+def test_long_attributes_are_system_attributes_and_old_studies_still_read(tmp_path: Path) -> None:
+    spec = SPACE.sample(nas.RandomTrial(seed=0))
+    attrs = {**records.spec_attrs(spec, nas.cost(spec)), "timings": {"total_s": 1.5}, "status": "ok",
+             "accuracy": 0.5}
+    user, system = records.split(attrs)
+    assert set(system) == {"nas:spec", "nas:timings"} and "spec" not in user and user["spec_key"] == spec.key()
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'a.db'}")
+    study = optuna.create_study(storage=storage, directions=["maximize", "minimize"])
+    live = study.ask()
+    records.write(live, attrs)
+    study.tell(live, [0.5, 1.0])
+    new = records.read(study.trials[0])
+    assert new.spec == spec and new.timings == {"total_s": 1.5} and "spec" not in study.trials[0].user_attrs
+    # a study written before: everything in the user attributes
+    study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, values=[0.5, 1.0], user_attrs=attrs))
+    old = records.read(study.trials[1])
+    assert old.spec == spec and old.timings == new.timings and old.metrics == new.metrics

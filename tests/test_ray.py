@@ -114,7 +114,8 @@ def test_ray_workers_are_recycled_after_max_trials_per_worker(tmp_path: Path) ->
     actors = [t.user_attrs["ray"]["actor_id"] for t in ran]
     assert len(set(actors)) == len({t.user_attrs["worker"]["pid"] for t in ran}) == -(-len(ran) // 3)
     assert all(actors.count(a) <= 3 for a in set(actors))
-    assert [t.user_attrs["worker_memory"]["trial_in_worker"] for t in ran] == [i % 3 + 1 for i in range(len(ran))]
+    assert [t.system_attrs["nas:worker_memory"]["trial_in_worker"] for t in ran] == \
+        [i % 3 + 1 for i in range(len(ran))]
 
 
 def test_ray_pool_applies_the_pareto_pruner_from_stored_data(tmp_path: Path) -> None:

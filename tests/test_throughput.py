@@ -117,7 +117,7 @@ def test_in_process_evaluator_search_is_the_search_a_worker_process_makes(tmp_pa
                    env=env, check=True, timeout=300)
     assert _trials(ours) == _trials(other)
     # a worker process's first trial records its start-up; the caller's own process has none to record
-    first = [min(st.optuna_study.trials, key=lambda t: t.number).user_attrs["timings"] for st in (ours, other)]
+    first = [min(st.optuna_study.trials, key=lambda t: t.number).system_attrs["nas:timings"] for st in (ours, other)]
     assert "startup_s" not in first[0] and first[1]["startup_s"] > 0
     c = ours.counts()
     assert c["done"] == 25 and c["failed"] == sum(s == "failed" for *_, s in _trials(ours)) > 0

@@ -29,6 +29,7 @@ from typing import Any
 import optuna
 
 from nas.backends.base import Backend
+from nas.engine import records
 from nas.engine.claims import claim, counts, fail_dead_trials, give_back, next_worker_number, stop_reason, worker_seed
 from nas.engine.config import StudyConfig, check_int, make_pruner, make_sampler, read_config
 from nas.engine.limits import WithinLimits, analytic_limits
@@ -99,7 +100,7 @@ class _Workers:
         for t in trials:
             pid = (t.user_attrs.get("worker") or {}).get("pid")
             if pid in self.procs:
-                timings = t.user_attrs.get("timings") or {}
+                timings = records.attrs_of(t).get("timings") or {}
                 if "startup_s" in timings:
                     startup[pid] = float(timings["startup_s"])
                 if t.state == optuna.trial.TrialState.RUNNING:

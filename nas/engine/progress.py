@@ -8,6 +8,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
+from nas.engine import records
 from nas.engine.claims import counts
 
 __all__ = ["FINISHED", "line", "listened", "listening", "report_finished"]
@@ -33,7 +34,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 def line(t: Any, done: int, target: int) -> str:
     """``[done/target] trial N status acc MACs params latency seconds spec-or-error``."""
-    a = t.user_attrs
+    a = records.attrs_of(t)
     status = a.get("status") or t.state.name.lower()
     acc = a.get("accuracy")
     if acc is None and t.intermediate_values:

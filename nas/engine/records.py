@@ -2,7 +2,8 @@
 
 One trial's record is a set of Optuna user attributes, readable by plain Optuna tools:
 
-* the architecture: ``spec`` (ArchSpec JSON), ``spec_key``, ``spec_str``, and its analytic ``macs``,
+* the architecture: ``spec`` (ArchSpec JSON; like ``timings``, ``worker_memory`` and ``traceback`` it is stored as the
+  system attribute ``nas:spec``, out of Optuna's listings of user attributes), ``spec_key``, ``spec_str``, and its analytic ``macs``,
   ``flops``, ``params``;
 * the result: ``accuracy``, ``latency_ms``, ``train_accuracy``, ``loss``, ``epochs``, ``history`` (validation
   accuracy per epoch), ``weights`` (file) and ``weights_sha256`` (its checksum, checked by export);
@@ -29,10 +30,16 @@ from nas.budget import OBJECTIVES
 from nas.cost import Cost
 from nas.spec import ArchSpec
 
-__all__ = ["RESULT_KEYS", "STATUSES", "TrialRecord", "failure_attrs", "file_sha256", "infeasible_attrs",
-           "objective_values", "read", "result_attrs", "same_spec_result", "spec_attrs", "write"]
+__all__ = ["LONG_KEYS", "RESULT_KEYS", "STATUSES", "SYSTEM_PREFIX", "TrialRecord", "attrs_of", "failure_attrs",
+           "file_sha256", "infeasible_attrs", "objective_values", "read", "result_attrs", "same_spec_result",
+           "spec_attrs", "split", "write"]
 
 STATUSES = ("ok", "reused", "infeasible", "pruned", "failed", "running", "waiting")
+# long values, kept out of Optuna's user attributes (so that `optuna trials` and the dashboard list short ones)
+# as trial system attributes named "nas:<key>"; read() merges both, and reads older studies that stored them
+# as user attributes
+LONG_KEYS = ("spec", "timings", "worker_memory", "traceback")
+SYSTEM_PREFIX = "nas:"
 # what a trained (or evaluated) trial adds to its record; a reused trial copies these from the original
 RESULT_KEYS = ("accuracy", "latency_ms", "train_accuracy", "loss", "epochs", "history", "weights", "weights_sha256")
 METRIC_KEYS = ("accuracy", "macs", "flops", "params", "latency_ms", "train_accuracy", "loss", "epochs")
@@ -69,9 +76,22 @@ _STATE_STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "waiting", T
                  TrialState.PRUNED: "pruned"}
 
 
+def split(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``attrs`` as (Optuna user attributes, Optuna system attributes): the ``LONG_KEYS`` go to the second,
+    named ``nas:<key>``."""
+    user = {k: v for k, v in attrs.items() if k not in LONG_KEYS}
+    return user, {SYSTEM_PREFIX + k: v for k, v in attrs.items() if k in LONG_KEYS}
+
+
+def attrs_of(t: Any) -> dict[str, Any]:
+    """Every nas attribute of a stored trial: its user attributes and its ``nas:`` system attributes."""
+    system = getattr(t, "system_attrs", None) or {}
+    return {**t.user_attrs, **{k[len(SYSTEM_PREFIX):]: v for k, v in system.items() if k.startswith(SYSTEM_PREFIX)}}
+
+
 def read(t: optuna.trial.FrozenTrial) -> TrialRecord:
     """The :class:`TrialRecord` of a stored trial."""
-    a = t.user_attrs
+    a = attrs_of(t)
     spec = ArchSpec.from_json(a["spec"]) if "spec" in a else None
     status = a.get("status") or _STATE_STATUS.get(t.state, "ok")
     metrics = {k: a[k] for k in METRIC_KEYS if k in a}
@@ -128,10 +148,14 @@ def write(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
     others one attribute at a time (a journal append each, which is cheap)."""
     if not attrs:
         return
-    rdb = _rdb_of(trial.study._storage)
+    user, system = split(attrs)
+    storage = trial.study._storage
+    rdb = _rdb_of(storage)
     if rdb is None or len(attrs) == 1:
-        for k, v in attrs.items():
+        for k, v in user.items():
             trial.set_user_attr(k, v)
+        for k, v in system.items():
+            storage.set_trial_system_attr(trial._trial_id, k, v)
         return
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
@@ -139,11 +163,12 @@ def write(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
     for v in attrs.values():
         json.dumps(v)  # not JSON: the error Optuna's own writer gives, before anything is written
     with _create_scoped_session(rdb.scoped_session, True) as session:
-        for k, v in attrs.items():
-            rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial._trial_id, k, v)
+        for model, part in ((models.TrialUserAttributeModel, user), (models.TrialSystemAttributeModel, system)):
+            for k, v in part.items():
+                rdb._set_trial_attr_without_commit(session, model, trial._trial_id, k, v)
     cached = getattr(trial, "_cached_frozen_trial", None)
     if cached is not None:  # what ``trial.user_attrs`` shows, as Trial.set_user_attr keeps it
-        cached.user_attrs.update(attrs)
+        cached.user_attrs.update(user)
 
 
 def _rdb_of(storage: Any) -> optuna.storages.RDBStorage | None:
