@@ -7,7 +7,7 @@ data: digits                     # or {name: fashion_mnist, train_samples: 5000}
 space: {name: conv, options: {stages: [1, 3]}}   # or just the name; input shape and classes come from data
 objectives: [accuracy, macs]
 n_trials: 12
-sampler: nsga2                   # nsga2 | tpe | random | grid | {name: GridSampler, options: {...}}
+sampler: evolution               # evolution | nsga2 | tpe | random | grid | {name: GridSampler, options: {...}}
 seed: 0
 budget: {epochs: 3, batch_size: 64, learning_rate: 0.003}
 constraints: {max_macs: 2000000}

@@ -120,7 +120,7 @@ def test_samplers_and_pruners_are_stored_by_name_and_json_options() -> None:
     rebuilt = make_sampler(stored, n_trials=4, space=SPACE, seed=5)
     assert isinstance(rebuilt, optuna.samplers.GridSampler) and rebuilt._search_space == grid._search_space
     assert sampler_component("tpe", ("accuracy",), SPACE) == Component(name="tpe")
-    assert sampler_component(None, ("accuracy", "macs"), SPACE) == Component(name="nsga2")
+    assert sampler_component(None, ("accuracy", "macs"), SPACE) == Component(name="evolution")
     nsga = make_sampler(Component(name="nsga2", options={"population_size": 6}), n_trials=100, space=SPACE, seed=1)
     assert nsga._population_size == 6
     with pytest.raises(ValueError, match="the TPESampler object cannot be stored as data .its argument 'consider_prior'"):
@@ -128,7 +128,8 @@ def test_samplers_and_pruners_are_stored_by_name_and_json_options() -> None:
     pruner = make_pruner(Component(name="PercentilePruner", options={"percentile": 25.0}), epochs=3)
     assert isinstance(pruner, optuna.pruners.PercentilePruner) and pruner._percentile == 25.0
     for name in ("os.system", "optuna.samplers._base", "__builtins__", "BaseSampler.__subclasses__"):
-        with pytest.raises(ValueError, match="`sampler` must be one of nsga2, tpe, random, grid or the name of a class"):
+        with pytest.raises(ValueError, match="`sampler` must be one of evolution, nsga2, tpe, random, grid or the name "
+                                             "of a class"):
             make_sampler(Component(name=name), n_trials=1, space=SPACE, seed=None)
 
 

@@ -265,7 +265,9 @@ def open_worker_study(study_name: str, url: str, seed: int | None, *,
 
     space = search_spaces.from_config(config.space)
     sampler = make_sampler(config.sampler, n_trials=config.n_trials, space=space, seed=seed)
-    if config.sample_within_limits and analytic_limits(config.constraints) and config.sampler.name != "grid":
+    # grid search keeps its grid; nas's evolution sampler proposes children inside the limits itself
+    if config.sample_within_limits and analytic_limits(config.constraints) and \
+            config.sampler.name not in ("grid", "evolution"):
         sampler = WithinLimits(sampler, space, config.constraints, seed=seed)
     study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
                               pruner=make_pruner(config.pruner, epochs=config.budget.epochs))

@@ -7,6 +7,8 @@
 * :mod:`nas.engine.runner`: the trial pipeline (sample -> cost -> constraints -> reuse -> evaluate -> record).
 * :mod:`nas.engine.storage`: opening storages, the claim lock, masking secrets in URLs.
 * :mod:`nas.engine.progress`: the per-trial progress lines.
+* :mod:`nas.engine.limits`: sampling inside analytic cost limits (every sampler wrapped).
+* :mod:`nas.engine.evolution`: nas's own multi-objective sampler (``sampler="evolution"``).
 
 Backends (:mod:`nas.backends`) dispatch the pipeline; the facade (:mod:`nas.study`) creates, loads and
 resumes studies. Nothing here imports a backend or the facade.

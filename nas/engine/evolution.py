@@ -1,0 +1,686 @@
+"""Pareto evolution: nas's own multi-objective architecture sampler (``sampler="evolution"``).
+
+A steady-state evolutionary search that knows what an Optuna sampler cannot: the search space itself. Each
+new trial is one *child*, made before the trial asks anything (in :meth:`ParetoEvolutionSampler.before_trial`,
+which nas runs under the study's claim lock):
+
+1. **Population.** The distinct architectures evaluated so far (trials of the study, read from its storage:
+   the sampler keeps no state of its own, so a resumed study or a second worker goes on from what is stored).
+   Until ``population_size`` of them are feasible, children are random architectures (warm-start classics the
+   study enqueued are evaluated first, as they are, and join the population).
+2. **Ranking.** Feasible candidates before over-budget ones (those by their total violation, after all the
+   feasible); the feasible ones by non-dominated sorting and, within a front, by crowding distance, boundary
+   points first. A pruned trial (stopped early by ``pruner="pareto"``) is ranked on its last measured
+   accuracy and its exact cost, and behind every completed trial of the same front. The best
+   ``population_size`` form the parent pool.
+3. **Selection.** A tournament: ``tournament_size`` members of the pool drawn at random, the best ranked wins.
+4. **Mutation.** One *active* label of the parent (a label its trial actually asked) takes another value
+   (categorical: any other choice; an integer or a grid: a neighbouring value half of the time, any other value
+   otherwise). The child is the space's own answer to the parent's labels with that change, replayed through
+   ``space.sample`` on a stand-in trial: labels the change switches off are dropped, and labels it switches on
+   (a new stage, a block's own options) are drawn at random. So the child's labels are exactly those its spec
+   asks.
+5. **A model picks among children.** ``candidates`` children are made per trial (each from its own
+   tournament); the one predicted to advance the front most is proposed. Objectives that are analytic costs
+   (named ``macs``, ``flops`` or ``params``, as nas names them) are computed exactly for the child's spec; the
+   others (accuracy, latency) are predicted by a ridge regression on the labels of the evaluated trials (one
+   column per label choice). The advance is the margin by which the predicted point escapes domination by the
+   current front, on objectives scaled to the population's range.
+6. **No repeats.** The replay gives the child's spec and its ``key()`` before the trial exists. A child whose
+   key was evaluated, is running in another worker, waits in the queue, or (with analytic constraints
+   stored with a nas study) is over budget is not proposed: the sampler tries other mutations and
+   tournaments, then every single-label neighbour of the ranked population, then random architectures, and
+   only when all of those are taken does it propose a repeat (which nas answers from the stored result, at
+   the cost of a lookup).
+
+What each trial was made from is recorded as its system attribute ``nas_evolution``: ``origin`` (random,
+mutation, neighbour, repeat), ``parent`` (trial number), ``label`` (the mutated label), ``key`` and ``params``.
+Concurrent workers read the keys of each other's RUNNING trials from it, so no two of them propose the same
+child while the proposals are made under nas's claim lock (the local and Ray backends, ``nas worker``; without
+such a lock two processes may still propose the same child at the same instant). The random stream of a trial
+is derived from the seed and the trial's number, so the search is deterministic under a seed, and a study
+resumed with the same seed proposes what an uninterrupted run would have proposed.
+
+Where it comes from, in short:
+
+* Real, Aggarwal, Huang and Le, "Regularized Evolution for Image Classifier Architecture Search" (AAAI 2019):
+  tournament selection from a population and a child made by one random mutation of its parent, which on
+  architecture spaces beats reinforcement learning at equal budgets. Their population ages out its oldest
+  member; this sampler keeps the best-ranked instead (elitist), which the measurements favoured on the tables.
+* Deb, Pratap, Agarwal and Meyarivan, "A Fast and Elitist Multiobjective Genetic Algorithm: NSGA-II" (IEEE
+  TEVC 2002): ranking by non-dominated fronts and crowding distance, and treating a feasible solution as
+  better than an infeasible one, and a smaller violation as better among infeasible ones.
+* White, Nolen and Savani, "Exploring the Loss Landscape in Neural Architecture Search" (UAI
+  2021): on NAS-Bench-201 and similar cell spaces, local search over one-edge changes is a strong baseline,
+  because neighbouring architectures have close accuracies. Hence mutations of a single label, and the
+  neighbour scan before falling back to random candidates.
+* Elsken, Metzen and Hutter, "Efficient Multi-objective Neural Architecture Search via Lamarckian Evolution"
+  (LEMONADE, ICLR 2019): evolution over a Pareto front that uses the cheap objective (a network's size,
+  known without training it) to decide which children are worth the expensive one. Here the exact cost
+  places each candidate child on the cost axis before any training, and over-budget children are never
+  proposed.
+* The model over label choices is in the spirit of the cheap predictors of BANANAS (White, Neiswanger and
+  Savani, AAAI 2021) and of NAS predictors generally, reduced to a linear model: it only orders a handful of
+  children that evolution made, so it need not be accurate, only better than chance.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.budget import ANALYTIC, CONSTRAINTS
+
+__all__ = ["ATTR", "ParetoEvolutionSampler"]
+
+ATTR = "nas_evolution"  # the trial system attribute recording what the trial was made from
+FIXED = "fixed_params"  # Optuna's system attribute of an enqueued trial
+TRIES = 48  # mutations (each after a tournament) tried before the neighbour scan
+RANDOM_TRIES = 64  # random architectures tried before a repeat is proposed
+NEIGHBOUR_VALUES = 16  # values tried per numeric label in the neighbour scan (the nearest)
+MEMO = 200_000  # replayed children remembered per sampler (labels -> spec key)
+
+
+# ------------------------------------------------------------------ values and distributions
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b and type(a) is type(b)
+
+
+def _grid(dist: BaseDistribution) -> list[Any] | None:
+    """Every value of a discrete distribution, in order (None: a continuous float)."""
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    if isinstance(dist, IntDistribution):
+        return list(range(dist.low, dist.high + 1, dist.step))
+    if isinstance(dist, FloatDistribution) and dist.step is not None:
+        n = math.floor((dist.high - dist.low) / dist.step + 1e-9)
+        return [round(dist.low + k * dist.step, 10) for k in range(n + 1)]
+    return None
+
+
+def _contains(dist: BaseDistribution, value: Any) -> bool:
+    if isinstance(dist, CategoricalDistribution):
+        return any(_same(value, c) for c in dist.choices)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(dist, IntDistribution):
+        return isinstance(value, int) and dist.low <= value <= dist.high and (value - dist.low) % dist.step == 0
+    assert isinstance(dist, FloatDistribution)
+    if not dist.low - 1e-12 <= value <= dist.high + 1e-12:
+        return False
+    if dist.step is None:
+        return True
+    k = (value - dist.low) / dist.step
+    return abs(k - round(k)) < 1e-6
+
+
+def _index(values: list[Any], value: Any) -> int | None:
+    for i, v in enumerate(values):
+        if _same(v, value) or (isinstance(v, float) and isinstance(value, (int, float)) and not isinstance(value, bool)
+                               and abs(v - value) < 1e-9):
+            return i
+    return None
+
+
+def _draw(dist: BaseDistribution, rng: random.Random) -> Any:
+    """A value of ``dist`` at random (uniform; log-uniform for a continuous log float)."""
+    values = _grid(dist)
+    if values is not None:
+        if isinstance(dist, IntDistribution) and dist.log:
+            x = math.exp(rng.uniform(math.log(dist.low), math.log(dist.high)))
+            return min(dist.high, max(dist.low, round(x)))
+        return values[rng.randrange(len(values))]
+    assert isinstance(dist, FloatDistribution)
+    if dist.log:
+        return math.exp(rng.uniform(math.log(dist.low), math.log(dist.high)))
+    return rng.uniform(dist.low, dist.high)
+
+
+def _other(dist: BaseDistribution, value: Any, rng: random.Random) -> Any:
+    """Another value of ``dist`` than ``value`` (None when there is none): categorical, any other choice;
+    integers and grids, a neighbouring value half of the time, any other one otherwise; a continuous float, a
+    Gaussian step of a tenth of its range (in log space for a log float)."""
+    values = _grid(dist)
+    if values is None:
+        assert isinstance(dist, FloatDistribution)
+        lo, hi, v = dist.low, dist.high, float(value)
+        if dist.log:
+            lo, hi, v = math.log(lo), math.log(hi), math.log(v)
+        x = min(hi, max(lo, v + rng.gauss(0.0, 0.1 * (hi - lo))))
+        return math.exp(x) if dist.log else x
+    if len(values) < 2:
+        return None
+    at = _index(values, value)
+    others = [i for i in range(len(values)) if i != at]
+    if at is not None and not isinstance(dist, CategoricalDistribution) and rng.random() < 0.5:
+        others = [i for i in (at - 1, at + 1) if 0 <= i < len(values)]
+    return values[rng.choice(others)]
+
+
+def _neighbour_values(dist: BaseDistribution, value: Any, rng: random.Random) -> list[Any]:
+    """The other values of a label for the neighbour scan: all of a categorical, the nearest of a grid."""
+    values = _grid(dist)
+    if values is None:
+        return [_other(dist, value, rng) for _ in range(4)]
+    at = _index(values, value)
+    order = [i for i in range(len(values)) if i != at]
+    if not isinstance(dist, CategoricalDistribution) and at is not None:
+        order.sort(key=lambda i: abs(i - at))
+        order = order[:NEIGHBOUR_VALUES]
+    return [values[i] for i in order]
+
+
+def _active(dist: BaseDistribution) -> bool:
+    values = _grid(dist)
+    return values is None or len(values) > 1
+
+
+class _Replay:
+    """A stand-in trial: answers the space's questions from ``given`` where the value fits the question, and at
+    random where it does not (or is not given); records the labels asked and their Optuna distributions."""
+
+    def __init__(self, given: dict[str, Any], rng: random.Random) -> None:
+        self.given = given
+        self.rng = rng
+        self.params: dict[str, Any] = {}
+        self.distributions: dict[str, BaseDistribution] = {}
+        self.drawn: list[str] = []
+
+    def _ask(self, name: str, dist: BaseDistribution) -> Any:
+        if name in self.params:
+            return self.params[name]
+        if name in self.given and _contains(dist, self.given[name]):
+            value = self.given[name]
+            if isinstance(dist, FloatDistribution):
+                value = float(value)
+        else:
+            value = _draw(dist, self.rng)
+            self.drawn.append(name)
+        self.params[name] = value
+        self.distributions[name] = dist
+        return value
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return self._ask(name, CategoricalDistribution(list(choices)))
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        return self._ask(name, IntDistribution(low, high, log=log, step=step))
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        return self._ask(name, FloatDistribution(low, high, log=log, step=step))
+
+
+@dataclass
+class _Candidate:
+    params: dict[str, Any]
+    distributions: dict[str, BaseDistribution]
+    key: str
+    spec: Any = None
+    origin: str = "random"
+    parent: int | None = None
+    label: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        return {"origin": self.origin, "parent": self.parent, "label": self.label, "key": self.key,
+                "params": self.params}
+
+
+@dataclass
+class _Member:
+    """One distinct evaluated architecture of the population, with what ranking needs."""
+
+    trial: FrozenTrial
+    values: tuple[float, ...]
+    feasible: bool
+    violation: float
+    pruned: bool
+    tie: float = 0.0
+    rank: int = 0
+    crowding: float = 0.0
+
+
+@dataclass
+class _Population:
+    taken: set[str] = field(default_factory=set)
+    members: list[_Member] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ the model of the objectives
+
+def _encode(rows: list[tuple[dict[str, Any], dict[str, BaseDistribution]]]) -> np.ndarray:
+    """Labels as features: one column per (label, choice) of a categorical, and per numeric label its value scaled
+    to [0, 1] plus a column saying it was asked (labels a trial did not ask are 0)."""
+    columns: dict[tuple[str, str | None], int] = {}
+    for params, dists in rows:
+        for name, value in params.items():
+            if isinstance(dists.get(name), CategoricalDistribution):
+                columns.setdefault((name, repr(value)), len(columns))
+            else:
+                columns.setdefault((name, None), len(columns))
+                columns.setdefault((name, "asked"), len(columns))
+    x = np.zeros((len(rows), len(columns)))
+    for i, (params, dists) in enumerate(rows):
+        for name, value in params.items():
+            dist = dists.get(name)
+            if isinstance(dist, CategoricalDistribution):
+                x[i, columns[(name, repr(value))]] = 1.0
+                continue
+            lo, hi = (float(dist.low), float(dist.high)) if dist is not None else (0.0, 1.0)
+            v = float(value)
+            if getattr(dist, "log", False) and lo > 0 and v > 0:
+                lo, hi, v = math.log(lo), math.log(hi), math.log(v)
+            x[i, columns[(name, None)]] = (v - lo) / (hi - lo) if hi > lo else 0.0
+            x[i, columns[(name, "asked")]] = 1.0
+    return x
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, at: np.ndarray, penalty: float) -> np.ndarray:
+    """Ridge regression of ``y`` on ``x`` (with an intercept), predicted at ``at``."""
+    mean_x, mean_y = x.mean(axis=0), y.mean()
+    xc = x - mean_x
+    w = np.linalg.solve(xc.T @ xc + penalty * np.eye(x.shape[1]), xc.T @ (y - mean_y))
+    return (at - mean_x) @ w + mean_y
+
+
+# ------------------------------------------------------------------ ranking
+
+def _fronts(points: np.ndarray) -> np.ndarray:
+    """The non-dominated front index (0 = best) of each row of ``points`` (every column minimised)."""
+    n = len(points)
+    ranks = np.full(n, -1)
+    if n == 0:
+        return ranks
+    le = np.all(points[:, None, :] <= points[None, :, :], axis=2)
+    lt = np.any(points[:, None, :] < points[None, :, :], axis=2)
+    dominates = le & lt  # dominates[i, j]: i dominates j
+    left = np.ones(n, dtype=bool)
+    rank = 0
+    while left.any():
+        dominated = (dominates & left[:, None]).any(axis=0)
+        front = left & ~dominated
+        ranks[front] = rank
+        left &= ~front
+        rank += 1
+    return ranks
+
+
+def _crowding(points: np.ndarray) -> np.ndarray:
+    """Crowding distance of each point within one front (boundary points: infinite)."""
+    n, m = points.shape
+    out = np.zeros(n)
+    if n <= 2:
+        out[:] = math.inf
+        return out
+    for j in range(m):
+        order = np.argsort(points[:, j], kind="stable")
+        col = points[order, j]
+        span = col[-1] - col[0]
+        out[order[0]] = out[order[-1]] = math.inf
+        if span > 0 and np.isfinite(span):
+            out[order[1:-1]] += (col[2:] - col[:-2]) / span
+    return out
+
+
+def rank_members(members: list[_Member], directions: Sequence[StudyDirection]) -> list[_Member]:
+    """``members`` best first: feasible by (front, completed before pruned, larger crowding distance, random tie
+    break), then the infeasible by (violation, tie break)."""
+    feasible = [m for m in members if m.feasible]
+    infeasible = sorted((m for m in members if not m.feasible), key=lambda m: (m.violation, m.tie))
+    if feasible:
+        sign = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
+        points = np.array([m.values for m in feasible], dtype=float) * sign
+        ranks = _fronts(points)
+        for r in range(int(ranks.max()) + 1):
+            at = np.flatnonzero(ranks == r)
+            crowd = _crowding(points[at])
+            for i, c in zip(at, crowd):
+                feasible[i].rank, feasible[i].crowding = r, float(c)
+        feasible.sort(key=lambda m: (m.rank, m.pruned, -m.crowding, m.tie))
+    return feasible + infeasible
+
+
+# ------------------------------------------------------------------ the sampler
+
+class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
+    """Multi-objective evolution over a nas search space (see the module docstring).
+
+    ``space``: the ``search_spaces.Space`` the study samples (the sampler replays it to know each child's
+    labels and spec key). ``population_size`` (10): random architectures before evolution starts, and the size
+    of the parent pool (the best ranked). ``tournament_size`` (3): pool members drawn per tournament.
+    ``candidates`` (8): children made (each from its own tournament) per trial, of which the model picks one;
+    1 is plain evolution. ``constraints``: analytic limits ``{"max_macs": ...}`` (``max_flops``,
+    ``max_params``) that children must meet, or a function ``study -> limits`` (nas passes one that reads the
+    study's stored configuration); None: no limits. ``seed``: the stream every trial's draws are derived from
+    (with the trial number). Works for one or several objectives. ``sampler="evolution"`` in nas makes it
+    with these defaults, the population smaller below 50 trials (``n_trials // 5``, at least 4).
+    """
+
+    ridge = 1.0  # the surrogate's penalty
+
+    def __init__(self, space: Any, *, population_size: int = 10, tournament_size: int = 3, candidates: int = 8,
+                 constraints: dict[str, float] | Callable[[optuna.Study], dict[str, float]] | None = None,
+                 seed: int | None = None) -> None:
+        for name, value, low in (("population_size", population_size, 1), ("tournament_size", tournament_size, 1),
+                                 ("candidates", candidates, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"`sampler.{name}` must be an integer >= {low}, but got sampler.{name}={value!r}")
+        if tournament_size > population_size:
+            raise ValueError(f"`sampler.tournament_size` must be at most population_size ({population_size}), but "
+                             f"got sampler.tournament_size={tournament_size!r}")
+        if not callable(getattr(space, "sample", None)):
+            raise ValueError(f"ParetoEvolutionSampler needs the search space (an object with sample(trial)), but got "
+                             f"{space!r}")
+        self.space = space
+        self.population_size = population_size
+        self.tournament_size = tournament_size
+        self.candidates = candidates
+        self._constraints_source = constraints
+        self._limits: dict[int, dict[str, float]] = {}
+        self._seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
+        self._plans: dict[int, _Candidate] = {}
+        self._keys: dict[int, str | None] = {}  # trial id -> spec key, for finished trials (they do not change)
+        self._replays: dict[tuple[Any, ...], str | None] = {}  # params -> spec key
+        self._answers: dict[tuple[Any, ...], _Candidate] = {}  # labels given -> the child they make (no draws)
+
+    # -- Optuna's interface
+    def reseed_rng(self) -> None:
+        self._seed = random.SystemRandom().randrange(2**63)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.system_attrs.get(FIXED) is not None or ATTR in trial.system_attrs:
+            return  # enqueued (warm start, retry, the user's): Optuna answers from its params
+        plan = self._plan(study, trial)
+        self._plans[trial._trial_id] = plan
+        study._storage.set_trial_system_attr(trial._trial_id, ATTR, plan.record())
+        trial.system_attrs[ATTR] = plan.record()
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        plan = self._plan_of(trial)
+        return dict(plan.distributions) if plan is not None else {}
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        plan = self._plan_of(trial)
+        if plan is None:
+            return {}
+        return {k: v for k, v in plan.params.items() if k in search_space}
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        """Labels no plan answers (an enqueued trial's missing labels): at random, from the trial's stream."""
+        rng = random.Random(self._trial_seed(trial.number) ^ zlib.crc32(param_name.encode()))
+        return _draw(param_distribution, rng)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._plans.pop(trial._trial_id, None)
+
+    # -- the plan of a trial
+    def _trial_seed(self, number: int) -> int:
+        return (self._seed * 1_000_003 + number * 7_919 + 1) % (2**63)
+
+    def _plan_of(self, trial: FrozenTrial) -> _Candidate | None:
+        plan = self._plans.get(trial._trial_id)
+        if plan is None and isinstance(trial.system_attrs.get(ATTR), dict):
+            # made by another sampler object (another process asked for the trial): replay its stored params
+            stored = trial.system_attrs[ATTR]
+            replay = _Replay(dict(stored.get("params") or {}), random.Random(self._trial_seed(trial.number)))
+            try:
+                self.space.sample(replay)
+            except ValueError:
+                return None
+            plan = _Candidate(replay.params, replay.distributions, str(stored.get("key")))
+            self._plans[trial._trial_id] = plan
+        return plan
+
+    def _plan(self, study: optuna.Study, trial: FrozenTrial) -> _Candidate:
+        rng = random.Random(self._trial_seed(trial.number))
+        pop = self._population(study, trial)
+        limits = self._constraints(study)
+        for m in pop.members:
+            m.tie = rng.random()
+
+        fallback: list[_Candidate | None] = [None, None]  # a taken child that fits; any child
+
+        def fresh(c: _Candidate | None) -> bool:
+            if c is None:
+                return False
+            fits = self._fits(c, limits)
+            if c.key not in pop.taken and fits:
+                return True
+            fallback[0] = fallback[0] or (c if fits else None)
+            fallback[1] = fallback[1] or c
+            return False
+
+        feasible = sum(1 for m in pop.members if m.feasible)
+        if feasible >= self.population_size:
+            ranked = rank_members(pop.members, study.directions)
+            pool = ranked[:self.population_size]
+            k = min(self.tournament_size, len(pool))
+            children: dict[str, _Candidate] = {}
+            for _ in range(TRIES):
+                parent = pool[min(rng.sample(range(len(pool)), k))]  # the pool is sorted best first
+                child = self._mutate(parent.trial, rng)
+                if fresh(child):
+                    assert child is not None
+                    children.setdefault(child.key, child)
+                    if len(children) >= self.candidates:
+                        break
+            if children:
+                return self._choose(list(children.values()), pop.members, study)
+            for m in ranked:  # every single-label neighbour of the population, best ranked first
+                for child in self._neighbours(m.trial, rng):
+                    if fresh(child):
+                        return child
+        for _ in range(RANDOM_TRIES):
+            child = self._replay({}, rng)
+            if fresh(child):
+                assert child is not None
+                return child
+        # everything tried is taken or over budget: a repeat that fits (nas answers it from the stored result),
+        # else whatever was drawn (recorded as over budget)
+        last = fallback[0] or fallback[1]
+        if last is None:  # a space whose samples all fail (it raises for the trial itself)
+            return _Candidate({}, {}, "", origin="repeat")
+        if last.key in pop.taken:
+            last.origin = "repeat"
+        return last
+
+    def _choose(self, children: list[_Candidate], members: list[_Member], study: optuna.Study) -> _Candidate:
+        """The child predicted to advance the front most: analytic costs exactly (objectives named macs, flops,
+        params), the others by a ridge regression on the labels of the evaluated trials; the advance is the
+        margin by which the predicted point escapes domination by the current front (normalised objectives)."""
+        if len(children) == 1:
+            return children[0]
+        done = [m for m in members if m.feasible and not m.pruned]
+        if len(done) < 3:
+            return children[0]
+        directions = study.directions
+        names = study.metric_names or [None] * len(directions)
+        sign = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
+        known = np.array([m.values for m in done], dtype=float)
+        if not np.all(np.isfinite(known)):
+            return children[0]
+        rows = [(m.trial.params, m.trial.distributions) for m in done] + [(c.params, c.distributions) for c in children]
+        x = _encode(rows)
+        predicted = np.empty((len(children), len(directions)))
+        for j, name in enumerate(names):
+            if name in ANALYTIC:
+                from nas.cost import cost
+
+                predicted[:, j] = [float(cost(c.spec).as_dict()[name]) for c in children]
+            else:
+                predicted[:, j] = _ridge(x[:len(done)], known[:, j], x[len(done):], self.ridge)
+        points = known * sign
+        front = points[_fronts(points) == 0]
+        low, span = points.min(axis=0), np.ptp(points, axis=0)
+        span[span <= 0] = 1.0
+        front = (front - low) / span
+        guess = (predicted * sign - low) / span
+        # margin: min over front points f of max_j (f_j - c_j); > 0 means no front point dominates the guess
+        margin = np.min(np.max(front[None, :, :] - guess[:, None, :], axis=2), axis=1)
+        return children[int(np.argmax(margin))]
+
+    def _replay(self, given: dict[str, Any], rng: random.Random) -> _Candidate | None:
+        memo = tuple(sorted((k, repr(v)) for k, v in given.items()))
+        known = self._answers.get(memo)
+        if known is not None:  # answered before without a random draw: the same child
+            return _Candidate(dict(known.params), known.distributions, known.key, known.spec)
+        replay = _Replay(given, rng)
+        try:
+            spec = self.space.sample(replay)
+        except ValueError:  # an invalid combination: not a candidate
+            return None
+        child = _Candidate(replay.params, replay.distributions, spec.key(), spec)
+        if not replay.drawn and len(self._answers) < MEMO:
+            self._answers[memo] = _Candidate(dict(child.params), child.distributions, child.key, spec)
+        return child
+
+    def _mutate(self, parent: FrozenTrial, rng: random.Random) -> _Candidate | None:
+        labels = [n for n, d in parent.distributions.items() if _active(d)]
+        if not labels:
+            return None
+        label = rng.choice(sorted(labels))
+        value = _other(parent.distributions[label], parent.params[label], rng)
+        if value is None:
+            return None
+        return self._child(parent, label, value, rng, "mutation")
+
+    def _child(self, parent: FrozenTrial, label: str, value: Any, rng: random.Random, origin: str) -> _Candidate | None:
+        child = self._replay({**parent.params, label: value}, rng)
+        if child is not None:
+            child.origin, child.parent, child.label = origin, parent.number, label
+        return child
+
+    def _neighbours(self, parent: FrozenTrial, rng: random.Random) -> Any:
+        labels = sorted(n for n, d in parent.distributions.items() if _active(d))
+        rng.shuffle(labels)
+        for label in labels:
+            for value in _neighbour_values(parent.distributions[label], parent.params[label], rng):
+                child = self._child(parent, label, value, rng, "neighbour")
+                if child is not None:
+                    yield child
+
+    # -- constraints
+    def _constraints(self, study: optuna.Study) -> dict[str, float]:
+        if study._study_id not in self._limits:
+            source = self._constraints_source
+            limits = source(study) if callable(source) else dict(source or {})
+            self._limits[study._study_id] = {k: float(v) for k, v in (limits or {}).items()
+                                             if CONSTRAINTS.get(k) in ANALYTIC}
+        return self._limits[study._study_id]
+
+    def _fits(self, candidate: _Candidate, limits: dict[str, float]) -> bool:
+        if not limits:
+            return True
+        from nas.cost import cost
+
+        try:
+            c = cost(candidate.spec).as_dict()
+        except ValueError:
+            return False
+        return all(c[CONSTRAINTS[name]] <= limit for name, limit in limits.items())
+
+    # -- the population, from the study's trials
+    def _key(self, trial: FrozenTrial) -> str | None:
+        """The spec key of a trial: recorded by nas, planned by this sampler, or replayed from its params (an
+        enqueued trial's fixed ones included)."""
+        key = trial.user_attrs.get("spec_key")
+        if isinstance(key, str):
+            return key
+        finished = trial.state.is_finished()
+        if finished and trial._trial_id in self._keys:
+            return self._keys[trial._trial_id]
+        plan, fixed = trial.system_attrs.get(ATTR), trial.system_attrs.get(FIXED)
+        if isinstance(plan, dict) and plan.get("key") and fixed is None:
+            key = str(plan["key"])
+        else:
+            params = {**(fixed or {}), **trial.params}
+            key = self._params_key(params) if params else None
+        if finished:
+            self._keys[trial._trial_id] = key
+        return key
+
+    def _params_key(self, params: dict[str, Any]) -> str | None:
+        """The key of the spec ``params`` give, if they answer every label the space asks (None otherwise)."""
+        memo = tuple(sorted((k, repr(v)) for k, v in params.items()))
+        if memo not in self._replays:
+            replay = _Replay(params, random.Random(0))
+            try:
+                key: str | None = self.space.sample(replay).key()
+            except ValueError:
+                key = None
+            self._replays[memo] = None if replay.drawn else key
+        return self._replays[memo]
+
+    def _population(self, study: optuna.Study, current: FrozenTrial) -> _Population:
+        pop = _Population()
+        names = study.metric_names
+        best: dict[str, _Member] = {}
+        for t in study.get_trials(deepcopy=False):
+            if t.number == current.number:
+                continue
+            key = self._key(t)
+            if key is None:
+                continue
+            pop.taken.add(key)
+            member = self._member(t, study.directions, names)
+            if member is None:
+                continue
+            held = best.get(key)
+            # one member per architecture: its first completed trial (a pruned one only until one completes)
+            if held is None or (held.pruned and not member.pruned):
+                best[key] = member
+        pop.members = list(best.values())
+        return pop
+
+    def _member(self, t: FrozenTrial, directions: Sequence[StudyDirection],
+                names: list[str] | None) -> _Member | None:
+        constraints = t.constraints
+        violation = sum(max(0.0, float(v)) for v in constraints.values())
+        infeasible = violation > 0 or t.user_attrs.get("status") == "infeasible"
+        if t.state == TrialState.COMPLETE and t.values is not None:
+            values = tuple(float(v) for v in t.values)
+            pruned = False
+        elif t.state == TrialState.PRUNED and names is not None:
+            values = tuple(self._pruned_value(t, name, d) for name, d in zip(names, directions))
+            pruned = True
+        else:
+            return None
+        if any(math.isnan(v) for v in values):
+            return None
+        return _Member(t, values, not infeasible, violation if violation > 0 else float(infeasible), pruned)
+
+    @staticmethod
+    def _pruned_value(t: FrozenTrial, name: str, direction: StudyDirection) -> float:
+        """A stopped trial's objective: its last measured accuracy, its exact cost (worst if unknown)."""
+        worst = -math.inf if direction == StudyDirection.MAXIMIZE else math.inf
+        a = t.user_attrs
+        if name == "accuracy":
+            history = a.get("history") or []
+            value = a.get("accuracy", history[-1] if history else None)
+            if value is None and t.intermediate_values:
+                value = t.intermediate_values[max(t.intermediate_values)]
+        else:
+            value = a.get("latency_ms" if name == "latency" else name)
+        try:
+            return float(value) if value is not None else worst
+        except (TypeError, ValueError):
+            return worst

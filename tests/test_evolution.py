@@ -1,0 +1,293 @@
+"""nas's evolution sampler (``sampler="evolution"``, :mod:`nas.engine.evolution`): real Optuna storages, real
+spaces, the NAS-Bench-201 table as evaluator; values asserted, nothing mocked."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import nas
+import search_spaces
+from nas.engine.config import Component, make_sampler, sampler_component
+from nas.engine.evolution import ATTR, ParetoEvolutionSampler, rank_members
+from nas.trial import FixedTrial, RandomTrial
+from search_spaces.nasbench201 import Table
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+NB201 = search_spaces.get("nasbench201")
+TABLE = Table("cifar10")
+
+
+def _table_objective(space: Any = NB201) -> Any:
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        spec = space.sample(trial)
+        return TABLE(spec)["accuracy"], float(nas.cost(spec).params)
+    return objective
+
+
+def _study(sampler: optuna.samplers.BaseSampler, storage: Any = None, name: str | None = None) -> optuna.Study:
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler, storage=storage,
+                                study_name=name, load_if_exists=True)
+    if study.metric_names is None:
+        study.set_metric_names(["accuracy", "params"])
+    return study
+
+
+def _evolution(space: Any = NB201, seed: int | None = 0, **options: Any) -> optuna.samplers.BaseSampler:
+    return make_sampler(Component(name="evolution", options=options), n_trials=100, space=space, seed=seed)
+
+
+def _plans(study: optuna.Study) -> list[dict[str, Any]]:
+    return [t.system_attrs[ATTR] for t in study.trials if ATTR in t.system_attrs]
+
+
+# ------------------------------------------------------------------ configuration
+
+def test_evolution_is_a_named_sampler_with_checked_options() -> None:
+    assert sampler_component("evolution", ("accuracy", "params"), NB201) == Component(name="evolution")
+    sampler = _evolution(population_size=8, tournament_size=3, candidates=2)
+    assert isinstance(sampler, ParetoEvolutionSampler)
+    assert (sampler.population_size, sampler.tournament_size, sampler.candidates) == (8, 3, 2)
+    with pytest.raises(ValueError, match=r"`sampler.tournament_size` must be an integer >= 1, but got "
+                                         r"sampler.tournament_size=0"):
+        sampler_component({"name": "evolution", "options": {"tournament_size": 0}}, ("accuracy", "params"), NB201)
+    with pytest.raises(ValueError, match=r"`sampler.tournament_size` must be at most population_size \(4\), but got "
+                                         r"sampler.tournament_size=5"):
+        sampler_component({"name": "evolution", "options": {"population_size": 4, "tournament_size": 5}},
+                          ("accuracy", "params"), NB201)
+    with pytest.raises(ValueError, match=r"`sampler` 'evolution': unknown option 'population'; known options: "
+                                         r"population_size, tournament_size, candidates"):
+        sampler_component({"name": "evolution", "options": {"population": 8}}, ("accuracy", "params"), NB201)
+    with pytest.raises(ValueError, match=r"`sampler.population_size` must be an integer >= 1, but got "
+                                         r"sampler.population_size=True"):
+        ParetoEvolutionSampler(NB201, population_size=True)
+
+
+# ------------------------------------------------------------------ the search itself
+
+def test_deterministic_under_a_seed() -> None:
+    runs = []
+    for seed in (3, 3, 4):
+        study = _study(_evolution(seed=seed, population_size=10))
+        study.optimize(_table_objective(), n_trials=40)
+        runs.append([t.params for t in study.trials])
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def _space(name: str) -> search_spaces.Space:
+    shape = (32, 32, 3)
+    if name == "compound":
+        base = search_spaces.get("mbconv", input_shape=shape, widths=(16, 24, 32), head_widths=(0, 320)).sample(
+            RandomTrial(seed=1))
+        return search_spaces.get("compound", base=base)
+    return search_spaces.get(name, input_shape=shape)
+
+
+def _hashed_objective(space: search_spaces.Space) -> Any:
+    """Cheap and deterministic: a pseudo-accuracy from the architecture's key, and its exact params."""
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        spec = space.sample(trial)
+        score = int(hashlib.sha256(spec.key().encode()).hexdigest()[:8], 16) / 16**8
+        return score, float(nas.cost(spec).params)
+    return objective
+
+
+@pytest.mark.parametrize("name", search_spaces.names())
+def test_a_child_changes_one_active_label_and_asks_exactly_what_its_spec_needs(name: str) -> None:
+    space = _space(name)
+    study = _study(_evolution(space, seed=1, population_size=5))
+    study.optimize(_hashed_objective(space), n_trials=24)
+    trials = study.trials
+    children = 0
+    for t in trials:
+        replay = FixedTrial(t.params)
+        space.sample(replay)
+        assert replay.params == t.params and replay.unused() == []  # exactly the labels its spec asks
+        plan = t.system_attrs[ATTR]
+        assert plan["params"] == t.params and plan["key"] == space.sample(FixedTrial(t.params)).key()
+        if plan["origin"] not in ("mutation", "neighbour"):
+            continue
+        children += 1
+        parent = trials[plan["parent"]]
+        assert parent.number < t.number and parent.state == TrialState.COMPLETE
+        label = plan["label"]
+        assert label in parent.params and label in t.params and not parent.distributions[label].single()
+        common = set(parent.params) & set(t.params)
+        assert [k for k in sorted(common) if parent.params[k] != t.params[k]] == [label]
+        # (labels the change switched on or off differ in the label sets: checked exact above by the replay)
+        assert space.sample(FixedTrial(t.params)).key() != space.sample(FixedTrial(parent.params)).key()
+    assert children >= 10
+
+
+def test_conditional_parts_switched_on_by_a_mutation_get_their_labels() -> None:
+    """In the residual space, n_stages and block switch labels on and off: over a search some children must have
+    gained and some lost labels, each still exactly the labels its spec asks."""
+    space = _space("residual")
+    study = _study(_evolution(space, seed=2, population_size=4))
+    study.optimize(_hashed_objective(space), n_trials=60)
+    gained = lost = 0
+    for t in study.trials:
+        plan = t.system_attrs[ATTR]
+        if plan["origin"] in ("mutation", "neighbour"):
+            parent = study.trials[plan["parent"]]
+            gained += bool(set(t.params) - set(parent.params))
+            lost += bool(set(parent.params) - set(t.params))
+    assert gained > 0 and lost > 0
+
+
+def test_no_architecture_is_proposed_twice_while_unevaluated_ones_remain(tmp_path: Path) -> None:
+    study = nas.search(NB201, evaluator=TABLE, objectives=("accuracy", "params"), sampler="evolution", seed=0,
+                       n_trials=150, storage=tmp_path / "s.journal", study_name="s",
+                       backend=nas.Local(max_trials_per_worker=0), verbose=False)
+    records = study.trials
+    assert len(records) == 150 and {r.status for r in records} == {"ok"}
+    assert len({r.key for r in records}) == 150
+    trials = study.optuna_study.trials
+    origins = [t.system_attrs[ATTR]["origin"] for t in trials]
+    assert origins[:10] == ["random"] * 10 and origins.count("mutation") >= 100
+    # the sampler found good networks: better than the median random network by far
+    best = max(r.metrics["accuracy"] for r in records)
+    assert best > 0.905 and study.hypervolume() > 0
+
+
+def test_a_tiny_space_is_exhausted_then_repeats_without_crashing(tmp_path: Path) -> None:
+    tiny = search_spaces.get("nasbench201", ops=("none", "skip_connect"))  # 2**6 = 64 networks
+    study = nas.search(tiny, evaluator=TABLE, objectives=("accuracy", "params"), sampler="evolution", seed=1,
+                       n_trials=80, storage=tmp_path / "t.journal", study_name="t",
+                       backend=nas.Local(max_trials_per_worker=0), verbose=False)
+    records = sorted(study.trials, key=lambda r: r.number)
+    assert len(records) == 80
+    assert len({r.key for r in records[:64]}) == 64  # every network before any repeat
+    assert [r.status for r in records[64:]] == ["reused"] * 16
+    origins = [t.system_attrs[ATTR]["origin"] for t in study.optuna_study.trials]
+    assert origins[64:] == ["repeat"] * 16 and "neighbour" in origins[:64]
+
+
+def test_two_concurrent_workers_propose_no_common_child(tmp_path: Path) -> None:
+    study = nas.search(NB201, evaluator=TABLE, objectives=("accuracy", "params"),
+                       sampler={"name": "evolution", "options": {"population_size": 10}}, seed=5, n_trials=60,
+                       storage=tmp_path / "c.db", study_name="c",
+                       backend=nas.Local(n_workers=2, max_trials_per_worker=0), verbose=False)
+    records = study.trials
+    assert len(records) == 60 and {r.status for r in records} == {"ok"}
+    assert len({r.key for r in records}) == 60
+    workers = {r.user_attrs["worker"]["pid"] for r in records}
+    assert len(workers) == 2  # both proposed children (one each would not test anything)
+    by_worker = {pid: [r for r in records if r.user_attrs["worker"]["pid"] == pid] for pid in workers}
+    assert all(sum(1 for r in rs if r.number >= 10) > 5 for rs in by_worker.values())
+
+
+def test_a_resumed_study_continues_the_same_search(tmp_path: Path) -> None:
+    # the sampler alone: 30 trials, a new sampler object on the same storage for 30 more == 60 at once
+    whole = _study(_evolution(seed=7, population_size=10))
+    whole.optimize(_table_objective(), n_trials=60)
+    url = f"sqlite:///{tmp_path}/r.db"
+    _study(_evolution(seed=7, population_size=10), url, "r").optimize(_table_objective(), n_trials=30)
+    resumed = _study(_evolution(seed=7, population_size=10), url, "r")
+    resumed.optimize(_table_objective(), n_trials=30)
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    # through nas: the resumed search's parents are trials the first part stored
+    study = nas.search(NB201, evaluator=TABLE, objectives=("accuracy", "params"), sampler="evolution", seed=7,
+                       n_trials=30, storage=tmp_path / "n.journal", study_name="n",
+                       backend=nas.Local(max_trials_per_worker=0), verbose=False)
+    first = {t.number for t in study.optuna_study.trials}
+    nas.load_study("n", tmp_path / "n.journal").resume(n_trials=60, verbose=False)
+    trials = nas.load_study("n", tmp_path / "n.journal").optuna_study.trials
+    assert len(trials) == 60
+    later = [t.system_attrs[ATTR] for t in trials if t.number >= 30]
+    assert all(p["origin"] == "mutation" for p in later)
+    assert any(p["parent"] in first for p in later)
+    assert all(p["parent"] < n for p, n in zip(later, range(30, 60)))
+    assert len({t.user_attrs["spec_key"] for t in trials}) == 60
+
+
+def test_over_budget_children_are_not_proposed(tmp_path: Path) -> None:
+    """With an analytic limit the sampler proposes only children within it (checked on their exact cost before
+    proposing), so the engine's own within-limits sampling keeps every child whole: one label changed."""
+    limit = 330_000  # about a third of the space's networks fit
+    study = nas.search(NB201, evaluator=TABLE, objectives=("accuracy", "params"), sampler="evolution", seed=2,
+                       n_trials=40, constraints={"max_params": limit}, storage=tmp_path / "b.journal",
+                       study_name="b", backend=nas.Local(max_trials_per_worker=0), verbose=False)
+    records = study.trials
+    assert {r.status for r in records} == {"ok"} and len(records) == 40 and len({r.key for r in records}) == 40
+    assert all(r.metrics["params"] <= limit for r in records)
+    trials = study.optuna_study.trials
+    assert all(t.params == t.system_attrs[ATTR]["params"] for t in trials)  # what the sampler proposed
+    assert [t.system_attrs[ATTR]["origin"] for t in trials] == ["random"] * 8 + ["mutation"] * 32  # population 40 // 5
+
+
+def _member_study(tmp_path: Path) -> optuna.Study:
+    """A stored study with completed, pruned and infeasible trials of known values (as nas records them)."""
+    study = _study(optuna.samplers.RandomSampler(seed=0), f"sqlite:///{tmp_path}/m.db", "m")
+    dists = {label: optuna.distributions.CategoricalDistribution(list(NB201.ops)) for label in
+             search_spaces.nasbench201.LABELS}
+
+    def add(ops: str, state: TrialState, values: list[float] | None, attrs: dict[str, Any],
+            constraint: float | None = None) -> None:
+        params = dict(zip(search_spaces.nasbench201.LABELS, [NB201.ops[int(c)] for c in ops]))
+        system = {} if constraint is None else {"constraints:max_params": constraint}
+        key = NB201.sample(FixedTrial(params)).key()
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, state=state, values=values,
+                                                  user_attrs={"spec_key": key, **attrs}, system_attrs=system))
+
+    add("000000", TrialState.COMPLETE, [0.5, 100.0], {"status": "ok"})           # 0: front (cheapest)
+    add("111111", TrialState.COMPLETE, [0.9, 300.0], {"status": "ok"})           # 1: front (best)
+    add("222222", TrialState.COMPLETE, [0.7, 200.0], {"status": "ok"})           # 2: front (middle)
+    add("333333", TrialState.PRUNED, None, {"status": "pruned", "history": [0.7], "params": 200})  # 3: front, pruned
+    add("444444", TrialState.COMPLETE, [0.6, 250.0], {"status": "ok"})           # 4: second front
+    add("012340", TrialState.COMPLETE, [0.0, 900.0], {"status": "infeasible"}, 0.5)   # 5: over budget
+    add("012341", TrialState.COMPLETE, [0.0, 800.0], {"status": "infeasible"}, 0.2)   # 6: less over budget
+    return study
+
+
+def test_ranking_puts_pruned_behind_completed_and_infeasible_last(tmp_path: Path) -> None:
+    study = _member_study(tmp_path)
+    sampler = ParetoEvolutionSampler(NB201, population_size=3, seed=0)
+    current = study.ask()
+    pop = sampler._population(study, current._cached_frozen_trial)
+    assert len(pop.members) == 7 and len(pop.taken) == 7
+    ranked = rank_members(pop.members, study.directions)
+    order = [m.trial.number for m in ranked]
+    assert set(order[:2]) == {0, 1}  # the front's boundary points (infinite crowding distance)
+    assert order[2:] == [2, 3, 4, 6, 5]  # the middle of the front, then its pruned twin, the second front, infeasible
+    pruned = ranked[3]
+    assert pruned.pruned and pruned.values == (0.7, 200.0) and pruned.rank == ranked[2].rank == 0
+    assert [m.feasible for m in ranked] == [True] * 5 + [False] * 2
+    study.tell(current, state=TrialState.FAIL)
+
+
+def test_evolution_searches_with_the_pareto_pruner_from_stored_trials(tmp_path: Path) -> None:
+    """Children of a population holding pruned and infeasible trials: parents come from the feasible ones."""
+    study = _member_study(tmp_path)
+    study.sampler = ParetoEvolutionSampler(NB201, population_size=3, tournament_size=2, seed=4)
+    study.optimize(_table_objective(), n_trials=12)
+    plans = _plans(study)
+    assert len(plans) == 12 and all(p["origin"] == "mutation" for p in plans)
+    assert all(p["parent"] not in (5, 6) for p in plans)  # over-budget trials never parent a child
+    keys = [t.user_attrs.get("spec_key") or NB201.sample(FixedTrial(t.params)).key() for t in study.trials]
+    assert len(set(keys)) == len(keys) == 19
+
+
+@pytest.mark.slow
+def test_evolution_with_the_pareto_pruner_on_real_training(tmp_path: Path) -> None:
+    space = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32),
+                                          "kernels": (3, 5), "hidden": (0, 0), "dropouts": (0.0,)}}
+    study = nas.search(space, "digits", objectives=("accuracy", "macs"), n_trials=10, sampler={
+        "name": "evolution", "options": {"population_size": 4}}, seed=3,
+        budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01},
+        pruner={"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2}},
+        storage=tmp_path / "p.db", study_name="p", verbose=False)
+    c = study.counts()
+    assert c["done"] == 10 and c["pruned"] > 0
+    assert len({r.key for r in study.trials}) == 10
+    plans = [t.system_attrs[ATTR] for t in study.optuna_study.trials]
+    assert [p["origin"] for p in plans[4:]].count("mutation") >= 4
+    assert not any(math.isnan(v) for r in study.trials for v in (r.metrics.get("accuracy", 0.0),))
