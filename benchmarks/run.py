@@ -77,7 +77,7 @@ DESCRIPTIONS = {
                   "multivariate, 300 trials, one process): nas on an SQLite file and on a journal file against plain "
                   "Optuna used directly, in memory and on an SQLite file, in the same run. Quick: 60 trials.",
     "early_stopping": "Early stopping of a multi-objective search replayed over a learning-curve table of real "
-                      "training (benchmarks/data/curves-fashion.json: 150 random mbconv and families architectures "
+                      "training (benchmarks/data/curves-fashion.json: 266 random mbconv and families architectures "
                       "on 2,000/1,000 Fashion-MNIST images, 12 epochs, made by benchmarks/make_curves.py): no "
                       "stopping against successive halving with the cost-aware pareto rule, MO-ASHA's nds rule and "
                       "single-objective asha, 20 random streams each, hypervolume of (final accuracy, MACs / limit) "
