@@ -9,8 +9,8 @@ hypervolume of the trials that finished (``Study.hypervolume()``: accuracy x MAC
 accuracy, the training epochs spent (``Study.epochs()``) and the wall time; then the medians over seeds and
 the ratios pareto / none.
 
-Run: `.venv/bin/python benchmarks/bench_early_stopping_search.py [--quick] [--seeds 2] [--trials 16]
-[--epochs 9]` (needs the Debian package `dataset-fashion-mnist`; about 40 minutes on 2 cores).
+Run: `.venv/bin/python benchmarks/bench_early_stopping_search.py [--quick] [--seeds 2] [--trials 12]
+[--epochs 9]` (needs the Debian package `dataset-fashion-mnist`; about 20 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-macs", type=float, default=1.5e6)
     args = parser.parse_args(argv)
     seeds = args.seeds or (1 if args.quick else 2)
-    args.trials = args.trials or (4 if args.quick else 16)
+    args.trials = args.trials or (4 if args.quick else 12)
     args.epochs = args.epochs or (3 if args.quick else 9)
     rows: dict[str, list[dict]] = {"none": [], "pareto": []}
     with tempfile.TemporaryDirectory() as folder:

@@ -83,7 +83,7 @@ DESCRIPTIONS = {
                       "single-objective asha, 20 random streams each, hypervolume of (final accuracy, MACs / limit) "
                       "against cumulative epochs. Quick: 3 seeds, 30 baseline trials.",
     "early_stopping_search": "Early stopping in a real search: nas.search on Fashion-MNIST (families space, "
-                             "2,000/1,000 images, TPE, 16 trials of 9 epochs, MACs <= 1.5 M, one worker) with "
+                             "2,000/1,000 images, TPE, 12 trials of 9 epochs, MACs <= 1.5 M, one worker) with "
                              "pruner='pareto' against without, same sampler, seed and trials, 2 seeds: "
                              "hypervolume, best accuracy, epochs trained and wall time. Quick: 1 seed, 4 trials of "
                              "3 epochs.",
