@@ -253,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     from nas import __version__
 
     raw = argparse.RawDescriptionHelpFormatter
+
+    def command(name: str, text: str, *examples: str, note: str = "") -> argparse.ArgumentParser:
+        """A subcommand whose ``--help`` ends with its examples (and ``note``)."""
+        epilog = "examples:\n" + "".join(f"  {e}\n" for e in examples) + (f"\n{note}" if note else "")
+        return sub.add_parser(name, help=text, formatter_class=raw, epilog=epilog)
     parser = argparse.ArgumentParser(
         prog="nas", description="Neural architecture search in Keras 3.", formatter_class=raw,
         epilog="examples:\n  nas search experiments/digits_quick.yaml\n  nas status\n"
@@ -269,12 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="study name" + ("" if required else " (default: the latest study in the storage)"))
         p.add_argument("--storage", default=os.environ.get("NAS_STORAGE"), help=storage_help)
 
-    p = sub.add_parser("search", help="run the search described by a YAML config", formatter_class=raw,
-                       epilog="examples:\n  nas search experiments/digits_quick.yaml\n"
-                              "  nas search experiments/fashion_mnist_mbconv.yaml --n-trials 50 --n-workers 2\n"
-                              "  nas search cfg.yaml --storage postgresql://host/db --create-only   "
-                              "# then `nas worker`s\n\nThe config keys are listed in the README (Experiment "
-                              "configs); a study name already in the storage is an error: continue it with `nas resume`.")
+    p = command("search", "run the search described by a YAML config",
+                "nas search experiments/digits_quick.yaml",
+                "nas search experiments/fashion_mnist_mbconv.yaml --n-trials 50 --n-workers 2",
+                "nas search cfg.yaml --storage postgresql://host/db --create-only   # then `nas worker`s",
+                note="The config keys are listed in the README (Experiment configs); a study name already in the "
+                     "storage is an error: continue it with `nas resume`.")
     p.add_argument("config", help="YAML file (see experiments/)")
     p.add_argument("--study", help="override the config's study name")
     p.add_argument("--storage", default=os.environ.get("NAS_STORAGE"), help=storage_help)
@@ -285,10 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-export", action="store_true", help="skip the config's export step")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("resume", help="continue a stored search", formatter_class=raw,
-                       epilog="examples:\n  nas resume                          # the latest study, to its target\n"
-                              "  nas resume --study digits-mbconv --n-trials 50\n"
-                              "  nas resume --backend ray --resources '{\"cpu\": 1}' --max-concurrent 2")
+    p = command("resume", "continue a stored search",
+                "nas resume                          # the latest study, to its target",
+                "nas resume --study digits-mbconv --n-trials 50",
+                "nas resume --backend ray --resources '{\"cpu\": 1}' --max-concurrent 2")
     study_args(p)
     p.add_argument("--n-trials", type=int, help="new target number of finished trials")
     p.add_argument("--n-workers", type=int, help="local worker processes (default: the stored backend's)")
@@ -301,29 +306,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", choices=("asha", "hyperband"), help="Ray: single-objective accuracy searches")
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("status", help="progress, counts by state, epochs, best so far, last failures",
-                       formatter_class=raw,
-                       epilog="examples:\n  nas status\n  nas status --all\n  nas status --study NAME "
-                              "--storage runs/other.db")
+    p = command("status", "progress, counts by state, epochs, best so far, last failures",
+                "nas status", "nas status --all", "nas status --study NAME --storage runs/other.db")
     study_args(p)
     p.add_argument("--all", action="store_true", help="list the studies in the storage instead")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("front", help="the ranked table and Pareto front", formatter_class=raw,
-                       epilog="examples:\n  nas front\n  nas front --objectives accuracy,params --limit 10\n"
-                              "  nas front --plot front.html     # interactive (Plotly); .png and .svg too")
+    p = command("front", "the ranked table and Pareto front",
+                "nas front", "nas front --objectives accuracy,params --limit 10",
+                "nas front --plot front.html     # interactive (Plotly); .png and .svg too")
     study_args(p)
     p.add_argument("--objectives", help="rank on these instead of the study's, comma-separated, e.g. accuracy,params")
     p.add_argument("--limit", type=int, help="rows to print (default: all)")
     p.add_argument("--plot", help="write accuracy vs MACs to this .png, .svg or .html file")
     p.set_defaults(func=cmd_front)
 
-    p = sub.add_parser("export", help="write .keras models, spec.json and metrics.json", formatter_class=raw,
-                       epilog="examples:\n  nas export                                   # the best, to exports/\n"
-                              "  nas export --which front --out exports/front\n"
-                              "  nas export --which knee --format keras,tflite,onnx\n"
-                              "  nas export --max-macs 500000                 # the best within 500k MACs\n"
-                              "  nas export --which 12 --retrain-epochs 10    # trial 12, retrained on train+val")
+    p = command("export", "write .keras models, spec.json and metrics.json",
+                "nas export                                   # the best, to exports/",
+                "nas export --which front --out exports/front",
+                "nas export --which knee --format keras,tflite,onnx",
+                "nas export --max-macs 500000                 # the best within 500k MACs",
+                "nas export --which 12 --retrain-epochs 10    # trial 12, retrained on train+val")
     study_args(p)
     p.add_argument("--which", default="best", help="best | knee | front | a trial number")
     p.add_argument("--out", help="folder (default: exports); models go to OUT/STUDY/trial-N-KEY/")
@@ -335,19 +338,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-params", type=float, help="only trials within this many params")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("worker", help="join a study as a worker (from any machine that reaches the storage)",
-                       formatter_class=raw,
-                       epilog="example:\n  NAS_STORAGE=postgresql://nas@db/nas nas worker --study fashion-mbconv\n\n"
-                              "Put a database password in NAS_STORAGE, not on the command line.")
+    p = command("worker", "join a study as a worker (from any machine that reaches the storage)",
+                "NAS_STORAGE=postgresql://nas@db/nas nas worker --study fashion-mbconv",
+                note="Put a database password in NAS_STORAGE, not on the command line.")
     study_args(p, required=True)
     p.add_argument("--max-trials", type=int, default=0, help="exit after this many trials (0: until the target)")
     p.add_argument("--seed", type=int, help="this worker's sampler seed (default: derived from the study's)")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("summary", help="per-layer MACs and params of a baseline or a spec JSON file",
-                       formatter_class=raw,
-                       epilog="examples:\n  nas summary resnet50\n  nas summary mobilenet_v2 --input-shape "
-                              "96x96x3 --classes 10\n  nas summary exports/x/trial-3-ab12/spec.json --json")
+    p = command("summary", "per-layer MACs and params of a baseline or a spec JSON file",
+                "nas summary resnet50", "nas summary mobilenet_v2 --input-shape 96x96x3 --classes 10",
+                "nas summary exports/x/trial-3-ab12/spec.json --json")
     p.add_argument("spec", help="a baseline name (see `nas baselines`) or a spec.json file")
     p.add_argument("--input-shape", help="HxWxC, e.g. 32x32x3")
     p.add_argument("--classes", type=int, help="number of classes of the baseline's head")

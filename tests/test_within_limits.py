@@ -122,3 +122,18 @@ def test_a_limit_no_candidate_can_meet_is_refused_before_anything_is_stored(tmp_
                              evaluator="engine_helpers:score_by_macs", constraints={"max_macs": 10},
                              storage=tmp_path / "x.db", sample_within_limits=False, verbose=False)
     assert study.config.constraints == {"max_macs": 10.0}
+
+
+def test_grid_and_self_limiting_samplers_are_left_as_they_are() -> None:
+    from nas.engine.evolution import ParetoEvolutionSampler
+    from nas.engine.limits import within_limits
+
+    space = search_spaces.get("mbconv", input_shape=(8, 8, 1))
+    limits = {"max_macs": 2_000_000}
+    grid = optuna.samplers.GridSampler({"n_stages": [3, 4]})  # also when named by class: {"name": "GridSampler"}
+    evolution = ParetoEvolutionSampler(space, seed=0)
+    assert within_limits(grid, space, limits) is grid and within_limits(evolution, space, limits) is evolution
+    random_sampler = optuna.samplers.RandomSampler(seed=0)
+    assert within_limits(random_sampler, space, {"max_latency": 3.0}) is random_sampler  # measured, not analytic
+    wrapped = within_limits(random_sampler, space, limits)
+    assert isinstance(wrapped, WithinLimits) and wrapped.base is random_sampler

@@ -32,7 +32,7 @@ from nas.backends.base import Backend
 from nas.engine import records
 from nas.engine.claims import claim, counts, fail_dead_trials, give_back, next_worker_number, stop_reason, worker_seed
 from nas.engine.config import StudyConfig, check_int, make_pruner, make_sampler, read_config
-from nas.engine.limits import WithinLimits, analytic_limits
+from nas.engine.limits import within_limits
 from nas.engine.progress import FINISHED, listened, report_finished
 from nas.engine.storage import claim_lock, lock_path, mask_url, open_storage
 
@@ -265,10 +265,8 @@ def open_worker_study(study_name: str, url: str, seed: int | None, *,
 
     space = search_spaces.from_config(config.space)
     sampler = make_sampler(config.sampler, n_trials=config.n_trials, space=space, seed=seed)
-    # grid search keeps its grid; nas's evolution sampler proposes children inside the limits itself
-    if config.sample_within_limits and analytic_limits(config.constraints) and \
-            config.sampler.name not in ("grid", "evolution"):
-        sampler = WithinLimits(sampler, space, config.constraints, seed=seed)
+    if config.sample_within_limits:
+        sampler = within_limits(sampler, space, config.constraints, seed=seed)
     study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
                               pruner=make_pruner(config.pruner, epochs=config.budget.epochs))
     return study, config

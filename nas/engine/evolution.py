@@ -373,6 +373,7 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
     """
 
     ridge = 1.0  # the surrogate's penalty
+    samples_within_limits = True  # children over the study's analytic limits are never proposed (nas.engine.limits)
 
     def __init__(self, space: Any, *, population_size: int = 10, tournament_size: int = 3, candidates: int = 8,
                  constraints: dict[str, float] | Callable[[optuna.Study], dict[str, float]] | None = None,

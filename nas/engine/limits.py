@@ -1,9 +1,10 @@
 """Sampling inside the analytic cost limits, instead of drawing candidates and rejecting them.
 
 nas knows a candidate's MACs, FLOPs and params before it builds anything, and a space asks its labels one at a
-time. So when a study has analytic limits (``max_macs``, ``max_flops``, ``max_params``), every sampler is wrapped
-in :class:`WithinLimits`, which keeps each label's value to those for which the candidate can still be finished
-within the limits:
+time. So when a study has analytic limits (``max_macs``, ``max_flops``, ``max_params``), its sampler is wrapped
+(:func:`within_limits`) in :class:`WithinLimits`, which keeps each label's value to those for which the candidate
+can still be finished within the limits - unless the sampler follows a fixed grid (``GridSampler``) or keeps to
+the limits itself (a ``samples_within_limits = True`` attribute, as nas's evolution sampler has):
 
 * a *completion* of a partly sampled candidate answers every label not yet chosen with that label's cheapest
   value (integers: their low end; categorical labels: the choice that gives the cheapest network when the rest
@@ -33,7 +34,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from nas.budget import ANALYTIC, CONSTRAINTS
 from nas.cost import cost
 
-__all__ = ["WithinLimits", "analytic_limits", "check_reachable", "cheapest_candidate"]
+__all__ = ["WithinLimits", "analytic_limits", "check_reachable", "cheapest_candidate", "within_limits"]
 
 
 def analytic_limits(constraints: dict[str, float]) -> dict[str, float]:
@@ -56,11 +57,9 @@ class _Probe:
 
     def __init__(self, given: dict[str, Any], cheap: Callable[[str, tuple[Any, ...]], Any]) -> None:
         self.given, self.cheap, self.order = given, cheap, []
-        self.params: dict[str, Any] = {}
 
     def _answer(self, name: str, value: Any) -> Any:
         self.order.append(name)
-        self.params[name] = value
         return value
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
@@ -119,13 +118,13 @@ def cheapest_candidate(space: Any, constraints: dict[str, float]) -> float:
 def check_reachable(space: Any, constraints: dict[str, float]) -> None:
     """Refuse limits that even the cheapest candidate of ``space`` breaks, naming the limit and that cost."""
     limits = analytic_limits(constraints)
-    if not limits or cheapest_candidate(space, constraints) <= 1.0:
+    if not limits:
         return
-    fit = _Fit(space, limits)
-    spec = space.sample(_Probe({}, fit.cheap))
-    values = cost(spec).as_dict()
+    values = cost(space.sample(_Probe({}, _Fit(space, limits).cheap))).as_dict()
     over = [f"{n}={v:,.0f} (its {CONSTRAINTS[n]}: {values[CONSTRAINTS[n]]:,})" for n, v in constraints.items()
             if CONSTRAINTS.get(n) in limits and values[CONSTRAINTS[n]] > v]
+    if not over:
+        return
     raise ValueError(f"`constraints`: no candidate of the {getattr(space, 'name', 'given')!r} space fits; the "
                      f"cheapest nas can build breaks {', '.join(over)}: raise the limit or shrink the space's "
                      f"ranges (or pass sample_within_limits=False to record every draw as infeasible)")
@@ -137,6 +136,16 @@ def _values(dist: BaseDistribution) -> list[Any] | None:
     if isinstance(dist, IntDistribution) and not dist.log and (dist.high - dist.low) // dist.step < 256:
         return list(range(dist.low, dist.high + 1, dist.step))
     return None  # a float or a wide integer range: only the sampler's value and the low end are tried
+
+
+def within_limits(sampler: optuna.samplers.BaseSampler, space: Any, constraints: dict[str, float],
+                  seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """``sampler`` wrapped in :class:`WithinLimits` when ``constraints`` has analytic limits, unless it follows a
+    fixed grid or keeps to the limits itself (``samples_within_limits``)."""
+    if not analytic_limits(constraints) or isinstance(sampler, optuna.samplers.GridSampler) or \
+            getattr(sampler, "samples_within_limits", False):
+        return sampler
+    return WithinLimits(sampler, space, constraints, seed=seed)
 
 
 class WithinLimits(optuna.samplers.BaseSampler):
