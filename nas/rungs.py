@@ -9,6 +9,11 @@ that reached it before (and itself). Three rules for "best" (``RULES``):
 * ``"pareto"`` (cost-aware, this project's rule): a trial competes only with the trials at the rung that are at
   least as cheap as it in every cost objective. nas knows a candidate's exact cost (MACs, params) before
   training, so cost needs no early estimate; only accuracy is uncertain at a rung.
+* ``"margin"`` (cost-aware, this project's): every trial at the rung competes, ranked by its *margin to the
+  front at its own cost*: the best accuracy of the other trials at least as cheap as it, minus its own. Front
+  members have a negative margin and always continue; the others continue while they are among the best
+  ``1/eta`` by that margin. Unlike ``"pareto"``, an expensive trial that is in the top third of the cheaper
+  trials but still far below the best of them is stopped.
 * ``"nds"``: MO-ASHA (Schmucker, Donini, Zafar, Salinas, Archambeau 2021, "Multi-objective Asynchronous
   Successive Halving"), NSGA-II variant: non-dominated sorting over (accuracy up, costs down), ties within a
   front broken by crowding distance.
@@ -35,6 +40,7 @@ __all__ = [
     "RULES",
     "crowding_distances",
     "dominates",
+    "front_margins",
     "front_ranks",
     "keep",
     "nds_order",
@@ -42,7 +48,7 @@ __all__ = [
     "rung_epochs",
 ]
 
-RULES = ("pareto", "nds", "asha")
+RULES = ("pareto", "margin", "nds", "asha")
 
 Point = tuple[float, tuple[float, ...]]  # (accuracy at the rung - to maximise, cost objectives - to minimise)
 
@@ -236,6 +242,37 @@ def _check(rule: object, mine: object, reached: object, eta: object) -> tuple[Po
     return me, pts, eta
 
 
+def front_margins(points: Sequence[Point]) -> list[float]:
+    """Per point, the best accuracy of the other points whose every cost is <= its own (copies of the point -
+    equal accuracy and costs - left out), minus its own accuracy; ``-inf`` when there is no such point.
+    Negative exactly when the point is on the Pareto front of ``points``: a point at most as costly is then
+    either less accurate or a copy. The larger, the further the point is below the front at its cost.
+
+    One cost objective: O(n log n) (a sweep in cost order with a running best); more: O(costs * n^2)."""
+    n = len(points)
+    out = [0.0] * n
+    if n and len(points[0][1]) == 1:
+        order = sorted(range(n), key=lambda i: points[i][1][0])
+        best = -math.inf  # the best accuracy of the strictly cheaper points so far
+        i = 0
+        while i < n:  # one group of equal cost at a time: its members are each other's competitors too
+            j = i
+            while j < n and points[order[j]][1][0] == points[order[i]][1][0]:
+                j += 1
+            accs = sorted({points[order[t]][0] for t in range(i, j)}, reverse=True)
+            for t in range(i, j):
+                acc = points[order[t]][0]
+                other = accs[0] if acc != accs[0] else (accs[1] if len(accs) > 1 else -math.inf)
+                out[order[t]] = max(best, other) - acc
+            best = max(best, accs[0])
+            i = j
+        return out
+    for i, (acc, costs) in enumerate(points):
+        others = [p[0] for p in points if p != (acc, costs) and all(c <= m for c, m in zip(p[1], costs))]
+        out[i] = max(others, default=-math.inf) - acc
+    return out
+
+
 def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
     """Whether the trial ``mine`` continues past this rung under ``rule`` (one of ``RULES``).
 
@@ -257,6 +294,13 @@ def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
       more than the front: a dominated trial still continues while it is in the top ``1/eta`` of the trials
       at least as cheap as it, so about ``1/eta`` of a random stream continues (one cost objective, see the
       tests). With no cost objectives, or all costs equal, it is exactly ``"asha"``.
+    * ``"margin"``: pool = all of ``reached``; a trial with a negative :func:`front_margins` value (more
+      accurate than every other trial at least as cheap: on the rung's front) always continues; otherwise
+      "before" = a strictly smaller margin. Front members rank before every other trial, so a dominated
+      trial continues only while the front and the trials closer to it fill fewer than ``q`` places.
+      Copies of ``mine`` are left out of its margin, so copies of a front member all continue. It keeps every
+      front member as ``"pareto"`` does, but is stricter with the rest: an expensive trial in the top third
+      of the cheaper trials that is still far below the best of them is stopped.
     * ``"nds"``: pool = all of ``reached``; "before" = smaller (front index, -crowding distance) in
       :func:`nds_order`: non-dominated sorting over (accuracy up, costs down), within a front larger NSGA-II
       crowding distance first. MO-ASHA's paper also has an epsilon-net variant (a greedy selection that
@@ -267,7 +311,7 @@ def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
 
     Raises ``ValueError`` naming the field, the rule and the value for an unknown rule, ``eta`` < 2, a point
     that is not (number, (numbers...)) or holds NaN, points with different numbers of costs, or ``mine`` not
-    in ``reached``. Time O(n * costs) for "pareto" and "asha", O(n log n) for "nds" with one cost objective
+    in ``reached``. Time O(n * costs) for "pareto" and "asha", O(n log n) for "margin" and "nds" with one cost objective
     and O(costs * n^2) with more.
     """
     me, pts, eta = _check(rule, mine, reached, eta)
@@ -282,6 +326,13 @@ def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
         else:
             pool = [p for p in pts if all(c <= m for c, m in zip(p[1], costs))]
         before = sum(p[0] > acc for p in pool)
+    elif rule == "margin":
+        pool = pts
+        margins = front_margins(pool)
+        mine_margin = margins[pool.index(me)]
+        if mine_margin < 0:
+            return True
+        before = sum(m < mine_margin for m in margins)
     else:
         pool = pts
         keys = nds_order(pool)

@@ -37,7 +37,7 @@ def _recompute(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str, cost
 
 def test_pareto_pruner_options_are_checked_and_stored() -> None:
     c = pruner_component("pareto", ("accuracy", "macs"))
-    assert (c.name, c.options) == ("pareto", {"min_epochs": 1, "reduction_factor": 3, "rule": "pareto"})
+    assert (c.name, c.options) == ("pareto", {"min_epochs": 1, "reduction_factor": 3, "rule": "margin"})
     c = pruner_component({"name": "pareto", "options": {"min_epochs": 2, "reduction_factor": 2, "rule": "nds"}},
                          ("accuracy", "params"))
     assert c.options == {"min_epochs": 2, "reduction_factor": 2, "rule": "nds"}
@@ -46,7 +46,7 @@ def test_pareto_pruner_options_are_checked_and_stored() -> None:
     with pytest.raises(ValueError, match=r"`pruner.reduction_factor` must be an integer >= 2, but got "
                                          r"pruner.reduction_factor=1"):
         pruner_component({"name": "pareto", "options": {"reduction_factor": 1}}, ("accuracy", "macs"))
-    with pytest.raises(ValueError, match=r"`pruner.rule` must be one of pareto, nds, asha, but got pruner.rule='x'"):
+    with pytest.raises(ValueError, match=r"`pruner.rule` must be one of pareto, margin, nds, asha, but got pruner.rule='x'"):
         pruner_component({"name": "pareto", "options": {"rule": "x"}}, ("accuracy", "macs"))
     with pytest.raises(ValueError, match=r"unknown option 'eta'"):
         pruner_component({"name": "pareto", "options": {"eta": 3}}, ("accuracy", "macs"))
@@ -71,12 +71,12 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
     c = study.counts()
     assert c["done"] == 14 and c["pruned"] > 0 and c["complete"] > c["pruned"] // 4
     trained = [t for t in trials if t.user_attrs.get("status") in ("ok", "pruned")]
-    assert _recompute(trained, 2, "pareto", ("macs",)) >= len(trained)  # every trained trial met rung 1
+    assert _recompute(trained, 2, "margin", ("macs",)) >= len(trained)  # every trained trial met rung 1
     for t in trials:
         a = t.user_attrs
         if t.state == TrialState.PRUNED:
             e = int(a["pruned_by"].split("epoch ")[1].split(" ")[0])
-            assert a["status"] == "pruned" and a["pruned_by"].startswith("pareto rung at epoch")
+            assert a["status"] == "pruned" and a["pruned_by"].startswith("margin rung at epoch")
             assert a["epochs"] == e == len(a["history"]) and list(a["rungs"].values())[-1][1] is False
             assert a["rungs"][str(e)][0] == a["history"][-1]
             # it was stopped because a trial at most as expensive was more accurate at that rung
@@ -119,7 +119,7 @@ def test_a_retried_trial_takes_the_decisions_its_dead_worker_recorded(tmp_path: 
     retry = trials[1]
     assert retry.user_attrs["retry_of"] == 0 and retry.params == trials[0].params
     assert retry.state == TrialState.PRUNED and retry.user_attrs["epochs"] == 1
-    assert retry.user_attrs["pruned_by"] == "pareto rung at epoch 1 (reduction factor 3, decision of trial 0)"
+    assert retry.user_attrs["pruned_by"] == "margin rung at epoch 1 (reduction factor 3, decision of trial 0)"
     assert retry.user_attrs["rungs"]["1"][1] is False
     assert study.counts()["done"] == 1  # the stopped retry is the study's one trial
     assert os.path.exists(tmp_path / "d.db")

@@ -129,10 +129,10 @@ def test_ray_pool_applies_the_pareto_pruner_from_stored_data(tmp_path: Path) -> 
     trained = [t for t in trials if t.user_attrs.get("status") in ("ok", "pruned")]
     assert study.counts()["done"] == 8 and all("ray" in t.user_attrs for t in trained)
     # the same decisions as the rule gives over the stored rung results (one actor: trials in number order)
-    assert _recompute(trained, 2, "pareto", ("params",)) >= len(trained)
+    assert _recompute(trained, 2, "margin", ("params",)) >= len(trained)
     for t in trials:
         if t.state == optuna.trial.TrialState.PRUNED:
-            assert t.user_attrs["pruned_by"].startswith("pareto rung at epoch") and t.user_attrs["epochs"] < 4
+            assert t.user_attrs["pruned_by"].startswith("margin rung at epoch") and t.user_attrs["epochs"] < 4
 
 
 def test_ray_scheduler_with_trials_that_report_nothing(tmp_path: Path) -> None:

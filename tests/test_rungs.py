@@ -1,4 +1,4 @@
-"""nas.rungs: rung epochs, the "pareto" / "nds" / "asha" rung rules (exact outcomes on hand-made cases and
+"""nas.rungs: rung epochs, the "pareto" / "margin" / "nds" / "asha" rung rules (exact outcomes on hand-made cases and
 hypothesis properties)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from nas import rungs
 from nas.rungs import (
     RULES,
     crowding_distances,
+    front_margins,
     front_ranks,
     keep,
     nds_order,
@@ -100,6 +101,29 @@ def test_pareto_asynchronous_stream():
     assert got == [True, True, True, False, False]
 
 
+def test_margin_hand_cases():
+    # margins on SIX: E has nothing at most as cheap (-inf); A 0.60-0.80; B 0.80-0.85; C 0.85-0.70; D
+    # 0.85-0.90; F 0.90-0.75. Front members (negative) continue; C and F have 4 front members before them
+    assert front_margins(SIX) == pytest.approx([-math.inf, -0.20, -0.05, 0.15, -0.05, 0.15])
+    assert [keep("margin", p, SIX, 2) for p in SIX] == [True, True, True, False, True, False]
+    # an expensive trial in the top third of the cheaper ones but dominated, behind 5 front members:
+    # "pareto" keeps it (pool 7, q 2, one more accurate), "margin" stops it (5 trials closer to the front)
+    cheap = [A(a, c) for a, c in ((0.5, 1), (0.6, 2), (0.7, 3), (0.8, 4), (0.9, 5), (0.55, 6))]
+    x = A(0.85, 10)
+    reached = [*cheap, x]
+    assert keep("pareto", x, reached, 3) and not keep("margin", x, reached, 3)
+    assert front_margins(reached)[-1] == pytest.approx(0.05)
+    # copies: left out of each other's margin, so copies of a front member both continue; an equally
+    # accurate, cheaper trial dominates (margin 0, not negative)
+    twins = [A(0.7, 1), A(0.7, 1), A(0.6, 0.5), A(0.7, 2), A(0.65, 3)]
+    assert front_margins(twins) == pytest.approx([-0.1, -0.1, -math.inf, 0.0, 0.05])
+    assert [keep("margin", p, twins, 2) for p in twins] == [True, True, True, False, False]
+    # two costs: Y (1, 3) has nothing at most as costly in both; X (2, 2) neither; Z (3, 3) is below X
+    X, Y, Z = A(0.9, 2, 2), A(0.5, 1, 3), A(0.6, 3, 3)
+    assert front_margins([X, Y, Z]) == pytest.approx([-math.inf, -math.inf, 0.3])
+    assert [keep("margin", p, [X, Y, Z], 3) for p in (X, Y, Z)] == [True, True, False]
+
+
 def test_pareto_two_costs():
     X, Y, Z = A(0.9, 2, 2), A(0.5, 1, 3), A(0.6, 3, 3)
     reached = [X, Y, Z]
@@ -141,7 +165,7 @@ def test_nds_first_trials_and_ties():
 def test_keep_errors():
     p = A(0.5, 1)
     cases = [
-        (("nope", p, [p], 3), "`rule` must be one of 'pareto', 'nds', 'asha', but got rule='nope'"),
+        (("nope", p, [p], 3), "`rule` must be one of 'pareto', 'margin', 'nds', 'asha', but got rule='nope'"),
         (("pareto", p, [p], 1), "`eta` must be an integer >= 2, but got eta=1"),
         (("pareto", p, [A(0.6, 1)], 3), "`reached` must be a list of the trials at the rung that includes mine"),
         (("asha", (float("nan"), (1.0,)), [p], 3), "`mine` must be (accuracy, (cost, ...)) of real numbers"),
@@ -165,16 +189,34 @@ def points(n_costs: int, min_size: int = 1, max_size: int = 30):
     return st.lists(st.tuples(ACC, st.tuples(*[COST.map(float)] * n_costs)), min_size=min_size, max_size=max_size)
 
 
+@pytest.mark.parametrize("rule", ["pareto", "margin"])
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 3).flatmap(points), st.integers(2, 5))
-def test_pareto_keeps_every_front_member(reached, eta):
+@given(reached=st.integers(1, 3).flatmap(points), eta=st.integers(2, 5))
+def test_cost_aware_rules_keep_every_front_member(rule, reached, eta):
     # (a) for the whole rung, and for every prefix of it as an asynchronous stream
     for p in pareto_front(reached):
-        assert keep("pareto", p, reached, eta)
+        assert keep(rule, p, reached, eta)
     for i, p in enumerate(reached):
         prefix = reached[: i + 1]
         if p in pareto_front(prefix):
-            assert keep("pareto", p, prefix, eta)
+            assert keep(rule, p, prefix, eta)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 3).flatmap(points), st.integers(2, 5), st.data())
+def test_margin_is_negative_exactly_on_the_front_and_bounds_the_quota(reached, eta, data):
+    margins = front_margins(reached)
+    front = pareto_front(reached)
+    for p, m in zip(reached, margins):
+        others = [o[0] for o in reached if o != p and all(c <= k for c, k in zip(o[1], p[1]))]
+        assert m == (max(others) - p[0] if others else -math.inf)
+        assert (m < 0) is (p in front)
+    # a dominated trial continues only while fewer than q trials are closer to the front than it
+    mine = data.draw(st.sampled_from(reached))
+    i = reached.index(mine)
+    if margins[i] >= 0:
+        closer = sum(m < margins[i] for m in margins)
+        assert keep("margin", mine, reached, eta) is (closer < max(1, len(reached) // eta))
 
 
 def expected_pareto_fraction(n: int, eta: int) -> tuple[float, float]:
@@ -220,9 +262,11 @@ def test_asha_is_the_single_objective_rule(reached, eta, data):
     no_costs = [(a, ()) for a, _ in reached]
     assert keep("pareto", (mine[0], ()), no_costs, eta) is expected
     assert keep("nds", (mine[0], ()), no_costs, eta) is expected
+    assert keep("margin", (mine[0], ()), no_costs, eta) is expected
     # one cost objective, all costs equal: the cost-aware pool is the whole rung
     flat = [(a, (1.0,)) for a, _ in reached]
     assert keep("pareto", (mine[0], (1.0,)), flat, eta) is expected
+    assert keep("margin", (mine[0], (1.0,)), flat, eta) is expected
 
 
 def test_asha_matches_optuna_when_installed():

@@ -540,12 +540,13 @@ def _stored_constraints(study: optuna.Study) -> dict[str, float]:
 
 def rung_options(options: dict[str, Any]) -> dict[str, Any]:
     """The ``pareto`` pruner's options with their defaults, checked: ``min_epochs`` (first rung, default 1),
-    ``reduction_factor`` (eta, default 3), ``rule`` (``pareto`` - cost-aware, the default - ``nds`` - MO-ASHA's
-    non-dominated sorting - or ``asha`` - accuracy only)."""
+    ``reduction_factor`` (eta, default 3), ``rule`` (``margin`` - cost-aware, ranked by the margin to the
+    front at each trial's cost, the default - ``pareto`` - cost-aware, against the cheaper trials only - ``nds`` - MO-ASHA's non-dominated
+    sorting - or ``asha`` - accuracy only)."""
     from nas.rungs import RULES
 
     out = {"min_epochs": options.get("min_epochs", 1), "reduction_factor": options.get("reduction_factor", 3),
-           "rule": options.get("rule", "pareto")}
+           "rule": options.get("rule", "margin")}
     check_int("pruner.min_epochs", out["min_epochs"], 1)
     check_int("pruner.reduction_factor", out["reduction_factor"], 2)
     if out["rule"] not in RULES:
