@@ -4,7 +4,7 @@
 Each run is ``nas.search`` over the `families` space configured as in ``bench_fashion.py`` (28x28x1, 10
 classes), 2,000/1,000 Fashion-MNIST images, objectives accuracy and MACs (limit ``--max-macs``), TPE, one
 worker process training at a time, ``--epochs`` epochs per trial (cosine schedule), on an SQLite file. With
-the pruner: rungs at ``min_epochs * 3**k`` epochs (1, 3 for 9 epochs) and the cost-aware rule. Per run: the
+the pruner: rungs at ``min_epochs * 3**k`` epochs (1, 3 for 9 epochs) and its default rule (``margin``). Per run: the
 hypervolume of the trials that finished (``Study.hypervolume()``: accuracy x MACs / limit), the best
 accuracy, the training epochs spent (``Study.epochs()``) and the wall time; then the medians over seeds and
 the ratios pareto / none.
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fashion import SPACES
 
 import nas
+from nas.engine.config import rung_options
 
 
 def run(pruner: str | None, seed: int, args: argparse.Namespace, folder: str) -> dict:
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(f"# Fashion-MNIST {args.train}/{args.val} images, families space, TPE, {args.trials} trials of "
           f"{args.epochs} epochs, MACs <= {args.max_macs:,.0f}, {seeds} seeds; pareto: min_epochs "
-          f"{args.min_epochs}, reduction factor 3")
+          f"{args.min_epochs}, reduction factor 3, rule {rung_options({})['rule']}")
     print("| pruner | HV (median) | HV per seed | best accuracy | epochs trained | wall s |")
     print("| --- | ---: | --- | ---: | ---: | ---: |")
     for name, rs in rows.items():

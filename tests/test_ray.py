@@ -163,12 +163,15 @@ def test_ray_honours_the_seed(tmp_path: Path) -> None:
     assert len({str(p) for p in runs[0]}) == 3
 
 
-def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tmp_path: Path) -> None:
+def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Every listening socket of every Ray process (GCS, raylet, agents, workers, the driver) is on 127.0.0.1
     while a search runs; Ray's token authentication stays on with its token in a private folder (not ~/.ray),
     and that folder is removed afterwards."""
-    import glob
+    import tempfile
     import threading
+
+    import nas.backends.ray as ray_backend
 
     from engine_helpers import evaluator_that_fails_on_wide_first_stages
     from net_helpers import is_loopback, listening_sockets
@@ -177,7 +180,16 @@ def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tm
 
     token = Path.home() / ".ray" / "auth_token"
     had_token = token.exists()
-    before = set(glob.glob("/tmp/nasray-*"))
+    made: list[str] = []  # the private folders this search makes (other tests' Ray folders may come and go)
+
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp(*args, **kwargs):
+        folder = real_mkdtemp(*args, **kwargs)
+        if Path(folder).name.startswith("nasray-"):
+            made.append(folder)
+        return folder
+    monkeypatch.setattr(ray_backend.tempfile, "mkdtemp", mkdtemp)
     seen: set[tuple[str, str]] = set()
     done = threading.Event()
 
@@ -199,5 +211,6 @@ def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tm
     assert {"gcs_server", "raylet"} <= names, names
     assert [s for s in seen if not is_loopback(s[1])] == []
     assert token.exists() == had_token  # the token lived in the private folder
-    assert set(glob.glob("/tmp/nasray-*")) == before  # and that folder is gone
+    assert len(made) == 1
+    assert not Path(made[0]).exists()  # and that folder is gone
     assert "RAY_AUTH_TOKEN_PATH" not in os.environ and os.environ.get("RAY_AUTH_MODE") != "token"
