@@ -4,15 +4,15 @@ A trial trained for ``epochs`` epochs is checked at the rungs ``min_epochs * eta
 At a rung it continues (:func:`keep`) only if it is in the best ``1/eta`` of the trials that reached that rung,
 as in ASHA (Li et al. 2020, "A System for Massively Parallel Hyperparameter Tuning") and Optuna's
 ``SuccessiveHalvingPruner``: the decision is taken once, when the trial reaches the rung, against the trials
-that reached it before (and itself). Three rules for "best" (``RULES``):
+that reached it before (and itself). Four rules for "best" (``RULES``):
 
 * ``"pareto"`` (cost-aware, this project's rule): a trial competes only with the trials at the rung that are at
   least as cheap as it in every cost objective. nas knows a candidate's exact cost (MACs, params) before
   training, so cost needs no early estimate; only accuracy is uncertain at a rung.
-* ``"margin"`` (cost-aware, this project's): every trial at the rung competes, ranked by its *margin to the
-  front at its own cost*: the best accuracy of the other trials at least as cheap as it, minus its own. Front
-  members have a negative margin and always continue; the others continue while they are among the best
-  ``1/eta`` by that margin. Unlike ``"pareto"``, an expensive trial that is in the top third of the cheaper
+* ``"margin"`` (cost-aware, this project's, the pruner's default): every trial at the rung competes, ranked
+  by its *margin to the front at its own cost*: the best accuracy of the other trials at least as cheap as it,
+  minus its own. Front members have a negative margin and always continue; the others continue while they are
+  among the best ``1/eta`` by that margin. Unlike ``"pareto"``, an expensive trial that is in the top third of the cheaper
   trials but still far below the best of them is stopped.
 * ``"nds"``: MO-ASHA (Schmucker, Donini, Zafar, Salinas, Archambeau 2021, "Multi-objective Asynchronous
   Successive Halving"), NSGA-II variant: non-dominated sorting over (accuracy up, costs down), ties within a
@@ -311,8 +311,8 @@ def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
 
     Raises ``ValueError`` naming the field, the rule and the value for an unknown rule, ``eta`` < 2, a point
     that is not (number, (numbers...)) or holds NaN, points with different numbers of costs, or ``mine`` not
-    in ``reached``. Time O(n * costs) for "pareto" and "asha", O(n log n) for "margin" and "nds" with one cost objective
-    and O(costs * n^2) with more.
+    in ``reached``. Time O(n * costs) for "pareto" and "asha", O(n log n) for "margin" and "nds" with one cost
+    objective and O(costs * n^2) with more.
     """
     me, pts, eta = _check(rule, mine, reached, eta)
     acc, costs = me

@@ -238,6 +238,15 @@ def test_claim_stops_at_the_target_and_writes_the_owner(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_inside_a_claim_waits_until_the_owner_is_written(tmp_path: Path, monkeypatch) -> None:
+    # Python's own Ctrl-C handler, whatever an earlier test in this process left installed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_inside_a_claim(tmp_path, monkeypatch)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ctrl_c_inside_a_claim(tmp_path: Path, monkeypatch) -> None:
     config = _config()
     study, url = _study(tmp_path, config)
     ask = study.ask

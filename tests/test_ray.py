@@ -180,6 +180,7 @@ def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tm
 
     token = Path.home() / ".ray" / "auth_token"
     had_token = token.exists()
+    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     made: list[str] = []  # the private folders this search makes (other tests' Ray folders may come and go)
 
     real_mkdtemp = tempfile.mkdtemp
@@ -213,4 +214,6 @@ def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tm
     assert token.exists() == had_token  # the token lived in the private folder
     assert len(made) == 1
     assert not Path(made[0]).exists()  # and that folder is gone
+    # the driver's signal handlers are set back (ray.init installs its own SIGTERM handler)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     assert "RAY_AUTH_TOKEN_PATH" not in os.environ and os.environ.get("RAY_AUTH_MODE") != "token"

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -315,6 +317,13 @@ def _marking_scheduler(kind: str, epochs: int, url: str) -> Any:
     return Marking(metric="accuracy", mode="max", time_attr="epoch", max_t=epochs, reduction_factor=3)
 
 
+def _signal_handlers() -> dict[int, Any]:
+    """This process's SIGINT and SIGTERM handlers (main thread only: elsewhere they cannot be set back)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
 def run_ray(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *, verbose: bool) -> None:
     ray_environment()  # before the first `import ray`
     import ray
@@ -323,7 +332,9 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *,
     target = config.n_trials
     local: tuple[dict[str, str | None], str] | None = None
     joined = False
+    handlers: dict[int, Any] = {}  # ray.init installs its own SIGTERM handler in the driver: set back after
     if not ray.is_initialized():
+        handlers = _signal_handlers()
         if backend.address:  # the cluster's own authentication settings stay as the user set them
             ray.init(address=backend.address, include_dashboard=False, log_to_driver=False)
             joined = True
@@ -372,3 +383,6 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *,
             stop_local_ray(*local)
         elif joined:
             ray.shutdown()
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)

@@ -541,8 +541,8 @@ def _stored_constraints(study: optuna.Study) -> dict[str, float]:
 def rung_options(options: dict[str, Any]) -> dict[str, Any]:
     """The ``pareto`` pruner's options with their defaults, checked: ``min_epochs`` (first rung, default 1),
     ``reduction_factor`` (eta, default 3), ``rule`` (``margin`` - cost-aware, ranked by the margin to the
-    front at each trial's cost, the default - ``pareto`` - cost-aware, against the cheaper trials only - ``nds`` - MO-ASHA's non-dominated
-    sorting - or ``asha`` - accuracy only)."""
+    front at each trial's cost, the default - ``pareto`` - cost-aware, against the cheaper trials only -
+    ``nds`` - MO-ASHA's non-dominated sorting - or ``asha`` - accuracy only)."""
     from nas.rungs import RULES
 
     out = {"min_epochs": options.get("min_epochs", 1), "reduction_factor": options.get("reduction_factor", 3),
