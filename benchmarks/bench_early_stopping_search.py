@@ -4,8 +4,8 @@
 Each run is ``nas.search`` over the `families` space configured as in ``bench_fashion.py`` (28x28x1, 10
 classes), 2,000/1,000 Fashion-MNIST images, objectives accuracy and MACs (limit ``--max-macs``), TPE, one
 worker process training at a time, ``--epochs`` epochs per trial (cosine schedule), on an SQLite file. With
-the pruner: rungs at ``min_epochs * 3**k`` epochs (1, 3 for 9 epochs) and its default rule (``margin``). Per run: the
-hypervolume of the trials that finished (``Study.hypervolume()``: accuracy x MACs / limit), the best
+the pruner: rungs at ``min_epochs * 3**k`` epochs (1, 3 for 9 epochs) and its default rule (``margin``). Per
+run: the hypervolume of the trials that finished (``Study.hypervolume()``: accuracy x MACs / limit), the best
 accuracy, the training epochs spent (``Study.epochs()``) and the wall time; then the medians over seeds and
 the ratios pareto / none.
 

@@ -12,8 +12,7 @@ that reached it before (and itself). Four rules for "best" (``RULES``):
 * ``"margin"`` (cost-aware, this project's, the pruner's default): every trial at the rung competes, ranked
   by its *margin to the front at its own cost*: the best accuracy of the other trials at least as cheap as it,
   minus its own. Front members have a negative margin and always continue; the others continue while they are
-  among the best ``1/eta`` by that margin. Unlike ``"pareto"``, an expensive trial that is in the top third of the cheaper
-  trials but still far below the best of them is stopped.
+  among the best ``1/eta`` by that margin (:func:`keep` says how it differs from ``"pareto"``).
 * ``"nds"``: MO-ASHA (Schmucker, Donini, Zafar, Salinas, Archambeau 2021, "Multi-objective Asynchronous
   Successive Halving"), NSGA-II variant: non-dominated sorting over (accuracy up, costs down), ties within a
   front broken by crowding distance.
