@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=None, help="random streams (default 60; --quick 3)")
     parser.add_argument("--trials", type=int, default=None, help="trials of the baseline (default 100; --quick 30)")
     parser.add_argument("--table", type=Path, default=TABLE)
-    parser.add_argument("--plot", type=Path, default=PLOT, help="PNG of hypervolume against epochs ('' for none)")
+    parser.add_argument("--plot", default=str(PLOT), help="PNG of hypervolume against epochs ('' for none)")
     args = parser.parse_args(argv)
     seeds = args.seeds or (3 if args.quick else 60)
     n_trials = args.trials or (30 if args.quick else 100)
@@ -258,8 +258,8 @@ def main(argv: list[str] | None = None) -> None:
               f"seeds): median {goal:.3f} -> {'met' if goal <= 1 / 3 else 'NOT met'}.")
     print(f"Replay time {time.perf_counter() - t0:.1f} s.")
 
-    if args.plot and str(args.plot):
-        plot(args.plot, strategies, runs, budget, max_macs, targets)
+    if args.plot:  # a string: Path('') would be '.', and the plot would land in a file named '.png'
+        plot(Path(args.plot), strategies, runs, budget, max_macs, targets)
         print(f"Plot: {args.plot}")
 
 
