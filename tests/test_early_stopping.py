@@ -37,10 +37,15 @@ def _recompute(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str, cost
 
 def test_pareto_pruner_options_are_checked_and_stored() -> None:
     c = pruner_component("pareto", ("accuracy", "macs"))
-    assert (c.name, c.options) == ("pareto", {"min_epochs": 1, "reduction_factor": 3, "rule": "margin"})
+    assert (c.name, c.options) == ("pareto", {"min_epochs": 1, "reduction_factor": 3, "rule": "margin",
+                                              "calibrate": True})
     c = pruner_component({"name": "pareto", "options": {"min_epochs": 2, "reduction_factor": 2, "rule": "nds"}},
                          ("accuracy", "params"))
-    assert c.options == {"min_epochs": 2, "reduction_factor": 2, "rule": "nds"}
+    assert c.options == {"min_epochs": 2, "reduction_factor": 2, "rule": "nds", "calibrate": True}
+    c = pruner_component({"name": "pareto", "options": {"calibrate": False}}, ("accuracy", "macs"))
+    assert c.options["calibrate"] is False
+    with pytest.raises(ValueError, match=r"`pruner.calibrate` must be true or false, but got pruner.calibrate=1"):
+        pruner_component({"name": "pareto", "options": {"calibrate": 1}}, ("accuracy", "macs"))
     with pytest.raises(ValueError, match=r"`pruner.min_epochs` must be an integer >= 1, but got pruner.min_epochs=0"):
         pruner_component({"name": "pareto", "options": {"min_epochs": 0}}, ("accuracy", "macs"))
     with pytest.raises(ValueError, match=r"`pruner.reduction_factor` must be an integer >= 2, but got "
@@ -78,13 +83,28 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
             e = int(a["pruned_by"].split("epoch ")[1].split(" ")[0])
             assert a["status"] == "pruned" and a["pruned_by"].startswith("margin rung at epoch")
             assert a["epochs"] == e == len(a["history"]) and list(a["rungs"].values())[-1][1] is False
-            assert a["rungs"][str(e)][0] == a["history"][-1]
+            assert len(a["history"]) == e
             # it was stopped because a trial at most as expensive was more accurate at that rung
             assert any(u.user_attrs.get("rungs", {}).get(str(e), [0])[0] > a["rungs"][str(e)][0]
                        and u.user_attrs["macs"] <= a["macs"] for u in trials if u.number < t.number)
             assert "weights" not in a and t.values is None
         elif a.get("status") == "ok":
             assert all(kept for _, kept in a["rungs"].values()) and a["epochs"] == 4
+    # the rung accuracies are the calibrated ones: trained again outside the engine, with the same seed, a stopped
+    # trial and a finished one give the same values at their rungs, and the same plain per-epoch history
+    from nas.budget import Budget
+    from nas.data import load_data
+    from nas.train import train_model
+
+    data = load_data("digits")
+    for t in [next(t for t in trained if t.state == s) for s in (TrialState.PRUNED, TrialState.COMPLETE)]:
+        rungs, plain, calibrated = t.user_attrs["rungs"], [], {}
+        train_model(study.trials[t.number].spec, data, Budget(**BUDGET), seed=t.number,
+                    report=lambda e, a: plain.append(round(a, 6)), calibrate_at=(1, 2),
+                    calibrated=lambda e, a: calibrated.__setitem__(str(e + 1), round(a, 6)))
+        assert {r: v[0] for r, v in rungs.items()} == {r: calibrated[r] for r in rungs}, t.number
+        assert plain[:len(t.user_attrs["history"])] == t.user_attrs["history"]
+    assert any(a != t.user_attrs["history"][int(r) - 1] for t in trained for r, (a, _) in t.user_attrs["rungs"].items())
     # a stopped trial is never ranked with its low-fidelity accuracy
     pruned = {t.number for t in trials if t.state == TrialState.PRUNED}
     assert pruned.isdisjoint(r.number for r in study.pareto_front())

@@ -64,7 +64,7 @@ PICKLE = "pickle"  # the component name of a nas 0.1 pickle
 
 _SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates"), "nsga2": ("population_size",),
                     "tpe": ("n_startup_trials",), "random": (), "grid": ()}
-_PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule"), "median": ("n_startup_trials",),
+_PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule", "calibrate"), "median": ("n_startup_trials",),
                    "successive_halving": ("reduction_factor",),
                    "asha": ("reduction_factor",), "hyperband": ("reduction_factor",)}
 
@@ -347,7 +347,7 @@ def _check_options(name: str, options: dict[str, Any], known: tuple[str, ...], w
     if bad:
         raise ValueError(f"`{what}` {name!r}: unknown option {bad[0]!r}; known options: {', '.join(known) or 'none'}")
     for k, v in options.items():
-        if k != "rule":  # the pareto pruner's rule is a name (checked by rung_options)
+        if k not in ("rule", "calibrate"):  # the pareto pruner's name and flag (checked by rung_options)
             check_int(f"{what}.{k}", v, 1)
 
 
@@ -542,15 +542,19 @@ def rung_options(options: dict[str, Any]) -> dict[str, Any]:
     """The ``pareto`` pruner's options with their defaults, checked: ``min_epochs`` (first rung, default 1),
     ``reduction_factor`` (eta, default 3), ``rule`` (``margin`` - cost-aware, ranked by the margin to the
     front at each trial's cost, the default - ``pareto`` - cost-aware, against the cheaper trials only -
-    ``nds`` - MO-ASHA's non-dominated sorting - or ``asha`` - accuracy only)."""
+    ``nds`` - MO-ASHA's non-dominated sorting - or ``asha`` - accuracy only) and ``calibrate`` (default True:
+    a rung judges the validation accuracy measured after recomputing batch-norm statistics,
+    ``nas.train.calibrated_accuracy``; False: the plain one, as studies stored before this option)."""
     from nas.rungs import RULES
 
     out = {"min_epochs": options.get("min_epochs", 1), "reduction_factor": options.get("reduction_factor", 3),
-           "rule": options.get("rule", "margin")}
+           "rule": options.get("rule", "margin"), "calibrate": options.get("calibrate", True)}
     check_int("pruner.min_epochs", out["min_epochs"], 1)
     check_int("pruner.reduction_factor", out["reduction_factor"], 2)
     if out["rule"] not in RULES:
         raise ValueError(f"`pruner.rule` must be one of {', '.join(RULES)}, but got pruner.rule={out['rule']!r}")
+    if not isinstance(out["calibrate"], bool):
+        raise ValueError(f"`pruner.calibrate` must be true or false, but got pruner.calibrate={out['calibrate']!r}")
     return out
 
 

@@ -143,6 +143,7 @@ class Runner:
         t0 = time.perf_counter()
         self._pending: dict[str, Any] = dict(self.tags)  # written together: before training, and at the end
         self._history: list[float] = []  # per-epoch validation accuracy of this trial (a stopped one's record)
+        self._calibrated: dict[int, float] = {}  # epoch (0-based) -> calibrated validation accuracy (rung checks)
         beat = Heartbeat(self.study._storage, trial._trial_id)
         try:
             spec = self._sample(trial, timings, t0)
@@ -260,15 +261,31 @@ class Runner:
             raise
 
     # -- early stopping at rungs (the ``pareto`` pruner): decided by nas from the study storage
+    def _rungs(self) -> tuple[int, ...]:
+        """The rung epochs of the ``pareto`` pruner (empty without it)."""
+        from nas.rungs import rung_epochs
+
+        pruner = self.config.pruner
+        if pruner is None or pruner.name not in NAS_PRUNERS:
+            return ()
+        options = pruner.options
+        return rung_epochs(int(options["min_epochs"]), int(options["reduction_factor"]), self.config.budget.epochs)
+
+    def _calibrate_at(self) -> tuple[int, ...]:
+        """The epochs (1-based) after which training measures the calibrated validation accuracy: the rungs,
+        when the pruner's ``calibrate`` option is on (studies stored before the option judge plain accuracy)."""
+        pruner = self.config.pruner
+        return self._rungs() if pruner is not None and pruner.options.get("calibrate", False) else ()
+
     def _rung_hook(self, trial: optuna.Trial) -> Any:
-        """Checks the trial at each rung: records its accuracy there and the decision (``rungs`` attribute:
-        ``{"<epochs>": [accuracy, kept]}``), from the rung results of the study's other trials only; a retry of a
-        trial whose worker died takes the decisions that trial had recorded."""
-        from nas.rungs import keep, rung_epochs
+        """Checks the trial at each rung: records its accuracy there (calibrated when the pruner says so) and the
+        decision (``rungs`` attribute: ``{"<epochs>": [accuracy, kept]}``), from the rung results of the study's
+        other trials only; a retry of a trial whose worker died takes the decisions that trial had recorded."""
+        from nas.rungs import keep
 
         options = self.config.pruner.options
         eta, rule = int(options["reduction_factor"]), options["rule"]
-        rungs = set(rung_epochs(int(options["min_epochs"]), eta, self.config.budget.epochs))
+        rungs = set(self._rungs())
         cost_keys = tuple(o for o in self.objectives if o in ANALYTIC)  # known exactly before training
         costs = tuple(float(self._metrics[k]) for k in cost_keys)
         reached: dict[str, list[Any]] = {}
@@ -277,6 +294,7 @@ class Runner:
             e = epoch + 1
             if e not in rungs:
                 return
+            val_acc = self._calibrated.get(epoch, val_acc)
             trials = self.study.get_trials(deepcopy=False)
             inherited = _inherited(trials, trial.user_attrs.get("retry_of"), str(e))
             if inherited is not None:
@@ -329,8 +347,8 @@ class Runner:
         log_dir = (os.path.join(config.artifacts, "tensorboard", f"{self.study.study_name}.trial-{trial.number}")
                    if budget.tensorboard else None)
         result = train_model(spec, self.data, budget, seed=budget.seed + trial.number, log_dir=log_dir,
-                             report=self._epoch_report(trial),
-                             timings=timings, device=config.device)
+                             report=self._epoch_report(trial), timings=timings, device=config.device,
+                             calibrate_at=self._calibrate_at(), calibrated=self._calibrated.__setitem__)
         model = result.pop("model")
         if "latency" in self.objectives or "max_latency" in config.constraints:
             t = time.perf_counter()

@@ -1,0 +1,79 @@
+"""Batch-norm recalibration for rung checks (``nas.train.calibrated_accuracy``): the accuracy it returns is the
+one of the network with batch-norm statistics recomputed on the calibration images, the model is left as it
+was, and training with rung checks is exactly training without them. Real Keras models on real digits."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+import nas
+from nas.budget import Budget
+from nas.data import load_data
+from nas.engine.config import configure_space
+from nas.train import CALIBRATION_IMAGES, calibrated_accuracy, train_model
+
+def _model_with_one_batch_norm() -> keras.Model:
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.BatchNormalization(momentum=0.9, name="bn")(inputs)
+    x = keras.layers.Dropout(0.2)(x)  # a seed state that must be set back too
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_calibrated_accuracy_uses_the_mean_batch_statistics_and_sets_the_model_back() -> None:
+    keras.utils.set_random_seed(0)
+    data = load_data("digits", train_samples=512, val_samples=256)
+    model = _model_with_one_batch_norm()
+    model.fit(data.x_train, data.y_train, epochs=10, batch_size=64, verbose=0)
+    bn = model.get_layer("bn")
+    bn.moving_mean.assign(np.full((1,), 5.0, np.float32))  # badly lagging statistics
+    bn.moving_variance.assign(np.full((1,), 9.0, np.float32))
+    before = [v.numpy().copy() for v in model.variables]
+    x_cal = data.x_train[:192]
+    import tensorflow as tf
+
+    val_ds = tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(512)
+    got = calibrated_accuracy(model, x_cal, val_ds, batch_size=64)
+    # by hand: the mean over the 3 batches of each batch's mean and (biased) variance
+    batches = [x_cal[i:i + 64] for i in range(0, 192, 64)]
+    mean = np.mean([b.mean() for b in batches])
+    var = np.mean([b.var() for b in batches])
+    gamma, beta = bn.gamma.numpy()[0], bn.beta.numpy()[0]
+    x = (data.x_val - mean) / np.sqrt(var + bn.epsilon) * gamma + beta
+    dense = model.layers[-1]
+    w, b = (v.numpy() for v in dense.weights)
+    expected = float(np.mean(np.argmax(x.reshape(len(x), -1) @ w + b, 1) == data.y_val))
+    assert got == expected
+    plain = float(model.evaluate(val_ds, verbose=0)[1])
+    assert plain < 0.5 < got  # the lagging statistics cost accuracy; recomputed ones give it back
+    for v, old in zip(model.variables, before):  # moving statistics, seed state and weights set back
+        np.testing.assert_array_equal(v.numpy(), old, err_msg=v.path)
+    assert bn.momentum == 0.9
+
+
+def test_a_model_without_batch_norm_has_no_calibrated_accuracy() -> None:
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    assert calibrated_accuracy(model, np.zeros((4, 8, 8, 1), np.float32), None, 2) is None  # type: ignore[arg-type]
+
+
+def test_training_with_rung_checks_is_training_without_them() -> None:
+    space = configure_space({"space": "conv", "options": {"stages": (2, 2), "depth": (1, 1), "widths": (8,),
+                                                              "kernels": (3,), "hidden": (0, 0),
+                                                              "dropouts": (0.3,)}}, (8, 8, 1), 10)
+    spec = space.sample(nas.RandomTrial(seed=0))
+    data = load_data("digits", train_samples=384, val_samples=128)
+    budget = Budget(epochs=3, batch_size=64)
+    plain: list[float] = []
+    checked: list[float] = []
+    calibrated: dict[int, float] = {}
+    train_model(spec, data, budget, seed=1, report=lambda e, a: plain.append(a))
+    result = train_model(spec, data, budget, seed=1, report=lambda e, a: checked.append(a), calibrate_at=(1, 2),
+                         calibrated=calibrated.__setitem__)
+    assert checked == plain and len(plain) == 3
+    assert result["history"] == [round(a, 6) for a in plain]
+    assert sorted(calibrated) == [0, 1] and all(0.0 <= a <= 1.0 for a in calibrated.values())
+    assert CALIBRATION_IMAGES == 1024  # digits' 384 training images: all of them calibrate
