@@ -4,13 +4,15 @@
 Each run is ``nas.search`` over the `families` space configured as in ``bench_fashion.py`` (28x28x1, 10
 classes), 2,000/1,000 Fashion-MNIST images, objectives accuracy and MACs (limit ``--max-macs``), TPE, one
 worker process training at a time, ``--epochs`` epochs per trial (cosine schedule), on an SQLite file. With
-the pruner: rungs at ``min_epochs * 3**k`` epochs (1, 3 for 9 epochs) and its default rule (``margin``). Per
-run: the hypervolume of the trials that finished (``Study.hypervolume()``: accuracy x MACs / limit), the best
-accuracy, the training epochs spent (``Study.epochs()``) and the wall time; then the medians over seeds and
-the ratios pareto / none.
+the pruner: rungs at ``min_epochs * 3**k`` epochs (1, 3 for 9 epochs) and its default rule (``margin``); arm
+``calibrated`` is the pruner's default (rungs judge the accuracy after recomputing batch-norm statistics),
+``plain`` sets ``calibrate=false``. Per run: the hypervolume of the trials that finished
+(``Study.hypervolume()``: accuracy x MACs / limit), the best accuracy, the training epochs spent
+(``Study.epochs()``) and the wall time; then the medians over seeds and the ratios arm / none.
 
 Run: `.venv/bin/python benchmarks/bench_early_stopping_search.py [--quick] [--seeds 2] [--trials 12]
-[--epochs 9]` (needs the Debian package `dataset-fashion-mnist`; about 20 minutes on 2 cores).
+[--epochs 9] [--arms none,calibrated]` (needs the Debian package `dataset-fashion-mnist`; about 20 minutes on
+2 cores with the defaults).
 """
 
 from __future__ import annotations
@@ -32,14 +34,19 @@ import nas
 from nas.engine.config import rung_options
 
 
-def run(pruner: str | None, seed: int, args: argparse.Namespace, folder: str) -> dict:
+ARMS = {"none": None, "calibrated": {"calibrate": True}, "plain": {"calibrate": False}}
+
+
+def run(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
+    options = ARMS[arm]
     space = {"space": "families", "options": SPACES["families"]}
     data = {"name": "fashion_mnist", "train_samples": args.train, "val_samples": args.val}
     t = time.perf_counter()
     study = nas.search(space, data, objectives=("accuracy", "macs"), n_trials=args.trials, sampler="tpe",
-                       pruner=({"name": "pareto", "options": {"min_epochs": args.min_epochs}} if pruner else None),
+                       pruner=(None if options is None else
+                               {"name": "pareto", "options": {"min_epochs": args.min_epochs, **options}}),
                        seed=seed, budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed),
-                       constraints={"max_macs": args.max_macs}, storage=Path(folder) / f"{pruner}-{seed}.db",
+                       constraints={"max_macs": args.max_macs}, storage=Path(folder) / f"{arm}-{seed}.db",
                        study_name="es", backend=nas.Local(n_workers=1), verbose=False)
     wall = time.perf_counter() - t
     counts = study.counts()
@@ -58,36 +65,43 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--val", type=int, default=1000)
     parser.add_argument("--max-macs", type=float, default=1.5e6)
+    parser.add_argument("--arms", default="none,calibrated",
+                        help="comma-separated: none (no pruner), calibrated (pruner='pareto', its defaults), plain "
+                             "(pruner='pareto' judging plain validation accuracy: calibrate=false)")
     args = parser.parse_args(argv)
+    arms = args.arms.split(",")
+    if not arms or set(arms) - set(ARMS):
+        raise SystemExit(f"--arms must be a comma-separated list of {', '.join(ARMS)}, but got --arms={args.arms}")
     seeds = args.seeds or (1 if args.quick else 2)
     args.trials = args.trials or (4 if args.quick else 12)
     args.epochs = args.epochs or (3 if args.quick else 9)
-    rows: dict[str, list[dict]] = {"none": [], "pareto": []}
+    rows: dict[str, list[dict]] = {arm: [] for arm in arms}
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(seeds):
-            for pruner in (None, "pareto"):
-                r = run(pruner, seed, args, folder)
-                rows[pruner or "none"].append(r)
-                print(f"seed {seed} {pruner or 'none':<7} HV {r['hv']:.4f} best {r['best']:.4f} trained "
+            for arm in arms:
+                r = run(arm, seed, args, folder)
+                rows[arm].append(r)
+                print(f"seed {seed} {arm:<10} HV {r['hv']:.4f} best {r['best']:.4f} trained "
                       f"{r['trained']:>3} stopped {r['pruned']:>3} epochs {r['epochs']['trained']:>4} "
                       f"(stopped at {r['epochs']['stopped_at']}) wall {r['wall']:.0f} s", flush=True)
     print()
     print(f"# Fashion-MNIST {args.train}/{args.val} images, families space, TPE, {args.trials} trials of "
-          f"{args.epochs} epochs, MACs <= {args.max_macs:,.0f}, {seeds} seeds; pareto: min_epochs "
-          f"{args.min_epochs}, reduction factor 3, rule {rung_options({})['rule']}")
-    print("| pruner | HV (median) | HV per seed | best accuracy | epochs trained | wall s |")
+          f"{args.epochs} epochs, MACs <= {args.max_macs:,.0f}, {seeds} seeds; pruner pareto: min_epochs "
+          f"{args.min_epochs}, reduction factor 3, rule {rung_options({})['rule']}; calibrated: rungs judge the "
+          f"accuracy after recomputing batch-norm statistics (the default), plain: the plain validation accuracy")
+    print("| arm | HV (median) | HV per seed | best accuracy | epochs trained | wall s |")
     print("| --- | ---: | --- | ---: | ---: | ---: |")
     for name, rs in rows.items():
         print(f"| {name} | {statistics.median(r['hv'] for r in rs):.4f} | "
               f"{', '.join(format(r['hv'], '.4f') for r in rs)} | {statistics.median(r['best'] for r in rs):.4f} | "
               f"{statistics.median(r['epochs']['trained'] for r in rs):.0f} | "
               f"{statistics.median(r['wall'] for r in rs):.0f} |")
-    ratio_e = [p["epochs"]["trained"] / n["epochs"]["trained"] for p, n in zip(rows["pareto"], rows["none"])]
-    ratio_w = [p["wall"] / n["wall"] for p, n in zip(rows["pareto"], rows["none"])]
-    diff = [p["hv"] - n["hv"] for p, n in zip(rows["pareto"], rows["none"])]
-    print(f"pareto / none per seed: epochs {', '.join(f'{x:.2f}' for x in ratio_e)}; wall "
-          f"{', '.join(f'{x:.2f}' for x in ratio_w)}; HV difference {', '.join(f'{x:+.4f}' for x in diff)}")
-
+    for arm in [a for a in arms if a != "none" and "none" in rows]:
+        ratio_e = [p["epochs"]["trained"] / n["epochs"]["trained"] for p, n in zip(rows[arm], rows["none"])]
+        ratio_w = [p["wall"] / n["wall"] for p, n in zip(rows[arm], rows["none"])]
+        diff = [p["hv"] - n["hv"] for p, n in zip(rows[arm], rows["none"])]
+        print(f"{arm} / none per seed: epochs {', '.join(f'{x:.2f}' for x in ratio_e)}; wall "
+              f"{', '.join(f'{x:.2f}' for x in ratio_w)}; HV difference {', '.join(f'{x:+.4f}' for x in diff)}")
 
 if __name__ == "__main__":
     main()
