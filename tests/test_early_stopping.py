@@ -143,3 +143,22 @@ def test_a_retried_trial_takes_the_decisions_its_dead_worker_recorded(tmp_path: 
     assert retry.user_attrs["rungs"]["1"][1] is False
     assert study.counts()["done"] == 1  # the stopped retry is the study's one trial
     assert os.path.exists(tmp_path / "d.db")
+
+
+def test_rungs_judge_calibrated_accuracy_unless_the_stored_pruner_predates_the_option(tmp_path: Path) -> None:
+    import dataclasses
+
+    from nas.engine.config import Component, read_config
+    from nas.engine.runner import Runner
+
+    study = nas.create_study(SPACE, "digits", objectives=("accuracy", "macs"), pruner="pareto", budget=BUDGET,
+                             storage=tmp_path / "c.db", study_name="c", verbose=False)
+    config = read_config(study.optuna_study)
+    assert config.pruner.options["calibrate"] is True  # stored with the study
+    assert Runner(study.optuna_study, config)._calibrate_at() == rung_epochs(1, 3, 4) == (1, 3)
+    for options in ({"min_epochs": 1, "reduction_factor": 3, "rule": "margin"},  # a study stored before the option
+                    {**config.pruner.options, "calibrate": False}):
+        old = dataclasses.replace(config, pruner=Component(name="pareto", options=options))
+        assert Runner(study.optuna_study, old)._calibrate_at() == ()
+    none = dataclasses.replace(config, pruner=None)
+    assert Runner(study.optuna_study, none)._calibrate_at() == ()
