@@ -103,7 +103,8 @@ class _Watch(keras.callbacks.Callback):
     ``calibrate`` (1-based) also the calibrated validation accuracy (:func:`calibrated_accuracy`)."""
 
     def __init__(self, budget: Budget, report: Callable[[int, float], None] | None,
-                 calibrate: tuple[Any, Callable[[int, float], None]] | None = None) -> None:
+                 calibrate: tuple[Collection[int], Callable[[keras.Model], float | None],
+                                  Callable[[int, float], None]] | None = None) -> None:
         super().__init__()
         self.budget, self.report, self.calibrate = budget, report, calibrate
         self.start = time.perf_counter()
