@@ -162,3 +162,81 @@ def test_rungs_judge_calibrated_accuracy_unless_the_stored_pruner_predates_the_o
         assert Runner(study.optuna_study, old)._calibrate_at() == ()
     none = dataclasses.replace(config, pruner=None)
     assert Runner(study.optuna_study, none)._calibrate_at() == ()
+
+
+@pytest.mark.slow
+def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_path: Path) -> None:
+    """A real search process killed while a trial is past a rung (kept) and still training; resumed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from nas.engine.storage import open_storage
+
+    storage = f"sqlite:///{tmp_path}/k.db"
+    pruner = {"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2}}
+    budget = {**BUDGET, "epochs": 6, "batch_size": 32}
+    script = tmp_path / "run.py"
+    script.write_text(f"import nas\nnas.search({SPACE!r}, 'digits', objectives=('accuracy', 'macs'), n_trials=8, "
+                      f"sampler='random', seed=3, budget={budget!r}, pruner={pruner!r}, storage={storage!r}, "
+                      "study_name='k', verbose=False)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ost = lambda: optuna.load_study(study_name="k", storage=open_storage(storage))  # noqa: E731
+
+    def past_a_rung() -> list[optuna.trial.FrozenTrial]:
+        try:
+            trials = ost().trials
+        except Exception:
+            return []
+        finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        running = [t for t in trials if t.state == TrialState.RUNNING
+                   and any(kept for _, kept in (t.user_attrs.get("rungs") or {}).values())]
+        return running if len(finished) >= 2 else []
+
+    deadline = time.time() + 240
+    while not past_a_rung():
+        assert time.time() < deadline and proc.poll() is None, "no trial was caught between rungs"
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {t.number: t for t in ost().trials}
+    victim = next(t for t in before.values() if t.state == TrialState.RUNNING)
+    worker_pid = victim.user_attrs["worker"]["pid"]
+    deadline = time.time() + 30
+    while os.path.exists(f"/proc/{worker_pid}") and \
+            open(f"/proc/{worker_pid}/stat").read().split(")")[-1].split()[0] != "Z":
+        assert time.time() < deadline, "the dead search's worker is still alive"
+        time.sleep(0.2)
+
+    study = nas.load_study("k", storage)
+    study.resume(verbose=False)
+    trials = study.optuna_study.trials
+    assert study.counts()["done"] == 8 and study.counts()["running"] == 0
+    # nothing finished before the kill changed: states, values, rung results and decisions
+    for n, t in before.items():
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            u = trials[n]
+            assert (u.state, u.values, u.user_attrs["rungs"], u.user_attrs.get("pruned_by")) == \
+                   (t.state, t.values, t.user_attrs["rungs"], t.user_attrs.get("pruned_by"))
+    # the killed trial keeps the rung results it had recorded; its re-run has its params and its decisions
+    killed = trials[victim.number]
+    assert killed.state == TrialState.FAIL and f"worker process {worker_pid} died" in killed.user_attrs["error"]
+    assert killed.user_attrs["rungs"] == victim.user_attrs["rungs"]
+    retry = next(t for t in trials if t.user_attrs.get("retry_of") == victim.number)
+    assert retry.params == victim.params and retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    for rung, (_, kept) in victim.user_attrs["rungs"].items():
+        assert retry.user_attrs["rungs"][rung][1] == kept
+    # every other decision is the rule's over the stored rung results of the trials that came before it
+    # (one worker at a time: number order), failed ones excluded
+    checked = 0
+    for t in trials:
+        for rung, (acc, kept) in (t.user_attrs.get("rungs") or {}).items():
+            if t.state == TrialState.FAIL or (t is retry and rung in victim.user_attrs["rungs"]):
+                continue
+            pool = [(u.user_attrs["rungs"][rung][0], (u.user_attrs["macs"],)) for u in trials
+                    if u.number < t.number and u.state != TrialState.FAIL and rung in (u.user_attrs.get("rungs") or {})]
+            mine = (acc, (t.user_attrs["macs"],))
+            assert keep("margin", mine, pool + [mine], 2) == kept, (t.number, rung)
+            checked += 1
+    assert checked >= 8
