@@ -225,8 +225,12 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
     assert killed.user_attrs["rungs"] == victim.user_attrs["rungs"]
     retry = next(t for t in trials if t.user_attrs.get("retry_of") == victim.number)
     assert retry.params == victim.params and retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert retry.user_attrs["seed_of"] == victim.number
     for rung, (_, kept) in victim.user_attrs["rungs"].items():
         assert retry.user_attrs["rungs"][rung][1] == kept
+    # ... and trains with the first attempt's seed: the same rung accuracies as the killed run
+    assert {r: v[0] for r, v in retry.user_attrs["rungs"].items() if r in victim.user_attrs["rungs"]} == \
+           {r: v[0] for r, v in victim.user_attrs["rungs"].items()}
     # every other decision is the rule's over the stored rung results of the trials that came before it
     # (one worker at a time: number order), failed ones excluded
     checked = 0

@@ -187,7 +187,9 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, max_retries
     retries = int(trial.user_attrs.get("retries", 0))
     if not trial.params or retries >= max_retries:
         return None
-    attrs: dict[str, Any] = {"retry_of": trial.number, "retries": retries + 1}
+    # the re-run trains with the first attempt's seed, so it trains as that attempt would have
+    attrs: dict[str, Any] = {"retry_of": trial.number, "retries": retries + 1,
+                             "seed_of": int(trial.user_attrs.get("seed_of", trial.number))}
     if "warm_start" in trial.user_attrs:
         attrs["warm_start"] = trial.user_attrs["warm_start"]
     study.enqueue_trial(dict(trial.params), user_attrs=attrs, skip_if_exists=False)

@@ -105,6 +105,11 @@ def _inherited(trials: list[Any], retry_of: Any, rung: str) -> bool | None:
     return None
 
 
+def _seed_of(trial: Any) -> int:
+    """The trial number that sets the training seed: a re-run (``retry_of``) trains as its first attempt did."""
+    return int(trial.user_attrs.get("seed_of", trial.number))
+
+
 class _Done(Exception):
     """A step finished the trial early (infeasible or reused): nothing more to run."""
 
@@ -346,7 +351,7 @@ class Runner:
         self._flush(trial)  # what is being trained is on record before training starts
         log_dir = (os.path.join(config.artifacts, "tensorboard", f"{self.study.study_name}.trial-{trial.number}")
                    if budget.tensorboard else None)
-        result = train_model(spec, self.data, budget, seed=budget.seed + trial.number, log_dir=log_dir,
+        result = train_model(spec, self.data, budget, seed=budget.seed + _seed_of(trial), log_dir=log_dir,
                              report=self._epoch_report(trial), timings=timings, device=config.device,
                              calibrate_at=self._calibrate_at(), calibrated=self._calibrated.__setitem__)
         model = result.pop("model")
