@@ -10,6 +10,9 @@ so on this machine, one thread, they are equal): the count of mismatches is prin
 Rows go to ``<table>.calibrated.jsonl`` as they finish (a restart skips the draws done; ``--shard k/n`` splits
 the work between processes); after the last one the table gets ``calibrated_accuracy`` (``{"<epoch>": acc}``)
 on every architecture and a ``calibration`` header naming the command, the rungs and the mismatches.
+The table's values (2026-12-02) were measured on the first 1,024 images of the training subset, itself a random
+draw; since then ``train_model`` draws the 1,024 images at random with the training seed (the same distribution,
+and safe for arrays sorted by class), so a run of this script now gives slightly different values.
 
 Run (one core per process): `TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
 .venv/bin/python benchmarks/calibrate_curves.py [--rungs 1,3] [--shard 0/2] [--table

@@ -16,7 +16,7 @@ from nas.data import Data
 from nas.devices import Device, make_strategy
 from nas.spec import ArchSpec
 
-__all__ = ["TrialFailed", "calibrated_accuracy", "train_model", "evaluate_latency", "make_optimizer", "resize_images"]
+__all__ = ["TrialFailed", "calibrated_accuracy", "calibration_sample", "train_model", "evaluate_latency", "make_optimizer", "resize_images"]
 
 CALIBRATION_IMAGES = 1024  # training images whose batch statistics replace the moving ones for a rung check
 
@@ -65,6 +65,13 @@ def make_optimizer(budget: Budget, steps: int) -> keras.optimizers.Optimizer:
 def _batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
             if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def calibration_sample(n: int, seed: int) -> np.ndarray:
+    """Indices (ascending) of the :data:`CALIBRATION_IMAGES` training images (all when fewer) whose batch
+    statistics a rung check uses: drawn at random with ``seed``, not the first ones, which in arrays sorted by
+    class would all be of one class."""
+    return np.sort(np.random.default_rng(seed).choice(n, min(CALIBRATION_IMAGES, n), replace=False))
 
 
 def calibrated_accuracy(model: keras.Model, x_cal: np.ndarray, val: tf.data.Dataset, batch_size: int) -> float | None:
@@ -142,7 +149,7 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
 
     ``report(epoch, val_accuracy)`` is called after every epoch (0-based); after the epochs of ``calibrate_at``
     (1-based: the rungs of early stopping) ``calibrated(epoch, accuracy)`` is called first, with the validation
-    accuracy after recomputing batch-norm statistics on the first :data:`CALIBRATION_IMAGES` training images
+    accuracy after recomputing batch-norm statistics on :data:`CALIBRATION_IMAGES` training images drawn with ``seed``
     (:func:`calibrated_accuracy`; the plain one for a model without batch norm). Training is not changed by it.
 
     Returns ``model``, ``accuracy`` (validation top-1), ``train_accuracy``, ``loss``, ``epochs`` and
@@ -175,7 +182,8 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
     timings["build_s"] = time.perf_counter() - t
     calibrate = None
     if calibrate_at and calibrated is not None and validate:
-        x_cal, val = x_train[:CALIBRATION_IMAGES], _dataset(x_val, data.y_val, budget, seed, train=False)
+        x_cal, val = x_train[calibration_sample(len(x_train), seed)], _dataset(x_val, data.y_val, budget, seed,
+                                                                               train=False)
         calibrate = (frozenset(calibrate_at), lambda m: calibrated_accuracy(m, x_cal, val, budget.batch_size),
                      calibrated)
     watch = _Watch(budget, report, calibrate)

@@ -11,7 +11,8 @@ import nas
 from nas.budget import Budget
 from nas.data import load_data
 from nas.engine.config import configure_space
-from nas.train import CALIBRATION_IMAGES, calibrated_accuracy, train_model
+from nas.train import CALIBRATION_IMAGES, calibrated_accuracy, calibration_sample, train_model
+
 
 def _model_with_one_batch_norm() -> keras.Model:
     inputs = keras.Input((8, 8, 1))
@@ -77,3 +78,14 @@ def test_training_with_rung_checks_is_training_without_them() -> None:
     assert result["history"] == [round(a, 6) for a in plain]
     assert sorted(calibrated) == [0, 1] and all(0.0 <= a <= 1.0 for a in calibrated.values())
     assert CALIBRATION_IMAGES == 1024  # digits' 384 training images: all of them calibrate
+
+
+def test_the_calibration_images_are_a_seeded_random_sample_not_the_first_ones() -> None:
+    labels = np.repeat(np.arange(10), 300)  # 3,000 images sorted by class: the first 1,024 hold 4 classes
+    pick = calibration_sample(len(labels), seed=7)
+    assert len(pick) == CALIBRATION_IMAGES == len(set(pick.tolist())) and list(pick) == sorted(pick)
+    counts = np.bincount(labels[pick], minlength=10)
+    assert counts.min() >= 70 and counts.max() <= 135  # about 102 of each class
+    assert list(calibration_sample(len(labels), seed=7)) == list(pick)
+    assert list(calibration_sample(len(labels), seed=8)) != list(pick)
+    assert list(calibration_sample(300, seed=7)) == list(range(300))  # fewer than 1,024: all of them
