@@ -15,7 +15,8 @@ epoch, objectives (accuracy, MACs)); a stopped trial costs the epochs up to its 
 them. The cosine schedule runs over all epochs in the table as it does for a stopped engine trial, so the first
 r epochs of a curve are what a trial stopped at r saw. A "cal" strategy judges the calibrated accuracy where
 the table has one (rungs 1 and 3) and the plain one elsewhere (rung 9, where plain and final accuracy already
-have rank correlation 0.98); "plain" ones judge what Keras reports, as MO-ASHA and ASHA do as published.
+have rank correlation 0.98; with eta=2, rungs 2, 4 and 8 are plain: that variant is calibrated at rung 1
+only, unlike the engine, which calibrates at every rung); "plain" ones judge what Keras reports, as MO-ASHA and ASHA do as published.
 "oracle margin" is told every trial's *final* accuracy at every rung: a bound on what any rule over these
 rungs can reach, not a strategy.
 

@@ -53,6 +53,16 @@ def test_calibrated_accuracy_uses_the_mean_batch_statistics_and_sets_the_model_b
     for v, old in zip(model.variables, before):  # moving statistics, seed state and weights set back
         np.testing.assert_array_equal(v.numpy(), old, err_msg=v.path)
     assert bn.momentum == 0.9
+    # a last, partial batch counts by its images: 200 images in batches of 64, 64, 64 and 8 (8 bright ones,
+    # which would move the statistics by far more if they counted as a full batch)
+    x_cal = np.concatenate([data.x_train[:192], np.full((8, *data.x_train.shape[1:]), 20.0, np.float32)])
+    got = calibrated_accuracy(model, x_cal, val_ds, batch_size=64)
+    batches = [x_cal[i:i + 64] for i in range(0, 200, 64)]
+    sizes = [len(b) for b in batches]
+    mean = np.average([b.mean() for b in batches], weights=sizes)
+    var = np.average([b.var() for b in batches], weights=sizes)
+    x = (data.x_val - mean) / np.sqrt(var + bn.epsilon) * gamma + beta
+    assert got == float(np.mean(np.argmax(x.reshape(len(x), -1) @ w + b, 1) == data.y_val))
 
 
 def test_a_model_without_batch_norm_has_no_calibrated_accuracy() -> None:
