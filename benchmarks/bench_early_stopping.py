@@ -16,7 +16,8 @@ them. The cosine schedule runs over all epochs in the table as it does for a sto
 r epochs of a curve are what a trial stopped at r saw. A "cal" strategy judges the calibrated accuracy where
 the table has one (rungs 1 and 3) and the plain one elsewhere (rung 9, where plain and final accuracy already
 have rank correlation 0.98; with eta=2, rungs 2, 4 and 8 are plain: that variant is calibrated at rung 1
-only, unlike the engine, which calibrates at every rung); "plain" ones judge what Keras reports, as MO-ASHA and ASHA do as published.
+only, unlike the engine, which calibrates at every rung); "plain" ones judge what Keras reports, as MO-ASHA
+and ASHA do as published.
 "oracle margin" is told every trial's *final* accuracy at every rung: a bound on what any rule over these
 rungs can reach, not a strategy.
 

@@ -16,7 +16,8 @@ from nas.data import Data
 from nas.devices import Device, make_strategy
 from nas.spec import ArchSpec
 
-__all__ = ["TrialFailed", "calibrated_accuracy", "calibration_sample", "train_model", "evaluate_latency", "make_optimizer", "resize_images"]
+__all__ = ["TrialFailed", "calibrated_accuracy", "calibration_sample", "train_model", "evaluate_latency",
+           "make_optimizer", "resize_images"]
 
 CALIBRATION_IMAGES = 1024  # training images whose batch statistics replace the moving ones for a rung check
 
@@ -78,14 +79,15 @@ def calibrated_accuracy(model: keras.Model, x_cal: np.ndarray, val: tf.data.Data
     """Validation accuracy of ``model`` with its batch-norm statistics recomputed under the current weights.
 
     Early in training the moving averages of batch norm lag behind weights that change quickly, and the
-    validation accuracy measured with them says little about the network (on the 266-architecture Fashion-MNIST
-    curve table the epoch-1 accuracy has rank correlation 0.04 with the final one; recalibrated, 0.83). Recomputing the
-    statistics on training images before evaluating is what one-shot NAS does for every sub-network (Guo et al.
-    2020, "Single Path One-Shot Neural Architecture Search with Uniform Sampling"; Yu & Huang 2019, "Universally
-    Slimmable Networks and Improved Training Techniques"): here the average of the batch statistics over the
-    batches of ``x_cal`` (batch ``batch_size``), each weighted by its images, then the accuracy on ``val``. Every non-trainable variable (the moving
-    statistics, dropout seed states) is set back afterwards, so training goes on exactly as without the check.
-    None when the model has no batch norm (its validation accuracy is then already the calibrated one)."""
+    validation accuracy measured with them says little about the network (on the 266-architecture
+    Fashion-MNIST curve table the epoch-1 accuracy has rank correlation 0.04 with the final one; recalibrated,
+    0.83). Recomputing the statistics on training images before evaluating is what one-shot NAS does for every
+    sub-network (Guo et al. 2020, "Single Path One-Shot Neural Architecture Search with Uniform Sampling"; Yu &
+    Huang 2019, "Universally Slimmable Networks and Improved Training Techniques"): here the average of the
+    batch statistics over the batches of ``x_cal`` (batch ``batch_size``), each weighted by its images, then the
+    accuracy on ``val``. Every non-trainable variable (the moving statistics, dropout seed states) is set back
+    afterwards, so training goes on exactly as without the check. None when the model has no batch norm (its
+    validation accuracy is then already the calibrated one)."""
     layers = _batch_norms(model)
     if not layers:
         return None
