@@ -179,6 +179,12 @@ def give_back(study: optuna.Study, trial_id: int, reason: str, max_retries: int)
         requeue(study, frozen, max_retries=max_retries)
 
 
+def seed_of(trial: Any) -> int:
+    """The trial number that sets a trial's training seed: its own, or for a re-run (:func:`requeue`) that of
+    the first attempt, so a re-run trains as the interrupted run would have."""
+    return int(trial.user_attrs.get("seed_of", trial.number))
+
+
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, max_retries: int | None = None) -> int | None:
     """Enqueue a failed trial's params again (up to the study's ``max_retries``). Returns the number of retries
     used, or None when the limit is reached."""
@@ -188,8 +194,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, max_retries
     if not trial.params or retries >= max_retries:
         return None
     # the re-run trains with the first attempt's seed, so it trains as that attempt would have
-    attrs: dict[str, Any] = {"retry_of": trial.number, "retries": retries + 1,
-                             "seed_of": int(trial.user_attrs.get("seed_of", trial.number))}
+    attrs: dict[str, Any] = {"retry_of": trial.number, "retries": retries + 1, "seed_of": seed_of(trial)}
     if "warm_start" in trial.user_attrs:
         attrs["warm_start"] = trial.user_attrs["warm_start"]
     study.enqueue_trial(dict(trial.params), user_attrs=attrs, skip_if_exists=False)

@@ -30,6 +30,7 @@ import search_spaces
 from nas.budget import ANALYTIC, CONSTRAINTS, TrialFailed
 from nas.cost import cost
 from nas.engine import records
+from nas.engine.claims import seed_of
 from nas.engine.config import NAS_PRUNERS, StudyConfig, make_evaluator
 from nas.spec import ArchSpec
 
@@ -103,11 +104,6 @@ def _inherited(trials: list[Any], retry_of: Any, rung: str) -> bool | None:
             decision = (t.user_attrs.get("rungs") or {}).get(rung)
             return None if decision is None else bool(decision[1])
     return None
-
-
-def _seed_of(trial: Any) -> int:
-    """The trial number that sets the training seed: a re-run (``retry_of``) trains as its first attempt did."""
-    return int(trial.user_attrs.get("seed_of", trial.number))
 
 
 class _Done(Exception):
@@ -351,7 +347,7 @@ class Runner:
         self._flush(trial)  # what is being trained is on record before training starts
         log_dir = (os.path.join(config.artifacts, "tensorboard", f"{self.study.study_name}.trial-{trial.number}")
                    if budget.tensorboard else None)
-        result = train_model(spec, self.data, budget, seed=budget.seed + _seed_of(trial), log_dir=log_dir,
+        result = train_model(spec, self.data, budget, seed=budget.seed + seed_of(trial), log_dir=log_dir,
                              report=self._epoch_report(trial), timings=timings, device=config.device,
                              calibrate_at=self._calibrate_at(), calibrated=self._calibrated.__setitem__)
         model = result.pop("model")
