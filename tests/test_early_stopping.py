@@ -22,13 +22,21 @@ SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths
 BUDGET = {"epochs": 4, "batch_size": 128, "learning_rate": 0.01}
 
 
-def _recompute(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str, cost_keys: tuple[str, ...]) -> int:
-    """Check every recorded decision against the rule over the trials numbered before it; returns how many."""
+def _recompute(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str, cost_keys: tuple[str, ...],
+               inherited: frozenset[tuple[int, str]] = frozenset()) -> int:
+    """Check every recorded decision against the rule over the trials numbered before it, failed trials left
+    out as the engine leaves them out (and their own decisions, and the ``(number, rung)`` of ``inherited``:
+    decisions a re-run took from its dead first attempt); returns how many were checked."""
     checked = 0
     for t in trials:
+        if t.state == TrialState.FAIL:
+            continue
         for rung, (acc, kept) in (t.user_attrs.get("rungs") or {}).items():
+            if (t.number, rung) in inherited:
+                continue
             pool = [(u.user_attrs["rungs"][rung][0], tuple(u.user_attrs[k] for k in cost_keys)) for u in trials
-                    if u.number < t.number and rung in (u.user_attrs.get("rungs") or {})]
+                    if u.number < t.number and u.state != TrialState.FAIL
+                    and rung in (u.user_attrs.get("rungs") or {})]
             mine = (acc, tuple(t.user_attrs[k] for k in cost_keys))
             assert keep(rule, mine, pool + [mine], eta) == kept, (t.number, rung)
             checked += 1
@@ -170,7 +178,8 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
     import signal
     import subprocess
     import sys
-    import time
+
+    from test_engine import _wait_for
 
     from nas.engine.storage import open_storage
 
@@ -194,20 +203,15 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
                    and any(kept for _, kept in (t.user_attrs.get("rungs") or {}).values())]
         return running if len(finished) >= 2 else []
 
-    deadline = time.time() + 240
-    while not past_a_rung():
-        assert time.time() < deadline and proc.poll() is None, "no trial was caught between rungs"
-        time.sleep(0.2)
+    _wait_for(lambda: bool(past_a_rung()) or proc.poll() is not None, 240)
+    assert proc.poll() is None, "no trial was caught between rungs"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = {t.number: t for t in ost().trials}
     victim = next(t for t in before.values() if t.state == TrialState.RUNNING)
     worker_pid = victim.user_attrs["worker"]["pid"]
-    deadline = time.time() + 30
-    while os.path.exists(f"/proc/{worker_pid}") and \
-            open(f"/proc/{worker_pid}/stat").read().split(")")[-1].split()[0] != "Z":
-        assert time.time() < deadline, "the dead search's worker is still alive"
-        time.sleep(0.2)
+    _wait_for(lambda: not os.path.exists(f"/proc/{worker_pid}") or
+              open(f"/proc/{worker_pid}/stat").read().split(")")[-1].split()[0] == "Z", 30)
 
     study = nas.load_study("k", storage)
     study.resume(verbose=False)
@@ -233,14 +237,5 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
            {r: v[0] for r, v in victim.user_attrs["rungs"].items()}
     # every other decision is the rule's over the stored rung results of the trials that came before it
     # (one worker at a time: number order), failed ones excluded
-    checked = 0
-    for t in trials:
-        for rung, (acc, kept) in (t.user_attrs.get("rungs") or {}).items():
-            if t.state == TrialState.FAIL or (t is retry and rung in victim.user_attrs["rungs"]):
-                continue
-            pool = [(u.user_attrs["rungs"][rung][0], (u.user_attrs["macs"],)) for u in trials
-                    if u.number < t.number and u.state != TrialState.FAIL and rung in (u.user_attrs.get("rungs") or {})]
-            mine = (acc, (t.user_attrs["macs"],))
-            assert keep("margin", mine, pool + [mine], 2) == kept, (t.number, rung)
-            checked += 1
-    assert checked >= 8
+    inherited = frozenset((retry.number, rung) for rung in victim.user_attrs["rungs"])
+    assert _recompute(trials, 2, "margin", ("macs",), inherited) >= 8
