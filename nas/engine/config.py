@@ -40,6 +40,7 @@ import search_spaces
 from nas.budget import Budget, check_constraints, check_objectives
 from nas.devices import Device
 from nas.engine.evolution import ParetoEvolutionSampler
+from nas.engine.sources import check_marked_source
 from nas.trial import EVALUATOR_MARK, FixedTrial
 
 __all__ = ["CONFIG_ATTR", "CONFIG_VERSION", "Component", "EVALUATORS",
@@ -581,38 +582,6 @@ def make_pruner(component: Component | None, *, epochs: int) -> optuna.pruners.B
         raise ValueError(f"`pruner` {name} with options {options}: {exc}") from None
 
 
-def _check_marked_in_source(module_name: str, qualname: str, name: str) -> None:
-    """Before a module named by a stored config is imported (which runs its top-level code), read its source
-    and check that ``qualname`` is defined there under an ``@evaluator`` / ``@nas.evaluator`` decorator."""
-    import ast
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError) as exc:
-        raise ValueError(f"`evaluator` {name!r} cannot be imported here: {type(exc).__name__}: {exc}") from None
-    if spec is None:
-        raise ValueError(f"`evaluator` {name!r} cannot be imported here: no module named {module_name!r}")
-    if not spec.origin or not spec.origin.endswith(".py"):
-        raise ValueError(f"`evaluator` {name!r}: no Python source for module {module_name!r} here")
-    try:
-        tree = ast.parse(open(spec.origin, encoding="utf-8").read())
-    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
-        raise ValueError(f"`evaluator` {name!r}: module {module_name!r} cannot be read: {exc}") from None
-    body: list[ast.stmt] = tree.body
-    node: ast.stmt | None = None
-    for part in qualname.split("."):
-        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part), None)
-        if node is None:
-            break
-        body = node.body
-    marked = node is not None and any(
-        (isinstance(d, ast.Name) and d.id == "evaluator") or (isinstance(d, ast.Attribute) and d.attr == "evaluator")
-        for d in node.decorator_list)
-    if not marked:
-        raise ValueError(f"`evaluator` {name!r} is not marked with @nas.evaluator, so a study may not call it")
-
-
 def make_evaluator(component: Component | None) -> Any:
     """The evaluator a stored component stands for: a registered name or a marked import path (None: train)."""
     if component is None:
@@ -628,7 +597,7 @@ def make_evaluator(component: Component | None) -> Any:
                          f"'package.module:function' of public names, but got {component.name!r}")
     if parts[0] in sys.stdlib_module_names:
         raise ValueError(f"`evaluator` {component.name!r} names the standard library, not an evaluator")
-    _check_marked_in_source(module_name, qualname, component.name)
+    check_marked_source(module_name, qualname, f"`evaluator` {component.name!r}")  # before any import
     try:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
