@@ -77,14 +77,14 @@ class _Workers:
         log_path = artifacts / f"{self.study.study_name}.worker-{number}.log"
         log = open(log_path, "ab")
         cmd = [sys.executable, "-m", "nas.backends", "--study", self.study.study_name,
-               "--max-trials", str(self.backend.max_trials_per_worker), "--with-parent"]
+               "--max-trials", str(self.backend.max_trials_per_worker)]
         seed = worker_seed(self.config.seed, number)
         if seed is not None:
             cmd += ["--seed", str(seed)]
         if wait_for is not None:
             cmd += ["--wait-for", str(wait_for)]
         env = {**os.environ, STORAGE_ENV: self.url, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_dies_with(os.getpid()))
         self.procs[proc.pid] = (proc, log, log_path)
         return proc.pid
 
@@ -242,12 +242,33 @@ def _summary(study: optuna.Study, target: int, t_start: float) -> None:
 
 # ------------------------------------------------------------------ the worker process
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the supervising process dies (a killed search leaves no orphans)."""
+def _prctl() -> Any:
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+        return ctypes.CDLL(None, use_errno=True).prctl  # looked up once: a child between fork and exec only calls it
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+
+
+def _dies_with(parent: int) -> Any:
+    """What a worker process runs between fork and exec (``Popen(preexec_fn=...)``), so that it dies with the
+    process that started it from its first instruction on: Linux's parent-death signal (SIGKILL), armed before
+    the worker's Python starts, then a check that its parent is still ``parent`` (had the parent died before the
+    signal was armed, the child would already belong to another process: it exits at once). So a driver killed a
+    millisecond after starting a worker leaves no orphan to claim trials. The signal follows the *thread* that
+    started the child; the supervisor starts its workers from the thread that runs the search, which outlives
+    them. None where ``prctl`` does not exist (not Linux)."""
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+
+    def arm() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(1)
+    return arm
 
 
 def open_worker_study(study_name: str, url: str, seed: int | None, *,
@@ -278,7 +299,6 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", default=None, help=f"default: the {STORAGE_ENV} environment variable")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--max-trials", type=int, default=0, help="exit after this many trials (0: until done)")
-    parser.add_argument("--with-parent", action="store_true")
     parser.add_argument("--wait-for", type=int, default=None,
                         help="load everything, then wait for this worker process to exit before claiming")
     args = parser.parse_args(argv)
@@ -286,8 +306,6 @@ def worker_main(argv: list[str] | None = None) -> int:
     if not url:
         raise ValueError(f"`storage`: give --storage or set {STORAGE_ENV}")
     warnings.filterwarnings("ignore")
-    if args.with_parent:
-        _die_with_parent()
     study, config = open_worker_study(args.study, url, args.seed)
     if config.evaluator is None:
         from nas._quiet import import_keras
