@@ -8,6 +8,8 @@ import sys
 
 
 def import_keras() -> None:
+    """Import Keras and TensorFlow quietly, then apply this process's device placement
+    (:func:`nas.devices.configure_process`) before any TensorFlow operation can initialise the devices."""
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -22,3 +24,6 @@ def import_keras() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    from nas.devices import configure_process
+
+    configure_process()

@@ -187,6 +187,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         stops = ", ".join(f"{n} after {e}" for e, n in spent["stopped_at"].items())
         print(f"epochs {spent['trained']} trained{saved}" + (f"; stopped trials by epochs trained: {stops}"
                                                                if stops else ""))
+    placed = study.devices()
+    if placed:
+        print("trained on " + "; ".join(f"{where}: {n} trial{'s' if n > 1 else ''}" for where, n in placed.items()))
     best = study.best()
     if best is not None:
         print(f"best so far: trial {best.number} accuracy {best.metrics['accuracy']:.4f} MACs "

@@ -87,7 +87,8 @@ class Study:
     def trials_dataframe(self) -> Any:
         """One row per trial (pandas): ``number``, ``state``, ``status``, the metrics (``accuracy``, ``macs``,
         ``flops``, ``params``, ``latency_ms``, ``epochs``), ``spec`` (the string form), ``pruned_by``, ``error``,
-        ``duration_s`` and the sampled labels as ``params_<label>``, like Optuna's ``trials_dataframe()``."""
+        ``duration_s``, where it trained (``devices``: the devices its strategy used, ``strategy``, ``precision``)
+        and the sampled labels as ``params_<label>``, like Optuna's ``trials_dataframe()``."""
         import pandas as pd
 
         rows = []
@@ -97,11 +98,24 @@ class Study:
                         if t.datetime_complete and t.datetime_start else None)
             row = {"number": r.number, "state": r.state, "status": r.status}
             row.update({k: r.metrics.get(k) for k in ("accuracy", "macs", "flops", "params", "latency_ms", "epochs")})
+            placed = r.user_attrs.get("devices") or {}
             row.update({"spec": r.spec_str or None, "pruned_by": r.user_attrs.get("pruned_by"), "error": r.error,
-                        "duration_s": duration})
+                        "duration_s": duration, "devices": ",".join(placed.get("used") or []) or None,
+                        "strategy": placed.get("strategy"), "precision": placed.get("precision")})
             row.update({f"params_{k}": v for k, v in sorted(r.params.items())})
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def devices(self) -> dict[str, int]:
+        """Trained trials by where they trained: ``"GPU:0 (OneDeviceStrategy, mixed_float16)"`` -> count (from
+        each trial's ``devices`` record; trials stored before it was recorded are left out)."""
+        out: dict[str, int] = {}
+        for r in self.trials:
+            placed = r.user_attrs.get("devices")
+            if placed:
+                where = f"{','.join(placed.get('used') or [])} ({placed.get('strategy')}, {placed.get('precision')})"
+                out[where] = out.get(where, 0) + 1
+        return dict(sorted(out.items()))
 
     def epochs(self) -> dict[str, Any]:
         """Training epochs spent: ``trained`` (every trial's epochs, stopped trials' up to their stop),

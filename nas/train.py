@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from nas.budget import Budget, TrialFailed
 from nas.data import Data
-from nas.devices import Device, make_strategy
+from nas.devices import Device, make_strategy, where
 from nas.spec import ArchSpec
 
 __all__ = ["TrialFailed", "calibrated_accuracy", "calibration_sample", "train_model", "evaluate_latency",
@@ -32,22 +32,41 @@ def resize_images(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-def _dataset(x: np.ndarray, y: np.ndarray, budget: Budget, seed: int, train: bool) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
+def _dataset(x: np.ndarray, y: np.ndarray, budget: Budget, seed: int, train: bool,
+             replicas: int = 1) -> tf.data.Dataset:
+    """The input pipeline: arrays in memory, shuffled each epoch (training), batched, augmented, prefetched.
+
+    With several replicas (``MirroredStrategy``) every batch must split evenly between them: Keras 3 fails on an
+    uneven last batch ("Inputs to operation AddN ... must have the same size", keras-team/keras#19246). So the
+    arrays are padded to a multiple of the replicas with copies of their first examples carrying sample weight
+    0, which no loss or accuracy counts, and evaluation batches are a multiple of the replicas. One replica:
+    the pipeline is unchanged (no weights)."""
+    batch = budget.batch_size if train else 512
+    if replicas > 1:
+        if train and batch % replicas:
+            raise TrialFailed(f"`budget.batch_size`={batch} must be a multiple of the {replicas} replicas this worker "
+                              f"trains on (each replica takes batch_size / replicas examples)")
+        batch = batch if train else max(replicas, batch - batch % replicas)
+        pad = -len(x) % replicas
+        weights = np.concatenate([np.ones(len(x), np.float32), np.zeros(pad, np.float32)])
+        x, y = np.concatenate([x, x[:pad]]), np.concatenate([y, y[:pad]])
+        ds = tf.data.Dataset.from_tensor_slices((x, y, weights))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
     if train:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(budget.batch_size if train else 512)
+    ds = ds.batch(batch)
     if train and budget.augment != "none":
         h, w = x.shape[1:3]
-        pad = max(2, min(4, h // 8))
+        pad_px = max(2, min(4, h // 8))
 
-        def augment(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        def augment(images: tf.Tensor, *rest: tf.Tensor) -> tuple[tf.Tensor, ...]:
             if "flip" in budget.augment:
                 images = tf.image.random_flip_left_right(images, seed=seed)
             if "shift" in budget.augment:
-                padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+                padded = tf.pad(images, [[0, 0], [pad_px, pad_px], [pad_px, pad_px], [0, 0]], mode="REFLECT")
                 images = tf.image.random_crop(padded, tf.shape(images), seed=seed)
-            return images, labels
+            return (images, *rest)
         ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -148,8 +167,8 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
                 report: Callable[[int, float], None] | None = None, timings: dict[str, float] | None = None,
                 x_extra: tuple[np.ndarray, np.ndarray] | None = None, validate: bool = True,
                 device: Device | None = None, log_dir: str | None = None,
-                calibrate_at: Collection[int] = (), calibrated: Callable[[int, float], None] | None = None
-                ) -> dict[str, Any]:
+                calibrate_at: Collection[int] = (), calibrated: Callable[[int, float], None] | None = None,
+                placed: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build ``spec``, train it with ``budget`` on ``data`` and evaluate it on the validation split.
 
     ``report(epoch, val_accuracy)`` is called after every epoch (0-based); after the epochs of ``calibrate_at``
@@ -157,8 +176,11 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
     accuracy after recomputing batch-norm statistics on :data:`CALIBRATION_IMAGES` training images drawn with ``seed``
     (:func:`calibrated_accuracy`; the plain one for a model without batch norm). Training is not changed by it.
 
-    Returns ``model``, ``accuracy`` (validation top-1), ``train_accuracy``, ``loss``, ``epochs`` and
-    ``history`` (validation accuracy per epoch). Raises :class:`TrialFailed` on NaN loss or timeout.
+    ``placed`` (a dict) receives ``devices``, what the model trains on (:func:`nas.devices.where`), as soon as
+    the strategy is made, so a trial stopped early or failed records it too.
+
+    Returns ``model``, ``accuracy`` (validation top-1), ``train_accuracy``, ``loss``, ``epochs`` and ``history``
+    (validation accuracy per epoch). Raises :class:`TrialFailed` on NaN loss or timeout.
     """
     from nas.build import build_model
 
@@ -177,18 +199,26 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
     timings["data_s"] = time.perf_counter() - t
     t = time.perf_counter()
     device = device or Device()
-    keras.mixed_precision.set_global_policy(device.mixed_precision or "float32")
+    policy = device.mixed_precision or "float32"
+    keras.mixed_precision.set_global_policy(policy)
     strategy = make_strategy(device)
+    replicas = int(strategy.num_replicas_in_sync)
+    if placed is not None:
+        placed["devices"] = where(strategy, device, policy, device.jit_compile)
     with strategy.scope():
         model = build_model(spec, bn_momentum=budget.bn_momentum)
         steps = budget.epochs * math.ceil(len(x_train) / budget.batch_size)
         model.compile(optimizer=make_optimizer(budget, steps), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], jit_compile=device.jit_compile)
+                      # padded examples (several replicas, see _dataset) carry weight 0: the accuracy is weighted
+                      **({"weighted_metrics": ["accuracy"]} if replicas > 1 else {"metrics": ["accuracy"]}),
+                      jit_compile=device.jit_compile)
+    if placed is not None:  # what XLA was, "auto" resolved by Keras (off on CPU-only machines and with tf.distribute)
+        placed["devices"]["jit_compile"] = bool(model.jit_compile)
     timings["build_s"] = time.perf_counter() - t
     calibrate = None
     if calibrate_at and calibrated is not None and validate:
-        x_cal, val = x_train[calibration_sample(len(x_train), seed)], _dataset(x_val, data.y_val, budget, seed,
-                                                                               train=False)
+        x_cal = x_train[calibration_sample(len(x_train), seed)]
+        val = _dataset(x_val, data.y_val, budget, seed, train=False, replicas=replicas)
         calibrate = (frozenset(calibrate_at), lambda m: calibrated_accuracy(m, x_cal, val, budget.batch_size),
                      calibrated)
     watch = _Watch(budget, report, calibrate)
@@ -196,8 +226,9 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
     if log_dir is not None:  # TensorBoard logs of this training (Budget(tensorboard=True))
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=0, write_graph=False))
     t = time.perf_counter()
-    history = model.fit(_dataset(x_train, y_train, budget, seed, train=True),
-                        validation_data=_dataset(x_val, data.y_val, budget, seed, train=False) if validate else None,
+    history = model.fit(_dataset(x_train, y_train, budget, seed, train=True, replicas=replicas),
+                        validation_data=(_dataset(x_val, data.y_val, budget, seed, train=False, replicas=replicas)
+                                         if validate else None),
                         epochs=budget.epochs, verbose=0, callbacks=callbacks)
     timings["train_s"] = time.perf_counter() - t
     if watch.failure:
@@ -207,7 +238,7 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
                            "train_accuracy": float(history.history["accuracy"][-1]),
                            "loss": float(history.history["loss"][-1])}
     if validate:
-        _, acc = model.evaluate(_dataset(x_val, data.y_val, budget, seed, train=False), verbose=0)
+        _, acc = model.evaluate(_dataset(x_val, data.y_val, budget, seed, train=False, replicas=replicas), verbose=0)
         out["accuracy"] = float(acc)
         out["history"] = [round(a, 6) for a in watch.history]
     timings["eval_s"] = time.perf_counter() - t

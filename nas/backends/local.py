@@ -29,6 +29,7 @@ from typing import Any
 import optuna
 
 from nas.backends.base import Backend
+from nas.devices import Device, Found, Placement, check_placement, find_devices, place_workers
 from nas.engine import records
 from nas.engine.claims import claim, counts, fail_dead_trials, give_back, next_worker_number, stop_reason, worker_seed
 from nas.engine.config import StudyConfig, check_int, make_pruner, make_sampler, read_config
@@ -43,16 +44,27 @@ STORAGE_ENV = "NAS_STORAGE"  # how workers get the storage URL (never on their c
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Local(Backend):
-    """Worker processes on this machine: ``n_workers`` at a time, each recycled after ``max_trials_per_worker``
-    trials (0: never)."""
+    """Worker processes on this machine: ``n_workers`` at a time (None: one per GPU slot when the device asks for
+    GPUs, else 1), each recycled after ``max_trials_per_worker`` trials (0: never). With GPUs each worker sees
+    ``gpus_per_worker`` of its own (a fraction ``1/k``: ``k`` workers share a GPU, each with a memory limit of
+    ``gpu_memory_mb``, default the GPU's memory / k); see :func:`nas.devices.place_workers`."""
 
     kind = "local"
-    n_workers: int = 1
+    n_workers: int | None = None
     max_trials_per_worker: int = 20
+    gpus_per_worker: float = 1
+    gpu_memory_mb: int | None = None
 
     def __post_init__(self) -> None:
-        check_int("n_workers", self.n_workers, 1, 256)
+        if self.n_workers is not None:
+            check_int("n_workers", self.n_workers, 1, 256)
         check_int("max_trials_per_worker", self.max_trials_per_worker, 0)
+        check_placement(self.n_workers, self.gpus_per_worker, self.gpu_memory_mb)
+
+    def placements(self, device: Device, found: Found | None = None) -> tuple[Placement, ...]:
+        """What each worker slot sees on this machine (``found``: the devices found; default: looked for now)."""
+        return place_workers(find_devices(device) if found is None else found, device, n_workers=self.n_workers,
+                             gpus_per_worker=self.gpus_per_worker, gpu_memory_mb=self.gpu_memory_mb)
 
     def run(self, study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool) -> None:
         supervise(study, url, config, self, verbose=verbose)
@@ -65,13 +77,22 @@ class _Workers:
         self.study, self.url, self.config, self.backend = study, url, config, backend
         self.lock = lock_path(url)
         self.procs: dict[int, tuple[subprocess.Popen[bytes], Any, Path]] = {}
+        # what each worker slot sees (an evaluator search trains nothing: no accelerator to place)
+        self.placements = (backend.placements(config.device) if config.evaluator is None
+                           else tuple(Placement(kind="cpu") for _ in range(backend.n_workers or 1)))
+        self.slot_of: dict[int, int] = {}  # worker pid -> its slot (a warm spare takes its predecessor's)
         self.reasons: dict[int, str] = {}
         self.crashes = 0
         self.spared: set[int] = set()  # workers a warm spare was started for
 
-    def start(self, wait_for: int | None = None) -> int:
-        """Start a worker; with ``wait_for`` a warm spare that loads everything, then waits for that worker
-        (on its last trial before recycling) to exit before it claims a trial."""
+    def free_slots(self) -> list[int]:
+        busy = {self.slot_of[pid] for pid in self.procs}
+        return [i for i in range(len(self.placements)) if i not in busy]
+
+    def start(self, slot: int, wait_for: int | None = None) -> int:
+        """Start a worker on ``slot`` (its devices: the slot's placement, set in its environment before it starts);
+        with ``wait_for`` a warm spare that loads everything, then waits for that worker (on its last trial before
+        recycling) to exit before it claims a trial."""
         number = next_worker_number(self.study, self.lock)
         artifacts = Path(self.config.artifacts)
         log_path = artifacts / f"{self.study.study_name}.worker-{number}.log"
@@ -84,8 +105,11 @@ class _Workers:
         if wait_for is not None:
             cmd += ["--wait-for", str(wait_for)]
         env = {**os.environ, STORAGE_ENV: self.url, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+        if self.config.evaluator is None:
+            env.update(self.placements[slot].env())
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_dies_with(os.getpid()))
         self.procs[proc.pid] = (proc, log, log_path)
+        self.slot_of[proc.pid] = slot
         return proc.pid
 
     def spare_for_last_trials(self, trials: list[optuna.trial.FrozenTrial], c: dict[str, int]) -> None:
@@ -113,9 +137,11 @@ class _Workers:
             # start it while the old worker runs its last trial, or earlier when its trials are shorter than
             # a worker's start-up (e.g. a few seconds of training against seconds of importing TensorFlow)
             mean = sum(done) / len(done) if done else float("inf")
+            if self.placements[self.slot_of[pid]].share > 1:
+                continue  # workers sharing a GPU hold their memory limit from start-up: no second one on the slot
             if left == 1 or (left > 1 and (left - 1) * mean < startup.get(pid, 0.0)):
                 self.spared.add(pid)
-                self.start(wait_for=pid)
+                self.start(self.slot_of[pid], wait_for=pid)
 
     def wait(self, timeout: float) -> None:
         """Sleep until a worker exits or ``timeout`` passes (no fixed polling delay)."""
@@ -187,7 +213,7 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local
     """Keep ``backend.n_workers`` workers busy until the study has ``config.n_trials`` finished trials."""
     target = config.n_trials
     Path(config.artifacts).mkdir(parents=True, exist_ok=True)
-    if backend.n_workers == 1 and config.evaluator is not None:
+    if (backend.n_workers or 1) == 1 and config.evaluator is not None:
         t_start = time.perf_counter()
         in_process(study, url, config, verbose=verbose)
         if verbose:
@@ -198,8 +224,9 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local
     t_start = time.perf_counter()
     if verbose:
         c = counts(study.get_trials(deepcopy=False))
-        print(f"nas: {c['done']}/{target} trials finished; running up to {backend.n_workers} worker process(es); "
-              f"logs in {config.artifacts}", flush=True)
+        where = ", ".join(sorted({p.describe() for p in workers.placements}))
+        print(f"nas: {c['done']}/{target} trials finished; running up to {len(workers.placements)} worker "
+              f"process(es) ({where}); logs in {config.artifacts}", flush=True)
     try:
         while True:
             workers.reap()
@@ -219,8 +246,8 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local
             if c["done"] >= target and c["running"] == 0:
                 workers.stop()  # the idle workers: a TensorFlow process takes seconds to exit on its own
                 break
-            while len(workers.procs) < backend.n_workers and len(workers.procs) < target - c["done"]:
-                workers.start()
+            for slot in workers.free_slots()[:max(0, target - c["done"] - len(workers.procs))]:
+                workers.start(slot)
             workers.spare_for_last_trials(trials, c)
             workers.wait(poll)
     except BaseException:

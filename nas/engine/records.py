@@ -8,7 +8,9 @@ One trial's record is a set of Optuna user attributes, readable by plain Optuna 
 * the result: ``accuracy``, ``latency_ms``, ``train_accuracy``, ``loss``, ``epochs``, ``history`` (validation
   accuracy per epoch), ``weights`` (file) and ``weights_sha256`` (its checksum, checked by export);
 * the outcome: ``status`` (ok / reused / infeasible / pruned / failed), ``error``, ``traceback``,
-  ``reused_from``, ``pruned_by``; and how it ran: ``worker``, ``timings``, ``worker_memory``, ``retries``.
+  ``reused_from``, ``pruned_by``; and how it ran: ``worker``, ``timings``, ``worker_memory``, ``retries``,
+  ``devices`` (what it trained on: the devices seen and used, strategy, replicas, precision, XLA;
+  :func:`nas.devices.where`).
 
 The functions here build those attribute dicts (:func:`spec_attrs`, :func:`result_attrs`, ...); the trial
 pipeline writes them with :func:`write` on a live trial, the keras-tuner bridge passes them to
@@ -38,7 +40,7 @@ STATUSES = ("ok", "reused", "infeasible", "pruned", "failed", "running", "waitin
 # long values, kept out of Optuna's user attributes (so that `optuna trials` and the dashboard list short ones)
 # as trial system attributes named "nas:<key>"; read() merges both, and reads older studies that stored them
 # as user attributes
-LONG_KEYS = ("spec", "timings", "worker_memory", "traceback")
+LONG_KEYS = ("spec", "timings", "worker_memory", "traceback", "devices")
 SYSTEM_PREFIX = "nas:"
 # what a trained (or evaluated) trial adds to its record; a reused trial copies these from the original
 RESULT_KEYS = ("accuracy", "latency_ms", "train_accuracy", "loss", "epochs", "history", "weights", "weights_sha256")

@@ -349,7 +349,8 @@ class Runner:
                    if budget.tensorboard else None)
         result = train_model(spec, self.data, budget, seed=budget.seed + seed_of(trial), log_dir=log_dir,
                              report=self._epoch_report(trial), timings=timings, device=config.device,
-                             calibrate_at=self._calibrate_at(), calibrated=self._calibrated.__setitem__)
+                             calibrate_at=self._calibrate_at(), calibrated=self._calibrated.__setitem__,
+                             placed=self._pending)
         model = result.pop("model")
         if "latency" in self.objectives or "max_latency" in config.constraints:
             t = time.perf_counter()
