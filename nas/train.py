@@ -229,8 +229,10 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
     history = model.fit(_dataset(x_train, y_train, budget, seed, train=True, replicas=replicas),
                         validation_data=(_dataset(x_val, data.y_val, budget, seed, train=False, replicas=replicas)
                                          if validate else None),
-                        epochs=budget.epochs, verbose=0, callbacks=callbacks)
+                        epochs=budget.epochs, verbose=0, callbacks=callbacks, shuffle=False)  # shuffled above
     timings["train_s"] = time.perf_counter() - t
+    if placed is not None:
+        placed["devices"].update(_peak_memory(placed["devices"]["used"]))
     if watch.failure:
         raise TrialFailed(watch.failure)
     t = time.perf_counter()
@@ -243,6 +245,20 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
         out["history"] = [round(a, 6) for a in watch.history]
     timings["eval_s"] = time.perf_counter() - t
     return out
+
+
+def _peak_memory(used: list[str]) -> dict[str, Any]:
+    """Peak memory (MB) TensorFlow allocated on each accelerator the training used (GPUs, TPU cores; none for the
+    CPU), reset for the next trial."""
+    peaks = {}
+    for name in used:
+        if name.startswith(("GPU", "TPU")):
+            try:
+                peaks[name] = round(tf.config.experimental.get_memory_info(name)["peak"] / 2**20, 1)
+                tf.config.experimental.reset_memory_stats(name)
+            except (ValueError, RuntimeError):
+                pass
+    return {"peak_mb": peaks} if peaks else {}
 
 
 def evaluate_latency(model: keras.Model, spec: ArchSpec, *, runs: int = 20) -> float:

@@ -403,7 +403,7 @@ def test_backends_check_their_options_and_round_trip() -> None:
                     resources={"cpu": 2, "gpu": 0.5}, max_concurrent=4, scheduler="asha"),
                     nas.KerasTuner(tuner="hyperband", options={"factor": 3})):
         assert backend_of(json.loads(json.dumps(backend.to_dict()))) == backend
-    assert backend_of("ray") == nas.Ray() and backend_of("local") == nas.Local(n_workers=1, max_trials_per_worker=20)
+    assert backend_of("ray") == nas.Ray() and backend_of("local") == nas.Local(n_workers=None, max_trials_per_worker=20)
     for make, message in ((lambda: nas.Local(n_workers=0), "`n_workers` must be an integer in [1, 256]"),
                           (lambda: nas.Ray(resources={"gpu": -1}), "Ray: `resources['gpu']` must be a number >= 0"),
                           (lambda: nas.Ray(scheduler="pbt"), "Ray: `scheduler` must be None, 'asha' or 'hyperband'"),
