@@ -180,9 +180,7 @@ def local_part(url: str, args: argparse.Namespace, rng: random.Random) -> dict:
 
 def postgres_part(url: str, args: argparse.Namespace, rng: random.Random, folder: Path) -> dict:
     name = f"chaos-{os.getpid()}"
-    nas.create_study(SPACE, "digits", n_trials=args.trials, sampler="random", seed=args.seed, budget=BUDGET,
-                     storage=url, study_name=name, artifacts=folder / "pg-art", max_retries=50, max_failures=500,
-                     verbose=False)
+    nas.create_study(SPACE, "digits", strategy=nas.Strategy(n_trials=args.trials, sampler="random", seed=args.seed, budget=BUDGET, max_retries=50, max_failures=500), run=nas.Run(storage=url, study=name, artifacts=folder / "pg-art"), verbose=False)
     study = optuna.load_study(study_name=name, storage=url)
     artifacts = folder / "pg-art"
     target = args.trials
@@ -267,9 +265,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/chaos.db"
-        nas.create_study(SPACE, "digits", n_trials=args.trials, sampler="random", seed=args.seed, budget=BUDGET,
-                         storage=url, study_name="chaos", max_retries=50, max_failures=500,
-                         backend=nas.Local(n_workers=2, max_trials_per_worker=3), verbose=False)
+        nas.create_study(SPACE, "digits", strategy=nas.Strategy(n_trials=args.trials, sampler="random", seed=args.seed, budget=BUDGET, max_retries=50, max_failures=500), run=nas.Run(storage=url, study="chaos", backend=nas.Local(n_workers=2, max_trials_per_worker=3)), verbose=False)
         rows.append(local_part(url, args, rng))
         if args.postgres:
             rows.append(postgres_part(args.postgres, args, rng, Path(tmp)))

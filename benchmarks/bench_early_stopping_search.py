@@ -46,12 +46,8 @@ def run(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
     space = {"space": "families", "options": SPACES["families"]}
     data = {"name": "fashion_mnist", "train_samples": args.train, "val_samples": args.val}
     t = time.perf_counter()
-    study = nas.search(space, data, objectives=("accuracy", "macs"), n_trials=args.trials, sampler="tpe",
-                       pruner=(None if options is None else
-                               {"name": "pareto", "options": {"min_epochs": args.min_epochs, **options}}),
-                       seed=seed, budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed),
-                       constraints={"max_macs": args.max_macs}, storage=Path(folder) / f"{arm}-{seed}.db",
-                       study_name="es", backend=nas.Local(n_workers=1), verbose=False)
+    study = nas.search(space, data, goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": args.max_macs}), strategy=nas.Strategy(n_trials=args.trials, sampler="tpe", pruner=None if options is None else
+                               {"name": "pareto", "options": {"min_epochs": args.min_epochs, **options}}, seed=seed, budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed)), run=nas.Run(storage=Path(folder) / f"{arm}-{seed}.db", study="es", backend=nas.Local(n_workers=1)), verbose=False)
     wall = time.perf_counter() - t
     counts = study.counts()
     done = [r for r in study.trials if r.status in ("ok", "reused")]

@@ -67,9 +67,7 @@ def arch_sequence(method: str, budget: int, seed: int, folder: str) -> tuple[lis
     if method.startswith("nas "):
         import nas
 
-        study = nas.search(space, evaluator=table, objectives=("accuracy", "params"), n_trials=budget,
-                           sampler=method.split()[1], seed=seed, storage=Path(folder) / f"{method}-{budget}-{seed}.db",
-                           study_name="nb201", backend=nas.Local(max_trials_per_worker=0), verbose=False)
+        study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=budget, sampler=method.split()[1], seed=seed), run=nas.Run(storage=Path(folder) / f"{method}-{budget}-{seed}.db", study="nb201", backend=nas.Local(max_trials_per_worker=0)), evaluator=table, verbose=False)
         archs = [nb201_arch_string(r.spec) for r in sorted(study.trials, key=lambda r: r.number)
                  if r.status in ("ok", "reused")]
     else:

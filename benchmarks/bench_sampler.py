@@ -144,9 +144,7 @@ def nas_run(dataset: str, budget: int, seed: int, folder: str) -> list[str]:
     from search_spaces.nasbench201 import nb201_arch_string
 
     space, table = _space(dataset)
-    study = nas.search(space, evaluator=table, objectives=("accuracy", "params"), sampler="evolution",
-                       n_trials=budget, seed=seed, storage=Path(folder) / f"nas-{dataset}-{budget}-{seed}.journal",
-                       study_name="evolution", backend=nas.Local(max_trials_per_worker=0), verbose=False)
+    study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(sampler="evolution", n_trials=budget, seed=seed), run=nas.Run(storage=Path(folder) / f"nas-{dataset}-{budget}-{seed}.journal", study="evolution", backend=nas.Local(max_trials_per_worker=0)), evaluator=table, verbose=False)
     return [nb201_arch_string(r.spec) for r in sorted(study.trials, key=lambda r: r.number)
             if r.status in ("ok", "reused")]
 

@@ -38,12 +38,7 @@ DEFAULT_TRIALS = 16  # 9 runs of 16 trials take about 50-60 minutes on 2 cores (
 def run(sampler: str, seed: int, args: argparse.Namespace, folder: Path) -> dict:
     data = {"name": "fashion_mnist", "train_samples": args.train, "val_samples": args.val, "seed": 0}
     t = time.perf_counter()
-    study = nas.search({"space": "mbconv", "options": SPACES["mbconv"]}, data, objectives=("accuracy", "macs"),
-                       n_trials=args.trials, sampler=sampler,
-                       budget={"epochs": args.epochs, "batch_size": 64, "seed": seed},
-                       constraints={"max_macs": MAX_MACS}, seed=seed,
-                       backend=nas.Local(max_trials_per_worker=args.trials), storage=folder / "bench.db",
-                       study_name=f"{sampler}-seed{seed}", verbose=False)
+    study = nas.search({"space": "mbconv", "options": SPACES["mbconv"]}, data, goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": MAX_MACS}), strategy=nas.Strategy(n_trials=args.trials, sampler=sampler, budget={"epochs": args.epochs, "batch_size": 64, "seed": seed}, seed=seed), run=nas.Run(backend=nas.Local(max_trials_per_worker=args.trials), storage=folder / "bench.db", study=f"{sampler}-seed{seed}"), verbose=False)
     wall = time.perf_counter() - t
     trials = study.trials
     done = [r for r in trials if r.status in ("ok", "reused") and "accuracy" in r.metrics]

@@ -47,8 +47,7 @@ def plain(storage: str | None, trials: int, seed: int, space, table) -> float:
 
 def engine(path: Path, trials: int, seed: int, space, table) -> float:
     t = time.perf_counter()
-    nas.search(space, evaluator=table, objectives=("accuracy", "params"), n_trials=trials, sampler="tpe", seed=seed,
-               storage=path, study_name="throughput", verbose=False)
+    nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=trials, sampler="tpe", seed=seed), run=nas.Run(storage=path, study="throughput"), evaluator=table, verbose=False)
     return time.perf_counter() - t
 
 

@@ -20,14 +20,16 @@ __all__ = [
     "ACTIVATIONS", "ArchSpec", "Basic", "Block", "Bottleneck", "Conv", "Cost", "FixedTrial", "Head", "Inception",
     "KINDS", "LayerCost", "MBConv", "RandomTrial", "SepConv", "build_model", "cost", "parse_block",
     "round_filters", "round_repeats", "scale", "summary", "search", "create_study", "load_study", "Study",
-    "TrialRecord", "Budget", "Device", "Local", "Ray", "KerasTuner", "evaluator", "load_data", "from_keras_tuner",
+    "TrialRecord", "Goal", "Strategy", "Run", "StudyConfig", "Budget", "Device", "Local", "Ray", "KerasTuner",
+    "evaluator", "load_data", "from_keras_tuner",
 ]
 
 _LAZY = {  # name -> module: the engine (Optuna, the data loaders) loads on first use, so `import nas` stays light
     "search": "nas.study", "create_study": "nas.study", "load_study": "nas.study", "Study": "nas.study",
     "from_keras_tuner": "nas.study", "TrialRecord": "nas.engine.records", "Budget": "nas.budget",
-    "Device": "nas.devices", "Local": "nas.backends", "Ray": "nas.backends", "KerasTuner": "nas.backends",
-    "load_data": "nas.data",
+    "Goal": "nas.engine.schema", "Strategy": "nas.engine.schema", "StudyConfig": "nas.engine.schema",
+    "Run": "nas.engine.where", "Local": "nas.engine.where", "Ray": "nas.engine.where", "KerasTuner": "nas.engine.where",
+    "Device": "nas.devices", "load_data": "nas.data",
 }
 
 

@@ -83,7 +83,7 @@ def _json_arg(name: str, text: str | None) -> Any:
 
 def _resume_backend(study: Any, args: argparse.Namespace) -> Any:
     """The backend a `nas resume` asks for: the stored one, with the options given on the command line."""
-    from nas.backends import Local, Ray, backend_of
+    from nas.engine.where import Local, Ray, backend_of
 
     stored = study.backend
     kind = args.backend or stored.kind
@@ -124,31 +124,37 @@ def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, fl
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from nas.config import creates_only, load_config, search_kwargs
+    from nas.config import load_config
+    from nas.engine.where import Local
     from nas.study import create_study
 
-    config = load_config(args.config)
-    create_only = args.create_only or creates_only(config) or args.n_workers == 0
+    loaded = load_config(args.config)
+    config = loaded.config
+    create_only = args.create_only or loaded.create_only or args.n_workers == 0
+    run, strategy = config.run, config.strategy
     if args.n_workers not in (None, 0):
-        config = {**config, "n_workers": args.n_workers}
-    kwargs = search_kwargs(config)
-    for name in ("n_trials", "storage"):
-        if getattr(args, name) is not None:
-            kwargs[name] = getattr(args, name)
+        if not isinstance(run.backend, Local):
+            raise ValueError(f"`--n-workers` is a local-backend option, but the config runs on {run.backend.kind!r}")
+        run = run.replace(backend=run.backend.replace(n_workers=args.n_workers))
+    if args.storage is not None:
+        run = run.replace(storage=args.storage)
     if args.study:
-        kwargs["study_name"] = args.study
-    study = create_study(**kwargs)
+        run = run.replace(study=args.study)
+    if args.n_trials is not None:
+        strategy = strategy.replace(n_trials=args.n_trials)
+    study = create_study(config.space, config.data, goal=config.goal, strategy=strategy, run=run,
+                         evaluator=config.evaluator, description=config.description)
     if create_only:
         print(f"nas: created study {study.name!r} and ran nothing; start workers with `nas worker --study "
               f"{study.name} --storage URL` (or NAS_STORAGE=URL nas worker --study {study.name})")
         return 0
-    study.resume(backend=kwargs["backend"], verbose=kwargs.get("verbose", True))
+    study.resume(backend=run.backend)
     _print_front(study, None, args.limit)
-    export = config.get("export")
+    export = loaded.export
     if export and not args.no_export:
         limits = {k: float(v) for k, v in export.items() if k.startswith("max_")}
-        _export(study, export.get("which", "best"), export.get("path", "exports"),
-                int(export.get("retrain_epochs", 0)), limits)
+        _export(study, export["which"], export.get("path", "exports"), int(export.get("retrain_epochs", 0)), limits,
+                export["formats"])
     return 0
 
 
@@ -176,8 +182,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     c = study.counts()
     cfg = study.config
     print(f"study {study.name!r} in {mask_url(study.storage_url)}")
-    print(f"space {cfg.space['space']}, objectives {', '.join(cfg.objectives)}, sampler {cfg.sampler.name}, "
-          f"backend {cfg.backend['kind']}, budget {cfg.budget.epochs} epochs, constraints {cfg.constraints or '-'}")
+    budget = "evaluator, nothing trained" if cfg.evaluator is not None else f"budget {cfg.budget.epochs} epochs"
+    print(f"space {cfg.space['name']}, objectives {', '.join(cfg.objectives)}, sampler "
+          f"{cfg.strategy.sampler.name if cfg.strategy.sampler else '-'}, backend {cfg.run.backend.kind}, {budget}, "
+          f"constraints {cfg.constraints or '-'}")
     print(f"progress {c['done']}/{study.n_trials} finished: {c['complete']} complete, {c['pruned']} pruned; "
           f"{c['running']} running, {c['waiting']} queued, {c['infeasible']} over budget, {c['failed']} failed")
     spent = study.epochs()
@@ -220,7 +228,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from nas.backends.local import STORAGE_ENV, worker_main
+    from nas.engine.worker import STORAGE_ENV, worker_main
     from nas.engine.storage import describe_storage
 
     os.environ[STORAGE_ENV] = describe_storage(args.storage)  # the URL stays off every command line

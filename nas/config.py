@@ -1,85 +1,116 @@
-"""Experiment configs (YAML): the arguments of ``nas.search`` as data, checked before anything runs.
+"""Experiment configs: a YAML file is the study record (``nas.engine.schema.StudyConfig.to_dict()``), plus an
+optional ``export:`` block for ``nas search``. Everything is checked when the file is read, before anything runs.
 
 ```yaml
-study: digits-quick              # study name
-storage: runs/nas.db             # optional (default runs/nas.db); any Optuna storage URL
+description: a quick multi-objective search on digits
+space: {name: families, options: {stages: [1, 3]}}   # or just the name; input shape and classes come from data
 data: digits                     # or {name: fashion_mnist, train_samples: 5000}, {folder: path}, {npz: file}
-space: {name: conv, options: {stages: [1, 3]}}   # or just the name; input shape and classes come from data
-objectives: [accuracy, macs]
-n_trials: 12
-sampler: evolution               # evolution | nsga2 | tpe | random | grid | {name: GridSampler, options: {...}}
-seed: 0
-budget: {epochs: 3, batch_size: 64, learning_rate: 0.003}
-constraints: {max_macs: 2000000}
-warm_start: []                   # classic networks of the space, by name
-pruner: null                     # median | successive_halving | hyperband (single objective)
-n_workers: 1                     # shorthand for backend: {kind: local, n_workers: 1}
-export: {which: best, path: exports/digits-quick, retrain_epochs: 0}
+goal:                            # what the search is for
+  objectives: [accuracy, macs]
+  constraints: {max_macs: 2000000}
+strategy:                        # how it searches
+  n_trials: 12
+  sampler: evolution             # evolution | nsga2 | tpe | random | grid | {name: GridSampler, options: {...}}
+  pruner: pareto                 # nas's early stopping, or Optuna's median | successive_halving | hyperband
+  seed: 0
+  budget: {epochs: 3, batch_size: 64, learning_rate: 0.003}
+run:                             # where it runs and keeps its results
+  study: digits-quick
+  storage: runs/nas.db           # any file path or database URL (a password: use NAS_STORAGE instead)
+  backend: {kind: local, n_workers: 2}
+  device: auto
+export: {which: best, path: exports/digits-quick}     # what `nas search` exports at the end
 ```
 
-The backend and the device are either one mapping each (``backend: {kind: ray, resources: {cpu: 1}}``,
-``device: {kind: gpu, mixed_precision: mixed_float16}``) or the shorthand keys, which stay short:
-``n_workers`` / ``max_trials_per_worker`` (local), ``backend: ray`` with ``ray_address`` /
-``resources_per_trial`` / ``max_concurrent`` / ``scheduler``, ``backend: keras_tuner`` with ``tuner`` /
-``tuner_options``, and ``device`` (a kind) with ``mixed_precision`` / ``jit_compile`` / ``tpu_address``. A
-shorthand key of another backend than the one chosen is an error. ``n_workers: 0`` creates the study and runs
-nothing (for ``nas worker`` processes started elsewhere).
-
-A compound space may take its base from an earlier study: ``options: {base: {study: NAME, storage: URL,
-which: best}}`` (or ``which: knee`` / a trial number), or from a file: ``base: {spec: path/to/spec.json}``.
+A compound space may take its base from an earlier study: ``options: {base: {study: NAME, storage: URL, which:
+best}}`` (or ``which: knee`` / a trial number), or from a file: ``base: {spec: path/to/spec.json}``. Configs of
+earlier versions (``n_trials:``, ``sampler:``, ``n_workers:`` ... at the top level) are read with a deprecation
+message that shows their grouped form; in those, ``n_workers: 0`` means "create the study, run nothing".
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["load_config", "search_kwargs", "creates_only", "KEYS"]
+from nas.engine.schema import FLAT_KEYS, StudyConfig
+from nas.validate import check_int, check_name, known_fields
 
-KEYS = ("study", "storage", "data", "space", "objectives", "n_trials", "sampler", "seed", "budget", "constraints",
-        "warm_start", "pruner", "n_workers", "max_retries", "max_trials_per_worker", "max_failures", "artifacts", "export",
-        "sample_within_limits",
-        "evaluator",
-        "device", "mixed_precision", "jit_compile", "tpu_address", "backend", "resources_per_trial", "ray_address",
-        "max_concurrent", "scheduler", "tuner", "tuner_options",
-        "description")
-EXPORT_KEYS = ("which", "path", "retrain_epochs", "max_macs", "max_params", "max_flops", "max_latency")
+__all__ = ["EXPORT_KEYS", "Loaded", "load_config"]
+
+EXPORT_KEYS = ("which", "path", "retrain_epochs", "formats", "max_macs", "max_params", "max_flops", "max_latency")
+EXPORT_FORMATS = ("keras", "tflite", "saved_model", "onnx")
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"config file {str(path)!r} does not exist")
-    try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"config {str(path)!r} is not valid YAML: {exc}") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"config {str(path)!r} must be a mapping of settings, but got {type(config).__name__}")
-    unknown = sorted(set(config) - set(KEYS))
-    if unknown:
-        raise ValueError(f"config {str(path)!r}: unknown setting {unknown[0]!r}; known settings: {', '.join(KEYS)}")
-    if "study" not in config:
-        raise ValueError(f"config {str(path)!r}: `study` (the study name) is required")
-    export = config.get("export")
-    if export is not None:
-        if not isinstance(export, dict):
-            raise ValueError(f"config: `export` must be a mapping like {{which: best, path: exports/x}}, but got {export!r}")
-        bad = sorted(set(export) - set(EXPORT_KEYS))
-        if bad:
-            raise ValueError(f"config: unknown export setting {bad[0]!r}; known: {', '.join(EXPORT_KEYS)}")
-    return config
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    """A config file as read: the study record, the ``export`` block (checked; None: export nothing) and whether
+    the file asks only to create the study (``n_workers: 0`` in a flat config of earlier versions)."""
+
+    config: StudyConfig
+    export: dict[str, Any] | None = None
+    create_only: bool = False
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+
+def _mapping(loader: _UniqueKeys, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ValueError(f"the key {key!r} is given twice (lines {seen[key]} and {line}): each setting once")
+        seen[key] = line
+    return dict(loader.construct_mapping(node, deep=deep))
+
+
+_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def check_export(export: Any, where: str = "config") -> dict[str, Any]:
+    """The ``export`` block, every value checked (what, where, formats, retraining, limits)."""
+    if not isinstance(export, dict):
+        raise ValueError(f"{where}: `export` must be a mapping like {{which: best, path: exports/x}}, but got {export!r}")
+    known_fields(f"{where}: export", export, EXPORT_KEYS, what="setting")
+    which = export.get("which", "best")
+    if not (which in ("best", "knee", "front") or (isinstance(which, int) and not isinstance(which, bool)
+                                                   and which >= 0)):
+        raise ValueError(f"{where}: `export.which` must be best, knee, front or a trial number, but got which={which!r}")
+    check_name("`export.path`", export.get("path", "exports"))
+    check_int("export.retrain_epochs", export.get("retrain_epochs", 0), 0, 10_000)
+    formats = export.get("formats", ["keras"])
+    formats = [formats] if isinstance(formats, str) else formats
+    if not isinstance(formats, list) or not formats or any(f not in EXPORT_FORMATS for f in formats):
+        raise ValueError(f"{where}: `export.formats` must be a list of {', '.join(EXPORT_FORMATS)}, but got "
+                         f"formats={export.get('formats')!r}")
+    for key in ("max_macs", "max_params", "max_flops", "max_latency"):
+        value = export.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):
+            raise ValueError(f"{where}: `export.{key}` must be a positive number, but got {key}={value!r}")
+    return {**export, "which": which, "formats": formats}
 
 
 def _resolve_base(base: Any) -> Any:
+    """A compound space's ``base`` given as ``{spec: file}`` or ``{study: name, which: ...}``: the spec it names."""
     if not isinstance(base, dict):
         return base
     from nas.spec import ArchSpec
 
     if "spec" in base:
-        return ArchSpec.from_json(Path(base["spec"]).read_text())
+        path = Path(base["spec"])
+        if not path.is_file():
+            raise ValueError(f"config: the compound `base` spec file {str(path)!r} does not exist")
+        return ArchSpec.from_json(path.read_text())
     if "study" in base:
         from nas.study import load_study
 
@@ -98,91 +129,30 @@ def _resolve_base(base: Any) -> Any:
                      f"best}}, but got {base!r}")
 
 
-BACKEND_KEYS = {"local": ("n_workers", "max_trials_per_worker"),
-                "ray": ("ray_address", "resources_per_trial", "max_concurrent", "scheduler"),
-                "keras_tuner": ("tuner", "tuner_options")}
-DEVICE_KEYS = ("mixed_precision", "jit_compile", "tpu_address")
-
-
-def creates_only(config: dict[str, Any]) -> bool:
-    """``n_workers: 0``: create the study, run nothing."""
-    return config.get("n_workers") == 0
-
-
-def _backend(config: dict[str, Any]) -> Any:
-    """The backend object a config's ``backend`` and shorthand keys describe."""
-    from nas.backends import backend_of
-
-    backend = config.get("backend", "local")
-    if isinstance(backend, dict):
-        given = [k for keys in BACKEND_KEYS.values() for k in keys if k in config]
-        if given:
-            raise ValueError(f"config: `{given[0]}` is a shorthand; with `backend` given as a mapping put the option "
-                             f"inside it")
-        return backend_of(backend)
-    if backend not in BACKEND_KEYS:
-        raise ValueError(f"config: `backend` must be one of {', '.join(BACKEND_KEYS)} or a mapping {{kind: ...}}, but "
-                         f"got backend={backend!r}")
-    for kind, keys in BACKEND_KEYS.items():
-        for k in keys:
-            if kind != backend and k in config and not (k == "n_workers" and config[k] in (0, 1)):
-                raise ValueError(f"config: `{k}` is an option of the {kind} backend, but the config chooses "
-                                 f"backend={backend!r}")
-    workers = config.get("n_workers", 1)
-    options = {"local": {"n_workers": 1 if workers == 0 else workers,  # 0: create only (see creates_only)
-                         "max_trials_per_worker": config.get("max_trials_per_worker", 20)},
-               "ray": {"address": config.get("ray_address"), "resources": config.get("resources_per_trial") or {"cpu": 1},
-                       "max_concurrent": config.get("max_concurrent"), "scheduler": config.get("scheduler")},
-               "keras_tuner": {"tuner": config.get("tuner", "random"), "options": config.get("tuner_options") or {}}}
-    return backend_of({"kind": backend, **options[backend]})
-
-
-def _device(config: dict[str, Any]) -> Any:
-    from nas.devices import Device
-
-    device = config.get("device", "auto")
-    extra = {k: config[k] for k in DEVICE_KEYS if k in config}
-    if isinstance(device, dict):
-        if extra:
-            raise ValueError(f"config: `{next(iter(extra))}` is a shorthand; with `device` given as a mapping put it "
-                             f"inside it")
-        return Device.of(device)
-    return Device.of({"kind": device, **extra})
-
-
-def search_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-    """``nas.search`` keyword arguments from a loaded config."""
-    shorthand = {k for keys in BACKEND_KEYS.values() for k in keys} | set(DEVICE_KEYS)
-    kwargs = {k: v for k, v in config.items()
-              if k not in ("study", "export", "description", "space", "data", "backend", "device") and k not in shorthand}
-    kwargs["study_name"] = config["study"]
-    kwargs["backend"] = _backend(config)
-    kwargs["device"] = _device(config)
-    space = config.get("space")
-    if space is None:
-        raise ValueError("config: `space` is required (a space name or {name: ..., options: {...}})")
-    if isinstance(space, dict):
-        if "name" not in space:
-            raise ValueError(f"config: `space` must be a name or {{name: ..., options: {{...}}}}, but got {space!r}")
-        bad = sorted(set(space) - {"name", "options"})
-        if bad:
-            raise ValueError(f"config: unknown space setting {bad[0]!r}; known: name, options")
-        options = dict(space.get("options") or {})
-        if "base" in options:
-            options["base"] = _resolve_base(options["base"])
-        kwargs["space"] = {"space": space["name"], "options": options}
-    else:
-        kwargs["space"] = space
-    data = config.get("data", "digits")
-    if isinstance(data, dict):
-        if "folder" in data:
-            data = {"kind": "folder", "path": data["folder"], **{k: v for k, v in data.items() if k != "folder"}}
-        elif "npz" in data:
-            data = {"kind": "npz", "path": data["npz"]}
-        elif "name" in data:
-            data = {"kind": "name", **data}
-        else:
-            raise ValueError(f"config: `data` must be a name or {{name: ...}}, {{folder: ...}} or {{npz: ...}}, "
-                             f"but got {data!r}")
-    kwargs["data"] = data
-    return kwargs
+def load_config(path: str | Path) -> Loaded:
+    """Read and check a YAML config (see the module docstring)."""
+    path = Path(path)
+    where = f"config {str(path)!r}"
+    if not path.is_file():
+        raise ValueError(f"{where} does not exist or is not a file")
+    try:
+        data = yaml.load(path.read_text(), Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader that refuses duplicates
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{where} is not valid YAML: {exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a mapping of settings, but got {type(data).__name__}")
+    data = dict(data)
+    export = data.pop("export", None)
+    export = None if export is None else check_export(export, where)
+    create_only = data.get("n_workers") == 0 and "version" not in data and bool(set(data) & set(FLAT_KEYS))
+    space = data.get("space")
+    if isinstance(space, dict) and isinstance(space.get("options"), dict) and "base" in space["options"]:
+        data["space"] = {**space, "options": {**space["options"], "base": _resolve_base(space["options"]["base"])}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        config = StudyConfig.from_dict(data, where=where)
+    for w in caught:  # a flat config of earlier versions: say how to write it now
+        print(f"nas: warning: {w.message}", file=sys.stderr)
+    return Loaded(config=config, export=export, create_only=create_only)

@@ -13,21 +13,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from nas.config import load_config, search_kwargs
+    from nas.config import load_config
     from nas.study import search
 
     path = Path(argv[0] if argv else Path(__file__).resolve().parent.parent / "experiments" / "digits_quick.yaml")
-    config = load_config(path)
-    kwargs = search_kwargs(config)
-    kwargs["study_name"] = f"{config['study']}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    print(f"nas demo: {config['description'].strip()}\n")
+    loaded = load_config(path)
+    config = loaded.config
+    run = config.run.replace(study=f"{config.run.study}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    print(f"nas demo: {config.description.strip()}\n")
     t = time.perf_counter()
-    study = search(**kwargs)
+    study = search(config.space, config.data, goal=config.goal, strategy=config.strategy, run=run,
+                   evaluator=config.evaluator)
     print("\nranked architectures (rank 0 = Pareto front of accuracy vs MACs; * = knee):")
     print(study.table())
     ref = study.reference_point()
     print(f"hypervolume {study.hypervolume():.4f} (accuracy x MACs / {ref['macs']:,.0f})")
-    folders = study.export("best", config["export"]["path"])  # <path>/<study>/trial-N-<key>/
+    folders = study.export("best", (loaded.export or {}).get("path", "exports"))  # <path>/<study>/trial-N-<key>/
     import keras
 
     model = keras.saving.load_model(folders[0] / "model.keras")
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{best.metrics['macs']:,} MACs, {best.metrics['params']:,} params")
     print(f"exported to {folders[0]}/model.keras: reloaded with keras.saving.load_model, "
           f"{model.count_params():,} params")
-    print(f"\ndemo finished in {time.perf_counter() - t:.0f} s (study {study.name!r} in {config['storage']}). "
+    print(f"\ndemo finished in {time.perf_counter() - t:.0f} s (study {study.name!r} in {run.storage or 'runs/nas.db'}). "
           f"Inspect it with (the latest study of the default storage):\n"
           f"  .venv/bin/nas status\n"
           f"  .venv/bin/nas front --plot front.png")

@@ -34,7 +34,8 @@ import search_spaces
 from nas.budget import ANALYTIC, CONSTRAINTS, OBJECTIVES, Budget, check_constraints, check_objectives
 from nas.cost import cost
 from nas.engine import records
-from nas.engine.config import Component, StudyConfig, now, read_config, write_config
+from nas.engine.schema import Component, Goal, Strategy, StudyConfig, now, read_config, write_config
+from nas.engine.where import KerasTuner, Run
 from nas.engine.storage import describe_storage, open_storage
 from nas.spec import ArchSpec
 from nas.trial import RandomTrial, cat_dist, float_dist, int_dist
@@ -502,13 +503,14 @@ def _view_config(space: search_spaces.Space, objectives: list[str], tuner: keras
     oracle = tuner.oracle
     project = Path(tuner.project_dir).resolve()
     return StudyConfig(
-        space=space.config(), objectives=tuple(objectives),
-        sampler=Component(name=f"keras_tuner.{type(tuner).__name__}"), seed=getattr(oracle, "seed", None),
-        budget=budget, constraints=constraints, data={"kind": "keras_tuner"},
-        n_trials=getattr(oracle, "max_trials", None) or max(1, len(oracle.trials)), max_retries=0,
-        artifacts=str(project), created=now(),
-        backend={"kind": "keras_tuner", "tuner": type(tuner).__name__, "options": {}, "directory": str(project.parent),
-                 "project_name": project.name, "continuable": False})
+        space=space.config(), data={"kind": "keras_tuner"},
+        goal=Goal(objectives=tuple(objectives), constraints=constraints),
+        strategy=Strategy(n_trials=getattr(oracle, "max_trials", None) or max(1, len(oracle.trials)),
+                          sampler=Component(name=f"keras_tuner.{type(tuner).__name__}"),
+                          seed=getattr(oracle, "seed", None), budget=budget, max_retries=0),
+        run=Run(artifacts=str(project), backend=KerasTuner(tuner=type(tuner).__name__, directory=str(project.parent),
+                                                           project_name=project.name, continuable=False)),
+        created=now())
 
 
 def view(tuner: keras_tuner.Tuner, *, objectives: Any = ("accuracy", "macs"), space: search_spaces.Space | None = None,
@@ -540,8 +542,9 @@ def view(tuner: keras_tuner.Tuner, *, objectives: Any = ("accuracy", "macs"), sp
         study_name = f"keras-tuner-{Path(tuner.project_dir).name}"
     if study_name in optuna.get_all_study_names(storage_obj):
         study = optuna.load_study(study_name=study_name, storage=storage_obj)
-        kept = read_config(study).backend
-        if Path(kept.get("directory", ""), kept.get("project_name", "")).resolve() != Path(tuner.project_dir).resolve():
+        kept = read_config(study).run.backend
+        if not isinstance(kept, KerasTuner) or Path(kept.directory or "", kept.project_name or "").resolve() != Path(
+                tuner.project_dir).resolve():
             raise ValueError(f"`study_name`: study {study_name!r} is not a view of the keras-tuner project "
                              f"{tuner.project_dir}; choose another study_name")
     else:
@@ -557,20 +560,21 @@ def run_study(study: optuna.Study, config: StudyConfig, *, verbose: bool = True)
     new trials to the study."""
     from nas.data import load_data
     from nas.engine.claims import counts
-    from nas.engine.config import make_evaluator
+    from nas.engine.components import make_evaluator
 
-    kt = config.backend
-    space, budget = search_spaces.from_config(config.space), config.budget
+    kt = config.run.backend
+    assert isinstance(kt, KerasTuner) and kt.directory is not None and kt.project_name is not None
+    space, budget, seed = search_spaces.from_config(config.space), config.budget, config.strategy.seed
     evaluator = make_evaluator(config.evaluator)
-    directory = Path(kt["directory"])
-    hypermodel = HyperModel(space, budget=budget, seed=config.seed or 0,
-                            rejections_file=directory / kt["project_name"] / "nas_rejections.jsonl",
+    directory = Path(kt.directory)
+    hypermodel = HyperModel(space, budget=budget, seed=seed or 0,
+                            rejections_file=directory / kt.project_name / "nas_rejections.jsonl",
                             **config.constraints)
-    options = dict(kt.get("options") or {})
-    if kt["tuner"] == "hyperband":
+    options = dict(kt.options)
+    if kt.tuner == "hyperband":
         options.setdefault("max_epochs", budget.epochs)
-    tuner = make_tuner(kt["tuner"], hypermodel, directory=directory, project_name=kt["project_name"],
-                       max_trials=config.n_trials, seed=config.seed, overwrite=False, evaluator=evaluator, **options)
+    tuner = make_tuner(kt.tuner, hypermodel, directory=directory, project_name=kt.project_name,
+                       max_trials=config.n_trials, seed=seed, overwrite=False, evaluator=evaluator, **options)
     if verbose:
         print(f"nas: keras-tuner {type(tuner).__name__} in {tuner.project_dir}")
     if evaluator is not None:

@@ -1,8 +1,10 @@
 """The facade: ``nas.create_study``, ``nas.search``, ``nas.load_study``, ``nas.from_keras_tuner`` and ``nas.Study``.
 
-A search is an Optuna study plus its stored :class:`~nas.engine.config.StudyConfig`. ``create_study`` checks
-every argument (before anything trains), stores the configuration and the warm-start trials, and runs nothing;
-``search`` is ``create_study(...).resume()``; ``Study.resume`` runs trials on the study's backend.
+A search is an Optuna study plus its stored record (:class:`~nas.engine.schema.StudyConfig`): the space, the data
+and the groups ``goal`` (what for), ``strategy`` (how) and ``run`` (where). ``create_study`` checks all of it
+(before anything trains), resolves it (the space configured for the data, the default sampler, the artefact
+folder), stores the record and the warm-start trials, and runs nothing; ``search`` is ``create_study(...)
+.resume()``; ``Study.resume`` runs trials on the study's backend.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import numpy as np
 import optuna
 
 import search_spaces
-from nas.backends import Backend, KerasTuner, backend_of
-from nas.budget import OBJECTIVES, Budget, check_constraints, check_objectives
-from nas.devices import Device, check_devices
+from nas import backends
+from nas.budget import OBJECTIVES, Budget, check_objectives
+from nas.devices import check_devices
 from nas.engine import records
 from nas.engine.claims import counts
-from nas.engine.config import (CONFIG_ATTR, Component, StudyConfig, check_int, check_runnable, configure_space,
-                               evaluator_component, now, pruner_component, read_config, sampler_component,
-                               warm_start_params, write_config)
+from nas.engine.components import (check_runnable, evaluator_component, pruner_component, sampler_component)
 from nas.engine.limits import check_reachable
+from nas.engine.schema import (Component, Goal, Strategy, StudyConfig, data_ref, is_nas_study, now, read_config,
+                               space_ref, write_config)
+from nas.engine.setup import configure_space, warm_start_params
+from nas.engine.where import Backend, KerasTuner, Run, backend_of
+from nas.validate import check_int
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
 from nas.engine.storage import claim_lock, default_artifacts, describe_storage, lock_path, mask_url, open_storage
@@ -70,7 +75,7 @@ class Study:
     @property
     def backend(self) -> Backend:
         """The backend the study runs on (stored with it; ``resume`` continues on it unless given another)."""
-        return backend_of(self.config.backend)
+        return self.config.run.backend
 
     def __repr__(self) -> str:
         return f"nas.Study({self.name!r}, storage={mask_url(self.storage_url)!r})"
@@ -253,7 +258,7 @@ class Study:
         ``progress_bar``: a tqdm bar of finished trials (``tqdm.auto``: a widget in notebooks)."""
         callbacks = _check_callbacks(callbacks)
         config = read_config(self.optuna_study)
-        stored = backend_of(config.backend)
+        stored = config.run.backend
         from_storage = backend is None or backend == stored.kind  # a bare name keeps the stored options
         chosen = stored if from_storage else backend_of(backend)
         if from_storage and getattr(stored, "address", None) is not None:
@@ -267,26 +272,25 @@ class Study:
                 raise ValueError(f"`backend`: study {self.name!r} runs on {stored.kind!r}; a keras-tuner search and an "
                                  f"Optuna one cannot switch, but got backend={chosen.kind!r}")
             chosen = stored  # its tuner folder and options are the study's
-        changes: dict[str, Any] = {}
+        changed = config
         if n_trials is not None:
-            changes["n_trials"] = check_int("n_trials", n_trials, 1, 1_000_000)
-        if chosen.to_dict() != config.backend:
-            changes["backend"] = chosen.to_dict()
-        config = config.replace(**changes)
-        chosen.check(config)
-        check_runnable(config)
-        if changes:
-            write_config(self.optuna_study, config)
-        self.config = config
-        self._run(chosen, config, verbose, callbacks, progress_bar)
+            changed = changed.replace(strategy=changed.strategy.replace(
+                n_trials=check_int("n_trials", n_trials, 1, 1_000_000)))
+        if chosen != stored:
+            changed = changed.replace(run=changed.run.replace(backend=chosen))
+        chosen.check(changed)
+        check_runnable(changed)
+        if changed != config:
+            write_config(self.optuna_study, changed)
+        self.config = changed
+        self._run(changed, verbose, callbacks, progress_bar)
         return self
 
-    def _run(self, backend: Backend, config: StudyConfig, verbose: bool, callbacks: list[Any],
-             progress_bar: bool) -> None:
+    def _run(self, config: StudyConfig, verbose: bool, callbacks: list[Any], progress_bar: bool) -> None:
         """Run the backend, calling the callbacks (and the bar) for each trial reported finished; trials a backend
         does not report (keras-tuner's) are handed to them when it returns."""
         if not callbacks and not progress_bar:
-            backend.run(self.optuna_study, self.storage_url, config, verbose=verbose)
+            backends.run(self.optuna_study, self.storage_url, config, verbose=verbose)
             return
         seen = {t.number for t in self.optuna_study.get_trials(deepcopy=False, states=FINISHED)}
         bar = None
@@ -307,7 +311,7 @@ class Study:
                 fn(self, record)
         try:
             with listening(finished):
-                backend.run(self.optuna_study, self.storage_url, config, verbose=verbose)
+                backends.run(self.optuna_study, self.storage_url, config, verbose=verbose)
             for t in sorted(self.optuna_study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number):
                 finished(t)
         finally:
@@ -353,8 +357,6 @@ def _data_and_space(space: Any, data: Any, evaluator: Component | None, artifact
         loaded = data if data.ref.get("kind") != "arrays" else load_data(
             (data.x_train, data.y_train, data.x_val, data.y_val), save_to=Path(artifacts))
     else:
-        if isinstance(data, dict) and "name" in data and "kind" not in data:
-            data = {"kind": "name", **data}
         loaded = load_data(data, save_to=Path(artifacts))
     space_obj = configure_space(space, loaded.input_shape, loaded.num_classes)
     if space_obj.input_shape[2] != loaded.input_shape[2]:
@@ -367,20 +369,17 @@ def _data_and_space(space: Any, data: Any, evaluator: Component | None, artifact
     return space_obj, loaded.ref
 
 
-def _study_name(study_name: str | None, space: Any) -> str:
-    if study_name is None:
-        base = space if isinstance(space, str) else (space.get("space") if isinstance(space, dict)
-                                                     else getattr(space, "name", "search"))
-        study_name = f"{base}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    if not isinstance(study_name, str) or not study_name or "/" in study_name or len(study_name) > 200:
-        raise ValueError(f"`study_name` must be a non-empty string of at most 200 characters without '/', but got "
-                         f"study_name={study_name!r}")
-    return study_name
+def _study_name(run: Run, space: Any) -> str:
+    """The study's name: the one given, or the space's name and the time."""
+    if run.study is not None:
+        return run.study
+    base = space.get("name") if isinstance(space, dict) else getattr(space, "name", "search")
+    return f"{base}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def _store(url: str, name: str, config: StudyConfig, warm: list[tuple[str, dict[str, Any]]]) -> optuna.Study:
-    """Create the study, its configuration and warm-start trials under the storage's lock: of two processes
-    creating the same study at once, one creates it and the other gets a clear error."""
+    """Create the study, its record and warm-start trials under the storage's lock: of two processes creating the
+    same study at once, one creates it and the other gets a clear error."""
     lock = lock_path(url)
     if not isinstance(lock, Path):
         open_storage(url)  # a database server: a clear error if it cannot be reached, before taking its lock
@@ -401,17 +400,16 @@ def _store(url: str, name: str, config: StudyConfig, warm: list[tuple[str, dict[
 
 
 def _adoptable(study: optuna.Study, url: str, directions: list[str]) -> optuna.Study:
-    """A study made beforehand with plain Optuna (same name, no trials, no nas configuration, the directions of
-    the objectives) becomes the nas study; any other existing study is an error."""
+    """A study made beforehand with plain Optuna (same name, no trials, no nas record, the directions of the
+    objectives) becomes the nas study; any other existing study is an error."""
     name = study.study_name
-    if CONFIG_ATTR in study.user_attrs:
+    if is_nas_study(study):
         raise ValueError(f"study {name!r} already exists in {mask_url(url)}: continue it with "
                          f"nas.load_study({name!r}, storage).resume() or `nas resume --study {name}`, or choose "
-                         f"another study_name")
+                         f"another name (run=nas.Run(study=...))")
     if study.get_trials(deepcopy=False):
         raise ValueError(f"study {name!r} in {mask_url(url)} is an Optuna study with {len(study.trials)} trials: nas "
-                         f"searches only on an empty one (its trials are not nas records), or choose another "
-                         f"study_name")
+                         f"searches only on an empty one (its trials are not nas records), or choose another name")
     have = [d.name.lower() for d in study.directions]
     if have != directions:
         raise ValueError(f"study {name!r} in {mask_url(url)} has the directions {have}, but the objectives need "
@@ -419,77 +417,86 @@ def _adoptable(study: optuna.Study, url: str, directions: list[str]) -> optuna.S
     return study
 
 
-def create_study(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "macs"), n_trials: int = 20,
-                 sampler: Any = None, pruner: Any = None, budget: Any = None, constraints: dict[str, float] | None = None,
-                 warm_start: Any = (), seed: int | None = None, backend: Any = "local", device: Any = "auto",
-                 evaluator: Any = None, storage: Any = None, study_name: str | None = None,
-                 artifacts: str | os.PathLike[str] | None = None, max_retries: int = 2, max_failures: int | None = None,
-                 sample_within_limits: bool = True, verbose: bool = True) -> Study:
-    """Check every argument, store the study (configuration and warm-start trials) and run nothing: the study is
-    then run by ``Study.resume()``, ``nas resume`` or ``nas worker`` processes on other machines. See
-    :func:`search` for the arguments."""
-    objectives = check_objectives(objectives)
-    check_int("n_trials", n_trials, 1, 1_000_000)
-    backend_obj, device_obj, budget_obj = backend_of(backend), Device.of(device), Budget.of(budget)
-    constraints = check_constraints(constraints)
-    url = describe_storage(storage)
-    if isinstance(storage, optuna.Study) and study_name is None:
-        study_name = storage.study_name  # search on a study made with plain Optuna (empty, same directions)
-    name = _study_name(study_name, space)
-    artifacts_dir = str(Path(artifacts).resolve()) if artifacts is not None else default_artifacts(url, name)
-    evaluator_ref = evaluator_component(evaluator)
-    space_obj, data_ref = _data_and_space(space, data, evaluator_ref, artifacts_dir)
-    if isinstance(backend_obj, KerasTuner):
-        if sampler is not None:
-            raise ValueError(f"`sampler` is Optuna's; with the keras_tuner backend the keras-tuner `tuner` samples, "
-                             f"but got sampler={sampler!r}")
-        sampler_ref = Component(name=f"keras_tuner.{backend_obj.tuner}")
-        backend_obj = backend_obj.replace(directory=str(Path(artifacts_dir) / "keras_tuner"), project_name=name)
+def _strategy_for(strategy: Strategy, goal: Goal, space: search_spaces.Space, backend: Backend) -> Strategy:
+    """The strategy as stored: the sampler chosen (default: evolution for several objectives, tpe for one) and
+    checked against the space, the pruner checked against the objectives."""
+    if isinstance(backend, KerasTuner):
+        if strategy.sampler is not None:
+            raise ValueError(f"`strategy.sampler` is Optuna's; with the keras_tuner backend the keras-tuner `tuner` "
+                             f"samples, but got sampler={strategy.sampler.name!r}")
+        sampler = Component(name=f"keras_tuner.{backend.tuner}")
     else:
-        sampler_ref = sampler_component(sampler, objectives, space_obj)
-    config = StudyConfig(
-        space=space_obj.config(), objectives=objectives, n_trials=n_trials, artifacts=artifacts_dir,
-        sampler=sampler_ref, seed=seed, pruner=pruner_component(pruner, objectives), budget=budget_obj,
-        constraints={**dict(getattr(space_obj, "constraints", {}) or {}), **constraints}, data=data_ref,
-        evaluator=evaluator_ref, warm_start=(), max_retries=max_retries, max_failures=max_failures,
-        backend=backend_obj.to_dict(), device=device_obj, sample_within_limits=sample_within_limits, created=now())
-    if config.sample_within_limits:
-        check_reachable(space_obj, config.constraints)
-    warm = warm_start_params(space_obj, warm_start)
-    config = config.replace(warm_start=tuple(label for label, _ in warm))
-    backend_obj.check(config)
+        sampler = sampler_component(strategy.sampler, goal.objectives, space)
+    return strategy.replace(sampler=sampler, pruner=pruner_component(strategy.pruner, goal.objectives))
+
+
+def _resolve(space: Any, data: Any, *, goal: Any, strategy: Any, run: Any, evaluator: Any,
+             description: str) -> tuple[str, StudyConfig, list[tuple[str, dict[str, Any]]], search_spaces.Space]:
+    """Every argument checked and resolved into the record to store (before anything is stored or trained)."""
+    goal, strategy = Goal.of(goal), Strategy.of(strategy)
+    run = Run.of(run)
+    if isinstance(run.storage, optuna.Study) and run.study is None:
+        run = run.replace(study=run.storage.study_name)  # search on a study made with plain Optuna (empty)
+    url = describe_storage(run.storage)
+    name = _study_name(run, space_ref(space))
+    artifacts = str(Path(run.artifacts).resolve()) if run.artifacts is not None else default_artifacts(url, name)
+    evaluator_ref = evaluator_component(evaluator)
+    space_obj, data_stored = _data_and_space(space_ref(space), data_ref(data), evaluator_ref, artifacts)
+    backend = run.backend
+    if isinstance(backend, KerasTuner):
+        backend = backend.replace(directory=str(Path(artifacts) / "keras_tuner"), project_name=name)
+    goal = goal.replace(constraints={**dict(getattr(space_obj, "constraints", {}) or {}), **goal.constraints})
+    strategy = _strategy_for(strategy, goal, space_obj, backend)
+    config = StudyConfig(space=space_obj.config(), data=data_stored, evaluator=evaluator_ref, goal=goal,
+                         strategy=strategy, run=Run(study=name, artifacts=artifacts, backend=backend, device=run.device),
+                         description=description, created=now())
+    if strategy.sample_within_limits:
+        check_reachable(space_obj, goal.constraints)
+    warm = warm_start_params(space_obj, strategy.warm_start)
+    backend.check(config)
     if evaluator_ref is None:
-        check_devices(device_obj)  # absent hardware fails the search now, not every trial
+        check_devices(config.device)  # absent hardware fails the search now, not every trial
+    return url, config, warm, space_obj
+
+
+def create_study(space: Any, data: Any = "digits", *, goal: Goal | dict[str, Any] | None = None,
+                 strategy: Strategy | dict[str, Any] | None = None, run: Run | dict[str, Any] | None = None,
+                 evaluator: Any = None, description: str = "", verbose: bool = True) -> Study:
+    """Check everything, store the study (its record and warm-start trials) and run nothing: the study is then run
+    by ``Study.resume()``, ``nas resume`` or ``nas worker`` processes on other machines. See :func:`search`."""
+    url, config, warm, _ = _resolve(space, data, goal=goal, strategy=strategy, run=run, evaluator=evaluator,
+                                    description=description)
+    name = config.run.study
+    assert name is not None
     result = Study(_store(url, name, config, warm), url)
     if verbose:
         print(f"nas: study {name!r} in {mask_url(url)}")
     return result
 
 
-def search(space: Any, data: Any = "digits", *, objectives: Any = ("accuracy", "macs"), n_trials: int = 20,
-           sampler: Any = None, pruner: Any = None, budget: Any = None, constraints: dict[str, float] | None = None,
-           warm_start: Any = (), seed: int | None = None, backend: Any = "local", device: Any = "auto",
-           evaluator: Any = None, storage: Any = None, study_name: str | None = None,
-           artifacts: str | os.PathLike[str] | None = None, max_retries: int = 2, max_failures: int | None = None,
-           sample_within_limits: bool = True, verbose: bool = True, callbacks: Any = (),
+def search(space: Any, data: Any = "digits", *, goal: Goal | dict[str, Any] | None = None,
+           strategy: Strategy | dict[str, Any] | None = None, run: Run | dict[str, Any] | None = None,
+           evaluator: Any = None, description: str = "", verbose: bool = True, callbacks: Any = (),
            progress_bar: bool = False) -> Study:
     """Run a multi-objective architecture search and return the :class:`Study`.
 
-    Everything is validated before any training starts; the study's configuration is stored with it, so
-    ``nas.load_study(...).resume()`` or ``nas resume`` continues it with nothing else. ``backend`` is
-    ``nas.Local(n_workers=, max_trials_per_worker=)`` (or ``"local"``), ``nas.Ray(address=, resources=,
-    max_concurrent=, scheduler=)`` (or ``"ray"``) or ``nas.KerasTuner(tuner=, options=)``; ``device`` is
-    ``nas.Device(kind=, mixed_precision=, jit_compile=, tpu_address=)`` or a kind name. See the README for every
-    argument. ``callbacks`` and ``progress_bar``: see :meth:`Study.resume`.
+    ``space``: a space name (configured from the data's shape and classes), ``{"name": ..., "options": {...}}`` or a
+    ``search_spaces.Space``. ``data``: ``"digits"``, ``"fashion_mnist"``, ``{"name": ..., "train_samples": ...}``,
+    a folder, arrays, tf.data datasets or ``nas.load_data(...)``'s result. ``goal``: ``nas.Goal(objectives=,
+    constraints=)``; ``strategy``: ``nas.Strategy(n_trials=, sampler=, pruner=, budget=, seed=, warm_start=, ...)``;
+    ``run``: ``nas.Run(study=, storage=, artifacts=, backend=, device=)`` (each also as a dict of its fields, as in a
+    YAML config). ``evaluator``: a function marked with ``@nas.evaluator`` (or its import path, or a tabular
+    benchmark such as ``search_spaces.nasbench201.Table``) that scores a spec instead of training it.
+
+    Everything is validated before any training starts; the study's record is stored with it, so
+    ``nas.load_study(...).resume()`` or ``nas resume`` continues it with nothing else. ``callbacks`` and
+    ``progress_bar``: see :meth:`Study.resume`.
     """
     callbacks = _check_callbacks(callbacks)
-    study = create_study(space, data, objectives=objectives, n_trials=n_trials, sampler=sampler, pruner=pruner,
-                         budget=budget, constraints=constraints, warm_start=warm_start, seed=seed, backend=backend,
-                         device=device, evaluator=evaluator, storage=storage, study_name=study_name,
-                         artifacts=artifacts, max_retries=max_retries, max_failures=max_failures,
-                         sample_within_limits=sample_within_limits, verbose=verbose)
+    study = create_study(space, data, goal=goal, strategy=strategy, run=run, evaluator=evaluator,
+                         description=description, verbose=verbose)
     # the caller's backend: its address is confirmed
-    return study.resume(backend=backend, verbose=verbose, callbacks=callbacks, progress_bar=progress_bar)
+    return study.resume(backend=Run.of(run).backend, verbose=verbose, callbacks=callbacks, progress_bar=progress_bar)
 
 
 def load_study(study_name: str, storage: Any = None) -> Study:

@@ -39,7 +39,10 @@ def get(name: str, **options: Any) -> Space:
 
 
 def from_config(config: dict[str, Any]) -> Space:
-    """Rebuild a space from ``space.config()`` (e.g. as stored with a study)."""
-    if not isinstance(config, dict) or "space" not in config:
-        raise ValueError(f"a space config must be {{'space': name, 'options': {{...}}}}, but got {config!r}")
-    return get(config["space"], **from_jsonable(config.get("options", {})))
+    """Rebuild a space from ``space.config()``, ``{"name": ..., "options": {...}}`` (e.g. as stored with a study;
+    earlier versions spelled the name ``"space"``)."""
+    name = config.get("name", config.get("space")) if isinstance(config, dict) else None
+    options = config.get("options", {}) if isinstance(config, dict) else None
+    if not isinstance(name, str) or not isinstance(options, dict):
+        raise ValueError(f"a space config must be {{'name': ..., 'options': {{...}}}}, but got {config!r}")
+    return get(name, **from_jsonable(options))

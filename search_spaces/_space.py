@@ -114,8 +114,8 @@ class Space:
 
     # ------------------------------------------------------------------ options
     def config(self) -> dict[str, Any]:
-        """``{"space": name, "options": {...}}``, JSON-able; ``search_spaces.from_config`` rebuilds the space."""
-        return {"space": self.name, "options": _jsonable(self._options)}
+        """``{"name": name, "options": {...}}``, JSON-able; ``search_spaces.from_config`` rebuilds the space."""
+        return {"name": self.name, "options": _jsonable(self._options)}
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self._options.items())

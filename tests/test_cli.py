@@ -128,7 +128,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     again = nas_cli("status", "--study", "cli-tiny", "--storage", storage, cwd=tmp_path)
     assert "progress 4/4 finished" in again.stdout and "backend local" in again.stdout
     # a second study: commands without --study take the one created last, and say so
-    nas.create_study(TINY_SPACE, "digits", n_trials=1, storage=storage, study_name="later", verbose=False)
+    nas.create_study(TINY_SPACE, "digits", strategy=nas.Strategy(n_trials=1), run=nas.Run(storage=storage, study="later"), verbose=False)
     latest = nas_cli("status", "--storage", storage, cwd=tmp_path)
     assert latest.returncode == 0 and "study 'later'" in latest.stdout and "progress 0/1 finished" in latest.stdout
     assert f"nas: study 'later', the latest of 2 in {storage}" in latest.stderr

@@ -45,8 +45,7 @@ def test_a_binary_spec_file_and_a_missing_study(tmp_path: Path, monkeypatch) -> 
     import nas
     import search_spaces
 
-    nas.create_study(search_spaces.get("conv", input_shape=(8, 8, 1)), storage=tmp_path / "s.db", study_name="a",
-                     evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
+    nas.create_study(search_spaces.get("conv", input_shape=(8, 8, 1)), run=nas.Run(storage=tmp_path / "s.db", study="a"), evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
     monkeypatch.setenv("NAS_STORAGE", str(tmp_path / "s.db"))
     code, _, err = run("worker", "--study", "b")
     assert code == 2 and "no study 'b' in sqlite:///" in err

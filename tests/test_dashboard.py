@@ -39,8 +39,7 @@ def _dom(url: str, *, budget_ms: int = 15_000) -> str:
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get install chromium; .ci/run installs it)")
 def test_optuna_dashboard_shows_the_objective_names_and_the_trials(tmp_path: Path) -> None:
     storage = tmp_path / "d.db"
-    study = nas.search(SPACE, "digits", objectives=("accuracy", "macs"), n_trials=3, sampler="random", seed=0,
-                       budget={"epochs": 2, "batch_size": 128}, storage=storage, study_name="dash", verbose=False)
+    study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=3, sampler="random", seed=0, budget={"epochs": 2, "batch_size": 128}), run=nas.Run(storage=storage, study="dash"), verbose=False)
     n = len(study.optuna_study.trials)
     port = _free_port()
     server = subprocess.Popen([str(Path(sys.executable).parent / "optuna-dashboard"), f"sqlite:///{storage}", "--host",

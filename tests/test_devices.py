@@ -83,10 +83,8 @@ def test_strategy_selection_on_cpu() -> None:
 @pytest.mark.slow
 def test_mixed_precision_trial_on_cpu(tmp_path: Path) -> None:
     study = nas.search({"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (8,), "kernels": (3,),
-                                                     "hidden": (0, 0), "dropouts": (0.0,), "bns": (True,)}},
-                       "digits", n_trials=1, storage=tmp_path / "mp.db", study_name="mp",
-                       budget={"epochs": 1, "batch_size": 128}, device=nas.Device(kind="cpu", mixed_precision="mixed_bfloat16",
-                                                                jit_compile=False), verbose=False)
+                                                     "hidden": (0, 0), "dropouts": (0.0,), "bns": (True,)}}, "digits", strategy=nas.Strategy(n_trials=1, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=tmp_path / "mp.db", study="mp", device=nas.Device(kind="cpu", mixed_precision="mixed_bfloat16",
+                                                                jit_compile=False)), verbose=False)
     record = study.trials[0]
     assert record.status == "ok" and 0.0 < record.metrics["accuracy"] <= 1.0
     assert study.config.device == nas.Device(kind="cpu", mixed_precision="mixed_bfloat16", jit_compile=False)
@@ -268,10 +266,7 @@ def test_bfloat16_and_xla_train_on_the_cpu() -> None:
 @pytest.mark.slow
 def test_every_trained_trial_records_where_it_trained(tmp_path: Path) -> None:
     study = nas.search({"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (8, 16),
-                                                     "kernels": (3,), "hidden": (0, 0), "dropouts": (0.0,)}},
-                       "digits", n_trials=2, storage=tmp_path / "d.db", study_name="d", sampler="random", seed=0,
-                       budget={"epochs": 1, "batch_size": 128}, device="cpu", backend=nas.Local(n_workers=2),
-                       verbose=False)
+                                                     "kernels": (3,), "hidden": (0, 0), "dropouts": (0.0,)}}, "digits", strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=tmp_path / "d.db", study="d", device="cpu", backend=nas.Local(n_workers=2)), verbose=False)
     placed = [r.user_attrs["devices"] for r in study.trials]
     assert len(placed) == 2
     for p in placed:

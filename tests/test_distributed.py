@@ -43,8 +43,7 @@ def _check_exact(study_name: str, storage: str, n: int) -> list[optuna.trial.Fro
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
 def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
     name = f"pg-{uuid.uuid4().hex[:8]}"
-    nas.create_study(TINY_CONV, "digits", n_trials=6, storage=POSTGRES, study_name=name, sampler="random", seed=0,
-                     budget={"epochs": 1, "batch_size": 128}, artifacts=tmp_path / "art", verbose=False)
+    nas.create_study(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=6, sampler="random", seed=0, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
     workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i)) for i in range(2)]
     for w in workers:
         assert w.wait(timeout=400) == 0, (tmp_path / "w0.log").read_text()[-2000:]
@@ -56,10 +55,7 @@ def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
 def test_two_nas_workers_on_postgres_share_the_rung_decisions(tmp_path: Path) -> None:
     name = f"pgrung-{uuid.uuid4().hex[:8]}"
-    nas.create_study(TINY_CONV, "digits", objectives=("accuracy", "macs"), n_trials=10, storage=POSTGRES,
-                     study_name=name, sampler="random", seed=5, budget={"epochs": 4, "batch_size": 128},
-                     pruner={"name": "pareto", "options": {"reduction_factor": 2}}, artifacts=tmp_path / "art",
-                     verbose=False)
+    nas.create_study(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=10, sampler="random", seed=5, budget={"epochs": 4, "batch_size": 128}, pruner={"name": "pareto", "options": {"reduction_factor": 2}}), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
     workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i)) for i in range(2)]
     for w in workers:
         assert w.wait(timeout=400) == 0, (tmp_path / "w0.log").read_text()[-2000:]
@@ -81,8 +77,7 @@ def test_two_nas_workers_on_postgres_share_the_rung_decisions(tmp_path: Path) ->
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
 def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
     name = f"pgkill-{uuid.uuid4().hex[:8]}"
-    nas.create_study(TINY_CONV, "digits", n_trials=4, storage=POSTGRES, study_name=name, sampler="random", seed=1,
-                     budget={"epochs": 4, "batch_size": 32}, artifacts=tmp_path / "art", verbose=False)
+    nas.create_study(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=4, sampler="random", seed=1, budget={"epochs": 4, "batch_size": 32}), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
     victim = _worker(name, POSTGRES, tmp_path / "victim.log", "--seed", "1")
     storage = open_storage(POSTGRES)
     deadline = time.time() + 120
@@ -107,9 +102,7 @@ def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("file", ["two.db", "two.journal"])
 def test_two_local_workers_share_a_study_file(tmp_path: Path, file: str) -> None:
-    study = nas.search(TINY_CONV, "digits", n_trials=6, storage=tmp_path / file, study_name="two",
-                       sampler="random", seed=4, budget={"epochs": 1, "batch_size": 128},
-                       backend=nas.Local(n_workers=2, max_trials_per_worker=3), verbose=False)
+    study = nas.search(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=6, sampler="random", seed=4, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=tmp_path / file, study="two", backend=nas.Local(n_workers=2, max_trials_per_worker=3)), verbose=False)
     trials = _check_exact("two", str(tmp_path / file), 6)
     starts = sorted((t.datetime_start, t.datetime_complete) for t in trials if t.user_attrs.get("status") == "ok")
     # two processes really ran at the same time: some trial started before the previous one finished
@@ -160,8 +153,7 @@ def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path,
     name = f"pgsecret-{uuid.uuid4().hex[:8]}"
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
     try:
-        nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=3, storage=POSTGRES,
-                   study_name=name, artifacts=tmp_path / "art", max_failures=20, backend=nas.Local(n_workers=2))
+        nas.search(space, strategy=nas.Strategy(n_trials=3, max_failures=20), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art", backend=nas.Local(n_workers=2)), evaluator=evaluator_that_fails_on_wide_first_stages)
     finally:
         done.set()
         watcher.join()

@@ -70,15 +70,12 @@ def test_pareto_pruner_options_are_checked_and_stored() -> None:
 
 def test_ray_refuses_a_tune_scheduler_together_with_the_pareto_pruner(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"`scheduler` \(asha\) and `pruner` \('pareto'\) both stop trials early"):
-        nas.create_study(SPACE, "digits", objectives=("accuracy",), pruner="pareto", storage=tmp_path / "r.db",
-                         backend=nas.Ray(scheduler="asha"), verbose=False)
+        nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy",)), strategy=nas.Strategy(pruner="pareto"), run=nas.Run(storage=tmp_path / "r.db", backend=nas.Ray(scheduler="asha")), verbose=False)
 
 
 @pytest.mark.slow
 def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path: Path) -> None:
-    study = nas.search(SPACE, "digits", objectives=("accuracy", "macs"), n_trials=14, sampler="random", seed=3,
-                       budget=BUDGET, pruner={"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2}},
-                       storage=tmp_path / "p.db", study_name="p", verbose=False)
+    study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=14, sampler="random", seed=3, budget=BUDGET, pruner={"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2}}), run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
     trials = study.optuna_study.trials
     assert rung_epochs(1, 2, 4) == (1, 2)
     c = study.counts()
@@ -132,9 +129,7 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
 
 @pytest.mark.slow
 def test_a_retried_trial_takes_the_decisions_its_dead_worker_recorded(tmp_path: Path) -> None:
-    study = nas.create_study(SPACE, "digits", objectives=("accuracy", "macs"), n_trials=1, sampler="random", seed=0,
-                             budget=BUDGET, pruner="pareto", storage=tmp_path / "d.db", study_name="d",
-                             verbose=False)
+    study = nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=1, sampler="random", seed=0, budget=BUDGET, pruner="pareto"), run=nas.Run(storage=tmp_path / "d.db", study="d"), verbose=False)
     ost = study.optuna_study
     # a worker that trained trial 0 to its first rung, was told to stop there, and died before recording it
     t = ost.ask()
@@ -159,8 +154,7 @@ def test_rungs_judge_calibrated_accuracy_unless_the_stored_pruner_predates_the_o
     from nas.engine.config import Component, read_config
     from nas.engine.runner import Runner
 
-    study = nas.create_study(SPACE, "digits", objectives=("accuracy", "macs"), pruner="pareto", budget=BUDGET,
-                             storage=tmp_path / "c.db", study_name="c", verbose=False)
+    study = nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(pruner="pareto", budget=BUDGET), run=nas.Run(storage=tmp_path / "c.db", study="c"), verbose=False)
     config = read_config(study.optuna_study)
     assert config.pruner.options["calibrate"] is True  # stored with the study
     assert Runner(study.optuna_study, config)._calibrate_at() == rung_epochs(1, 3, 4) == (1, 3)

@@ -28,11 +28,7 @@ TINY = {"epochs": 1, "batch_size": 128}
 
 def test_multi_objective_search_records_everything(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
-    study = nas.search(TINY_CONV, "digits", objectives=("accuracy", "macs"), n_trials=5, storage=storage,
-                       study_name="mo", budget=TINY, constraints={"max_macs": 60_000}, seed=0,
-                       sample_within_limits=False,  # draw and reject, so that over-budget candidates are recorded
-                       sampler="nsga2",  # as written for: with seed 0 its draws include over-budget candidates
-                       backend=nas.Local(n_workers=2, max_trials_per_worker=2), verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": 60_000}), strategy=nas.Strategy(n_trials=5, budget=TINY, seed=0, sample_within_limits=False, sampler="nsga2"), run=nas.Run(storage=storage, study="mo", backend=nas.Local(n_workers=2, max_trials_per_worker=2)), verbose=False)
     counts = study.counts()
     assert counts["done"] == 5 and counts["running"] == 0 and counts["failed"] == 0
     records = study.trials
@@ -144,9 +140,7 @@ def test_failures_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
     from engine_helpers import evaluator_that_fails_on_wide_first_stages
 
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16, 32, 64), stages=(1, 2))
-    study = nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, objectives=("accuracy", "params"),
-                       n_trials=8, storage=tmp_path / "f.db", study_name="fail", sampler="random", seed=1,
-                       max_failures=40, verbose=False)
+    study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=8, sampler="random", seed=1, max_failures=40), run=nas.Run(storage=tmp_path / "f.db", study="fail"), evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
     failed = [r for r in study.trials if r.status == "failed"]
     assert study.counts()["done"] == 8 and failed
     for r in failed:
@@ -157,8 +151,7 @@ def test_failures_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
 
 def test_all_failing_search_stops_with_the_errors(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=r"3 trials failed \(limit max_failures=3\).*timeout: training exceeded"):
-        nas.search(TINY_CONV, "digits", n_trials=2, storage=tmp_path / "t.db", study_name="t",
-                   budget={"epochs": 1, "timeout": 1e-6}, max_failures=3, verbose=False)
+        nas.search(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=2, budget={"epochs": 1, "timeout": 1e-6}, max_failures=3), run=nas.Run(storage=tmp_path / "t.db", study="t"), verbose=False)
 
 
 def _wait_for(predicate, timeout: float) -> None:
@@ -224,9 +217,7 @@ def test_sigkill_mid_search_then_resume_to_the_exact_count(tmp_path: Path, kind:
 
 
 def test_single_objective_with_pruner(tmp_path: Path) -> None:
-    study = nas.search(TINY_CONV, "digits", objectives=("accuracy",), n_trials=6, storage=tmp_path / "p.db",
-                       study_name="p", budget={"epochs": 4, "batch_size": 64, "learning_rate": 0.01},
-                       pruner="median", seed=0, verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy",)), strategy=nas.Strategy(n_trials=6, budget={"epochs": 4, "batch_size": 64, "learning_rate": 0.01}, pruner="median", seed=0), run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
     trials = study.optuna_study.trials
     assert study.counts()["done"] == 6
     assert study.optuna_study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -239,8 +230,7 @@ def test_single_objective_with_pruner(tmp_path: Path) -> None:
 
 
 def test_latency_objective_and_tpe(tmp_path: Path) -> None:
-    study = nas.search(TINY_CONV, "digits", objectives=("accuracy", "latency"), n_trials=2, storage=tmp_path / "l.db",
-                       study_name="lat", sampler="tpe", budget={"epochs": 1, "latency_runs": 5}, verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "latency")), strategy=nas.Strategy(n_trials=2, sampler="tpe", budget={"epochs": 1, "latency_runs": 5}), run=nas.Run(storage=tmp_path / "l.db", study="lat"), verbose=False)
     for r in study.evaluated():
         assert r.metrics["latency_ms"] > 0
         assert r.metrics["latency"] == r.metrics["latency_ms"]

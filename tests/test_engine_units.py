@@ -154,17 +154,16 @@ def test_evaluators_are_import_paths_of_marked_functions(tmp_path: Path) -> None
     def local(spec):
         return {"accuracy": 1.0}
     with pytest.raises(ValueError, match="is not marked as an evaluator: decorate it with @nas.evaluator"):
-        nas.search(SPACE, evaluator=local, storage=tmp_path / "x.db", verbose=False)
+        nas.search(SPACE, run=nas.Run(storage=tmp_path / "x.db"), evaluator=local, verbose=False)
     with pytest.raises(ValueError, match="define it at the top level of an importable module"):
-        nas.search(SPACE, evaluator=nas.evaluator(local), storage=tmp_path / "x.db", verbose=False)
+        nas.search(SPACE, run=nas.Run(storage=tmp_path / "x.db"), evaluator=nas.evaluator(local), verbose=False)
     assert not (tmp_path / "x.db").exists()
 
 
 def _crafted_study(tmp_path: Path, marker: Path, what: str) -> str:
     """A study whose stored configuration was rewritten by someone with write access to the storage, to run
     ``touch marker`` in whatever process reads it."""
-    study = nas.create_study(SPACE, evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages",
-                             storage=tmp_path / "c.db", study_name="c", n_trials=2, verbose=False)
+    study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=2), run=nas.Run(storage=tmp_path / "c.db", study="c"), evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
 
     class Payload:
         def __reduce__(self):
@@ -313,8 +312,7 @@ def test_worker_numbers_and_seeds_never_repeat_across_processes(tmp_path: Path) 
 
 def _create(path: str, queue: multiprocessing.Queue) -> None:
     try:
-        nas.create_study(SPACE, evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", storage=path,
-                         study_name="race", n_trials=2, verbose=False)
+        nas.create_study(SPACE, strategy=nas.Strategy(n_trials=2), run=nas.Run(storage=path, study="race"), evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
         queue.put("created")
     except ValueError as exc:
         queue.put(str(exc))
@@ -517,8 +515,7 @@ def test_dependencies_point_one_way_without_cycles_or_private_names() -> None:
 def test_a_stored_ray_address_is_not_followed_without_confirmation(tmp_path: Path) -> None:
     """Whoever can write to the storage could point `address` at their own cluster, which would receive the
     storage URL and send objects this process unpickles: resume asks for the address again."""
-    study = nas.create_study(SPACE, evaluator=EVALUATOR_PATH, storage=tmp_path / "r.db", study_name="r",
-                             backend=nas.Ray(address="ray://10.9.9.9:10001"), verbose=False)
+    study = nas.create_study(SPACE, run=nas.Run(storage=tmp_path / "r.db", study="r", backend=nas.Ray(address="ray://10.9.9.9:10001")), evaluator=EVALUATOR_PATH, verbose=False)
     for backend in (None, "ray"):
         with pytest.raises(ValueError, match=r"ran on the Ray cluster at 'ray://10.9.9.9:10001': resume it with "
                                              r"backend=nas.Ray\(address=...\)"):
@@ -529,8 +526,7 @@ def test_a_stored_ray_address_is_not_followed_without_confirmation(tmp_path: Pat
 
 
 def test_resume_with_a_bare_backend_name_keeps_the_stored_options(tmp_path: Path) -> None:
-    study = nas.create_study(SPACE, evaluator=EVALUATOR_PATH, storage=tmp_path / "k.db", study_name="k", n_trials=1,
-                             backend=nas.Local(n_workers=2, max_trials_per_worker=4), max_failures=20, verbose=False)
+    study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=1, max_failures=20), run=nas.Run(storage=tmp_path / "k.db", study="k", backend=nas.Local(n_workers=2, max_trials_per_worker=4)), evaluator=EVALUATOR_PATH, verbose=False)
     study.resume(backend="local", verbose=False)
     assert nas.load_study("k", tmp_path / "k.db").backend == nas.Local(n_workers=2, max_trials_per_worker=4)
     assert study.counts()["done"] == 1

@@ -58,8 +58,7 @@ def test_a_stored_config_reads_back_or_names_what_is_wrong(field: str, value, dr
 def keep(tmp_path_factory) -> tuple[Path, str, str]:
     """A storage holding a finished study whose record must survive every refused command."""
     folder = tmp_path_factory.mktemp("fuzz")
-    nas.search(SPACE, evaluator=EVALUATOR, n_trials=2, sampler="random", seed=0, storage=folder / "s.db",
-               study_name="keep", max_failures=20, verbose=False)
+    nas.search(SPACE, strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, max_failures=20), run=nas.Run(storage=folder / "s.db", study="keep"), evaluator=EVALUATOR, verbose=False)
     study = optuna.load_study(study_name="keep", storage=f"sqlite:///{folder}/s.db")
     return folder, study.user_attrs["nas"], json.dumps([(t.number, t.state.name, t.values) for t in study.trials])
 

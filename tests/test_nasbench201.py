@@ -446,8 +446,7 @@ def test_tabular_search_records_the_table(tmp_path) -> None:
     and latency are the table's, params/MACs the analytic cost."""
     table = nb.Table("cifar10")
     space = search_spaces.get("nasbench201")
-    study = nas.search(space, evaluator=table, objectives=("accuracy", "params"), n_trials=8, sampler="random",
-                       seed=0, storage=f"sqlite:///{tmp_path}/nb201.db", study_name="nb201", verbose=False)
+    study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=8, sampler="random", seed=0), run=nas.Run(storage=f"sqlite:///{tmp_path}/nb201.db", study="nb201"), evaluator=table, verbose=False)
     done = [r for r in study.trials if r.status in ("ok", "reused")]
     assert len(done) == 8 and study.counts()["done"] == 8
     for r in done:

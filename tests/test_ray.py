@@ -22,9 +22,7 @@ TINY_CONV = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "wi
 
 
 def test_ray_multi_objective_two_concurrent(tmp_path: Path) -> None:
-    study = nas.search(TINY_CONV, "digits", n_trials=4, storage=tmp_path / "r.db", study_name="r", seed=0,
-                       budget={"epochs": 2, "batch_size": 128},
-                       backend=nas.Ray(resources={"cpu": 1}, max_concurrent=2), verbose=False)
+    study = nas.search(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=4, seed=0, budget={"epochs": 2, "batch_size": 128}), run=nas.Run(storage=tmp_path / "r.db", study="r", backend=nas.Ray(resources={"cpu": 1}, max_concurrent=2)), verbose=False)
     trials = study.optuna_study.trials
     c = study.counts()
     assert c["done"] == 4 and c["running"] == 0 and c["failed"] == 0
@@ -44,9 +42,7 @@ def test_ray_multi_objective_two_concurrent(tmp_path: Path) -> None:
 
 
 def test_ray_asha_records_pruned_trials_as_pruned(tmp_path: Path) -> None:
-    study = nas.search(TINY_CONV, "digits", objectives=("accuracy",), n_trials=8, storage=tmp_path / "a.db",
-                       study_name="a", sampler="random", seed=5, budget={"epochs": 4, "batch_size": 64},
-                       backend=nas.Ray(scheduler="asha", max_concurrent=2), verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy",)), strategy=nas.Strategy(n_trials=8, sampler="random", seed=5, budget={"epochs": 4, "batch_size": 64}), run=nas.Run(storage=tmp_path / "a.db", study="a", backend=nas.Ray(scheduler="asha", max_concurrent=2)), verbose=False)
     trials = study.optuna_study.trials
     assert study.counts()["done"] == 8
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
@@ -104,9 +100,7 @@ def test_ray_workers_are_recycled_after_max_trials_per_worker(tmp_path: Path) ->
     import search_spaces
 
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(4, 8, 16), stages=(1, 2))
-    study = nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=7, sampler="random",
-                       seed=2, storage=tmp_path / "p.db", study_name="p", max_failures=50,
-                       backend=nas.Ray(max_concurrent=1, max_trials_per_worker=3), verbose=False)
+    study = nas.search(space, strategy=nas.Strategy(n_trials=7, sampler="random", seed=2, max_failures=50), run=nas.Run(storage=tmp_path / "p.db", study="p", backend=nas.Ray(max_concurrent=1, max_trials_per_worker=3)), evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
     trials = sorted(study.optuna_study.trials, key=lambda t: t.number)
     assert study.counts()["done"] == 7
     # one actor at a time, each replaced after 3 trials: trials 0-2, 3-5 and 6 in three processes
@@ -121,10 +115,7 @@ def test_ray_workers_are_recycled_after_max_trials_per_worker(tmp_path: Path) ->
 def test_ray_pool_applies_the_pareto_pruner_from_stored_data(tmp_path: Path) -> None:
     from test_early_stopping import _recompute
 
-    study = nas.search(TINY_CONV, "digits", objectives=("accuracy", "params"), n_trials=8, sampler="random", seed=4,
-                       budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01}, storage=tmp_path / "e.db",
-                       study_name="e", pruner={"name": "pareto", "options": {"reduction_factor": 2}},
-                       backend=nas.Ray(max_concurrent=1), verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=8, sampler="random", seed=4, budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01}, pruner={"name": "pareto", "options": {"reduction_factor": 2}}), run=nas.Run(storage=tmp_path / "e.db", study="e", backend=nas.Ray(max_concurrent=1)), verbose=False)
     trials = sorted(study.optuna_study.trials, key=lambda t: t.number)
     trained = [t for t in trials if t.user_attrs.get("status") in ("ok", "pruned")]
     assert study.counts()["done"] == 8 and all("ray" in t.user_attrs for t in trained)
@@ -138,9 +129,7 @@ def test_ray_pool_applies_the_pareto_pruner_from_stored_data(tmp_path: Path) -> 
 def test_ray_scheduler_with_trials_that_report_nothing(tmp_path: Path) -> None:
     """One-epoch trials never report to Tune (the final epoch is never reported): with a scheduler, Tune must
     not abort on the missing metric (a regression: strict metric checking stopped the whole run)."""
-    study = nas.search(TINY_CONV, "digits", objectives=("accuracy",), n_trials=3, storage=tmp_path / "h.db",
-                       study_name="h", budget={"epochs": 1, "batch_size": 128},
-                       backend=nas.Ray(scheduler="hyperband", max_concurrent=2), verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy",)), strategy=nas.Strategy(n_trials=3, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=tmp_path / "h.db", study="h", backend=nas.Ray(scheduler="hyperband", max_concurrent=2)), verbose=False)
     c = study.counts()
     assert c["done"] == 3 and c["complete"] == 3 and c["failed"] == 0
 
@@ -155,9 +144,7 @@ def test_ray_honours_the_seed(tmp_path: Path) -> None:
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
     runs = []
     for name in ("s1", "s2"):
-        study = nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=3, sampler="random",
-                           seed=7, storage=tmp_path / f"{name}.db", study_name=name, max_failures=20,
-                           backend=nas.Ray(max_concurrent=1), verbose=False)
+        study = nas.search(space, strategy=nas.Strategy(n_trials=3, sampler="random", seed=7, max_failures=20), run=nas.Run(storage=tmp_path / f"{name}.db", study=name, backend=nas.Ray(max_concurrent=1)), evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
         runs.append([t.params for t in sorted(study.optuna_study.trials, key=lambda t: t.number)])
     assert len(runs[0]) == 3 and runs[0] == runs[1]
     assert len({str(p) for p in runs[0]}) == 3
@@ -201,9 +188,7 @@ def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tm
     watcher.start()
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
     try:
-        study = nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=4, sampler="random",
-                           seed=1, storage=tmp_path / "net.db", study_name="net", max_failures=20,
-                           backend=nas.Ray(max_concurrent=2), verbose=False)
+        study = nas.search(space, strategy=nas.Strategy(n_trials=4, sampler="random", seed=1, max_failures=20), run=nas.Run(storage=tmp_path / "net.db", study="net", backend=nas.Ray(max_concurrent=2)), evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
     finally:
         done.set()
         watcher.join()

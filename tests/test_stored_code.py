@@ -131,8 +131,7 @@ def test_resume_and_worker_refuse_a_crafted_study_without_importing(tmp_path: Pa
     """The issue's two crafted studies, through the real `nas resume` and `nas worker` commands."""
     marker = tmp_path / "imported"
     _write_package(tmp_path, marker)
-    study = nas.create_study(SPACE, evaluator=MARKED, storage=tmp_path / "c.db", study_name="c", n_trials=2,
-                             verbose=False)
+    study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=2), run=nas.Run(storage=tmp_path / "c.db", study="c"), evaluator=MARKED, verbose=False)
     data = json.loads(study.optuna_study.user_attrs["nas"])
     data["evaluator"] = {"name": path, "options": {}}
     study.optuna_study.set_user_attr("nas", json.dumps(data))  # what someone with write access to it could do

@@ -1,36 +1,37 @@
-"""Backends run a study's trials; each is a small frozen object with its own options, stored with the study.
+"""Backends start, place and stop the workers that run a study's trials; their options are records
+(:mod:`nas.engine.where`: ``Local``, ``Ray``, ``KerasTuner``), stored with the study.
 
-* :class:`Local` - worker processes on this machine (``n_workers``, ``max_trials_per_worker``);
-* :class:`Ray` - Ray Tune on a local instance or a cluster (``address``, ``resources``, ``max_concurrent``,
-  ``scheduler``);
-* :class:`KerasTuner` - keras-tuner's own tuners (``tuner``, ``options``).
+* ``local`` - worker processes on this machine (:func:`nas.backends.local.supervise`);
+* ``ray`` - workers on a Ray instance or cluster (:func:`nas.backends.ray.run_ray`);
+* ``keras_tuner`` - keras-tuner's own tuners in this process (:func:`nas.keras_tuner.run_study`).
 
-Every backend runs the same trial pipeline (``nas.engine.runner``) and writes the same records, so a study can
-be inspected with any of them and resumed on the one it was made with (or another Optuna one: local <-> Ray).
-The names ``"local"``, ``"ray"`` and ``"keras_tuner"`` stand for the backends with their default options.
+Every Optuna backend's workers run the same worker loop (:mod:`nas.engine.worker`) and trial pipeline, and write
+the same records, so a study can be inspected with any of them and resumed on the one it was made with (or the
+other Optuna one: local <-> Ray).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import optuna
 
-from nas.backends.base import Backend
-from nas.backends.keras_tuner import KerasTuner
-from nas.backends.local import Local
-from nas.backends.ray import Ray
+from nas.engine.schema import StudyConfig
 
-__all__ = ["BACKENDS", "Backend", "KerasTuner", "Local", "Ray", "backend_of"]
-
-BACKENDS: dict[str, type[Backend]] = {cls.kind: cls for cls in (Local, Ray, KerasTuner)}
+__all__ = ["run"]
 
 
-def backend_of(value: Any) -> Backend:
-    """A backend from itself, its name (default options) or its stored dict ``{"kind": ..., **options}``."""
-    if isinstance(value, Backend):
-        return value
-    if isinstance(value, str):
-        value = {"kind": value}
-    if isinstance(value, dict) and value.get("kind") in BACKENDS:
-        return BACKENDS[value["kind"]].from_dict(value)
-    raise ValueError(f"`backend` must be one of {', '.join(repr(k) for k in BACKENDS)} or a backend object "
-                     f"(nas.Local(...), nas.Ray(...), nas.KerasTuner(...)), but got backend={value!r}")
+def run(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool) -> None:
+    """Run trials on the study's backend (``config.run.backend``) until it has ``config.n_trials`` finished."""
+    kind = config.run.backend.kind
+    config.run.backend.check(config)
+    if kind == "local":
+        from nas.backends.local import supervise
+
+        supervise(study, url, config, verbose=verbose)
+    elif kind == "ray":
+        from nas.backends.ray import run_ray
+
+        run_ray(study, url, config, verbose=verbose)
+    else:
+        from nas.keras_tuner import run_study
+
+        run_study(study, config, verbose=verbose)

@@ -1,10 +1,10 @@
-"""``python -m nas.backends``: one local worker process (what ``Local`` starts and ``nas worker`` runs)."""
+"""``python -m nas.backends``: one worker process (what the local backend starts and ``nas worker`` runs)."""
 
 from __future__ import annotations
 
 import sys
 
-from nas.backends.local import worker_main
+from nas.engine.worker import worker_main
 
 if __name__ == "__main__":
     try:

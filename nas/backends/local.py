@@ -1,23 +1,19 @@
-"""The local backend: worker processes on this machine, recycled, supervised; and the worker process itself.
+"""The local backend: worker processes on this machine, placed on its devices, recycled, supervised.
 
-``Local(n_workers=2, max_trials_per_worker=20)`` keeps ``n_workers`` worker processes busy until the study
-reaches its target. Workers are separate processes (``python -m nas.backends``), recycled after
-``max_trials_per_worker`` trials: TensorFlow/Keras keep about 10 MB per built-and-trained model even after
-``clear_session()``, so only a process exit gives the memory back. A worker that dies (SIGKILL, out of
-memory, crash) leaves its trial RUNNING; the supervisor fails that trial with the reason and enqueues its
-params again. The supervisor only reads the storage and prints progress; it never imports TensorFlow.
-
-The same worker runs as ``nas worker`` on any machine that reaches the storage. It takes the storage URL from
-the ``NAS_STORAGE`` environment variable (or ``--storage``), so that a password in it never shows in ``ps``.
+``Local(n_workers=2, max_trials_per_worker=20)`` (options in :mod:`nas.engine.where`) keeps its worker slots busy
+until the study reaches its target. Each slot's devices are decided by :func:`nas.devices.place_workers`; a worker
+is a separate process (``python -m nas.backends``, the engine's worker loop) started with its slot's placement in
+its environment, and recycled after ``max_trials_per_worker`` trials: TensorFlow/Keras keep about 10 MB per
+built-and-trained model even after ``clear_session()``, so only a process exit gives the memory back. A worker
+that dies (SIGKILL, out of memory, crash) leaves its trial RUNNING; the supervisor fails that trial with the
+reason and enqueues its params again. The supervisor only reads the storage and prints progress; it never
+imports TensorFlow.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
-import dataclasses
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -28,46 +24,16 @@ from typing import Any
 
 import optuna
 
-from nas.backends.base import Backend
-from nas.devices import Device, Found, Placement, check_placement, find_devices, place_workers
+from nas.devices import Placement
 from nas.engine import records
-from nas.engine.claims import claim, counts, fail_dead_trials, give_back, next_worker_number, stop_reason, worker_seed
-from nas.engine.config import StudyConfig, check_int, make_pruner, make_sampler, read_config
-from nas.engine.limits import within_limits
+from nas.engine.claims import counts, fail_dead_trials, next_worker_number, stop_reason, worker_seed
 from nas.engine.progress import FINISHED, listened, report_finished
-from nas.engine.storage import claim_lock, lock_path, mask_url, open_storage
+from nas.engine.schema import StudyConfig
+from nas.engine.storage import claim_lock, lock_path, mask_url
+from nas.engine.where import Local
+from nas.engine.worker import STORAGE_ENV, open_worker_study, wait_exit, work
 
-__all__ = ["Local", "STORAGE_ENV", "supervise", "worker_main"]
-
-STORAGE_ENV = "NAS_STORAGE"  # how workers get the storage URL (never on their command line)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Local(Backend):
-    """Worker processes on this machine: ``n_workers`` at a time (None: one per GPU slot when the device asks for
-    GPUs, else 1), each recycled after ``max_trials_per_worker`` trials (0: never). With GPUs each worker sees
-    ``gpus_per_worker`` of its own (a fraction ``1/k``: ``k`` workers share a GPU, each with a memory limit of
-    ``gpu_memory_mb``, default the GPU's memory / k); see :func:`nas.devices.place_workers`."""
-
-    kind = "local"
-    n_workers: int | None = None
-    max_trials_per_worker: int = 20
-    gpus_per_worker: float = 1
-    gpu_memory_mb: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.n_workers is not None:
-            check_int("n_workers", self.n_workers, 1, 256)
-        check_int("max_trials_per_worker", self.max_trials_per_worker, 0)
-        check_placement(self.n_workers, self.gpus_per_worker, self.gpu_memory_mb)
-
-    def placements(self, device: Device, found: Found | None = None) -> tuple[Placement, ...]:
-        """What each worker slot sees on this machine (``found``: the devices found; default: looked for now)."""
-        return place_workers(find_devices(device) if found is None else found, device, n_workers=self.n_workers,
-                             gpus_per_worker=self.gpus_per_worker, gpu_memory_mb=self.gpu_memory_mb)
-
-    def run(self, study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool) -> None:
-        supervise(study, url, config, self, verbose=verbose)
+__all__ = ["in_process", "supervise"]
 
 
 class _Workers:
@@ -99,7 +65,7 @@ class _Workers:
         log = open(log_path, "ab")
         cmd = [sys.executable, "-m", "nas.backends", "--study", self.study.study_name,
                "--max-trials", str(self.backend.max_trials_per_worker)]
-        seed = worker_seed(self.config.seed, number)
+        seed = worker_seed(self.config.strategy.seed, number)
         if seed is not None:
             cmd += ["--seed", str(seed)]
         if wait_for is not None:
@@ -145,7 +111,7 @@ class _Workers:
 
     def wait(self, timeout: float) -> None:
         """Sleep until a worker exits or ``timeout`` passes (no fixed polling delay)."""
-        _wait_exit(list(self.procs), timeout)
+        wait_exit(list(self.procs), timeout)
 
     def reap(self) -> None:
         """Collect exited workers; three crashes in a row without a finished trial stop the search."""
@@ -185,7 +151,7 @@ def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: b
     recycle) runs without a worker process to start, import and poll. The worker is numbered and seeded as a
     worker process would be, so the search is the same."""
     lock = lock_path(url)
-    seed = worker_seed(config.seed, next_worker_number(study, lock))
+    seed = worker_seed(config.strategy.seed, next_worker_number(study, lock))
     own, config = open_worker_study(study.study_name, url, seed)
     reported = {t.number for t in own.get_trials(deepcopy=False, states=FINISHED)}
 
@@ -208,9 +174,10 @@ def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: b
         raise RuntimeError(reason)
 
 
-def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local, *, verbose: bool = True,
-              poll: float = 0.5) -> None:
-    """Keep ``backend.n_workers`` workers busy until the study has ``config.n_trials`` finished trials."""
+def supervise(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool = True, poll: float = 0.5) -> None:
+    """Keep the worker slots of the study's ``Local`` backend busy until it has ``config.n_trials`` finished trials."""
+    backend = config.run.backend
+    assert isinstance(backend, Local)
     target = config.n_trials
     Path(config.artifacts).mkdir(parents=True, exist_ok=True)
     if (backend.n_workers or 1) == 1 and config.evaluator is not None:
@@ -296,115 +263,3 @@ def _dies_with(parent: int) -> Any:
         if os.getppid() != parent:
             os._exit(1)
     return arm
-
-
-def open_worker_study(study_name: str, url: str, seed: int | None, *,
-                      numbered: bool = False) -> tuple[optuna.Study, StudyConfig]:
-    """The study with the sampler and pruner its stored configuration names, seeded with ``seed``, or with
-    ``numbered=True`` by a worker number handed out under the study's lock (Ray trials)."""
-    storage = open_storage(url, create=False)
-    if study_name not in optuna.get_all_study_names(storage):
-        raise ValueError(f"no study {study_name!r} in {mask_url(url)}")
-    plain = optuna.load_study(study_name=study_name, storage=storage)
-    config = read_config(plain)
-    if numbered:
-        seed = worker_seed(config.seed, next_worker_number(plain, lock_path(url)))
-    import search_spaces
-
-    space = search_spaces.from_config(config.space)
-    sampler = make_sampler(config.sampler, n_trials=config.n_trials, space=space, seed=seed)
-    if config.sample_within_limits:
-        sampler = within_limits(sampler, space, config.constraints, seed=seed)
-    study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
-                              pruner=make_pruner(config.pruner, epochs=config.budget.epochs))
-    return study, config
-
-
-def worker_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nas.backends")
-    parser.add_argument("--study", required=True)
-    parser.add_argument("--storage", default=None, help=f"default: the {STORAGE_ENV} environment variable")
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--max-trials", type=int, default=0, help="exit after this many trials (0: until done)")
-    parser.add_argument("--wait-for", type=int, default=None,
-                        help="load everything, then wait for this worker process to exit before claiming")
-    args = parser.parse_args(argv)
-    url = args.storage or os.environ.get(STORAGE_ENV)
-    if not url:
-        raise ValueError(f"`storage`: give --storage or set {STORAGE_ENV}")
-    warnings.filterwarnings("ignore")
-    study, config = open_worker_study(args.study, url, args.seed)
-    if config.evaluator is None:
-        from nas._quiet import import_keras
-
-        import_keras()
-    ready = None if args.wait_for is None else (lambda: _wait_exit([args.wait_for]))
-    return work(study, config, lock_path(url), args.max_trials, ready=ready)
-
-
-def _wait_exit(pids: list[int], timeout: float | None = None) -> None:
-    """Return when one of ``pids`` has exited (a pidfd each) or after ``timeout`` seconds (None: no limit)."""
-    fds = []
-    try:
-        for pid in pids:
-            try:
-                fds.append(os.pidfd_open(pid))
-            except OSError:  # gone already
-                return
-        select.select(fds, [], [], timeout)
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-def _process_age() -> float:
-    """Seconds since this process started (Linux /proc; 0 elsewhere): a worker's start-up is in its first
-    trial's timings."""
-    try:
-        with open("/proc/self/stat") as f:
-            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 0,
-         after: Any = None, tags: dict[str, Any] | None = None, ready: Any = None, startup: bool = True) -> int:
-    """The worker loop: claim a trial, run it, until the target is met (or ``max_trials`` are done); 130 after a
-    Ctrl-C (the trial is given back). ``ready()`` is called once everything is loaded, before the first claim;
-    ``after(trial)`` after each trial; ``tags`` are recorded on every trial. The first trial's timings include
-    ``startup_s`` (process start to loaded; ``startup=False`` when the loop runs in a process that was not
-    started for it, e.g. the caller's), every trial's ``claim_s`` (the claim, waits included)."""
-    from nas.engine.runner import Runner
-
-    runner = Runner(study, config)
-    runner.tags = dict(tags or {})
-    before = {"startup_s": round(_process_age(), 3)} if startup else {}
-    if ready is not None:
-        t = time.perf_counter()
-        ready()
-        before["spare_wait_s"] = round(time.perf_counter() - t, 3)
-        if startup:
-            before["startup_s"] = round(before["startup_s"] - before["spare_wait_s"], 3)
-    done = 0
-    seen: list[Any] = []
-    while max_trials == 0 or done < max_trials:
-        config = read_config(study)  # the target may have been raised by a resume
-        runner.config = config
-        t = time.perf_counter()
-        trial = claim(study, config, lock, seen=seen)
-        if trial is None:
-            break
-        before["claim_s"] = round(time.perf_counter() - t, 4)
-        try:
-            runner.run(trial, seen, before)
-            before = {}
-        except KeyboardInterrupt:
-            give_back(study, trial._trial_id, "interrupted (Ctrl-C)", config.max_retries)
-            return 130
-        done += 1
-        if after is not None:
-            after(trial)
-    return 0

@@ -20,7 +20,6 @@ reported to Tune, so a trial that trained to the end always records its full res
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import tempfile
@@ -32,63 +31,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from nas.backends.base import Backend
 from nas.engine.claims import claim, counts, fail_dead_trials, stop_reason
-from nas.engine.config import NAS_PRUNERS, StudyConfig, check_int
 from nas.engine.progress import FINISHED, report_finished
+from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path
+from nas.engine.where import Ray
 
-__all__ = ["Ray", "SCHEDULERS", "ray_environment", "start_local_ray", "stop_local_ray"]
-
-SCHEDULERS = ("asha", "hyperband")
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Ray(Backend):
-    """Ray Tune schedules the trials: ``address`` of a cluster to join (None: start a local Ray instance),
-    ``resources`` per trial (``{"cpu": 1, "gpu": 0.5}``, custom resource names too), ``max_concurrent`` trials at
-    once (default 2 locally; on a cluster as many as its CPUs hold), ``max_trials_per_worker`` trials per Ray
-    worker before it is replaced (0: never), and ``scheduler`` ``asha`` / ``hyperband`` (Ray Tune's single-metric
-    early stopping: single-objective accuracy searches only; one Ray worker process per trial)."""
-
-    kind = "ray"
-    address: str | None = None
-    resources: dict[str, float] = dataclasses.field(default_factory=lambda: {"cpu": 1})
-    max_concurrent: int | None = None
-    scheduler: str | None = None
-    max_trials_per_worker: int = 20
-
-    def __post_init__(self) -> None:
-        if self.address is not None and (not isinstance(self.address, str) or not self.address):
-            raise ValueError(f"Ray: `address` must be a cluster address string or None, but got address={self.address!r}")
-        if not isinstance(self.resources, dict) or not self.resources:
-            raise ValueError(f"Ray: `resources` must be a dict like {{'cpu': 1, 'gpu': 0.5}}, but got "
-                             f"resources={self.resources!r}")
-        for k, v in self.resources.items():
-            if not isinstance(k, str) or not k:
-                raise ValueError(f"Ray: `resources` keys must be 'cpu', 'gpu', 'memory' or custom resource names, "
-                                 f"but got {k!r}")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise ValueError(f"Ray: `resources[{k!r}]` must be a number >= 0, but got {v!r}")
-        if self.max_concurrent is not None:
-            check_int("max_concurrent", self.max_concurrent, 1)
-        check_int("max_trials_per_worker", self.max_trials_per_worker, 0)
-        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
-            raise ValueError(f"Ray: `scheduler` must be None, 'asha' or 'hyperband', but got scheduler={self.scheduler!r}")
-
-    def check(self, config: StudyConfig) -> None:
-        if self.scheduler is not None and not config.single_accuracy:
-            raise ValueError(f"Ray: `scheduler` ({self.scheduler}) stops trials on one metric: it needs "
-                             f"objectives=('accuracy',), but got objectives={list(config.objectives)!r}")
-        if config.pruner is not None and config.pruner.name not in NAS_PRUNERS:
-            raise ValueError(f"`pruner` {config.pruner.name!r} (Optuna's) works with the local backend; with the Ray "
-                             f"backend use pruner='pareto' (any objectives) or nas.Ray(scheduler='asha') or 'hyperband'")
-        if config.pruner is not None and self.scheduler is not None:
-            raise ValueError(f"Ray: `scheduler` ({self.scheduler}) and `pruner` ('pareto') both stop trials early: "
-                             f"choose one")
-
-    def run(self, study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool) -> None:
-        run_ray(study, url, config, self, verbose=verbose)
+__all__ = ["ray_environment", "run_ray", "start_local_ray", "stop_local_ray"]
 
 
 def ray_environment() -> None:
@@ -171,7 +120,7 @@ def pool_worker(study_name: str, url: str, max_trials: int) -> int:
     import ray
 
     from nas._quiet import import_keras
-    from nas.backends.local import open_worker_study, work
+    from nas.engine.worker import open_worker_study, work
 
     study, config = open_worker_study(study_name, url, None, numbered=True)
     if config.evaluator is None:
@@ -256,7 +205,7 @@ def ray_trial(tune_config: dict[str, Any], storage: str = "") -> None:
     from ray import tune
 
     from nas._quiet import import_keras
-    from nas.backends.local import open_worker_study
+    from nas.engine.worker import open_worker_study
     from nas.engine.runner import Runner
 
     url = storage
@@ -324,7 +273,9 @@ def _signal_handlers() -> dict[int, Any]:
     return {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
 
-def run_ray(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *, verbose: bool) -> None:
+def run_ray(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool) -> None:
+    backend = config.run.backend
+    assert isinstance(backend, Ray)
     ray_environment()  # before the first `import ray`
     import ray
     from ray import tune
@@ -371,7 +322,7 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *,
                                             scheduler=scheduler, reuse_actors=False),
                 run_config=tune.RunConfig(name=f"{study.study_name}-{int(time.time())}",
                                           storage_path=str(Path(config.artifacts).resolve() / "ray"),
-                                          failure_config=tune.FailureConfig(max_failures=config.max_retries),
+                                          failure_config=tune.FailureConfig(max_failures=config.strategy.max_retries),
                                           verbose=0),
             )
             tuner.fit()

@@ -27,7 +27,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from nas.engine.config import StudyConfig, read_config
+from nas.engine.schema import StudyConfig, read_config
 from nas.engine.storage import GRACE_PERIOD, HOST, claim_lock
 
 __all__ = ["WORKERS_ATTR", "claim", "counts", "fail_dead_trials", "fail_running", "give_back", "next_worker_number",
@@ -61,11 +61,11 @@ def counts(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
 
 def stop_reason(c: dict[str, int], config: StudyConfig) -> str | None:
     """Why the search must stop now although its target is not met (None: it may go on)."""
-    if c["infeasible"] >= config.infeasible_cap:
+    if c["infeasible"] >= config.strategy.infeasible_cap:
         return (f"the constraints {config.constraints} rejected {c['infeasible']} candidates and only {c['done']} "
                 f"were trained: loosen the constraints or narrow the space")
-    if c["failed"] >= config.failure_cap:
-        return f"{c['failed']} trials failed (limit max_failures={config.failure_cap})"
+    if c["failed"] >= config.strategy.failure_cap:
+        return f"{c['failed']} trials failed (limit max_failures={config.strategy.failure_cap})"
     return None
 
 
@@ -115,7 +115,8 @@ def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 
                         _first_heartbeat(study, trial._trial_id)
                 except KeyboardInterrupt:  # a Ctrl-C that came during the claim: give the trial back
                     if trial is not None:
-                        give_back(study, trial._trial_id, "interrupted (Ctrl-C) while claiming", config.max_retries)
+                        give_back(study, trial._trial_id, "interrupted (Ctrl-C) while claiming",
+                                  config.strategy.max_retries)
                     raise
                 if seen is not None:
                     seen[:] = trials
@@ -189,7 +190,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, max_retries
     """Enqueue a failed trial's params again (up to the study's ``max_retries``). Returns the number of retries
     used, or None when the limit is reached."""
     if max_retries is None:
-        max_retries = read_config(study).max_retries
+        max_retries = read_config(study).strategy.max_retries
     retries = int(trial.user_attrs.get("retries", 0))
     if not trial.params or retries >= max_retries:
         return None
@@ -246,7 +247,7 @@ def fail_dead_trials(study: optuna.Study, *, reason_for: dict[int, str] | None =
         reason = _death(t, stale, reason_for or {}, now)
         if reason is not None and fail_running(study, t, reason=reason):
             if max_retries is None:
-                max_retries = read_config(study).max_retries
+                max_retries = read_config(study).strategy.max_retries
             requeue(study, t, max_retries=max_retries)
             failed.append(t.number)
     return failed

@@ -31,7 +31,8 @@ from nas.budget import ANALYTIC, CONSTRAINTS, TrialFailed
 from nas.cost import cost
 from nas.engine import records
 from nas.engine.claims import seed_of
-from nas.engine.config import NAS_PRUNERS, StudyConfig, make_evaluator
+from nas.engine.components import make_evaluator
+from nas.engine.schema import NAS_PRUNERS, StudyConfig
 from nas.spec import ArchSpec
 
 __all__ = ["Heartbeat", "Runner", "rss_mb"]
@@ -266,7 +267,7 @@ class Runner:
         """The rung epochs of the ``pareto`` pruner (empty without it)."""
         from nas.rungs import rung_epochs
 
-        pruner = self.config.pruner
+        pruner = self.config.strategy.pruner
         if pruner is None or pruner.name not in NAS_PRUNERS:
             return ()
         options = pruner.options
@@ -275,7 +276,7 @@ class Runner:
     def _calibrate_at(self) -> tuple[int, ...]:
         """The epochs (1-based) after which training measures the calibrated validation accuracy: the rungs,
         when the pruner's ``calibrate`` option is on (studies stored before the option judge plain accuracy)."""
-        pruner = self.config.pruner
+        pruner = self.config.strategy.pruner
         return self._rungs() if pruner is not None and pruner.options.get("calibrate", False) else ()
 
     def _rung_hook(self, trial: optuna.Trial) -> Any:
@@ -284,7 +285,7 @@ class Runner:
         other trials only; a retry of a trial whose worker died takes the decisions that trial had recorded."""
         from nas.rungs import keep
 
-        options = self.config.pruner.options
+        options = self.config.strategy.pruner.options
         eta, rule = int(options["reduction_factor"]), options["rule"]
         rungs = set(self._rungs())
         cost_keys = tuple(o for o in self.objectives if o in ANALYTIC)  # known exactly before training
@@ -319,12 +320,12 @@ class Runner:
         accuracy), and the backend's hook; it keeps the per-epoch accuracy for a stopped trial's record."""
         hooks: list[Any] = [lambda epoch, val_acc: self._history.append(round(float(val_acc), 6))]
         last = self.config.budget.epochs - 1
-        pruner = self.config.pruner
+        pruner = self.config.strategy.pruner
         if pruner is not None and pruner.name in NAS_PRUNERS:
             hooks.append(self._rung_hook(trial))
             if len(self.objectives) == 1:
                 hooks.append(lambda epoch, val_acc: trial.report(val_acc, epoch))
-        elif self.config.single_accuracy and pruner is not None:
+        elif self.config.goal.single_accuracy and pruner is not None:
             def prune(epoch: int, val_acc: float) -> None:
                 trial.report(val_acc, epoch)
                 if epoch < last and trial.should_prune():  # a finished training is a result, not a prune

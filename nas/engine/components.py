@@ -1,29 +1,21 @@
-"""The study's configuration: one typed, frozen, validated record, stored with the study as JSON.
-
-:class:`StudyConfig` holds everything a worker, a resume or a report needs to know about a search: the space
-(as its config), objectives, sampler, pruner, training budget, constraints, data reference, evaluator, trial
-target, failure limits, artefact folder, backend and device. It is written once when the study is created
-(and again only when a resume raises the target or changes the backend), by :func:`write_config`, and read by
-:func:`read_config`; nothing else touches the stored attribute.
-
-Nothing stored is executable. Samplers, pruners and evaluators are :class:`Component` s, a name plus JSON
-options:
+"""Samplers, pruners and evaluators: from what a user passes to the stored :class:`Component` (a name and JSON
+options), and from a stored component back to the object, with the safety checks in between.
 
 * samplers: ``evolution`` (nas's own, :mod:`nas.engine.evolution`), ``nsga2``, ``tpe``, ``random``, ``grid``, or
   the name of any class in ``optuna.samplers`` (e.g. ``GridSampler``) with its constructor arguments;
-* pruners: ``median``, ``successive_halving``, ``asha``, ``hyperband``, or a class in ``optuna.pruners``;
+* pruners: ``pareto`` (nas's early stopping), ``median``, ``successive_halving``, ``asha``, ``hyperband``, or a
+  class in ``optuna.pruners``;
 * evaluators: a registered name (``nasbench201``: the NAS-Bench-201 table) or an import path
-  ``"package.module:function"``, which is called only if it carries the :func:`nas.evaluator` mark.
+  ``"package.module:function"``, imported only when its source shows the :func:`nas.evaluator` mark
+  (:mod:`nas.engine.sources`) and called only if the imported object carries it.
 
-Studies written by nas 0.1 (``version: 1``) load as they are. Their samplers, pruners and evaluators given as
-objects were stored as pickles; those are refused when the study would run them, unless the environment
-variable ``NAS_RUN_CODE_FROM_STORAGE=1`` says that everyone who can write to the storage is trusted.
+Only classes of ``optuna.samplers`` / ``optuna.pruners`` can be named, so a stored record cannot name an
+arbitrary callable. Records written by nas 0.1 may hold pickled components; they are refused unless the
+environment variable ``NAS_RUN_CODE_FROM_STORAGE=1`` says that everyone who can write to the storage is trusted.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import functools
 import importlib
 import inspect
@@ -31,280 +23,30 @@ import json
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
-import search_spaces
-from nas.budget import Budget, check_constraints, check_objectives
-from nas.devices import Device
 from nas.engine.evolution import ParetoEvolutionSampler
+from nas.engine.schema import NAS_PRUNERS, PICKLE, Component, StudyConfig, read_config
 from nas.engine.sources import check_marked_source
-from nas.trial import EVALUATOR_MARK, FixedTrial
+from nas.trial import EVALUATOR_MARK
+from nas.validate import check_int
 
-__all__ = ["CONFIG_ATTR", "CONFIG_VERSION", "Component", "EVALUATORS",
-           "check_runnable", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "StudyConfig",
-           "NAS_PRUNERS", "check_int", "configure_space", "evaluator_component", "make_evaluator", "make_pruner",
-           "make_sampler", "rung_options",
-           "now", "pruner_component", "read_config", "sampler_component", "warm_start_params", "write_config"]
+__all__ = ["EVALUATORS", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "check_runnable", "evaluator_component",
+           "make_evaluator", "make_pruner", "make_sampler", "pruner_component", "rung_options", "sampler_component"]
 
-CONFIG_VERSION = 2
-CONFIG_ATTR = "nas"  # the study user attribute holding the configuration (JSON)
 RUN_CODE_ENV = "NAS_RUN_CODE_FROM_STORAGE"
 SAMPLERS = ("evolution", "nsga2", "tpe", "random", "grid")
 PRUNERS = ("pareto", "median", "successive_halving", "asha", "hyperband")
-# nas's own early stopping (decided by nas from the study storage, on every backend, multi-objective too);
-# the others are Optuna's pruners (single-objective accuracy, local backend)
-NAS_PRUNERS = ("pareto",)
 # registered evaluators: name -> import path of a marked factory
 EVALUATORS = {"nasbench201": "search_spaces.nasbench201:Table"}
-MAX_TRIALS = 1_000_000
-DATA_KINDS = ("name", "folder", "npz", "evaluator", "keras_tuner")
-PICKLE = "pickle"  # the component name of a nas 0.1 pickle
 
 _SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates"), "nsga2": ("population_size",),
                     "tpe": ("n_startup_trials",), "random": (), "grid": ()}
 _PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule", "calibrate"), "median": ("n_startup_trials",),
                    "successive_halving": ("reduction_factor",),
                    "asha": ("reduction_factor",), "hyperband": ("reduction_factor",)}
-
-
-def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    """``value`` as an integer in [low, high], else an error naming ``name``, the rule and the value."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        rule = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high:,}]"
-        raise ValueError(f"`{name}` must be {rule}, but got {name}={value!r}")
-    return value
-
-
-def _plain(value: Any, where: str) -> Any:
-    """``value`` if it is plain JSON data (and a copy of it through JSON), else an error naming ``where``."""
-    try:
-        return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError):
-        raise ValueError(f"{where} must be plain JSON data (numbers, strings, lists, dicts), but got "
-                         f"{value!r}") from None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Component:
-    """A sampler, pruner or evaluator stored as data: a ``name`` and JSON ``options`` (constructor arguments)."""
-
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"a component `name` must be a non-empty string, but got name={self.name!r}")
-        if not isinstance(self.options, dict):
-            raise ValueError(f"component {self.name!r}: `options` must be a dict, but got {self.options!r}")
-        object.__setattr__(self, "options", _plain(self.options, f"component {self.name!r} options"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "options": dict(self.options)}
-
-    @classmethod
-    def of(cls, value: Any, what: str) -> Component | None:
-        if value is None:
-            return None
-        if not isinstance(value, dict) or set(value) - {"name", "options"} or "name" not in value:
-            raise ValueError(f"`{what}` must be stored as {{'name': ..., 'options': {{...}}}}, but got {value!r}")
-        return cls(name=value["name"], options=dict(value.get("options") or {}))
-
-
-@dataclass(frozen=True, kw_only=True)
-class StudyConfig:
-    """Everything stored about a search except its trials (see the module docstring)."""
-
-    space: dict[str, Any]
-    objectives: tuple[str, ...]
-    n_trials: int
-    artifacts: str
-    sampler: Component
-    seed: int | None = None
-    pruner: Component | None = None
-    budget: Budget = field(default_factory=Budget)
-    constraints: dict[str, float] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=lambda: {"kind": "evaluator"})
-    evaluator: Component | None = None
-    warm_start: tuple[str, ...] = ()
-    max_retries: int = 2
-    max_failures: int | None = None
-    backend: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
-    device: Device = field(default_factory=Device)
-    sample_within_limits: bool = True
-    created: str = ""
-    version: int = CONFIG_VERSION
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "objectives", check_objectives(self.objectives))
-        object.__setattr__(self, "constraints", check_constraints(self.constraints))
-        object.__setattr__(self, "warm_start", tuple(self.warm_start))
-        check_int("n_trials", self.n_trials, 1, MAX_TRIALS)
-        check_int("max_retries", self.max_retries, 0, 100)
-        if self.max_failures is not None:
-            check_int("max_failures", self.max_failures, 1, MAX_TRIALS)
-        if self.seed is not None:
-            check_int("seed", self.seed, 0, 2**31 - 1)
-        if not isinstance(self.sample_within_limits, bool):
-            raise ValueError(f"`sample_within_limits` must be true or false, but got "
-                             f"sample_within_limits={self.sample_within_limits!r}")
-        if self.version not in (1, CONFIG_VERSION):
-            raise ValueError(f"study config: `version` must be 1 or {CONFIG_VERSION} (this nas reads those), but got "
-                             f"version={self.version!r}; upgrade nas to read this study")
-        for name, kind in (("budget", Budget), ("device", Device), ("sampler", Component)):
-            if not isinstance(getattr(self, name), kind):
-                raise ValueError(f"study config: `{name}` must be a {kind.__name__}, but got {getattr(self, name)!r}")
-        for name in ("space", "data", "backend"):
-            value = getattr(self, name)
-            if not isinstance(value, dict):
-                raise ValueError(f"study config: `{name}` must be a dict, but got {name}={value!r}")
-            object.__setattr__(self, name, _plain(value, f"study config `{name}`"))
-        if not isinstance(self.backend.get("kind"), str):
-            raise ValueError(f"study config: `backend` needs a `kind`, but got backend={self.backend!r}")
-        if self.data.get("kind") not in DATA_KINDS:
-            raise ValueError(f"study config: `data` must have a `kind` among {', '.join(DATA_KINDS)}, but got "
-                             f"data={self.data!r}")
-        try:  # a space that cannot be rebuilt fails here, naming the option
-            search_spaces.from_config(self.space)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"study config: `space`: {exc}") from None
-        if not isinstance(self.artifacts, str) or not self.artifacts:
-            raise ValueError(f"study config: `artifacts` must be a folder path, but got artifacts={self.artifacts!r}")
-
-    # -- limits, stated once
-    @property
-    def failure_cap(self) -> int:
-        """Failed trials after which the search stops (``max_failures``, default max(5, n_trials))."""
-        return self.max_failures if self.max_failures is not None else max(5, self.n_trials)
-
-    @property
-    def infeasible_cap(self) -> int:
-        """Over-budget candidates after which the search stops: the constraints leave too little of the space."""
-        return max(1000, 50 * self.n_trials)
-
-    @property
-    def single_accuracy(self) -> bool:
-        return self.objectives == ("accuracy",)
-
-    def replace(self, **changes: Any) -> StudyConfig:
-        return dataclasses.replace(self, **changes)
-
-    # -- JSON
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if hasattr(value, "to_dict"):
-                value = value.to_dict()
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
-        return out
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> StudyConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"study config must be a JSON object, but got {type(data).__name__}")
-        if data.get("version") == 1:
-            data = _from_version_1(data)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"study config: unknown field {unknown[0]!r} (written by a newer nas?); known fields: "
-                             f"{', '.join(sorted(known))}")
-        missing = sorted(f.name for f in dataclasses.fields(cls)
-                         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-                         and f.name not in data)
-        if missing:
-            raise ValueError(f"study config: the field {missing[0]!r} is missing")
-        kwargs = dict(data)
-        kwargs["budget"] = Budget.of(data.get("budget"))
-        kwargs["device"] = Device.of(data.get("device"))
-        kwargs["sampler"] = Component.of(data["sampler"], "sampler")
-        kwargs["pruner"] = Component.of(data.get("pruner"), "pruner")
-        kwargs["evaluator"] = Component.of(data.get("evaluator"), "evaluator")
-        if not isinstance(data["objectives"], (list, tuple)):
-            raise ValueError(f"study config: `objectives` must be a list, but got {data['objectives']!r}")
-        kwargs["objectives"] = tuple(data["objectives"])
-        kwargs["warm_start"] = tuple(data.get("warm_start") or ())
-        return cls(**kwargs)
-
-    @classmethod
-    def from_json(cls, text: Any) -> StudyConfig:
-        if not isinstance(text, str):
-            raise ValueError(f"study config must be JSON text, but got {type(text).__name__}")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"study config is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
-
-
-def _legacy_component(value: Any, kind: str) -> dict[str, Any] | None:
-    """A nas 0.1 sampler / pruner dict (``{"name": ..., "seed": ..., other options}`` or a pickled object)."""
-    if value is None:
-        return None
-    if not isinstance(value, dict) or "name" not in value:
-        raise ValueError(f"study config (version 1): `{kind}` must be a dict with a name, but got {value!r}")
-    if value["name"] == "object":
-        return {"name": PICKLE, "options": {"class": value.get("class"), "pickle": value.get("pickle")}}
-    return {"name": value["name"], "options": {k: v for k, v in value.items() if k not in ("name", "seed")}}
-
-
-def _from_version_1(old: dict[str, Any]) -> dict[str, Any]:
-    """The version-2 fields of a configuration written by nas 0.1 (an untyped dict)."""
-    new = {k: old[k] for k in ("space", "objectives", "n_trials", "artifacts", "budget", "constraints", "data",
-                               "max_retries", "max_failures", "created") if k in old}
-    new["version"] = CONFIG_VERSION
-    sampler = old.get("sampler") or {"name": "tpe"}
-    seed = sampler.get("seed")
-    new["seed"] = seed % (2**31 - 1) if isinstance(seed, int) and seed >= 2**31 - 1 else seed  # 0.1 reduced it so
-    for key, top in (("n_trials", MAX_TRIALS), ("max_retries", 100), ("max_failures", MAX_TRIALS)):
-        if isinstance(new.get(key), int) and new[key] > top:
-            new[key] = top  # nas 0.1 had no upper bounds
-    new["sampler"] = _legacy_component(sampler, "sampler")
-    new["pruner"] = _legacy_component(old.get("pruner"), "pruner")
-    new["warm_start"] = list(old.get("warm_start") or [])
-    if old.get("evaluator"):
-        new["evaluator"] = {"name": PICKLE, "options": {"pickle": old["evaluator"]}}
-    devices = dict(old.get("devices") or {})
-    new["device"] = {"kind": devices.get("device", "auto"), "mixed_precision": devices.get("mixed_precision"),
-                     "jit_compile": devices.get("jit_compile", "auto"), "tpu_address": devices.get("tpu_address")}
-    if "keras_tuner" in old:
-        kt = dict(old["keras_tuner"])
-        new["backend"] = {"kind": "keras_tuner", "tuner": kt.get("tuner"), "options": kt.get("options") or {},
-                          "directory": kt.get("directory"), "project_name": kt.get("project_name"),
-                          "continuable": bool(kt.get("run"))}
-    else:
-        new["backend"] = {"kind": "local", "n_workers": min(256, max(1, int(old.get("n_workers") or 1))),
-                          "max_trials_per_worker": int(old.get("max_trials_per_worker", 20))}
-    return new
-
-
-def read_config(study: optuna.Study) -> StudyConfig:
-    """The configuration stored with ``study`` (an error naming the study if it is not a nas study)."""
-    text = study.user_attrs.get(CONFIG_ATTR)
-    if text is None:
-        raise ValueError(f"study {study.study_name!r} is not a nas study (it has no {CONFIG_ATTR!r} user attribute)")
-    try:
-        return _parse(text)
-    except ValueError as exc:
-        raise ValueError(f"study {study.study_name!r}: {exc}") from None
-
-
-@functools.lru_cache(maxsize=16)
-def _parse(text: str) -> StudyConfig:
-    """Parsed once per distinct stored text (a worker reads the configuration before every claim; it is frozen)."""
-    return StudyConfig.from_json(text)
-
-
-def write_config(study: optuna.Study, config: StudyConfig) -> None:
-    study.set_user_attr(CONFIG_ATTR, config.to_json())
 
 
 # ------------------------------------------------------------------ from what a user passes to stored components
@@ -481,8 +223,8 @@ def _unpickle(component: Component) -> Any:
 def check_runnable(config: StudyConfig) -> None:
     """Refuse now (before any worker starts) a study whose components cannot run here: a nas 0.1 pickle without
     the opt-in, an evaluator that is not importable or not marked."""
-    for what in ("sampler", "pruner", "evaluator"):
-        component = getattr(config, what)
+    for what, component in (("sampler", config.strategy.sampler), ("pruner", config.strategy.pruner),
+                            ("evaluator", config.evaluator)):
         if component is not None and component.name == PICKLE:
             _refuse_pickle(what, component)
     make_evaluator(config.evaluator)
@@ -536,7 +278,7 @@ def _stored_constraints(study: optuna.Study) -> dict[str, float]:
         config = read_config(study)
     except ValueError:
         return {}
-    return dict(config.constraints) if config.sample_within_limits else {}
+    return dict(config.goal.constraints) if config.strategy.sample_within_limits else {}
 
 
 def rung_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -613,55 +355,3 @@ def make_evaluator(component: Component | None) -> Any:
         return functools.partial(obj, **component.options) if component.options else obj
     except (TypeError, ValueError) as exc:
         raise ValueError(f"`evaluator` {component.name!r} with options {component.options}: {exc}") from None
-
-
-# ------------------------------------------------------------------ the space and its warm start
-
-def configure_space(space: Any, data_shape: tuple[int, int, int], num_classes: int) -> search_spaces.Space:
-    """A configured space from a name, a ``{"space": name, "options": {...}}`` dict or a space object; input
-    shape and class count come from the data unless the options set them."""
-    if isinstance(space, str):
-        if space not in search_spaces.names():
-            raise ValueError(f"`space` must be one of {', '.join(search_spaces.names())} or a configured space, "
-                             f"but got space={space!r}")
-        if space == "compound":
-            raise ValueError("`space`: the compound space needs a base spec: pass search_spaces.get('compound', "
-                             "base=...) or {'space': 'compound', 'options': {'base': ...}}")
-        return search_spaces.get(space, input_shape=data_shape, num_classes=num_classes)
-    if isinstance(space, dict):
-        if "space" not in space:
-            raise ValueError(f"`space` given as a dict must be {{'space': name, 'options': {{...}}}}, but got {space!r}")
-        options = dict(space.get("options") or {})
-        if space["space"] != "compound":
-            options.setdefault("input_shape", data_shape)
-        options.setdefault("num_classes", num_classes)
-        return search_spaces.get(space["space"], **search_spaces.from_jsonable(options))
-    if isinstance(space, search_spaces.Space):
-        return space
-    raise ValueError(f"`space` must be a space name, a config dict or a search_spaces.Space, but got "
-                     f"{type(space).__name__}")
-
-
-def warm_start_params(space: search_spaces.Space, warm_start: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(name, labels) per warm-start item: classic networks of the space by name, or label dicts (checked
-    against the space now, with the label named if one is outside it)."""
-    if isinstance(warm_start, (str, dict)):
-        warm_start = [warm_start]
-    if not isinstance(warm_start, (list, tuple)):
-        raise ValueError(f"`warm_start` must be a list of classic network names or label dicts, but got "
-                         f"warm_start={warm_start!r}")
-    warm: list[tuple[str, dict[str, Any]]] = []
-    for item in warm_start:
-        if isinstance(item, str):
-            warm.append((item, space.params_of(item)))
-        elif isinstance(item, dict):
-            space.sample(FixedTrial(item))
-            warm.append(("params", dict(item)))
-        else:
-            raise ValueError(f"`warm_start` items must be classic network names or label dicts, but got {item!r}")
-    return warm
-
-
-def now() -> str:
-    return datetime.datetime.now().isoformat(timespec="seconds")
-
