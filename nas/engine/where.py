@@ -116,6 +116,34 @@ class Ray(Backend):
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
             raise ValueError(f"Ray: `scheduler` must be None, 'asha' or 'hyperband', but got scheduler={self.scheduler!r}")
 
+    def unsatisfiable(self, nodes: list[dict[str, Any]]) -> str | None:
+        """Why no node of a Ray cluster can ever hold one worker with ``resources`` (None: some node can), from
+        the nodes as ``ray.nodes()`` lists them (``Alive``, ``Resources``: ``CPU``, ``GPU``, ``memory`` in bytes,
+        custom names). A plain function of the nodes given, so it is tested without a cluster."""
+        names = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
+        wanted = {names.get(k, k): float(v) for k, v in self.resources.items() if float(v) > 0}
+        alive = [n for n in nodes if n.get("Alive", True)]
+        for node in alive:
+            have = node.get("Resources") or {}
+            if all(float(have.get(k, 0.0)) >= v for k, v in wanted.items()):
+                return None
+        if not alive:
+            return "the Ray cluster has no live node"
+
+        def shown(resources: dict[str, Any]) -> str:
+            keep = {k: v for k, v in resources.items() if not k.startswith("node:") and not k.startswith(
+                "accelerator_type") and k != "object_store_memory"}
+            return ", ".join(f"{k} {v / 2**30:.1f} GB" if k == "memory" else f"{k} {v:g}" for k, v in sorted(
+                keep.items()))
+        missing = sorted({k for k, v in wanted.items()
+                          if all(float((n.get("Resources") or {}).get(k, 0.0)) < v for n in alive)})
+        nodes_text = "; ".join(f"node {n.get('NodeManagerAddress', '?')}: {shown(n.get('Resources') or {})}"
+                               for n in alive)
+        hint = (" (on a machine without a GPU leave `gpu` out, e.g. resources={'cpu': 1})" if "GPU" in missing
+                else "")
+        return (f"Ray: no node of the cluster can ever hold a worker with resources={self.resources}: "
+                f"{', '.join(missing) or 'their combination'} is more than any node has ({nodes_text}){hint}")
+
     def check(self, config: StudyConfig) -> None:
         strategy = config.strategy
         if self.scheduler is not None and not config.goal.single_accuracy:
