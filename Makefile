@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export KERAS_HOME := $(CURDIR)/.keras
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install test test-fast demo bench bench-quick chaos clean
+.PHONY: install test test-fast demo bench bench-quick chaos accelerator-check clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or set PYTHON=...)"; exit 1; }
@@ -40,6 +40,9 @@ bench-quick: $(STAMP)
 
 chaos: $(STAMP)
 	$(PY) benchmarks/run.py --only chaos --update
+
+accelerator-check: $(STAMP)
+	$(PY) benchmarks/accelerator_check.py
 
 clean:
 	rm -rf $(VENV) .keras runs .pytest_cache
