@@ -133,18 +133,27 @@ def test_sqlite_storage_uses_write_ahead_logging_without_fsync_per_commit(tmp_pa
 
 
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
-def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path, capsys) -> None:
-    """The PostgreSQL URL carries a password: no worker's command line holds it (as `ps` would show), and the
-    search's own output shows it masked."""
+@pytest.mark.parametrize("form", ["userinfo", "encoded", "query"])
+def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path, capsys, form: str) -> None:
+    """The PostgreSQL URL carries a password, as typed (`user:pass@`), percent-encoded (`user:%6E%61%73@`, a text
+    that occurs nowhere else) or in the query (`?password=%6E%61%73`): no worker's command line holds it (as `ps`
+    would show), nor the search's output, the study's repr or the workers' logs, which show the URL masked."""
     import threading
 
     from engine_helpers import evaluator_that_fails_on_wide_first_stages
     from net_helpers import process_tree
 
     import search_spaces
+    from nas.engine.storage import mask_url
 
-    password = POSTGRES.split("//", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    user_password, rest = POSTGRES.split("//", 1)[1].split("@", 1)
+    user, password = user_password.split(":", 1)
     assert password  # the CI URL has one
+    encoded = "".join(f"%{b:02X}" for b in password.encode())
+    url = {"userinfo": POSTGRES, "encoded": f"postgresql://{user}:{encoded}@{rest}",
+           "query": f"postgresql://{user}@{rest}{'&' if '?' in rest else '?'}password={encoded}"}[form]
+    # what must never show: the password as typed (the CI one, "nas", is a word of every line: with its delimiters)
+    secrets = [f":{password}@"] if form == "userinfo" else [encoded[i:i + 4] for i in range(len(encoded) - 3)]
     cmdlines: list[str] = []
     done = threading.Event()
 
@@ -160,15 +169,16 @@ def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path,
     name = f"pgsecret-{uuid.uuid4().hex[:8]}"
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
     try:
-        nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=3, storage=POSTGRES,
+        nas.search(space, evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=3, storage=url,
                    study_name=name, artifacts=tmp_path / "art", max_failures=20, backend=nas.Local(n_workers=2))
     finally:
         done.set()
         watcher.join()
     workers = [c for c in cmdlines if "nas.backends" in c]
-    assert workers and all(f":{password}@" not in c and "postgresql" not in c for c in workers)
+    assert workers and all("postgresql" not in c for c in workers)
     out = capsys.readouterr().out
-    assert f"{name!r} in postgresql://nas:***@" in out and f":{password}@" not in out
-    assert f":{password}@" not in repr(nas.load_study(name, POSTGRES))
+    assert f"{name!r} in {mask_url(url)}" in out
     logs = list((tmp_path / "art").glob(f"{name}.worker-*.log"))  # keyed by study
-    assert len(logs) >= 2 and all(f":{password}@" not in p.read_text() for p in logs)
+    assert len(logs) >= 2
+    texts = [*workers, out, repr(nas.load_study(name, url)), *(p.read_text() for p in logs)]
+    assert [s for s in secrets for text in texts if s in text] == []

@@ -388,7 +388,7 @@ def test_passwords_never_show_in_urls_or_errors() -> None:
     assert mask_url("postgresql+psycopg://u:p%40ss@h/d") == "postgresql+psycopg://u:***@h/d"
     assert mask_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
     assert mask_url("postgresql://db/nas?user=nas&password=hunter2&sslmode=require") == \
-        "postgresql://db/nas?user=nas&password=***&sslmode=require"
+        "postgresql://db/nas?user=nas&password=***"  # to the end: an unescaped '&' may belong to the password
     with pytest.raises(ValueError) as err:
         open_storage("postgresql://nas:s3cret@127.0.0.1:1/nas")
     assert "s3cret" not in str(err.value) and "postgresql://nas:***@127.0.0.1:1/nas" in str(err.value)
