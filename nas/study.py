@@ -384,8 +384,13 @@ def _store(url: str, name: str, config: StudyConfig, warm: list[tuple[str, dict[
     lock = lock_path(url)
     if not isinstance(lock, Path):
         open_storage(url)  # a database server: a clear error if it cannot be reached, before taking its lock
-    with claim_lock(lock):
-        storage = open_storage(url)
+    with claim_lock(lock) as created:
+        try:
+            storage = open_storage(url)
+        except ValueError:
+            if created and isinstance(lock, Path):  # a search that fails before it starts leaves nothing behind
+                lock.unlink()
+            raise
         directions = [OBJECTIVES[o] for o in config.objectives]
         if name in optuna.get_all_study_names(storage):
             study = _adoptable(optuna.load_study(study_name=name, storage=storage), url, directions)

@@ -288,33 +288,55 @@ ADVISORY_KEY = 0x6E617321  # "nas!": one lock for all nas claims on a database
 
 
 @contextlib.contextmanager
-def claim_lock(target: Path | str | None) -> Iterator[None]:
+def claim_lock(target: Path | str | None) -> Iterator[bool]:
     """Serialises "count trials, then ask for one" between processes - of one machine through a lock file, of
     many machines through a PostgreSQL advisory lock - so that a study never runs more trials than its
-    target."""
+    target.
+
+    Yields whether this process created the lock file. Its holder may remove it (a search that fails before
+    it starts leaves nothing beside the storage): a process that was waiting for the removed file finds, once
+    it holds it, that the path no longer names that file, and locks the file at the path instead, so two
+    processes never hold the lock at once."""
     if target is None:
-        yield
+        yield False
         return
     if isinstance(target, str):
         import sqlalchemy
 
         engine = _ENGINES.get(target)
         if engine is None:
-            engine = _ENGINES[target] = sqlalchemy.create_engine(target, pool_pre_ping=True, poolclass=sqlalchemy.pool.NullPool)
+            engine = _ENGINES[target] = sqlalchemy.create_engine(target, pool_pre_ping=True,
+                                                                 poolclass=sqlalchemy.pool.NullPool)
         with engine.connect() as conn:
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_KEY})
             try:
-                yield
+                yield False
             finally:
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    while True:
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fd, created = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o666), True
+        except FileExistsError:
+            try:
+                fd, created = os.open(target, os.O_WRONLY | os.O_APPEND), False
+            except FileNotFoundError:  # removed in between
+                continue
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        held = os.fstat(fd)
+        try:
+            now = os.stat(target)
+            if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # its holder removed it while this process waited: lock the file at the path now
+    try:
+        yield created
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def default_artifacts(url: str, study_name: str) -> str:
