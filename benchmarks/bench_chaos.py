@@ -186,7 +186,7 @@ def postgres_part(url: str, args: argparse.Namespace, rng: random.Random, folder
     study = optuna.load_study(study_name=name, storage=url)
     artifacts = folder / "pg-art"
     target = args.trials
-    env = {**os.environ, "NAS_STORAGE": url}
+    env = {**os.environ, "NAS_STORAGE": url, "NAS_ARTIFACTS": str(artifacts)}  # the folder given at creation
     workers: list[subprocess.Popen] = []
     kills: Counter[str] = Counter()
     phases: Counter[str] = Counter()

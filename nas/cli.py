@@ -154,7 +154,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     study = _study(args)
-    study.resume(n_trials=args.n_trials, backend=_resume_backend(study, args))
+    study.resume(n_trials=args.n_trials, backend=_resume_backend(study, args), artifacts=args.artifacts)
     _print_front(study, None, args.limit)
     return 0
 
@@ -229,6 +229,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         argv += ["--max-trials", str(args.max_trials)]
     if args.seed is not None:
         argv += ["--seed", str(args.seed)]
+    if args.artifacts is not None:
+        argv += ["--artifacts", args.artifacts]
     return worker_main(argv)
 
 
@@ -271,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     storage_help = "storage URL or file (default: the NAS_STORAGE environment variable, else runs/nas.db)"
+    artifacts_help = ("the study's artefact folder, to confirm it when it is not the default for the storage "
+                      "(or set NAS_ARTIFACTS)")
 
     def study_args(p: argparse.ArgumentParser, required: bool = False) -> None:
         p.add_argument("--study", required=required,
@@ -307,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resources", help='Ray resources per trial as JSON, e.g. \'{"cpu": 1, "gpu": 0.5}\'')
     p.add_argument("--max-concurrent", type=int, help="Ray: trials at once")
     p.add_argument("--scheduler", choices=("asha", "hyperband"), help="Ray: single-objective accuracy searches")
+    p.add_argument("--artifacts", help=artifacts_help)
     p.set_defaults(func=cmd_resume)
 
     p = command("status", "progress, counts by state, epochs, best so far, last failures",
@@ -347,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     study_args(p, required=True)
     p.add_argument("--max-trials", type=int, default=0, help="exit after this many trials (0: until the target)")
     p.add_argument("--seed", type=int, help="this worker's sampler seed (default: derived from the study's)")
+    p.add_argument("--artifacts", help=artifacts_help)
     p.set_defaults(func=cmd_worker)
 
     p = command("summary", "per-layer MACs and params of a baseline or a spec JSON file",

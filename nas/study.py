@@ -28,7 +28,8 @@ from nas.engine.config import (CONFIG_ATTR, Component, StudyConfig, check_int, c
 from nas.engine.limits import check_reachable
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
-from nas.engine.storage import claim_lock, default_artifacts, describe_storage, lock_path, mask_url, open_storage
+from nas.engine.storage import (artifacts_folder, claim_lock, default_artifacts, describe_storage, lock_path, mask_url,
+                                open_storage)
 from nas.ranking import hypervolume as _hypervolume
 from nas.ranking import knee_index, non_dominated_ranks
 
@@ -39,6 +40,8 @@ __all__ = ["Study", "TrialRecord", "create_study", "from_keras_tuner", "load_stu
 
 class Study:
     """A ``nas`` search stored in an Optuna study: its trials, ranking, resume and export."""
+
+    _created_with: str | None = None  # the artefact folder create_study was given in this process (confirmed)
 
     def __init__(self, study: optuna.Study, storage_url: str) -> None:
         self.optuna_study = study
@@ -241,7 +244,8 @@ class Study:
 
     # ------------------------------------------------------------------ running
     def resume(self, n_trials: int | None = None, *, backend: Any = None, verbose: bool = True,
-               callbacks: Any = (), progress_bar: bool = False) -> Study:
+               callbacks: Any = (), progress_bar: bool = False,
+               artifacts: str | os.PathLike[str] | None = None) -> Study:
         """Run trials until ``n_trials`` are finished (default: the stored target), on the study's stored backend
         or on ``backend`` (a name or a backend object, stored for later resumes; a study may switch between the
         local and Ray backends, a keras-tuner study stays on keras-tuner). Trials left running by a dead process
@@ -250,7 +254,10 @@ class Study:
         ``callbacks``: functions called as ``fn(study, record)`` (this :class:`Study`, the
         :class:`TrialRecord`) in this process for every trial that finishes (trained, reused, pruned, failed or
         over budget), like Optuna's ``optimize(callbacks=)``; an exception in one stops the search.
-        ``progress_bar``: a tqdm bar of finished trials (``tqdm.auto``: a widget in notebooks)."""
+        ``progress_bar``: a tqdm bar of finished trials (``tqdm.auto``: a widget in notebooks).
+        ``artifacts``: the study's artefact folder, given again to confirm it when it is not the default for its
+        storage (a folder read from the storage is not written to otherwise; see
+        :func:`nas.engine.storage.artifacts_folder`)."""
         callbacks = _check_callbacks(callbacks)
         config = read_config(self.optuna_study)
         stored = backend_of(config.backend)
@@ -275,10 +282,12 @@ class Study:
         config = config.replace(**changes)
         chosen.check(config)
         check_runnable(config)
+        folder = artifacts_folder(config.artifacts, self.storage_url, self.name,
+                                  artifacts if artifacts is not None else self._created_with)
         if changes:
             write_config(self.optuna_study, config)
         self.config = config
-        self._run(chosen, config, verbose, callbacks, progress_bar)
+        self._run(chosen, config.replace(artifacts=folder), verbose, callbacks, progress_bar)
         return self
 
     def _run(self, backend: Backend, config: StudyConfig, verbose: bool, callbacks: list[Any],
@@ -466,6 +475,7 @@ def create_study(space: Any, data: Any = "digits", *, objectives: Any = ("accura
     if evaluator_ref is None:
         check_devices(device_obj)  # absent hardware fails the search now, not every trial
     result = Study(_store(url, name, config, warm), url)
+    result._created_with = artifacts_dir
     if verbose:
         print(f"nas: study {name!r} in {mask_url(url)}")
     return result

@@ -45,7 +45,8 @@ def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
     name = f"pg-{uuid.uuid4().hex[:8]}"
     nas.create_study(TINY_CONV, "digits", n_trials=6, storage=POSTGRES, study_name=name, sampler="random", seed=0,
                      budget={"epochs": 1, "batch_size": 128}, artifacts=tmp_path / "art", verbose=False)
-    workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i)) for i in range(2)]
+    workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i), "--artifacts", str(tmp_path / "art"))
+               for i in range(2)]
     for w in workers:
         assert w.wait(timeout=400) == 0, (tmp_path / "w0.log").read_text()[-2000:]
     trials = _check_exact(name, POSTGRES, 6)
@@ -60,7 +61,8 @@ def test_two_nas_workers_on_postgres_share_the_rung_decisions(tmp_path: Path) ->
                      study_name=name, sampler="random", seed=5, budget={"epochs": 4, "batch_size": 128},
                      pruner={"name": "pareto", "options": {"reduction_factor": 2}}, artifacts=tmp_path / "art",
                      verbose=False)
-    workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i)) for i in range(2)]
+    workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i), "--artifacts", str(tmp_path / "art"))
+               for i in range(2)]
     for w in workers:
         assert w.wait(timeout=400) == 0, (tmp_path / "w0.log").read_text()[-2000:]
     trials = _check_exact(name, POSTGRES, 10)
@@ -83,7 +85,7 @@ def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
     name = f"pgkill-{uuid.uuid4().hex[:8]}"
     nas.create_study(TINY_CONV, "digits", n_trials=4, storage=POSTGRES, study_name=name, sampler="random", seed=1,
                      budget={"epochs": 4, "batch_size": 32}, artifacts=tmp_path / "art", verbose=False)
-    victim = _worker(name, POSTGRES, tmp_path / "victim.log", "--seed", "1")
+    victim = _worker(name, POSTGRES, tmp_path / "victim.log", "--seed", "1", "--artifacts", str(tmp_path / "art"))
     storage = open_storage(POSTGRES)
     deadline = time.time() + 120
     running = []
@@ -94,7 +96,7 @@ def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
     assert running, (tmp_path / "victim.log").read_text()[-2000:]
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    survivor = _worker(name, POSTGRES, tmp_path / "survivor.log", "--seed", "2")
+    survivor = _worker(name, POSTGRES, tmp_path / "survivor.log", "--seed", "2", "--artifacts", str(tmp_path / "art"))
     assert survivor.wait(timeout=400) == 0, (tmp_path / "survivor.log").read_text()[-2000:]
     trials = _check_exact(name, POSTGRES, 4)
     killed = trials[running[0].number]

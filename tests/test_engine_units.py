@@ -107,7 +107,7 @@ def test_a_version_1_pickle_runs_only_with_the_explicit_opt_in(tmp_path: Path, m
         study.resume(6, verbose=False)
     assert study.counts()["done"] == 4 and read_config(study.optuna_study).n_trials == 4  # nothing changed
     monkeypatch.setenv(RUN_CODE_ENV, "1")
-    study.resume(6, verbose=False)
+    study.resume(6, verbose=False, artifacts="/tmp/v1/art-e")  # its stored folder, outside the default: confirmed
     assert study.counts()["done"] == 6 and study.n_trials == 6
 
 

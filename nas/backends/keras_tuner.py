@@ -4,6 +4,7 @@ trial is kept in the study in the nas trial schema (see ``nas.keras_tuner``)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -48,6 +49,13 @@ class KerasTuner(Backend):
             raise ValueError(f"this study is a view of a keras-tuner run made outside nas ({self.directory}/"
                              f"{self.project_name}): continue the tuner itself (overwrite=False) and call "
                              f"nas.from_keras_tuner(tuner) again")
+        if self.directory is not None:  # read from the storage: the tuner writes there
+            folder = Path(config.artifacts).resolve()
+            tuner_dir = Path(self.directory, self.project_name or "").resolve()
+            if folder not in tuner_dir.parents:
+                raise ValueError(f"`backend`: the keras-tuner folder {str(tuner_dir)!r} is not inside the study's "
+                                 f"artefact folder {str(folder)!r}, where nas keeps it; a folder read from the "
+                                 f"storage is not written to")
         if not config.sampler.name.startswith("keras_tuner."):
             raise ValueError(f"`sampler` is Optuna's; with the keras_tuner backend the keras-tuner `tuner` samples, "
                              f"but got sampler={config.sampler.name!r}")

@@ -35,7 +35,7 @@ from nas.engine.claims import claim, counts, fail_dead_trials, give_back, next_w
 from nas.engine.config import StudyConfig, check_int, make_pruner, make_sampler, read_config
 from nas.engine.limits import within_limits
 from nas.engine.progress import FINISHED, listened, report_finished
-from nas.engine.storage import claim_lock, lock_path, mask_url, open_storage
+from nas.engine.storage import artifacts_folder, claim_lock, lock_path, mask_url, open_storage
 
 __all__ = ["Local", "STORAGE_ENV", "supervise", "worker_main"]
 
@@ -98,7 +98,8 @@ class _Workers:
         log_path = artifacts / f"{self.study.study_name}.worker-{number}.log"
         log = open(log_path, "ab")
         cmd = [sys.executable, "-m", "nas.backends", "--study", self.study.study_name,
-               "--max-trials", str(self.backend.max_trials_per_worker)]
+               "--max-trials", str(self.backend.max_trials_per_worker),
+               "--artifacts", self.config.artifacts]  # the folder the resume confirmed
         seed = worker_seed(self.config.seed, number)
         if seed is not None:
             cmd += ["--seed", str(seed)]
@@ -186,7 +187,7 @@ def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: b
     worker process would be, so the search is the same."""
     lock = lock_path(url)
     seed = worker_seed(config.seed, next_worker_number(study, lock))
-    own, config = open_worker_study(study.study_name, url, seed)
+    own, config = open_worker_study(study.study_name, url, seed, artifacts=config.artifacts)
     reported = {t.number for t in own.get_trials(deepcopy=False, states=FINISHED)}
 
     def after(trial: optuna.Trial) -> None:
@@ -298,15 +299,18 @@ def _dies_with(parent: int) -> Any:
     return arm
 
 
-def open_worker_study(study_name: str, url: str, seed: int | None, *,
-                      numbered: bool = False) -> tuple[optuna.Study, StudyConfig]:
+def open_worker_study(study_name: str, url: str, seed: int | None, *, numbered: bool = False,
+                      artifacts: str | None = None) -> tuple[optuna.Study, StudyConfig]:
     """The study with the sampler and pruner its stored configuration names, seeded with ``seed``, or with
-    ``numbered=True`` by a worker number handed out under the study's lock (Ray trials)."""
+    ``numbered=True`` by a worker number handed out under the study's lock (Ray trials); the configuration's
+    artefact folder is the stored one once confirmed (``artifacts``, the ``NAS_ARTIFACTS`` environment variable
+    or the default location: :func:`nas.engine.storage.artifacts_folder`)."""
     storage = open_storage(url, create=False)
     if study_name not in optuna.get_all_study_names(storage):
         raise ValueError(f"no study {study_name!r} in {mask_url(url)}")
     plain = optuna.load_study(study_name=study_name, storage=storage)
     config = read_config(plain)
+    config = config.replace(artifacts=artifacts_folder(config.artifacts, url, study_name, artifacts))
     if numbered:
         seed = worker_seed(config.seed, next_worker_number(plain, lock_path(url)))
     import search_spaces
@@ -328,12 +332,13 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-trials", type=int, default=0, help="exit after this many trials (0: until done)")
     parser.add_argument("--wait-for", type=int, default=None,
                         help="load everything, then wait for this worker process to exit before claiming")
+    parser.add_argument("--artifacts", default=None, help="the study's artefact folder, confirmed")
     args = parser.parse_args(argv)
     url = args.storage or os.environ.get(STORAGE_ENV)
     if not url:
         raise ValueError(f"`storage`: give --storage or set {STORAGE_ENV}")
     warnings.filterwarnings("ignore")
-    study, config = open_worker_study(args.study, url, args.seed)
+    study, config = open_worker_study(args.study, url, args.seed, artifacts=args.artifacts)
     if config.evaluator is None:
         from nas._quiet import import_keras
 
@@ -376,7 +381,9 @@ def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 
     Ctrl-C (the trial is given back). ``ready()`` is called once everything is loaded, before the first claim;
     ``after(trial)`` after each trial; ``tags`` are recorded on every trial. The first trial's timings include
     ``startup_s`` (process start to loaded; ``startup=False`` when the loop runs in a process that was not
-    started for it, e.g. the caller's), every trial's ``claim_s`` (the claim, waits included)."""
+    started for it, e.g. the caller's), every trial's ``claim_s`` (the claim, waits included). The configuration
+    is read again before each claim (a resume may raise the target), except its artefact folder: the one
+    ``config`` holds, confirmed when the worker started, is kept."""
     from nas.engine.runner import Runner
 
     runner = Runner(study, config)
@@ -390,8 +397,11 @@ def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 
             before["startup_s"] = round(before["startup_s"] - before["spare_wait_s"], 3)
     done = 0
     seen: list[Any] = []
+    artifacts = config.artifacts
     while max_trials == 0 or done < max_trials:
         config = read_config(study)  # the target may have been raised by a resume
+        if config.artifacts != artifacts:
+            config = config.replace(artifacts=artifacts)
         runner.config = config
         t = time.perf_counter()
         trial = claim(study, config, lock, seen=seen)

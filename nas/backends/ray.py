@@ -166,14 +166,15 @@ def stop_local_ray(saved: dict[str, str | None], temp_dir: str) -> None:
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def pool_worker(study_name: str, url: str, max_trials: int) -> int:
-    """What one Ray actor of the pool runs: the local worker loop, numbered and seeded under the study's lock."""
+def pool_worker(study_name: str, url: str, max_trials: int, artifacts: str) -> int:
+    """What one Ray actor of the pool runs: the local worker loop, numbered and seeded under the study's lock,
+    writing to the artefact folder the driver confirmed."""
     import ray
 
     from nas._quiet import import_keras
     from nas.backends.local import open_worker_study, work
 
-    study, config = open_worker_study(study_name, url, None, numbered=True)
+    study, config = open_worker_study(study_name, url, None, numbered=True, artifacts=artifacts)
     if config.evaluator is None:
         import_keras()
     context = ray.get_runtime_context()
@@ -199,8 +200,8 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
 
     @ray.remote(max_restarts=0)
     class Worker:
-        def run(self, study_name: str, url: str, max_trials: int) -> int:
-            return pool_worker(study_name, url, max_trials)
+        def run(self, study_name: str, url: str, max_trials: int, artifacts: str) -> int:
+            return pool_worker(study_name, url, max_trials, artifacts)
 
     target = config.n_trials
     concurrency = backend.max_concurrent
@@ -226,7 +227,8 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 return
             while len(running) < concurrency and len(running) < target - c["done"]:
                 actor = Worker.options(**options).remote()
-                running[actor.run.remote(study.study_name, url, backend.max_trials_per_worker)] = actor
+                running[actor.run.remote(study.study_name, url, backend.max_trials_per_worker,
+                                         config.artifacts)] = actor
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             for ref in ready:
                 actor = running.pop(ref)
@@ -250,9 +252,10 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 fail_dead_trials(study, reason_for={})
 
 
-def ray_trial(tune_config: dict[str, Any], storage: str = "") -> None:
+def ray_trial(tune_config: dict[str, Any], storage: str = "", artifacts: str = "") -> None:
     """The Tune function: claim one Optuna trial and run it, reporting per-epoch accuracy to Tune. The storage
-    URL comes through Ray's object store (``tune.with_parameters``), never through Tune's stored trial config."""
+    URL comes through Ray's object store (``tune.with_parameters``), never through Tune's stored trial config;
+    so does the artefact folder the driver confirmed."""
     from ray import tune
 
     from nas._quiet import import_keras
@@ -261,7 +264,7 @@ def ray_trial(tune_config: dict[str, Any], storage: str = "") -> None:
 
     url = storage
     lock = lock_path(url)
-    study, config = open_worker_study(tune_config["study"], url, None, numbered=True)
+    study, config = open_worker_study(tune_config["study"], url, None, numbered=True, artifacts=artifacts)
     if config.evaluator is None:
         import_keras()
     runner = Runner(study, config)
@@ -348,7 +351,8 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *,
             return
         with claim_lock(lock_path(url)):
             fail_dead_trials(study)
-        trainable = tune.with_resources(tune.with_parameters(ray_trial, storage=url), dict(backend.resources))
+        trainable = tune.with_resources(tune.with_parameters(ray_trial, storage=url, artifacts=config.artifacts),
+                                        dict(backend.resources))
         reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
         rounds = 0
         while True:

@@ -340,6 +340,43 @@ def claim_lock(target: Path | str | None) -> Iterator[bool]:
 
 
 def default_artifacts(url: str, study_name: str) -> str:
+    """Where a study keeps its weights and logs unless told otherwise: ``<storage>-artifacts/<study>`` beside a
+    storage file, ``runs/artifacts/<study>`` (from the current folder) for a database."""
     path = lock_path(url)
     base = path.parent / (path.stem + "-artifacts") if isinstance(path, Path) else Path("runs") / "artifacts"
     return str((base / study_name).resolve())
+
+
+ARTIFACTS_ENV = "NAS_ARTIFACTS"  # an artefact folder the user confirms for every study that stores it
+
+
+def artifacts_folder(stored: str, url: str, study_name: str, given: str | os.PathLike[str] | None = None) -> str:
+    """The folder a process running trials of a study writes its weights and logs to (and the Ray backend its
+    results): the stored folder ``stored``, made absolute, once it is confirmed.
+
+    The stored folder is written by whoever can write the storage: followed as it is, it would let them choose
+    where this user's processes write (another study's folder, a home directory). So it is written only if it
+    is the default for this storage and study (:func:`default_artifacts`) or inside it, or if the user gives it
+    again: ``given`` (``Study.resume(artifacts=...)``, ``nas resume --artifacts``, ``nas worker --artifacts``;
+    a study made by ``create_study`` in this process counts as given) or the ``NAS_ARTIFACTS`` environment
+    variable. A ``given`` folder that is not the stored one is an error (a study's folder does not move);
+    ``NAS_ARTIFACTS`` that is not the stored one confirms nothing (it may be set for other studies). Reading
+    needs no confirmation (``status``, ``front``; ``export`` checks each weights file's SHA-256)."""
+    import shlex
+
+    path = Path(stored).resolve()
+    if given is not None:
+        if Path(given).resolve() != path:
+            raise ValueError(f"`artifacts`: study {study_name!r} keeps its weights and logs in {str(path)!r}, but "
+                             f"got artifacts={str(given)!r}; give the study's own folder (it cannot move)")
+        return str(path)
+    default = Path(default_artifacts(url, study_name))
+    confirmed = os.environ.get(ARTIFACTS_ENV)
+    if path == default or default in path.parents or (confirmed and Path(confirmed).resolve() == path):
+        return str(path)
+    quoted = shlex.quote(str(path))
+    raise ValueError(f"`artifacts`: study {study_name!r} keeps its weights and logs in {str(path)!r} (as its storage "
+                     f"says), outside {str(default)!r}, the default for this storage and study; nas writes to a "
+                     f"folder read from a storage only once you give it: resume(artifacts={str(path)!r}), `nas "
+                     f"resume --artifacts {quoted}`, `nas worker --artifacts {quoted}` or "
+                     f"{ARTIFACTS_ENV}={quoted}")
