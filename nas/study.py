@@ -123,13 +123,14 @@ class Study:
     def epochs(self) -> dict[str, Any]:
         """Training epochs spent: ``trained`` (every trial's epochs, stopped trials' up to their stop),
         ``full`` (what the same trials would have cost at the full budget), ``saved`` (the difference) and
-        ``stopped_at`` (epochs -> trials stopped there). Reused and over-budget trials train nothing; failed
-        trials count the epochs they recorded."""
+        ``stopped_at`` (epochs -> trials stopped there). Reused trials (a repeated architecture taking an earlier
+        trial's result or stop, ``reused_from``) and over-budget ones train nothing; failed trials count the
+        epochs they recorded."""
         full_budget = self.budget.epochs
         trained = full = 0
         stopped: dict[int, int] = {}
         for r in self.trials:
-            if r.status not in ("ok", "pruned", "failed"):
+            if r.status not in ("ok", "pruned", "failed") or "reused_from" in r.user_attrs:
                 continue
             epochs = r.user_attrs.get("epochs")
             if epochs is None:

@@ -66,8 +66,14 @@ def test_two_nas_workers_on_postgres_share_the_rung_decisions(tmp_path: Path) ->
     for w in workers:
         assert w.wait(timeout=400) == 0, (tmp_path / "w0.log").read_text()[-2000:]
     trials = _check_exact(name, POSTGRES, 10)
-    trained = [t for t in trials if t.user_attrs.get("status") in ("ok", "pruned")]
+    trained = [t for t in trials
+               if t.user_attrs.get("status") in ("ok", "pruned") and "reused_from" not in t.user_attrs]
     assert {t.user_attrs["worker"]["pid"] for t in trained} == {w.pid for w in workers}
+    for t in trials:  # a repeat of a stopped architecture took that stop: same architecture and epochs
+        if "reused_from" in t.user_attrs and t.state == optuna.trial.TrialState.PRUNED:
+            first = trials[t.user_attrs["reused_from"]]
+            assert (first.state, first.user_attrs["spec_key"], first.user_attrs["epochs"]) == \
+                (t.state, t.user_attrs["spec_key"], t.user_attrs["epochs"])
     for t in trained:
         rungs = t.user_attrs["rungs"]
         assert set(rungs) == ({"1", "2"} if t.user_attrs["status"] == "ok" else set(rungs)) and "1" in rungs
