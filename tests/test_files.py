@@ -26,7 +26,7 @@ TINY_CONV = {"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "wi
 
 def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600, env={**os.environ, **(env or {})})
+                          timeout=600, check=False, env={**os.environ, **(env or {})})
 
 
 def _files(folder: Path) -> list[str]:

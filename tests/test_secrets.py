@@ -145,12 +145,12 @@ def test_the_cli_and_a_worker_never_print_the_password(tmp_path: Path) -> None:
     """`nas worker` (storage from NAS_STORAGE) and `nas status` exit 2 with the masked URL, in real processes."""
     env = {**os.environ, "NAS_STORAGE": f"postgresql://nas:Secr3t@Horse@{HOST}/db"}
     worker = subprocess.run([sys.executable, "-m", "nas.cli", "worker", "--study", "s"], capture_output=True,
-                            text=True, env=env, cwd=tmp_path, timeout=120)
+                            text=True, env=env, cwd=tmp_path, timeout=120, check=False)
     assert worker.returncode == 2 and worker.stdout == ""
     assert worker.stderr == f"nas: error: {_at_error(f'postgresql://nas:***@{HOST}/db')}\n"
     status = subprocess.run([sys.executable, "-m", "nas.cli", "status", "--storage",
                              f"postgresql://nas:Secr3t%40Horse@{HOST}/db"], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=120)
+                            cwd=tmp_path, timeout=120, check=False)
     assert status.returncode == 2 and status.stdout == ""
     assert status.stderr.startswith(f"nas: error: `storage` could not be opened: storage='postgresql://nas:***@"
                                     f"{HOST}/db': OperationalError: ") and REFUSED in status.stderr

@@ -120,8 +120,9 @@ def _check_user_part(url: str) -> None:
     password as the password and the rest to the name resolver as a host, and into the driver's error. Also a
     NUL (``%00``), which cuts the driver's connection string short (the port and database after it are lost).
     Nothing is connected."""
-    import sqlalchemy
     from urllib.parse import unquote
+
+    import sqlalchemy
 
     m = _SCHEME.match(url)
     if m is None:
@@ -136,7 +137,7 @@ def _check_user_part(url: str) -> None:
     if user_part and not ambiguous:
         try:
             parsed = sqlalchemy.engine.make_url(url)
-        except Exception:  # not a URL SQLAlchemy reads: opening it says so
+        except (sqlalchemy.exc.ArgumentError, ValueError):  # not a URL SQLAlchemy reads: opening it says so
             return
         ambiguous = (parsed.username, parsed.password) != (unquote(user), unquote(password) if colon else None)
     if ambiguous:
