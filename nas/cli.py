@@ -1,4 +1,4 @@
-"""The ``nas`` command line: search, resume, status, front, export, worker, summary, baselines."""
+"""The ``nas`` command line: search, resume, status, front, export, worker, summary, baselines, cleanup."""
 
 from __future__ import annotations
 
@@ -254,6 +254,19 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from nas.backends.ray_folders import remove_dead
+
+    removed, live = remove_dead()
+    for r in removed:
+        print(r.line())
+    if not removed:
+        print("nas: nothing to remove: no local Ray instance of a dead driver")
+    if live:
+        print(f"nas: left alone: {live} local Ray instance(s) in use")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nas import __version__
 
@@ -367,6 +380,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("baselines", help="list the classic networks and their cost")
     p.set_defaults(func=cmd_baselines)
+
+    p = command("cleanup", "stop the local Ray instances of dead drivers and delete their folders", "nas cleanup",
+                note="A driver killed with SIGKILL leaves its Ray processes running for a minute or more and its "
+                     "folder /tmp/nasray-* (with Ray's token) behind. The Ray backend removes them when it next "
+                     "starts a local instance; this command does it now. Only this user's instances whose driver "
+                     "process is gone are touched.")
+    p.set_defaults(func=cmd_cleanup)
     return parser
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import tempfile
+import sys
 import threading
 import time
 from pathlib import Path
@@ -33,6 +33,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.backends.base import Backend
+from nas.backends.ray_folders import RAY_DIR, TOKEN, make_private_folder, remove_dead
 from nas.engine.claims import claim, counts, fail_dead_trials, stop_reason
 from nas.engine.config import NAS_PRUNERS, StudyConfig, check_int
 from nas.engine.progress import FINISHED, report_finished
@@ -107,32 +108,34 @@ def ray_environment() -> None:
 _AUTH_VARS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN", "RAY_ADDRESS")
 
 
-def start_local_ray(temp_dir: str) -> dict[str, str | None]:
+def start_local_ray(folder: str) -> dict[str, str | None]:
     """Start a private Ray instance on this machine whose every TCP listener (GCS, raylet, agents, workers, the
-    driver) is on 127.0.0.1, with Ray's token authentication on and its token in ``temp_dir`` (mode 0600),
-    never in ``~/.ray``. Returns the environment variables it replaced, for :func:`stop_local_ray`.
+    driver) is on 127.0.0.1, with Ray's token authentication on. ``folder`` is private (mode 0700, see
+    :mod:`nas.backends.ray_folders`): Ray's temporary folder is ``r`` inside it and the token ``auth_token``
+    (0600) beside that, never in ``~/.ray``. Returns the environment variables it replaced, for
+    :func:`stop_local_ray`.
 
     Ray binds its servers to the node address; it is 127.0.0.1 only if ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
     was set when ``ray`` was first imported (else Ray rewrites a loopback node address to the machine's), so the
     module constant is corrected if ``ray`` was imported earlier."""
     saved = {k: os.environ.get(k) for k in _AUTH_VARS}
     try:
-        _start(temp_dir)
+        _start(folder)
     except BaseException:  # leave this process as it was: its environment, no Ray, no folder
-        stop_local_ray(saved, temp_dir)
+        stop_local_ray(saved, folder)
         raise
     return saved
 
 
-def _start(temp_dir: str) -> None:
+def _start(folder: str) -> None:
     import ray
     import ray._private.ray_constants as ray_constants
     from ray._private.authentication.authentication_token_generator import generate_new_authentication_token
     from ray._raylet import AuthenticationTokenLoader, Config
 
-    os.makedirs(temp_dir, mode=0o700, exist_ok=True)
-    os.chmod(temp_dir, 0o700)
-    token_path = os.path.join(temp_dir, "auth_token")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)  # Ray makes its own folder (RAY_DIR) 0777: this one it never changes
+    token_path = os.path.join(folder, TOKEN)
     if not os.path.exists(token_path):
         with os.fdopen(os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
             f.write(generate_new_authentication_token())
@@ -143,13 +146,13 @@ def _start(temp_dir: str) -> None:
     AuthenticationTokenLoader.instance().reset_cache()
     ray_constants.ENABLE_RAY_CLUSTER = False
     context = ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-                       _temp_dir=temp_dir)
+                       _temp_dir=os.path.join(folder, RAY_DIR))
     if context.address_info["node_ip_address"] != "127.0.0.1":
         raise RuntimeError(f"Ray chose the node address {context.address_info['node_ip_address']!r}, not 127.0.0.1: "
                            f"its servers would listen on every interface, so nas does not start it")
 
 
-def stop_local_ray(saved: dict[str, str | None], temp_dir: str) -> None:
+def stop_local_ray(saved: dict[str, str | None], folder: str) -> None:
     import shutil
 
     import ray
@@ -163,7 +166,7 @@ def stop_local_ray(saved: dict[str, str | None], temp_dir: str) -> None:
             os.environ[k] = v
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()
-    shutil.rmtree(temp_dir, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def pool_worker(study_name: str, url: str, max_trials: int, artifacts: str) -> int:
@@ -342,9 +345,11 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *,
             ray.init(address=backend.address, include_dashboard=False, log_to_driver=False)
             joined = True
         else:
-            # a short private folder: Ray's socket paths must stay under 107 bytes
-            temp_dir = tempfile.mkdtemp(prefix="nasray-", dir="/tmp")
-            local = (start_local_ray(temp_dir), temp_dir)
+            removed, _ = remove_dead()  # what drivers killed earlier left running
+            for r in removed:
+                print(r.line(), file=sys.stderr, flush=True)
+            folder = str(make_private_folder())
+            local = (start_local_ray(folder), folder)
     try:
         if backend.scheduler is None:
             _run_pool(study, url, config, backend, verbose=verbose)
