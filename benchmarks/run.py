@@ -105,7 +105,11 @@ DESCRIPTIONS = {
              "claim, weight saving or recording - and resumed after each kill; then the same with "
              "two `nas worker` processes on PostgreSQL (when NAS_TEST_POSTGRES_URL is set). After every kill no "
              "finished trial may be lost or changed, and at the end the count must be exact with no architecture "
-             "trained twice. Quick: 6 kills, 8 trials.",
+             "trained twice. Then 14 aimed kills of a local driver within milliseconds of it spawning a worker "
+             "process (no worker of the study may outlive it: orphans), and 8 SIGKILLs of a driver running a Ray "
+             "search, alone, while Ray starts or trials run (after the next start or `nas cleanup`, no Ray process "
+             "of the killed driver and no `nasray-*` folder may remain). Quick: 6 kills, 8 trials, 3 spawn kills, "
+             "2 Ray kills.",
     "fashion": "Real training on Fashion-MNIST (Debian package `dataset-fashion-mnist`; "
                "`benchmarks/get_fashion_mnist.sh` installs it): nas (NSGA-II) against keras-tuner (RandomSearch, "
                "Hyperband, through `nas.search(backend=\"keras_tuner\")`) over the same space, data subset, "
