@@ -17,8 +17,8 @@ study has exactly its target of finished trials, none running or queued, and tha
 twice to completion. Each kill is counted by the phase its victim was in.
 
 Part 3 (SQLite, local backend): aimed kills at the moment of spawning workers. A driver resumes the study and is
-SIGKILLed (alone, not its process group) within milliseconds of its first worker process appearing (its
-children are polled every millisecond); a few seconds later every `nas.backends` process of the study still
+SIGKILLed (alone, not its process group) within milliseconds of its first or its second worker process appearing
+(its children are polled every 0.5 ms); a few seconds later every `nas.backends` process of the study still
 running is an orphan that outlived its driver (and may go on claiming trials). Part 4 (SQLite, Ray backend): a
 driver running a Ray search is SIGKILLed alone, half the time while its Ray instance starts, half while trials
 run; what the kill left (the processes of the driver's session, its `/tmp/nasray-*` folder) is counted, then
@@ -46,7 +46,7 @@ import optuna
 
 import nas
 from nas.engine.claims import WORKERS_ATTR
-from nas.engine.records import file_sha256
+from nas.engine.records import attrs_of, file_sha256
 
 SPACE = {"space": "conv", "options": {"stages": [1, 3], "depth": [1, 2], "widths": [4, 8, 12, 16, 24, 32],
                                       "kernels": [3, 5], "hidden": [0, 1], "dropouts": [0.0, 0.1]}}
@@ -74,7 +74,7 @@ def phase(study: optuna.Study, pids: set[int], artifacts: Path) -> str:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if t.user_attrs.get("worker", {}).get("pid") not in pids:
             continue
-        a = t.user_attrs
+        a = attrs_of(t)  # the spec is a "nas:" system attribute
         if "spec" not in a:
             found.append("claimed")
         elif "status" in a:
@@ -302,8 +302,8 @@ def folders_of(pid: int) -> list[Path]:
 
 
 def spawn_part(url: str, args: argparse.Namespace, rng: random.Random) -> dict:
-    """Aimed kills: a driver SIGKILLed within milliseconds of its first worker process appearing; orphans are the
-    study's worker processes still running a few seconds later."""
+    """Aimed kills: a driver SIGKILLed within milliseconds of its first or second worker process appearing;
+    orphans are the study's worker processes still running ``args.orphan_wait`` seconds later."""
     name = "spawn"
     nas.create_study(SPACE, "digits", n_trials=max(4, args.trials // 6), sampler="random", seed=args.seed,
                      budget=BUDGET, storage=url, study_name=name, max_retries=50, max_failures=500,
@@ -350,7 +350,8 @@ def spawn_part(url: str, args: argparse.Namespace, rng: random.Random) -> dict:
     ms = sorted(1000 * x for x in lags)
     return {"part": "SQLite, local backend: driver SIGKILLed as it spawns workers", "kind": "spawn",
             "kills": Counter({"SIGKILL driver": len(lags)}), "lag_ms": (ms[0], ms[len(ms) // 2], ms[-1]),
-            "workers_started": started, "orphans": orphans, "claimed": claimed, "lost": lost, "drivers": len(lags),
+            "workers_started": started, "orphan_wait": args.orphan_wait, "orphans": orphans, "claimed": claimed,
+            "lost": lost, "drivers": len(lags),
             "wall": time.perf_counter() - t0, **tally(final, final.n_trials)}
 
 
@@ -540,7 +541,7 @@ def main() -> int:
         if args.postgres and args.kills:
             rows.append(postgres_part(args.postgres, args, rng, Path(tmp)))
         if args.spawn_kills:
-            rows.append({**spawn_part(url, args, rng), "orphan_wait": args.orphan_wait})
+            rows.append(spawn_part(url, args, rng))
         if args.ray_kills:
             rows.append(ray_part(url, args, rng, Path(tmp)))
     print(f"Settings: {args.kills} kills in parts 1 and 2, a study of {args.trials} trials (conv space on digits, "
