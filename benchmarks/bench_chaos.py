@@ -252,8 +252,8 @@ def children(pid: int) -> list[int]:
 
 
 def running(match) -> dict[int, str]:
-    """The running processes (zombies excepted) whose /proc/<pid>/stat fields and command line satisfy
-    ``match(fields, argv)``: pid -> command line."""
+    """The running processes whose /proc/<pid>/stat fields and command line satisfy ``match(fields, argv)``:
+    pid -> command line. Zombies and processes with no command line (exiting, kernel threads) are left out."""
     out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -263,7 +263,7 @@ def running(match) -> dict[int, str]:
             argv = Path(f"/proc/{d}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if fields[0] != "Z" and match(fields, argv):
+        if fields[0] != "Z" and argv[0] and match(fields, argv):
             out[int(d)] = b" ".join(argv).decode(errors="replace").strip()[:160]
     return out
 
