@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import optuna
@@ -271,7 +272,7 @@ def running(match) -> dict[int, str]:
 def workers_of(name: str) -> dict[int, str]:
     """Running `nas.backends` worker processes of study ``name`` (whoever started them)."""
     def match(_fields: list[str], argv: list[bytes]) -> bool:
-        return b"nas.backends" in argv and any(a == b"--study" and b == name.encode() for a, b in zip(argv, argv[1:]))
+        return b"nas.backends" in argv and any(pair == (b"--study", name.encode()) for pair in pairwise(argv))
     return running(match)
 
 
@@ -422,7 +423,7 @@ def ray_part(url: str, args: argparse.Namespace, rng: random.Random, folder: Pat
             cleaned[how] += 1
             if how == "nas cleanup":
                 out = subprocess.run([sys.executable, "-m", "nas.cli", "cleanup"], capture_output=True, text=True,
-                                     timeout=120)
+                                     timeout=120, check=False)
                 lines += sum(1 for line in out.stdout.splitlines() if f"dead driver {dead}:" in line)
             log = logs / f"driver-{len(drivers)}.log"
             proc = start(log)

@@ -339,7 +339,7 @@ def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: 
         time.sleep(3)
         assert (folders["b"] / "auth_token").exists() and _running(trees["b"])
         out = subprocess.run([sys.executable, "-m", "nas.cli", "cleanup"], capture_output=True, text=True,
-                             timeout=120)
+                             timeout=120, check=False)
         assert out.returncode == 0
         [line] = [line for line in out.stdout.splitlines() if line.endswith(f" {folders['b']}")]
         assert line.startswith(f"nas: removed the Ray instance of dead driver {drivers['b'].pid}: killed ")
