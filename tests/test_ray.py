@@ -260,18 +260,31 @@ def _running(pids: dict[int, str]) -> dict[int, str]:
 
 
 def _tree(pid: int) -> dict[int, str]:
+    """Process ``pid`` and its descendants: pid -> cmdline's first word (Ray's workers and agents: their own names)."""
     from net_helpers import process_tree
 
     return _running({p: Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").strip()
                      for p in process_tree(pid) if Path(f"/proc/{p}/cmdline").exists()})
 
 
+def _killed(lines: list[str], driver: int, folder: Path) -> dict[int, str]:
+    """The processes (pid -> name) that the one line about ``folder`` says were killed; the line must say that the
+    instance of dead ``driver`` was removed, processes killed and the folder deleted."""
+    import re
+
+    [line] = [line for line in lines if line.endswith(f" {folder}")]
+    match = re.fullmatch(rf"nas: removed the Ray instance of dead driver {driver}: killed (\d+) process\(es\) "
+                         rf"\((.*)\), deleted {folder}", line)
+    assert match, line
+    killed = {int(p): n for n, p in (item.rsplit(" ", 1) for item in match.group(2).split(", "))}
+    assert len(killed) == int(match.group(1))
+    return killed
+
+
 def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: Path, capfd) -> None:
     """SIGKILL of a driver (not of its process group) leaves Ray's agents running and the private folder with its
     token; the next start of the Ray backend kills exactly that instance's processes and deletes its folder (one
     line says so), `nas cleanup` does the same, and a live driver's instance running meanwhile is untouched."""
-    import re
-
     from engine_helpers import evaluator_that_fails_on_wide_first_stages
 
     import search_spaces
@@ -313,14 +326,9 @@ def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: 
                            storage=tmp_path / "next.db", study_name="next", max_failures=20,
                            backend=nas.Ray(max_concurrent=1), verbose=False)
         assert study.counts()["done"] == 2
-        lines = [line for line in capfd.readouterr().err.splitlines() if line.endswith(f" {folders['a']}")]
-        assert len(lines) == 1, lines
-        match = re.fullmatch(rf"nas: removed the Ray instance of dead driver {drivers['a'].pid}: killed \d+ "
-                             rf"process\(es\) \((.*)\), deleted {folders['a']}", lines[0])
-        assert match, lines[0]
-        killed = {int(p): n for n, p in (item.rsplit(" ", 1) for item in match.group(1).split(", "))}
+        killed = _killed(capfd.readouterr().err.splitlines(), drivers["a"].pid, folders["a"])
         assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= set(killed.values())
-        assert {p: trees["a"][p] for p in killed} == killed  # only processes of instance a's tree
+        assert {p: trees["a"].get(p) for p in killed} == killed  # only processes of instance a's tree
         assert _running(trees["a"]) == {} and not folders["a"].exists()
         # instance b was left alone: its driver, Ray's servers and agents run, its folder is there, it goes on
         assert drivers["b"].poll() is None and folders["b"].exists()
@@ -341,8 +349,8 @@ def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: 
         out = subprocess.run([sys.executable, "-m", "nas.cli", "cleanup"], capture_output=True, text=True,
                              timeout=120, check=False)
         assert out.returncode == 0
-        [line] = [line for line in out.stdout.splitlines() if line.endswith(f" {folders['b']}")]
-        assert line.startswith(f"nas: removed the Ray instance of dead driver {drivers['b'].pid}: killed ")
+        killed = _killed(out.stdout.splitlines(), drivers["b"].pid, folders["b"])
+        assert {p: trees["b"].get(p) for p in killed} == killed
         assert _running(trees["b"]) == {} and not folders["b"].exists()
     finally:  # on a failure: the drivers and their Ray processes (one process group each), and the folders
         for proc in drivers.values():
