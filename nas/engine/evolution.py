@@ -10,7 +10,8 @@ which nas runs under the study's claim lock):
    study enqueued are evaluated first, as they are, and join the population).
 2. **Ranking.** Feasible candidates before over-budget ones (those by their total violation, after all the
    feasible); the feasible ones by non-dominated sorting and, within a front, by crowding distance, boundary
-   points first. A pruned trial (stopped early by ``pruner="pareto"``) is ranked on its last measured
+   points first (:func:`nas.ranking.fronts_and_crowding`: architectures with equal objective values share
+   their front and distance, then a random tie break orders them). A pruned trial (stopped early by ``pruner="pareto"``) is ranked on its last measured
    accuracy and its exact cost, and behind every completed trial of the same front. The best
    ``population_size`` form the parent pool.
 3. **Selection.** A tournament: ``tournament_size`` members of the pool drawn at random, the best ranked wins.
@@ -85,6 +86,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.budget import ANALYTIC, CONSTRAINTS
+from nas.ranking import fronts, fronts_and_crowding
 
 __all__ = ["ATTR", "ParetoEvolutionSampler"]
 
@@ -301,43 +303,6 @@ def _ridge(x: np.ndarray, y: np.ndarray, at: np.ndarray, penalty: float) -> np.n
 
 # ------------------------------------------------------------------ ranking
 
-def _fronts(points: np.ndarray) -> np.ndarray:
-    """The non-dominated front index (0 = best) of each row of ``points`` (every column minimised)."""
-    n = len(points)
-    ranks = np.full(n, -1)
-    if n == 0:
-        return ranks
-    le = np.all(points[:, None, :] <= points[None, :, :], axis=2)
-    lt = np.any(points[:, None, :] < points[None, :, :], axis=2)
-    dominates = le & lt  # dominates[i, j]: i dominates j
-    left = np.ones(n, dtype=bool)
-    rank = 0
-    while left.any():
-        dominated = (dominates & left[:, None]).any(axis=0)
-        front = left & ~dominated
-        ranks[front] = rank
-        left &= ~front
-        rank += 1
-    return ranks
-
-
-def _crowding(points: np.ndarray) -> np.ndarray:
-    """Crowding distance of each point within one front (boundary points: infinite)."""
-    n, m = points.shape
-    out = np.zeros(n)
-    if n <= 2:
-        out[:] = math.inf
-        return out
-    for j in range(m):
-        order = np.argsort(points[:, j], kind="stable")
-        col = points[order, j]
-        span = col[-1] - col[0]
-        out[order[0]] = out[order[-1]] = math.inf
-        if span > 0 and np.isfinite(span):
-            out[order[1:-1]] += (col[2:] - col[:-2]) / span
-    return out
-
-
 def rank_members(members: list[_Member], directions: Sequence[StudyDirection]) -> list[_Member]:
     """``members`` best first: feasible by (front, completed before pruned, larger crowding distance, random tie
     break), then the infeasible by (violation, tie break)."""
@@ -346,12 +311,9 @@ def rank_members(members: list[_Member], directions: Sequence[StudyDirection]) -
     if feasible:
         sign = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
         points = np.array([m.values for m in feasible], dtype=float) * sign
-        ranks = _fronts(points)
-        for r in range(int(ranks.max()) + 1):
-            at = np.flatnonzero(ranks == r)
-            crowd = _crowding(points[at])
-            for i, c in zip(at, crowd):
-                feasible[i].rank, feasible[i].crowding = r, float(c)
+        ranks, crowding = fronts_and_crowding(points)
+        for m, r, c in zip(feasible, ranks, crowding):
+            m.rank, m.crowding = int(r), float(c)
         feasible.sort(key=lambda m: (m.rank, m.pruned, -m.crowding, m.tie))
     return feasible + infeasible
 
@@ -530,7 +492,7 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
             else:
                 predicted[:, j] = _ridge(x[:len(done)], known[:, j], x[len(done):], self.ridge)
         points = known * sign
-        front = points[_fronts(points) == 0]
+        front = points[fronts(points) == 0]
         low, span = points.min(axis=0), np.ptp(points, axis=0)
         span[span <= 0] = 1.0
         front = (front - low) / span
