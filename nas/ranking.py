@@ -103,6 +103,38 @@ def _fronts_general(distinct: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _fronts_distinct(distinct: np.ndarray) -> np.ndarray:
+    """Front index of distinct rows sorted lexicographically (the sweep for two objectives)."""
+    return _fronts_2d(distinct) if distinct.shape[1] == 2 else _fronts_general(distinct)
+
+
+def _crowding_distinct(distinct: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Crowding distance of distinct rows sorted lexicographically, each within its front (``ranks``), all
+    fronts at once: per objective the rows are ordered by (front, value, row), so each front is one run."""
+    n = len(distinct)
+    dist = np.zeros(n)
+    rows = np.arange(n)
+    for j in range(distinct.shape[1]):
+        order = np.lexsort((rows, distinct[:, j], ranks))  # ties keep the rows' lexicographic order
+        col, front = distinct[order, j], ranks[order]
+        first = np.r_[True, front[1:] != front[:-1]]
+        last = np.r_[front[1:] != front[:-1], True]
+        run = np.cumsum(first) - 1
+        with np.errstate(invalid="ignore"):  # inf - inf: a range that is not finite (adds nothing)
+            span = (col[last] - col[first])[run]  # the objective's range within each point's front
+        inner = np.flatnonzero(~first & ~last & (span > 0) & np.isfinite(span))
+        dist[order[inner]] += (col[inner + 1] - col[inner - 1]) / span[inner]
+        dist[order[first | last]] = math.inf
+    dist[np.bincount(ranks)[ranks] <= 2] = math.inf  # a front of at most two distinct points is all boundary
+    return dist
+
+
+def _distinct(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``points`` (sorted lexicographically) and, per row of ``points``, its distinct row."""
+    distinct, where = np.unique(points, axis=0, return_inverse=True)
+    return distinct, where.reshape(-1)
+
+
 def fronts(points: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
     """Non-dominated sorting: the front index of every row of ``points`` (to minimise): 0 for the Pareto front,
     1 for the front once front 0 is removed, and so on. Copies share a front; a row holding NaN is in front 0
@@ -110,47 +142,37 @@ def fronts(points: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
     pts = _matrix(points)
     ranks = np.zeros(len(pts), dtype=int)
     comparable = ~np.isnan(pts).any(axis=1)
-    if not comparable.any():
-        return ranks
-    distinct, where = np.unique(pts[comparable], axis=0, return_inverse=True)
-    found = _fronts_2d(distinct) if distinct.shape[1] == 2 else _fronts_general(distinct)
-    ranks[comparable] = found[where.reshape(-1)]
+    if comparable.any():
+        distinct, where = _distinct(pts[comparable])
+        ranks[comparable] = _fronts_distinct(distinct)[where]
     return ranks
+
+
+def _no_nan(pts: np.ndarray) -> np.ndarray:
+    if np.isnan(pts).any():
+        raise ValueError("crowding distances need points without NaN")
+    return pts
 
 
 def crowding_distances(points: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
     """NSGA-II crowding distance of every row of ``points`` (one front, to minimise), with copies given the
     distance of their point (module docstring). Raises ``ValueError`` for a point holding NaN."""
-    pts = _matrix(points)
-    if np.isnan(pts).any():
-        raise ValueError("crowding distances need points without NaN")
+    pts = _no_nan(_matrix(points))
     if len(pts) == 0:
         return np.zeros(0)
-    distinct, where = np.unique(pts, axis=0, return_inverse=True)
-    n = len(distinct)
-    if n <= 2:
-        return np.full(len(pts), math.inf)
-    dist = np.zeros(n)
-    for j in range(distinct.shape[1]):
-        order = np.argsort(distinct[:, j], kind="stable")  # ties keep the rows' lexicographic order
-        col = distinct[order, j]
-        span = col[-1] - col[0]
-        dist[order[0]] = dist[order[-1]] = math.inf
-        if span > 0 and math.isfinite(span):
-            dist[order[1:-1]] += (col[2:] - col[:-2]) / span
-    return dist[where.reshape(-1)]
+    distinct, where = _distinct(pts)
+    return _crowding_distinct(distinct, np.zeros(len(distinct), dtype=int))[where]
 
 
 def fronts_and_crowding(points: np.ndarray | Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
     """NSGA-II's ranking of ``points`` (to minimise, no NaN): per row its front index and its crowding distance
     within that front. Sort by (front, -crowding) for best first."""
-    pts = _matrix(points)
-    ranks = fronts(pts)
-    crowding = np.zeros(len(pts))
-    for r in np.unique(ranks):
-        at = np.flatnonzero(ranks == r)
-        crowding[at] = crowding_distances(pts[at])
-    return ranks, crowding
+    pts = _no_nan(_matrix(points))
+    if len(pts) == 0:
+        return np.zeros(0, dtype=int), np.zeros(0)
+    distinct, where = _distinct(pts)
+    ranks = _fronts_distinct(distinct)
+    return ranks[where], _crowding_distinct(distinct, ranks)[where]
 
 
 def non_dominated_ranks(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
