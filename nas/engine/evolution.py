@@ -11,9 +11,9 @@ which nas runs under the study's claim lock):
 2. **Ranking.** Feasible candidates before over-budget ones (those by their total violation, after all the
    feasible); the feasible ones by non-dominated sorting and, within a front, by crowding distance, boundary
    points first (:func:`nas.ranking.fronts_and_crowding`: architectures with equal objective values share
-   their front and distance, then a random tie break orders them). A pruned trial (stopped early by ``pruner="pareto"``) is ranked on its last measured
-   accuracy and its exact cost, and behind every completed trial of the same front. The best
-   ``population_size`` form the parent pool.
+   their front and distance, then a random tie break orders them). A pruned trial (stopped early by
+   ``pruner="pareto"``) is ranked on its last measured accuracy and its exact cost, and behind every completed
+   trial of the same front. The best ``population_size`` form the parent pool.
 3. **Selection.** A tournament: ``tournament_size`` members of the pool drawn at random, the best ranked wins.
 4. **Mutation.** One *active* label of the parent (a label its trial actually asked) takes another value
    (categorical: any other choice; an integer or a grid: a neighbouring value half of the time, any other value
