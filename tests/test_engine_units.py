@@ -471,9 +471,9 @@ def _imports() -> tuple[dict[str, set[str]], list[tuple[str, str, str]]]:
 
 LAYERS = [  # each layer may import only itself and the layers before it (the README's layout section)
     ("core", ("nas._ops", "nas.blocks", "nas.spec", "nas.cost", "nas.build", "nas.scaling", "nas.trial",
-              "nas.budget", "nas.rungs")),
+              "nas.budget", "nas.ranking", "nas.rungs")),
     ("spaces", ("search_spaces",)),
-    ("one trial", ("nas.data", "nas.devices", "nas.train", "nas.ranking", "nas._quiet")),
+    ("one trial", ("nas.data", "nas.devices", "nas.train", "nas._quiet")),
     ("engine", ("nas.engine",)),
     ("backends and record readers", ("nas.backends", "nas.keras_tuner", "nas.export", "nas.plot")),
     ("facade", ("nas.study",)),
