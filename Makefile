@@ -7,16 +7,19 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export KERAS_HOME := $(CURDIR)/.keras
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install test test-fast demo bench bench-quick chaos clean
+.PHONY: install test test-fast demo bench bench-quick chaos accelerator-check lock clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml
-	@echo "nas: installing into $(VENV) (TensorFlow, Keras, Optuna, Ray...: a few minutes on a fresh machine)"
+$(STAMP): $(PY) pyproject.toml requirements.lock
+	@echo "nas: installing the locked versions (requirements.lock) into $(VENV): TensorFlow, Keras, Optuna, Ray..."
+	@echo "nas: 2-4 minutes on a fresh machine; each package is listed as it comes, then about 2 minutes of unpacking"
 	$(PY) -m pip install --quiet --upgrade pip
-	@bash -o pipefail -c '$(PY) -m pip install --progress-bar off -e . | { grep -E "^(Collecting|Successfully installed)" || true; }'
+	@bash -o pipefail -c '$(PY) -m pip install --progress-bar off -r requirements.lock | { grep -E "^(Collecting|Installing|Successfully installed)" || true; }'
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	@touch $(STAMP) && echo "nas: installed"
 
 install: $(STAMP)
@@ -40,6 +43,15 @@ bench-quick: $(STAMP)
 
 chaos: $(STAMP)
 	$(PY) benchmarks/run.py --only chaos --update
+
+accelerator-check: $(STAMP)
+	$(PY) benchmarks/accelerator_check.py
+
+lock:  # the exact versions of a fresh install of .[test,docs] within pyproject's ranges
+	rm -rf /tmp/nas-lock-venv && $(PYTHON) -m venv /tmp/nas-lock-venv
+	/tmp/nas-lock-venv/bin/pip install --quiet --upgrade pip && /tmp/nas-lock-venv/bin/pip install --quiet -e '.[test,docs]'
+	{ echo "# Exact versions that make install and CI use (pip freeze of .[test,docs] on Python 3.11)."; \
+	  echo "# Regenerate: make lock"; /tmp/nas-lock-venv/bin/pip freeze --exclude-editable | grep -v '^nas=='; } > requirements.lock
 
 clean:
 	rm -rf $(VENV) .keras runs .pytest_cache

@@ -89,13 +89,27 @@ DESCRIPTIONS = {
                              "hypervolume, best accuracy, epochs trained and wall time, and at equal epochs the "
                              "hypervolume against no stopping's at that point of its search. Quick: 1 seed, 4 trials "
                              "of 3 epochs.",
+    "fit": "A trial's training (nas.train.train_model: nas's input pipeline, per-batch watch, per-epoch reports, "
+           "rung checks off) against plain `model.fit` on numpy arrays, same model, data, batch size (64), optimizer "
+           "and schedule, alternating, on digits and Fashion-MNIST (10,000/2,000): median seconds per epoch after "
+           "the first and their ratio per architecture (2 random families and 2 mbconv ones), 4 epochs, 2 "
+           "repeats; goal <= 1.05. Quick: digits, one architecture per space, 3 epochs, 1 repeat.",
+    "accelerator": "The accelerator check (`make accelerator-check`, benchmarks/accelerator_check.py): what it found, "
+                   "the device tests, short real searches (digits, 4 trials of 2 epochs) on every device set-up of "
+                   "the machine with epoch time against the CPU, peak memory and the devices each trial recorded, "
+                   "and bench_fit --quick. Without an accelerator it says so and runs the CPU stand-ins (two "
+                   "logical CPU devices mirrored, bfloat16).",
     "chaos": "Fault injection a real multi-worker search on digits "
              "(conv space, 4 epochs per trial, 24 trials, raised when it finishes early) killed 30 times - SIGKILL and "
              "SIGINT of the driver with its workers, of one worker alone; half at random moments, half aimed at a "
              "claim, weight saving or recording - and resumed after each kill; then the same with "
              "two `nas worker` processes on PostgreSQL (when NAS_TEST_POSTGRES_URL is set). After every kill no "
              "finished trial may be lost or changed, and at the end the count must be exact with no architecture "
-             "trained twice. Quick: 6 kills, 8 trials.",
+             "trained twice. Then 14 aimed kills of a local driver within milliseconds of it spawning a worker "
+             "process (no worker of the study may outlive it: orphans), and 8 SIGKILLs of a driver running a Ray "
+             "search, alone, while Ray starts or trials run (after the next start or `nas cleanup`, no Ray process "
+             "of the killed driver and no `nasray-*` folder may remain). Quick: 6 kills, 8 trials, 3 spawn kills, "
+             "2 Ray kills.",
     "fashion": "Real training on Fashion-MNIST (Debian package `dataset-fashion-mnist`; "
                "`benchmarks/get_fashion_mnist.sh` installs it): nas (NSGA-II) against keras-tuner (RandomSearch, "
                "Hyperband, through `nas.search(backend=\"keras_tuner\")`) over the same space, data subset, "
@@ -143,6 +157,8 @@ REGISTRY: list[Bench] = [
     Bench("fashion", "bench_fashion.py", (), ("--quick",), DESCRIPTIONS["fashion"]),
     Bench("throughput", "bench_throughput.py", (), ("--quick",), DESCRIPTIONS["throughput"]),
     Bench("chaos", "bench_chaos.py", (), ("--quick",), DESCRIPTIONS["chaos"]),
+    Bench("fit", "bench_fit.py", (), ("--quick",), DESCRIPTIONS["fit"]),
+    Bench("accelerator", "accelerator_check.py", (), ("--trials", "2", "--skip-tests"), DESCRIPTIONS["accelerator"]),
     Bench("early_stopping", "bench_early_stopping.py", (), ("--quick",), DESCRIPTIONS["early_stopping"]),
     Bench("early_stopping_search", "bench_early_stopping_search.py",
           ("--trials", "30", "--seeds", "4", "--arms", "none,calibrated,plain"), ("--quick",),

@@ -1,4 +1,4 @@
-"""The ``nas`` command line: search, resume, status, front, export, worker, summary, baselines."""
+"""The ``nas`` command line: search, resume, status, front, export, worker, summary, baselines, cleanup."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     study = _study(args)
-    study.resume(n_trials=args.n_trials, backend=_resume_backend(study, args))
+    study.resume(n_trials=args.n_trials, backend=_resume_backend(study, args), artifacts=args.artifacts)
     _print_front(study, None, args.limit)
     return 0
 
@@ -237,6 +237,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         argv += ["--max-trials", str(args.max_trials)]
     if args.seed is not None:
         argv += ["--seed", str(args.seed)]
+    if args.artifacts is not None:
+        argv += ["--artifacts", args.artifacts]
     return worker_main(argv)
 
 
@@ -260,6 +262,19 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from nas.backends.ray_folders import remove_dead
+
+    removed, live = remove_dead()
+    for r in removed:
+        print(r.line())
+    if not removed:
+        print("nas: nothing to remove: no local Ray instance of a dead driver")
+    if live:
+        print(f"nas: left alone: {live} local Ray instance(s) in use")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nas import __version__
 
@@ -279,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     storage_help = "storage URL or file (default: the NAS_STORAGE environment variable, else runs/nas.db)"
+    artifacts_help = ("the study's artefact folder, to confirm it when it is not the default for the storage "
+                      "(or set NAS_ARTIFACTS)")
 
     def study_args(p: argparse.ArgumentParser, required: bool = False) -> None:
         p.add_argument("--study", required=required,
@@ -315,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resources", help='Ray resources per trial as JSON, e.g. \'{"cpu": 1, "gpu": 0.5}\'')
     p.add_argument("--max-concurrent", type=int, help="Ray: trials at once")
     p.add_argument("--scheduler", choices=("asha", "hyperband"), help="Ray: single-objective accuracy searches")
+    p.add_argument("--artifacts", help=artifacts_help)
     p.set_defaults(func=cmd_resume)
 
     p = command("status", "progress, counts by state, epochs, best so far, last failures",
@@ -355,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     study_args(p, required=True)
     p.add_argument("--max-trials", type=int, default=0, help="exit after this many trials (0: until the target)")
     p.add_argument("--seed", type=int, help="this worker's sampler seed (default: derived from the study's)")
+    p.add_argument("--artifacts", help=artifacts_help)
     p.set_defaults(func=cmd_worker)
 
     p = command("summary", "per-layer MACs and params of a baseline or a spec JSON file",
@@ -369,6 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("baselines", help="list the classic networks and their cost")
     p.set_defaults(func=cmd_baselines)
+
+    p = command("cleanup", "stop the local Ray instances of dead drivers and delete their folders", "nas cleanup",
+                note="A driver killed with SIGKILL leaves its Ray processes running for a minute or more and its "
+                     "folder /tmp/nasray-* (with Ray's token) behind. The Ray backend removes them when it next "
+                     "starts a local instance; this command does it now. Only this user's instances whose driver "
+                     "process is gone are touched.")
+    p.set_defaults(func=cmd_cleanup)
     return parser
 
 

@@ -364,13 +364,27 @@ def strategy_plan(kind: str, gpus: list[str], cpus: list[str], tpu: bool = False
     return ("default", ())
 
 
+_STRATEGIES: dict[tuple[str, tuple[str, ...], str | None], Any] = {}
+
+
 def make_strategy(device_: Device) -> Any:
-    """The tf.distribute strategy for this worker's trials (see :func:`strategy_plan`)."""
+    """The tf.distribute strategy for this worker's trials (see :func:`strategy_plan`), made once per process
+    and reused by every trial: a second ``MirroredStrategy`` in one process reuses the collective instance keys of
+    the first, and its all-reduce then fails ("Shape mismatch in the collective instance ...")."""
     import tensorflow as tf
 
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     name, devices = strategy_plan(device_.kind, gpus, cpus)
+    key = (name, devices, device_.tpu_address)
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = _new_strategy(name, devices, device_)
+    return _STRATEGIES[key]
+
+
+def _new_strategy(name: str, devices: tuple[str, ...], device_: Device) -> Any:
+    import tensorflow as tf
+
     if name == "tpu":
         address = device_.tpu_address or os.environ.get("TPU_NAME")
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)

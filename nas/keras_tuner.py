@@ -36,9 +36,10 @@ from nas.cost import cost
 from nas.engine import records
 from nas.engine.schema import Component, Goal, Strategy, StudyConfig, now, read_config, write_config
 from nas.engine.where import KerasTuner, Run
+from nas.engine.distributions import to_optuna
 from nas.engine.storage import describe_storage, open_storage
 from nas.spec import ArchSpec
-from nas.trial import RandomTrial, cat_dist, float_dist, int_dist
+from nas.trial import RandomTrial, cat_dist, fits, float_dist, int_dist, rule
 
 __all__ = ["HPTrial", "HyperModel", "TUNERS", "make_tuner", "sync", "view"]
 
@@ -68,7 +69,9 @@ class HPTrial:
 
     ``trial.params`` and ``trial.distributions`` record what the space asked, as ``nas.RandomTrial`` does. A
     value keras-tuner holds for a label that is outside what the space asks now (a space configured
-    differently than the run it resumes) is an error naming the label.
+    differently than the run it resumes) is an error naming the label and the rule: values are checked by
+    ``nas.trial.fits``, as strictly as nas's own replay trial, once decoded (JSON-string choices) and tidied
+    (keras-tuner's float arithmetic snapped onto a step grid or into the range).
     """
 
     def __init__(self, hp: keras_tuner.HyperParameters) -> None:
@@ -86,44 +89,50 @@ class HPTrial:
         self.params[name] = value
         return value
 
-    def _bad(self, name: str, value: Any, dist: tuple) -> ValueError:
-        return ValueError(f"keras-tuner holds {name}={value!r}, which is outside what the space asks for "
-                          f"{name!r} ({dist}); was the tuner's directory made with a differently configured space?")
+    @staticmethod
+    def _bad(name: str, got: Any, dist: tuple) -> ValueError:
+        return ValueError(f"keras-tuner holds {name}={got!r}, which is outside what the space asks for {name!r} "
+                          f"({rule(dist)}); was the tuner's directory made with a differently configured space?")
+
+    def _checked(self, name: str, dist: tuple, got: Any, value: Any) -> Any:
+        """``value`` (``got``, what keras-tuner holds, decoded) recorded if it fits the question strictly
+        (``nas.trial.fits``, the check of every nas trial), else an error naming the label."""
+        if not fits(dist, value):
+            raise self._bad(name, got, dist)
+        return self._record(name, dist, float(value) if dist[0] == "float" else value)
 
     def suggest_categorical(self, name: str, choices: Any) -> Any:
         dist = cat_dist(choices)
         values, encoded = _choice_values(dist[1])
         got = self.hp.Choice(name, values, ordered=False if encoded else None)
-        if encoded:
-            decoded = {_token(c): c for c in dist[1]}
-            if got not in decoded:
-                raise self._bad(name, got, dist)
-            value = decoded[got]
-        else:
-            if got not in dist[1]:
-                raise self._bad(name, got, dist)
-            value = dist[1][dist[1].index(got)]
-        return self._record(name, dist, value)
+        if not encoded:
+            return self._checked(name, dist, got, got)
+        decoded = {_token(c): c for c in dist[1]}
+        if not isinstance(got, str) or got not in decoded:
+            raise self._bad(name, got, dist)
+        return self._checked(name, dist, got, decoded[got])
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
         dist = int_dist(low, high, step, log)
         # keras-tuner's `step` multiplies under log sampling; Optuna's log ints have step 1
         got = self.hp.Int(name, int(low), int(high), step=None if log else int(step),
                           sampling="log" if log else "linear")
-        if not isinstance(got, int) or not low <= got <= high or (not log and (got - low) % step):
-            raise self._bad(name, got, dist)
-        return self._record(name, dist, int(got))
+        return self._checked(name, dist, got, got)
 
     def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
                       log: bool = False) -> float:
         dist = float_dist(low, high, step, log)
         got = self.hp.Float(name, float(low), float(high), step=None if log else step,
                             sampling="log" if log else "linear")
-        if not isinstance(got, (int, float)) or not low - 1e-9 <= got <= high + 1e-9:
-            raise self._bad(name, got, dist)
-        if step is not None:  # keras-tuner quantises from `low` by `step`: keep the value on that grid exactly
-            got = round(low + round((got - low) / step) * step, 10)
-        return self._record(name, dist, float(got))
+        value = got
+        if isinstance(got, (int, float)) and not isinstance(got, bool):
+            # keras-tuner's arithmetic: quantised from `low` by `step` (snap onto the grid exactly), and a
+            # computed end of the range may miss it by rounding (clip what is within 1e-9)
+            if step is not None:
+                value = round(low + round((got - low) / step) * step, 10)
+            elif low - 1e-9 <= got <= high + 1e-9:
+                value = min(high, max(low, got))
+        return self._checked(name, dist, got, value)
 
     def write(self, params: dict[str, Any], distributions: dict[str, tuple]) -> None:
         """Register ``distributions`` in ``hp`` and set the values to ``params`` (a replacement candidate)."""
@@ -380,15 +389,6 @@ def _evaluated_run_trial(self: keras_tuner.Tuner, trial: Any, *args: Any, **kwar
 
 # ------------------------------------------------------------------ keras-tuner runs as nas studies
 
-def _optuna_distribution(dist: tuple) -> optuna.distributions.BaseDistribution:
-    if dist[0] == "categorical":
-        return optuna.distributions.CategoricalDistribution(list(dist[1]))
-    _, low, high, step, log = dist
-    if dist[0] == "int":
-        return optuna.distributions.IntDistribution(low, high, log=log, step=1 if log else step)
-    return optuna.distributions.FloatDistribution(low, high, log=log, step=None if log else step)
-
-
 def _objective_name(tuner: keras_tuner.Tuner) -> str:
     objective = tuner.oracle.objective
     name, direction = getattr(objective, "name", None), getattr(objective, "direction", None)
@@ -454,7 +454,7 @@ def _frozen(kt: Any, tuner: keras_tuner.Tuner, space: search_spaces.Space,
     user, system = records.split(attrs)
     return optuna.trial.create_trial(
         state=state, values=objective_values, params=replay.params,
-        distributions={k: _optuna_distribution(d) for k, d in replay.distributions.items()}, user_attrs=user,
+        distributions={k: to_optuna(d) for k, d in replay.distributions.items()}, user_attrs=user,
         system_attrs=system)
 
 

@@ -15,7 +15,7 @@ that reached it before (and itself). Four rules for "best" (``RULES``):
   among the best ``1/eta`` by that margin (:func:`keep` says how it differs from ``"pareto"``).
 * ``"nds"``: MO-ASHA (Schmucker, Donini, Zafar, Salinas, Archambeau 2021, "Multi-objective Asynchronous
   Successive Halving"), NSGA-II variant: non-dominated sorting over (accuracy up, costs down), ties within a
-  front broken by crowding distance.
+  front broken by crowding distance (copies of a point share its front and its distance).
 * ``"asha"``: single-objective ASHA on accuracy (costs ignored).
 
 The quota convention is the same for all three: with a pool of ``n`` competing trials (mine included) and
@@ -25,22 +25,23 @@ Optuna's rule (Optuna cannot pause a trial and promote it later, so it keeps onl
 that tie with mine (equal accuracy; for ``"nds"`` equal front and crowding distance) never count against it,
 so a decision depends only on the values, never on the order of ``reached``.
 
-Pure Python, no imports beyond the standard library (this module is in the "core" layer).
+Fronts, crowding distance and dominance are :mod:`nas.ranking`'s (the one implementation, shared with the
+evolution sampler and the study's table; its docstring states the rule for copies of a point). Both modules
+are in the "core" layer: the standard library and numpy, nothing heavier.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import numbers
 from collections.abc import Sequence
 
+from nas import ranking
+
 __all__ = [
     "RULES",
-    "crowding_distances",
     "dominates",
     "front_margins",
-    "front_ranks",
     "keep",
     "nds_order",
     "pareto_front",
@@ -84,128 +85,38 @@ def rung_epochs(min_epochs: int, eta: int, epochs: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-# ---------------------------------------------------------------- dominance, fronts, crowding
+# ---------------------------------------------------------------- dominance, fronts, crowding (nas.ranking)
 
 def _vector(p: Point) -> tuple[float, ...]:
     """The point as a vector to minimise: (-accuracy, *costs)."""
     return (-p[0], *p[1])
 
 
+def _matrix(points: Sequence[Point]) -> list[tuple[float, ...]]:
+    return [_vector(p) for p in points]
+
+
 def dominates(a: Point, b: Point) -> bool:
     """Whether ``a`` Pareto-dominates ``b`` over (accuracy up, costs down): at least as good in every objective
-    and strictly better in one."""
-    va, vb = _vector(a), _vector(b)
-    return all(x <= y for x, y in zip(va, vb)) and va != vb
+    and strictly better in one (:func:`nas.ranking.dominates`)."""
+    return ranking.dominates(_vector(a), _vector(b))
 
 
 def pareto_front(points: Sequence[Point]) -> list[Point]:
     """The points of ``points`` that no point of ``points`` dominates (copies of one point all stay)."""
-    return [p for p in points if not any(dominates(q, p) for q in points)]
-
-
-def _ranks_general(vectors: list[tuple[float, ...]]) -> list[int]:
-    """Front index (0: non-dominated) of every distinct vector: Deb et al.'s fast non-dominated sort, O(M n^2)."""
-    n = len(vectors)
-    dominated_by_count = [0] * n
-    dominating: list[list[int]] = [[] for _ in range(n)]
-    for i in range(n):
-        vi = vectors[i]
-        for j in range(i + 1, n):
-            vj = vectors[j]
-            le = all(x <= y for x, y in zip(vi, vj))
-            ge = all(x >= y for x, y in zip(vi, vj))
-            if le and not ge:  # i dominates j (vectors are distinct, so le and ge cannot both hold)
-                dominating[i].append(j)
-                dominated_by_count[j] += 1
-            elif ge and not le:
-                dominating[j].append(i)
-                dominated_by_count[i] += 1
-    rank = [0] * n
-    current = [i for i in range(n) if dominated_by_count[i] == 0]
-    r = 0
-    while current:
-        nxt = []
-        for i in current:
-            rank[i] = r
-            for j in dominating[i]:
-                dominated_by_count[j] -= 1
-                if dominated_by_count[j] == 0:
-                    nxt.append(j)
-        current, r = nxt, r + 1
-    return rank
-
-
-def _ranks_2d(vectors: list[tuple[float, ...]]) -> list[int]:
-    """Front index of every distinct 2-objective vector in O(n log n): in (f1, f2) order a point can only be
-    dominated by earlier points, and (vectors being distinct) by exactly those with f2 <= its f2; so it joins
-    the first front whose smallest f2 so far is above its f2 (those minima never decrease with the front)."""
-    order = sorted(range(len(vectors)), key=lambda i: vectors[i])
-    mins: list[float] = []
-    rank = [0] * len(vectors)
-    for i in order:
-        f2 = vectors[i][1]
-        r = bisect.bisect_right(mins, f2)
-        if r == len(mins):
-            mins.append(f2)
-        else:
-            mins[r] = f2
-        rank[i] = r
-    return rank
-
-
-def _distinct(points: Sequence[Point]) -> tuple[list[tuple[float, ...]], list[int]]:
-    """The distinct minimisation vectors of ``points`` (sorted) and, per point, the index of its vector."""
-    vectors = sorted({_vector(p) for p in points})
-    where = {v: i for i, v in enumerate(vectors)}
-    return vectors, [where[_vector(p)] for p in points]
-
-
-def front_ranks(points: Sequence[Point]) -> list[int]:
-    """Non-dominated sorting: the front index of every point (0: on the Pareto front, 1: on it once front 0 is
-    removed, ...). Copies of a point share its front."""
-    vectors, idx = _distinct(points)
-    if not vectors:
+    if not points:
         return []
-    ranks = _ranks_2d(vectors) if len(vectors[0]) == 2 else _ranks_general(vectors)
-    return [ranks[i] for i in idx]
-
-
-def crowding_distances(front: Sequence[Point]) -> list[float]:
-    """NSGA-II crowding distance (Deb et al. 2002) of every point of one front, over (accuracy, costs).
-
-    Per objective, the distinct points are sorted by it (ties by the whole vector, so the result does not depend
-    on the input order); the first and last get infinity, every other one adds the gap between its neighbours
-    divided by the objective's range (an objective with zero range adds nothing). Copies of a point get the
-    distance of the point (counted once), so identical trials are treated identically.
-    """
-    vectors, idx = _distinct(front)
-    n = len(vectors)
-    dist = [0.0] * n
-    if n <= 2:
-        return [math.inf] * len(front)
-    for m in range(len(vectors[0])):
-        order = sorted(range(n), key=lambda i: (vectors[i][m], vectors[i]))
-        lo, hi = vectors[order[0]][m], vectors[order[-1]][m]
-        dist[order[0]] = dist[order[-1]] = math.inf
-        if hi == lo:
-            continue
-        for a, i, b in zip(order, order[1:], order[2:]):
-            if dist[i] != math.inf:
-                dist[i] += (vectors[b][m] - vectors[a][m]) / (hi - lo)
-    return [dist[i] for i in idx]
+    ranks = ranking.fronts(_matrix(points))
+    return [p for p, r in zip(points, ranks) if r == 0]
 
 
 def nds_order(points: Sequence[Point]) -> list[tuple[int, float]]:
-    """Per point its MO-ASHA sort key (front index, -crowding distance within its front): smaller is better."""
-    ranks = front_ranks(points)
-    keys: list[tuple[int, float]] = [(0, 0.0)] * len(points)
-    by_front: dict[int, list[int]] = {}
-    for i, r in enumerate(ranks):
-        by_front.setdefault(r, []).append(i)
-    for r, members in by_front.items():
-        for i, d in zip(members, crowding_distances([points[i] for i in members])):
-            keys[i] = (r, -d)
-    return keys
+    """Per point its MO-ASHA sort key (front index, -crowding distance within its front): smaller is better.
+    Fronts and crowding are :func:`nas.ranking.fronts_and_crowding`'s, so copies of a point share its key."""
+    if not points:
+        return []
+    ranks, crowding = ranking.fronts_and_crowding(_matrix(points))
+    return [(int(r), -float(d)) for r, d in zip(ranks, crowding)]
 
 
 # ---------------------------------------------------------------- the rule

@@ -33,7 +33,8 @@ from nas.engine.where import Backend, KerasTuner, Run, backend_of
 from nas.validate import check_int
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
-from nas.engine.storage import claim_lock, default_artifacts, describe_storage, lock_path, mask_url, open_storage
+from nas.engine.storage import (artifacts_folder, claim_lock, default_artifacts, describe_storage, lock_path, mask_url,
+                                open_storage)
 from nas.ranking import hypervolume as _hypervolume
 from nas.ranking import knee_index, non_dominated_ranks
 
@@ -44,6 +45,8 @@ __all__ = ["Study", "TrialRecord", "create_study", "from_keras_tuner", "load_stu
 
 class Study:
     """A ``nas`` search stored in an Optuna study: its trials, ranking, resume and export."""
+
+    _created_with: str | None = None  # the artefact folder create_study was given in this process (confirmed)
 
     def __init__(self, study: optuna.Study, storage_url: str) -> None:
         self.optuna_study = study
@@ -125,13 +128,14 @@ class Study:
     def epochs(self) -> dict[str, Any]:
         """Training epochs spent: ``trained`` (every trial's epochs, stopped trials' up to their stop),
         ``full`` (what the same trials would have cost at the full budget), ``saved`` (the difference) and
-        ``stopped_at`` (epochs -> trials stopped there). Reused and over-budget trials train nothing; failed
-        trials count the epochs they recorded."""
+        ``stopped_at`` (epochs -> trials stopped there). Reused trials (a repeated architecture taking an earlier
+        trial's result or stop, ``reused_from``) and over-budget ones train nothing; failed trials count the
+        epochs they recorded."""
         full_budget = self.budget.epochs
         trained = full = 0
         stopped: dict[int, int] = {}
         for r in self.trials:
-            if r.status not in ("ok", "pruned", "failed"):
+            if r.status not in ("ok", "pruned", "failed") or "reused_from" in r.user_attrs:
                 continue
             epochs = r.user_attrs.get("epochs")
             if epochs is None:
@@ -246,7 +250,8 @@ class Study:
 
     # ------------------------------------------------------------------ running
     def resume(self, n_trials: int | None = None, *, backend: Any = None, verbose: bool = True,
-               callbacks: Any = (), progress_bar: bool = False) -> Study:
+               callbacks: Any = (), progress_bar: bool = False,
+               artifacts: str | os.PathLike[str] | None = None) -> Study:
         """Run trials until ``n_trials`` are finished (default: the stored target), on the study's stored backend
         or on ``backend`` (a name or a backend object, stored for later resumes; a study may switch between the
         local and Ray backends, a keras-tuner study stays on keras-tuner). Trials left running by a dead process
@@ -255,7 +260,10 @@ class Study:
         ``callbacks``: functions called as ``fn(study, record)`` (this :class:`Study`, the
         :class:`TrialRecord`) in this process for every trial that finishes (trained, reused, pruned, failed or
         over budget), like Optuna's ``optimize(callbacks=)``; an exception in one stops the search.
-        ``progress_bar``: a tqdm bar of finished trials (``tqdm.auto``: a widget in notebooks)."""
+        ``progress_bar``: a tqdm bar of finished trials (``tqdm.auto``: a widget in notebooks).
+        ``artifacts``: the study's artefact folder, given again to confirm it when it is not the default for its
+        storage (a folder read from the storage is not written to otherwise; see
+        :func:`nas.engine.storage.artifacts_folder`)."""
         callbacks = _check_callbacks(callbacks)
         config = read_config(self.optuna_study)
         stored = config.run.backend
@@ -280,10 +288,12 @@ class Study:
             changed = changed.replace(run=changed.run.replace(backend=chosen))
         chosen.check(changed)
         check_runnable(changed)
+        folder = artifacts_folder(changed.artifacts, self.storage_url, self.name,
+                                  artifacts if artifacts is not None else self._created_with)
         if changed != config:
             write_config(self.optuna_study, changed)
         self.config = changed
-        self._run(changed, verbose, callbacks, progress_bar)
+        self._run(changed.with_artifacts(folder), verbose, callbacks, progress_bar)
         return self
 
     def _run(self, config: StudyConfig, verbose: bool, callbacks: list[Any], progress_bar: bool) -> None:
@@ -383,8 +393,13 @@ def _store(url: str, name: str, config: StudyConfig, warm: list[tuple[str, dict[
     lock = lock_path(url)
     if not isinstance(lock, Path):
         open_storage(url)  # a database server: a clear error if it cannot be reached, before taking its lock
-    with claim_lock(lock):
-        storage = open_storage(url)
+    with claim_lock(lock) as created:
+        try:
+            storage = open_storage(url)
+        except ValueError:
+            if created and isinstance(lock, Path):  # a search that fails before it starts leaves nothing behind
+                lock.unlink()
+            raise
         directions = [OBJECTIVES[o] for o in config.objectives]
         if name in optuna.get_all_study_names(storage):
             study = _adoptable(optuna.load_study(study_name=name, storage=storage), url, directions)
@@ -469,6 +484,7 @@ def create_study(space: Any, data: Any = "digits", *, goal: Goal | dict[str, Any
     name = config.run.study
     assert name is not None
     result = Study(_store(url, name, config, warm), url)
+    result._created_with = config.artifacts
     if verbose:
         print(f"nas: study {name!r} in {mask_url(url)}")
     return result

@@ -33,7 +33,7 @@ from nas.blocks import Conv
 from nas.blocks._base import fail
 from nas.blocks.nb201 import EDGES, OPS, NB201Cell, NB201Res
 from nas.spec import ArchSpec, Head
-from nas.trial import evaluator
+from nas.trial import ReplayTrial, evaluator
 from search_spaces._space import Space, choices_option, opt_fail, range_option
 
 __all__ = ["LABELS", "OPS", "NASBench201Space", "Table", "nb201_arch_string", "nb201_spec", "parse_arch_string"]
@@ -170,8 +170,12 @@ class NASBench201Space(Space):
 
     def _from_arch(self, arch: str) -> tuple[ArchSpec, dict[str, Any]]:
         ops = parse_arch_string(arch)
-        trial = _ArchTrial(ops)
-        spec = self.sample(trial)
+        # the arch string's operations for the edge labels, NAS-Bench-201's own values for the rest
+        trial = ReplayTrial({**dict(zip(LABELS, ops)), **NB201_VALUES})
+        try:
+            spec = self.sample(trial)
+        except ValueError as exc:
+            raise ValueError(f"the {self.name!r} space as configured does not contain {arch}: {exc}") from None
         got = spec.stages[0].ops  # type: ignore[attr-defined]
         if got != ops:  # an edge fixed by `ops` that the arch string sets otherwise
             label, op, fixed = next((lb, a, b) for lb, a, b in zip(LABELS, ops, got) if a != b)
@@ -190,28 +194,6 @@ class NASBench201Space(Space):
 
 # NAS-Bench-201's values of the space's other labels
 NB201_VALUES: dict[str, Any] = {"channels": 16, "cells": 5, "dropout": 0.0}
-
-
-class _ArchTrial:
-    """Answers an arch string's operations for the edge labels and NAS-Bench-201's own values for the rest."""
-
-    def __init__(self, ops: tuple[str, ...]) -> None:
-        self.given: dict[str, Any] = {**dict(zip(LABELS, ops)), **NB201_VALUES}
-        self.params: dict[str, Any] = {}
-
-    def _answer(self, name: str, allowed: Sequence[Any]) -> Any:
-        value = self.given[name]
-        if value not in allowed:
-            raise ValueError(f"label {name!r} must be one of {list(allowed)}, but got {name}={value!r} "
-                             f"(NAS-Bench-201's {'operation' if name in LABELS else 'value'})")
-        self.params[name] = value
-        return value
-
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        return self._answer(name, list(choices))
-
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        return self._answer(name, range(low, high + 1, step))
 
 
 # ---------------------------------------------------------------- the tables

@@ -94,7 +94,8 @@ def test_every_command_documents_every_option_and_shows_examples() -> None:
 
     parser = build_parser()
     [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert sorted(sub.choices) == ["baselines", "export", "front", "resume", "search", "status", "summary", "worker"]
+    assert sorted(sub.choices) == ["baselines", "cleanup", "export", "front", "resume", "search", "status", "summary",
+                                   "worker"]
     undocumented = [(name, a.dest) for name, p in sub.choices.items() for a in p._actions
                     if not isinstance(a, argparse._HelpAction) and not a.help]
     assert undocumented == []

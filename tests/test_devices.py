@@ -264,15 +264,19 @@ def test_bfloat16_and_xla_train_on_the_cpu() -> None:
 
 
 @pytest.mark.slow
-def test_every_trained_trial_records_where_it_trained(tmp_path: Path) -> None:
+def test_every_trained_trial_records_where_it_trained(tmp_path: Path, monkeypatch) -> None:
+    """A real search whose one worker splits the CPU into two logical devices: every trial trains mirrored over
+    both (one strategy for the worker's life: a second MirroredStrategy in a process fails its all-reduce, "Shape
+    mismatch in the collective instance"), records it, and the worker was started seeing no GPU."""
+    monkeypatch.setenv("NAS_CPU_DEVICES", "2")
     study = nas.search({"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (8, 16),
-                                                     "kernels": (3,), "hidden": (0, 0), "dropouts": (0.0,)}}, "digits", strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=tmp_path / "d.db", study="d", device="cpu", backend=nas.Local(n_workers=2)), verbose=False)
+                                                     "kernels": (3,), "hidden": (0, 0), "dropouts": (0.0,)}}, "digits", strategy=nas.Strategy(n_trials=3, sampler="random", seed=0, budget={"epochs": 1, "batch_size": 128}, max_failures=1), run=nas.Run(storage=tmp_path / "d.db", study="d", device="cpu", backend=nas.Local(n_workers=1)), verbose=False)
     placed = [r.user_attrs["devices"] for r in study.trials]
-    assert len(placed) == 2
+    assert [r.status for r in study.trials] == ["ok"] * 3
     for p in placed:
         assert (p["used"], p["strategy"], p["replicas"], p["precision"], p["kind"]) == (
-            ["CPU:0"], "OneDeviceStrategy", 1, "float32", "cpu")
+            ["CPU:0", "CPU:1"], "MirroredStrategy", 2, "float32", "cpu")
         assert p["cuda_visible_devices"] == ""  # a CPU worker is started seeing no GPU
     frame = study.trials_dataframe()
-    assert list(frame["devices"]) == ["CPU:0", "CPU:0"] and list(frame["strategy"]) == ["OneDeviceStrategy"] * 2
-    assert study.devices() == {"CPU:0 (OneDeviceStrategy, float32)": 2}
+    assert list(frame["devices"]) == ["CPU:0,CPU:1"] * 3 and list(frame["strategy"]) == ["MirroredStrategy"] * 3
+    assert study.devices() == {"CPU:0,CPU:1 (MirroredStrategy, float32)": 3}

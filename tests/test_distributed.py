@@ -44,7 +44,8 @@ def _check_exact(study_name: str, storage: str, n: int) -> list[optuna.trial.Fro
 def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
     name = f"pg-{uuid.uuid4().hex[:8]}"
     nas.create_study(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=6, sampler="random", seed=0, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
-    workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i)) for i in range(2)]
+    workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i), "--artifacts", str(tmp_path / "art"))
+               for i in range(2)]
     for w in workers:
         assert w.wait(timeout=400) == 0, (tmp_path / "w0.log").read_text()[-2000:]
     trials = _check_exact(name, POSTGRES, 6)
@@ -56,12 +57,19 @@ def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
 def test_two_nas_workers_on_postgres_share_the_rung_decisions(tmp_path: Path) -> None:
     name = f"pgrung-{uuid.uuid4().hex[:8]}"
     nas.create_study(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=10, sampler="random", seed=5, budget={"epochs": 4, "batch_size": 128}, pruner={"name": "pareto", "options": {"reduction_factor": 2}}), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
-    workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i)) for i in range(2)]
+    workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i), "--artifacts", str(tmp_path / "art"))
+               for i in range(2)]
     for w in workers:
         assert w.wait(timeout=400) == 0, (tmp_path / "w0.log").read_text()[-2000:]
     trials = _check_exact(name, POSTGRES, 10)
-    trained = [t for t in trials if t.user_attrs.get("status") in ("ok", "pruned")]
+    trained = [t for t in trials
+               if t.user_attrs.get("status") in ("ok", "pruned") and "reused_from" not in t.user_attrs]
     assert {t.user_attrs["worker"]["pid"] for t in trained} == {w.pid for w in workers}
+    for t in trials:  # a repeat of a stopped architecture took that stop: same architecture and epochs
+        if "reused_from" in t.user_attrs and t.state == optuna.trial.TrialState.PRUNED:
+            first = trials[t.user_attrs["reused_from"]]
+            assert (first.state, first.user_attrs["spec_key"], first.user_attrs["epochs"]) == \
+                (t.state, t.user_attrs["spec_key"], t.user_attrs["epochs"])
     for t in trained:
         rungs = t.user_attrs["rungs"]
         assert set(rungs) == ({"1", "2"} if t.user_attrs["status"] == "ok" else set(rungs)) and "1" in rungs
@@ -78,7 +86,7 @@ def test_two_nas_workers_on_postgres_share_the_rung_decisions(tmp_path: Path) ->
 def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
     name = f"pgkill-{uuid.uuid4().hex[:8]}"
     nas.create_study(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=4, sampler="random", seed=1, budget={"epochs": 4, "batch_size": 32}), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
-    victim = _worker(name, POSTGRES, tmp_path / "victim.log", "--seed", "1")
+    victim = _worker(name, POSTGRES, tmp_path / "victim.log", "--seed", "1", "--artifacts", str(tmp_path / "art"))
     storage = open_storage(POSTGRES)
     deadline = time.time() + 120
     running = []
@@ -89,7 +97,7 @@ def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
     assert running, (tmp_path / "victim.log").read_text()[-2000:]
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    survivor = _worker(name, POSTGRES, tmp_path / "survivor.log", "--seed", "2")
+    survivor = _worker(name, POSTGRES, tmp_path / "survivor.log", "--seed", "2", "--artifacts", str(tmp_path / "art"))
     assert survivor.wait(timeout=400) == 0, (tmp_path / "survivor.log").read_text()[-2000:]
     trials = _check_exact(name, POSTGRES, 4)
     killed = trials[running[0].number]
@@ -126,18 +134,27 @@ def test_sqlite_storage_uses_write_ahead_logging_without_fsync_per_commit(tmp_pa
 
 
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
-def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path, capsys) -> None:
-    """The PostgreSQL URL carries a password: no worker's command line holds it (as `ps` would show), and the
-    search's own output shows it masked."""
+@pytest.mark.parametrize("form", ["userinfo", "encoded", "query"])
+def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path, capsys, form: str) -> None:
+    """The PostgreSQL URL carries a password, as typed (`user:pass@`), percent-encoded (`user:%6E%61%73@`, a text
+    that occurs nowhere else) or in the query (`?password=%6E%61%73`): no worker's command line holds it (as `ps`
+    would show), nor the search's output, the study's repr or the workers' logs, which show the URL masked."""
     import threading
 
     from engine_helpers import evaluator_that_fails_on_wide_first_stages
     from net_helpers import process_tree
 
     import search_spaces
+    from nas.engine.storage import mask_url
 
-    password = POSTGRES.split("//", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    user_password, rest = POSTGRES.split("//", 1)[1].split("@", 1)
+    user, password = user_password.split(":", 1)
     assert password  # the CI URL has one
+    encoded = "".join(f"%{b:02X}" for b in password.encode())
+    url = {"userinfo": POSTGRES, "encoded": f"postgresql://{user}:{encoded}@{rest}",
+           "query": f"postgresql://{user}@{rest}{'&' if '?' in rest else '?'}password={encoded}"}[form]
+    # what must never show: the password as typed (the CI one, "nas", is a word of every line: with its delimiters)
+    secrets = [f":{password}@"] if form == "userinfo" else [encoded[i:i + 4] for i in range(len(encoded) - 3)]
     cmdlines: list[str] = []
     done = threading.Event()
 
@@ -153,14 +170,15 @@ def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path,
     name = f"pgsecret-{uuid.uuid4().hex[:8]}"
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
     try:
-        nas.search(space, strategy=nas.Strategy(n_trials=3, max_failures=20), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art", backend=nas.Local(n_workers=2)), evaluator=evaluator_that_fails_on_wide_first_stages)
+        nas.search(space, strategy=nas.Strategy(n_trials=3, max_failures=20), run=nas.Run(storage=url, study=name, artifacts=tmp_path / "art", backend=nas.Local(n_workers=2)), evaluator=evaluator_that_fails_on_wide_first_stages)
     finally:
         done.set()
         watcher.join()
     workers = [c for c in cmdlines if "nas.backends" in c]
-    assert workers and all(f":{password}@" not in c and "postgresql" not in c for c in workers)
+    assert workers and all("postgresql" not in c for c in workers)
     out = capsys.readouterr().out
-    assert f"{name!r} in postgresql://nas:***@" in out and f":{password}@" not in out
-    assert f":{password}@" not in repr(nas.load_study(name, POSTGRES))
+    assert f"{name!r} in {mask_url(url)}" in out
     logs = list((tmp_path / "art").glob(f"{name}.worker-*.log"))  # keyed by study
-    assert len(logs) >= 2 and all(f":{password}@" not in p.read_text() for p in logs)
+    assert len(logs) >= 2
+    texts = [*workers, out, repr(nas.load_study(name, url)), *(p.read_text() for p in logs)]
+    assert [s for s in secrets for text in texts if s in text] == []

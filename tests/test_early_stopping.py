@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 import nas
-from nas.engine import claims
+from nas.engine import claims, records
 from nas.engine.config import pruner_component
 from nas.rungs import keep, rung_epochs
 
@@ -84,7 +84,11 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
     assert _recompute(trained, 2, "margin", ("macs",)) >= len(trained)  # every trained trial met rung 1
     for t in trials:
         a = t.user_attrs
-        if t.state == TrialState.PRUNED:
+        if "reused_from" in a and t.state == TrialState.PRUNED:  # a repeat took the stop of the same architecture
+            first = trials[a["reused_from"]].user_attrs
+            assert (first["spec_key"], first["epochs"], first["history"]) == (a["spec_key"], a["epochs"], a["history"])
+            assert a["pruned_by"] == f"{first['pruned_by']}, reused from trial {a['reused_from']}"
+        elif t.state == TrialState.PRUNED:
             e = int(a["pruned_by"].split("epoch ")[1].split(" ")[0])
             assert a["status"] == "pruned" and a["pruned_by"].startswith("margin rung at epoch")
             assert a["epochs"] == e == len(a["history"]) and list(a["rungs"].values())[-1][1] is False
@@ -233,3 +237,56 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
     # (one worker at a time: number order), failed ones excluded
     inherited = frozenset((retry.number, rung) for rung in victim.user_attrs["rungs"])
     assert _recompute(trials, 2, "margin", ("macs",), inherited) >= 8
+
+
+def _crafted(ost: optuna.Study, space, labels: dict, state: TrialState, **attrs) -> None:
+    """A finished trial of the space's ``labels`` with ``attrs``, as a worker records one (through Optuna's API)."""
+    ost.enqueue_trial(labels)
+    t = ost.ask()
+    space.sample(t)
+    for k, v in attrs.items():
+        t.set_user_attr(k, v)
+    ost.tell(t, [attrs["rungs"]["1"][0], attrs["macs"]] if state == TrialState.COMPLETE else None, state=state)
+
+
+@pytest.mark.slow
+def test_a_repeated_stopped_architecture_takes_its_stop_while_the_stop_still_holds(tmp_path: Path) -> None:
+    """Trial 1 (an expensive architecture) was stopped at rung 1 below trial 0 (a cheaper, more accurate one).
+    Sampled again, it is recorded as stopped again from trial 1's result, without training, and counts as a
+    finished trial; sampled again after four more trials have reached the rung, below it, the same accuracy
+    would now go on (the rung keeps 2 of 6), so it is trained afresh."""
+    space_config = {"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (4, 32),
+                                                 "kernels": (3,), "hidden": (0, 0), "dropouts": (0.0,)}}
+    study = nas.create_study(space_config, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, budget={"epochs": 2, "batch_size": 128}, pruner={"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 3}}), run=nas.Run(storage=tmp_path / "r.db", study="r"), verbose=False)
+    space, ost = study.space, study.optuna_study
+    draws = [nas.RandomTrial(seed=s) for s in range(20)]
+    specs = [space.sample(t) for t in draws]
+    order = sorted(range(len(specs)), key=lambda i: nas.cost(specs[i]).macs)
+    (cheap, a), (costly, b) = ((draws[i].params, {"spec_key": specs[i].key(), "spec_str": str(specs[i]),
+                                                  **nas.cost(specs[i]).as_dict()}) for i in (order[0], order[-1]))
+    assert a["macs"] < b["macs"]
+    _crafted(ost, space, cheap, TrialState.COMPLETE, **a, status="ok", accuracy=0.9, epochs=2,
+             history=[0.9, 0.9], rungs={"1": [0.9, True]})
+    stop = "margin rung at epoch 1 (reduction factor 3)"
+    _crafted(ost, space, costly, TrialState.PRUNED, **b, status="pruned", epochs=1, history=[0.25],
+             rungs={"1": [0.2, False]}, pruned_by=stop)
+    ost.enqueue_trial(costly)
+    study.resume(3, verbose=False)
+    repeat = records.read(study.optuna_study.trials[2])
+    assert (repeat.state, repeat.status, repeat.key) == ("PRUNED", "pruned", b["spec_key"])
+    assert repeat.user_attrs["reused_from"] == 1 and repeat.user_attrs["pruned_by"] == f"{stop}, reused from trial 1"
+    assert (repeat.user_attrs["epochs"], repeat.user_attrs["history"]) == (1, [0.25])
+    assert "rungs" not in repeat.user_attrs and "train_s" not in repeat.timings and "worker" in repeat.user_attrs
+    assert study.counts() == {"done": 3, "running": 0, "waiting": 0, "infeasible": 0, "failed": 0, "pruned": 2,
+                              "complete": 1}
+    assert study.epochs() == {"trained": 3, "full": 4, "saved": 1, "stopped_at": {1: 1}}  # the repeat trained none
+    # four more trials reached rung 1, all below trial 1: with six at the rung, the best two go on
+    for i in range(4):
+        _crafted(ost, space, cheap, TrialState.PRUNED, **{**a, "spec_key": f"crafted-{i}"}, status="pruned",
+                 epochs=1, history=[0.05], rungs={"1": [0.05, False]}, pruned_by=stop)
+    ost.enqueue_trial(costly)
+    study.resume(8, verbose=False)
+    again = records.read(study.optuna_study.trials[7])
+    assert again.key == b["spec_key"] and "reused_from" not in again.user_attrs
+    assert again.timings["train_s"] > 0 and "1" in again.user_attrs["rungs"]  # trained, judged live at rung 1
+    assert study.counts()["done"] == 8

@@ -79,6 +79,11 @@ def test_a_value_outside_the_space_names_the_label():
     hp.values["s1_width"] = 7
     with pytest.raises(ValueError, match=r"s1_width=7, which is outside what the space asks for 's1_width'"):
         space.sample(HPTrial(hp))
+    # checked as strictly as nas's replay trial (nas.trial.fits): True is not the integer 1
+    hp.values.update({"s1_width": 4, "n_stages": True})
+    with pytest.raises(ValueError, match=r"^keras-tuner holds n_stages=True, which is outside what the space asks for "
+                                         r"'n_stages' \(an integer in \[1, 2\] \(step 1\)\); was the tuner's"):
+        space.sample(HPTrial(hp))
     with pytest.raises(ValueError, match="labels starting with 'tuner/'"):
         HPTrial(keras_tuner.HyperParameters()).suggest_int("tuner/epochs", 1, 3)
 

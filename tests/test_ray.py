@@ -1,9 +1,12 @@
-"""The Ray Tune backend on a real local Ray instance: counts and records, ASHA pruning recorded as pruned,
-and a killed driver resumed to the exact count."""
+"""The Ray Tune backend on a real local Ray instance: counts and records, ASHA pruning recorded as pruned, a killed
+driver resumed to the exact count, the instance private (loopback, a 0700 folder) and removed after its driver was
+killed."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -150,15 +153,31 @@ def test_ray_honours_the_seed(tmp_path: Path) -> None:
     assert len({str(p) for p in runs[0]}) == 3
 
 
-def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tmp_path: Path,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every listening socket of every Ray process (GCS, raylet, agents, workers, the driver) is on 127.0.0.1
-    while a search runs; Ray's token authentication stays on with its token in a private folder (not ~/.ray),
-    and that folder is removed afterwards."""
-    import tempfile
-    import threading
+def _folders_of(pid: int) -> list[Path]:
+    """The private folders of the local Ray instances started by process ``pid`` (their owner record)."""
+    out = []
+    for folder in Path("/tmp").glob("nasray-*"):
+        try:
+            if json.loads((folder / "owner").read_text())["pid"] == pid:
+                out.append(folder)
+        except (OSError, ValueError):
+            continue
+    return out
 
-    import nas.backends.ray as ray_backend
+
+def _modes(path: Path) -> list[tuple[str, str, int]]:
+    """(path, mode, owner uid) of every component of ``path`` from /tmp down."""
+    parts = [Path("/tmp")] + [Path("/tmp", *path.relative_to("/tmp").parts[:i + 1])
+                              for i in range(len(path.relative_to("/tmp").parts))]
+    return [(str(p), oct(p.stat().st_mode & 0o7777), p.stat().st_uid) for p in parts]
+
+
+def test_a_local_ray_instance_is_private_and_listens_on_loopback_only(tmp_path: Path) -> None:
+    """While a search runs: every listening socket of every Ray process (GCS, raylet, agents, workers, the driver)
+    is on 127.0.0.1, and every path from /tmp down to Ray's token is closed to other users (the private folder
+    0700, the token 0600; Ray makes its own folder inside 0777). Token authentication stays on with the token in
+    that folder (not ~/.ray), and the folder is removed afterwards."""
+    import threading
 
     from engine_helpers import evaluator_that_fails_on_wide_first_stages
     from net_helpers import is_loopback, listening_sockets
@@ -168,22 +187,23 @@ def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tm
     token = Path.home() / ".ray" / "auth_token"
     had_token = token.exists()
     handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
-    made: list[str] = []  # the private folders this search makes (other tests' Ray folders may come and go)
-
-    real_mkdtemp = tempfile.mkdtemp
-
-    def mkdtemp(*args, **kwargs):
-        folder = real_mkdtemp(*args, **kwargs)
-        if Path(folder).name.startswith("nasray-"):
-            made.append(folder)
-        return folder
-    monkeypatch.setattr(ray_backend.tempfile, "mkdtemp", mkdtemp)
     seen: set[tuple[str, str]] = set()
+    modes: set[tuple[tuple[str, str, int], ...]] = set()
+    ray_modes: set[tuple[str, str, int]] = set()
+    made: set[Path] = set()
     done = threading.Event()
 
     def watch() -> None:
-        while not done.wait(0.5):
+        while not done.wait(0.2):
             seen.update((name, address) for _, name, address in listening_sockets())
+            for folder in _folders_of(os.getpid()):
+                made.add(folder)
+                try:
+                    if [*folder.glob("session_latest"), *folder.glob("*/session_latest")]:  # Ray runs
+                        modes.add(tuple(_modes(folder / "auth_token")))
+                        ray_modes.add(_modes(folder / "r")[-1])
+                except FileNotFoundError:  # the search ended meanwhile
+                    pass
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
@@ -196,9 +216,131 @@ def test_a_local_ray_instance_listens_on_loopback_only_with_authentication_on(tm
     names = {name for name, _ in seen}
     assert {"gcs_server", "raylet"} <= names, names
     assert [s for s in seen if not is_loopback(s[1])] == []
-    assert token.exists() == had_token  # the token lived in the private folder
     assert len(made) == 1
-    assert not Path(made[0]).exists()  # and that folder is gone
+    [folder] = made
+    uid = os.getuid()
+    # one state the whole run: /tmp is sticky (no one else can rename the folder), the folder and token are
+    # this user's alone; Ray's own folder is world-writable, which is why nothing private is kept in it
+    assert modes == {(("/tmp", "0o1777", 0), (str(folder), "0o700", uid), (f"{folder}/auth_token", "0o600", uid))}
+    assert ray_modes == {(f"{folder}/r", "0o777", uid)}
+    assert token.exists() == had_token  # the token lived in the private folder
+    assert not folder.exists()  # and that folder is gone
     # the driver's signal handlers are set back (ray.init installs its own SIGTERM handler)
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     assert "RAY_AUTH_TOKEN_PATH" not in os.environ and os.environ.get("RAY_AUTH_MODE") != "token"
+
+
+def _running(pids: dict[int, str]) -> dict[int, str]:
+    """The processes of ``pids`` (pid -> cmdline's first word) still running: same pid and command, not a zombie."""
+    out = {}
+    for pid, name in pids.items():
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            now = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").strip()
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and now == name:
+            out[pid] = name
+    return out
+
+
+def _tree(pid: int) -> dict[int, str]:
+    """Process ``pid`` and its descendants: pid -> cmdline's first word (Ray's workers and agents: their own names)."""
+    from net_helpers import process_tree
+
+    return _running({p: Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").strip()
+                     for p in process_tree(pid) if Path(f"/proc/{p}/cmdline").exists()})
+
+
+def _killed(lines: list[str], driver: int, folder: Path) -> dict[int, str]:
+    """The processes (pid -> name) that the one line about ``folder`` says were killed; the line must say that the
+    instance of dead ``driver`` was removed, processes killed and the folder deleted."""
+    import re
+
+    [line] = [line for line in lines if line.endswith(f" {folder}")]
+    match = re.fullmatch(rf"nas: removed the Ray instance of dead driver {driver}: killed (\d+) process\(es\) "
+                         rf"\((.*)\), deleted {folder}", line)
+    assert match, line
+    killed = {int(p): n for n, p in (item.rsplit(" ", 1) for item in match.group(2).split(", "))}
+    assert len(killed) == int(match.group(1))
+    return killed
+
+
+def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: Path, capfd) -> None:
+    """SIGKILL of a driver (not of its process group) leaves Ray's agents running and the private folder with its
+    token; the next start of the Ray backend kills exactly that instance's processes and deletes its folder (one
+    line says so), `nas cleanup` does the same, and a live driver's instance running meanwhile is untouched."""
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
+
+    import search_spaces
+
+    drivers = {}
+    for name in ("a", "b"):
+        script = tmp_path / f"{name}.py"
+        script.write_text("import nas, search_spaces\nfrom engine_helpers import slow_evaluator\n"
+                          "space = search_spaces.get('conv', input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))\n"
+                          f"nas.search(space, evaluator=slow_evaluator, n_trials=100000, storage={str(tmp_path)!r} + "
+                          f"'/{name}.db', study_name={name!r}, backend=nas.Ray(max_concurrent=1, "
+                          "max_trials_per_worker=0), verbose=False)\n")
+        drivers[name] = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        folders, trees = {}, {}
+        deadline = time.time() + 240
+        for name, proc in drivers.items():  # each has its folder and has finished a trial on Ray
+            while not (_folders_of(proc.pid) and (tmp_path / f"{name}.db").exists()
+                       and nas.load_study(name, tmp_path / f"{name}.db").counts()["done"] >= 1):
+                assert proc.poll() is None and time.time() < deadline, f"driver {name} did not get going"
+                time.sleep(0.5)
+            [folders[name]] = _folders_of(proc.pid)
+        for name, proc in drivers.items():
+            trees[name] = _tree(proc.pid)
+        assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= set(trees["a"].values())
+        os.kill(drivers["a"].pid, signal.SIGKILL)
+        drivers["a"].wait()
+        time.sleep(3)
+        left = _running(trees["a"])  # Ray's agents outlive the driver by a minute or more
+        assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= set(left.values()), left
+        assert (folders["a"] / "auth_token").exists()
+        done_b = nas.load_study("b", tmp_path / "b.db").counts()["done"]
+
+        # the next start of the Ray backend (a search in this process) removes instance a
+        space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
+        capfd.readouterr()
+        study = nas.search(space, strategy=nas.Strategy(n_trials=2, seed=0, max_failures=20), run=nas.Run(storage=tmp_path / "next.db", study="next", backend=nas.Ray(max_concurrent=1)), evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
+        assert study.counts()["done"] == 2
+        killed = _killed(capfd.readouterr().err.splitlines(), drivers["a"].pid, folders["a"])
+        assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= set(killed.values())
+        assert {p: trees["a"].get(p) for p in killed} == killed  # only processes of instance a's tree
+        assert _running(trees["a"]) == {} and not folders["a"].exists()
+        # instance b was left alone: its driver, Ray's servers and agents run, its folder is there, it goes on
+        assert drivers["b"].poll() is None and folders["b"].exists()
+        assert {p: n for p, n in trees["b"].items() if not n.startswith("ray::Worker")
+                and n != "ray::IDLE"} == {p: n for p, n in _running(trees["b"]).items()
+                                          if not n.startswith("ray::Worker") and n != "ray::IDLE"}
+        deadline = time.time() + 60
+        while nas.load_study("b", tmp_path / "b.db").counts()["done"] <= done_b:
+            assert time.time() < deadline, "driver b made no progress"
+            time.sleep(0.5)
+
+        # b killed too: `nas cleanup` removes it
+        trees["b"] = _tree(drivers["b"].pid)
+        os.kill(drivers["b"].pid, signal.SIGKILL)
+        drivers["b"].wait()
+        time.sleep(3)
+        assert (folders["b"] / "auth_token").exists() and _running(trees["b"])
+        out = subprocess.run([sys.executable, "-m", "nas.cli", "cleanup"], capture_output=True, text=True,
+                             timeout=120, check=False)
+        assert out.returncode == 0
+        killed = _killed(out.stdout.splitlines(), drivers["b"].pid, folders["b"])
+        assert {p: trees["b"].get(p) for p in killed} == killed
+        assert _running(trees["b"]) == {} and not folders["b"].exists()
+    finally:  # on a failure: the drivers and their Ray processes (one process group each), and the folders
+        for proc in drivers.values():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            for folder in _folders_of(proc.pid):
+                shutil.rmtree(folder, ignore_errors=True)

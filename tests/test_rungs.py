@@ -13,9 +13,7 @@ from hypothesis import strategies as st
 from nas import rungs
 from nas.rungs import (
     RULES,
-    crowding_distances,
     front_margins,
-    front_ranks,
     keep,
     nds_order,
     pareto_front,
@@ -133,15 +131,23 @@ def test_pareto_two_costs():
 
 
 def test_nds_crowding_values_and_order():
-    front = [E, A1, B, D]
-    assert front_ranks(SIX) == [0, 0, 0, 1, 0, 1]
-    d = crowding_distances(front)
-    assert d[0] == math.inf and d[3] == math.inf
+    keys = nds_order(SIX)
+    assert [r for r, _ in keys] == [0, 0, 0, 1, 0, 1]  # front {E, A, B, D}
+    d = [-k for _, k in keys]
+    assert d[0] == math.inf and d[4] == math.inf
     # A: accuracy (0.85 - 0.60) / 0.30 + cost (2 - 0.5) / 3.5; B: (0.90 - 0.80) / 0.30 + (4 - 1) / 3.5
     assert d[1] == pytest.approx(0.25 / 0.3 + 1.5 / 3.5)
     assert d[2] == pytest.approx(0.10 / 0.3 + 3.0 / 3.5)
-    keys = nds_order(SIX)
     assert sorted(range(6), key=lambda i: keys[i])[:4] == [0, 4, 1, 2]  # E, D (boundary), then A, then B
+
+
+def test_nds_copies_share_their_key_and_their_decision():
+    # nas.ranking's rule: a copy of A gets A's front and crowding distance (counted once), so the front
+    # {E, A, A, B, D} has the distances of {E, A, B, D}; both copies rank alike and get the same decision
+    reached = [E, A1, B, C, D, F, A1]
+    keys = nds_order(reached)
+    assert keys[1] == keys[6] and keys[:6] == nds_order(SIX)
+    assert [keep("nds", p, reached, 2) for p in reached] == [True, True, False, False, True, False, True]
 
 
 def test_nds_stops_a_front_member_that_pareto_keeps():
@@ -295,25 +301,6 @@ def test_decisions_do_not_depend_on_order(reached, eta, rnd, data):
     rnd.shuffle(shuffled)
     for rule in RULES:
         assert keep(rule, mine, reached, eta) is keep(rule, mine, shuffled, eta)
-
-
-def brute_ranks(pts):
-    rank, left, r = {}, list(dict.fromkeys(pts)), 0
-    while left:
-        front = pareto_front(left)
-        for p in front:
-            rank[p] = r
-        left, r = [p for p in left if p not in front], r + 1
-    return [rank[p] for p in pts]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.integers(1, 3).flatmap(lambda k: points(k, max_size=25)))
-def test_front_ranks_match_peeling(pts):
-    assert front_ranks(pts) == brute_ranks(pts)
-    vectors = sorted({rungs._vector(p) for p in pts})
-    if len(vectors[0]) == 2:
-        assert rungs._ranks_2d(vectors) == rungs._ranks_general(vectors)
 
 
 @settings(max_examples=200, deadline=None)

@@ -23,7 +23,8 @@ def test_a_version_2_evaluator_study_loads_and_resumes(tmp_path: Path) -> None:
     assert study.backend == nas.Local(n_workers=1, max_trials_per_worker=7)
     before = [(r.number, r.status, r.key, r.metrics["accuracy"]) for r in study.trials]
     assert len(before) == 4 and {s for _, s, _, _ in before} == {"ok"}
-    study.resume(n_trials=6, verbose=False)
+    # its stored artefact folder is where the fixture was written, not beside this copy: confirmed
+    study.resume(n_trials=6, verbose=False, artifacts=study.config.artifacts)
     again = nas.load_study("v2-evaluator", tmp_path / "v2.db")
     assert again.counts()["done"] == 6 and again.n_trials == 6
     assert [(r.number, r.status, r.key, r.metrics["accuracy"]) for r in again.trials][:4] == before

@@ -64,7 +64,8 @@ class _Workers:
         log_path = artifacts / f"{self.study.study_name}.worker-{number}.log"
         log = open(log_path, "ab")
         cmd = [sys.executable, "-m", "nas.backends", "--study", self.study.study_name,
-               "--max-trials", str(self.backend.max_trials_per_worker)]
+               "--max-trials", str(self.backend.max_trials_per_worker),
+               "--artifacts", self.config.artifacts]  # the folder the resume confirmed
         seed = worker_seed(self.config.strategy.seed, number)
         if seed is not None:
             cmd += ["--seed", str(seed)]
@@ -152,7 +153,7 @@ def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: b
     worker process would be, so the search is the same."""
     lock = lock_path(url)
     seed = worker_seed(config.strategy.seed, next_worker_number(study, lock))
-    own, config = open_worker_study(study.study_name, url, seed)
+    own, config = open_worker_study(study.study_name, url, seed, artifacts=config.artifacts)
     reported = {t.number for t in own.get_trials(deepcopy=False, states=FINISHED)}
 
     def after(trial: optuna.Trial) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from nas.backends.ray_folders import RAY_DIR, TOKEN, make_private_folder, remove_dead
 from nas.engine.claims import claim, counts, fail_dead_trials, stop_reason
 from nas.engine.progress import FINISHED, report_finished
 from nas.engine.schema import StudyConfig
@@ -56,32 +57,34 @@ def ray_environment() -> None:
 _AUTH_VARS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN", "RAY_ADDRESS")
 
 
-def start_local_ray(temp_dir: str) -> dict[str, str | None]:
+def start_local_ray(folder: str) -> dict[str, str | None]:
     """Start a private Ray instance on this machine whose every TCP listener (GCS, raylet, agents, workers, the
-    driver) is on 127.0.0.1, with Ray's token authentication on and its token in ``temp_dir`` (mode 0600),
-    never in ``~/.ray``. Returns the environment variables it replaced, for :func:`stop_local_ray`.
+    driver) is on 127.0.0.1, with Ray's token authentication on. ``folder`` is private (mode 0700, see
+    :mod:`nas.backends.ray_folders`): Ray's temporary folder is ``r`` inside it and the token ``auth_token``
+    (0600) beside that, never in ``~/.ray``. Returns the environment variables it replaced, for
+    :func:`stop_local_ray`.
 
     Ray binds its servers to the node address; it is 127.0.0.1 only if ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
     was set when ``ray`` was first imported (else Ray rewrites a loopback node address to the machine's), so the
     module constant is corrected if ``ray`` was imported earlier."""
     saved = {k: os.environ.get(k) for k in _AUTH_VARS}
     try:
-        _start(temp_dir)
+        _start(folder)
     except BaseException:  # leave this process as it was: its environment, no Ray, no folder
-        stop_local_ray(saved, temp_dir)
+        stop_local_ray(saved, folder)
         raise
     return saved
 
 
-def _start(temp_dir: str) -> None:
+def _start(folder: str) -> None:
     import ray
     import ray._private.ray_constants as ray_constants
     from ray._private.authentication.authentication_token_generator import generate_new_authentication_token
     from ray._raylet import AuthenticationTokenLoader, Config
 
-    os.makedirs(temp_dir, mode=0o700, exist_ok=True)
-    os.chmod(temp_dir, 0o700)
-    token_path = os.path.join(temp_dir, "auth_token")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)  # Ray makes its own folder (RAY_DIR) 0777: this one it never changes
+    token_path = os.path.join(folder, TOKEN)
     if not os.path.exists(token_path):
         with os.fdopen(os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
             f.write(generate_new_authentication_token())
@@ -92,13 +95,13 @@ def _start(temp_dir: str) -> None:
     AuthenticationTokenLoader.instance().reset_cache()
     ray_constants.ENABLE_RAY_CLUSTER = False
     context = ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-                       _temp_dir=temp_dir)
+                       _temp_dir=os.path.join(folder, RAY_DIR))
     if context.address_info["node_ip_address"] != "127.0.0.1":
         raise RuntimeError(f"Ray chose the node address {context.address_info['node_ip_address']!r}, not 127.0.0.1: "
                            f"its servers would listen on every interface, so nas does not start it")
 
 
-def stop_local_ray(saved: dict[str, str | None], temp_dir: str) -> None:
+def stop_local_ray(saved: dict[str, str | None], folder: str) -> None:
     import shutil
 
     import ray
@@ -112,17 +115,18 @@ def stop_local_ray(saved: dict[str, str | None], temp_dir: str) -> None:
             os.environ[k] = v
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()
-    shutil.rmtree(temp_dir, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
-def pool_worker(study_name: str, url: str, max_trials: int) -> int:
-    """What one Ray actor of the pool runs: the local worker loop, numbered and seeded under the study's lock."""
+def pool_worker(study_name: str, url: str, max_trials: int, artifacts: str) -> int:
+    """What one Ray actor of the pool runs: the local worker loop, numbered and seeded under the study's lock,
+    writing to the artefact folder the driver confirmed."""
     import ray
 
     from nas._quiet import import_keras
     from nas.engine.worker import open_worker_study, work
 
-    study, config = open_worker_study(study_name, url, None, numbered=True)
+    study, config = open_worker_study(study_name, url, None, numbered=True, artifacts=artifacts)
     if config.evaluator is None:
         import_keras()
     context = ray.get_runtime_context()
@@ -148,8 +152,8 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
 
     @ray.remote(max_restarts=0)
     class Worker:
-        def run(self, study_name: str, url: str, max_trials: int) -> int:
-            return pool_worker(study_name, url, max_trials)
+        def run(self, study_name: str, url: str, max_trials: int, artifacts: str) -> int:
+            return pool_worker(study_name, url, max_trials, artifacts)
 
     target = config.n_trials
     concurrency = backend.max_concurrent
@@ -175,7 +179,8 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 return
             while len(running) < concurrency and len(running) < target - c["done"]:
                 actor = Worker.options(**options).remote()
-                running[actor.run.remote(study.study_name, url, backend.max_trials_per_worker)] = actor
+                running[actor.run.remote(study.study_name, url, backend.max_trials_per_worker,
+                                         config.artifacts)] = actor
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             for ref in ready:
                 actor = running.pop(ref)
@@ -199,9 +204,10 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 fail_dead_trials(study, reason_for={})
 
 
-def ray_trial(tune_config: dict[str, Any], storage: str = "") -> None:
+def ray_trial(tune_config: dict[str, Any], storage: str = "", artifacts: str = "") -> None:
     """The Tune function: claim one Optuna trial and run it, reporting per-epoch accuracy to Tune. The storage
-    URL comes through Ray's object store (``tune.with_parameters``), never through Tune's stored trial config."""
+    URL comes through Ray's object store (``tune.with_parameters``), never through Tune's stored trial config;
+    so does the artefact folder the driver confirmed."""
     from ray import tune
 
     from nas._quiet import import_keras
@@ -210,7 +216,7 @@ def ray_trial(tune_config: dict[str, Any], storage: str = "") -> None:
 
     url = storage
     lock = lock_path(url)
-    study, config = open_worker_study(tune_config["study"], url, None, numbered=True)
+    study, config = open_worker_study(tune_config["study"], url, None, numbered=True, artifacts=artifacts)
     if config.evaluator is None:
         import_keras()
     runner = Runner(study, config)
@@ -290,16 +296,19 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool
             ray.init(address=backend.address, include_dashboard=False, log_to_driver=False)
             joined = True
         else:
-            # a short private folder: Ray's socket paths must stay under 107 bytes
-            temp_dir = tempfile.mkdtemp(prefix="nasray-", dir="/tmp")
-            local = (start_local_ray(temp_dir), temp_dir)
+            removed, _ = remove_dead()  # what drivers killed earlier left running
+            for r in removed:
+                print(r.line(), file=sys.stderr, flush=True)
+            folder = str(make_private_folder())
+            local = (start_local_ray(folder), folder)
     try:
         if backend.scheduler is None:
             _run_pool(study, url, config, backend, verbose=verbose)
             return
         with claim_lock(lock_path(url)):
             fail_dead_trials(study)
-        trainable = tune.with_resources(tune.with_parameters(ray_trial, storage=url), dict(backend.resources))
+        trainable = tune.with_resources(tune.with_parameters(ray_trial, storage=url, artifacts=config.artifacts),
+                                        dict(backend.resources))
         reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
         rounds = 0
         while True:

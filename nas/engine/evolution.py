@@ -10,9 +10,10 @@ which nas runs under the study's claim lock):
    study enqueued are evaluated first, as they are, and join the population).
 2. **Ranking.** Feasible candidates before over-budget ones (those by their total violation, after all the
    feasible); the feasible ones by non-dominated sorting and, within a front, by crowding distance, boundary
-   points first. A pruned trial (stopped early by ``pruner="pareto"``) is ranked on its last measured
-   accuracy and its exact cost, and behind every completed trial of the same front. The best
-   ``population_size`` form the parent pool.
+   points first (:func:`nas.ranking.fronts_and_crowding`: architectures with equal objective values share
+   their front and distance, then a random tie break orders them). A pruned trial (stopped early by
+   ``pruner="pareto"``) is ranked on its last measured accuracy and its exact cost, and behind every completed
+   trial of the same front. The best ``population_size`` form the parent pool.
 3. **Selection.** A tournament: ``tournament_size`` members of the pool drawn at random, the best ranked wins.
 4. **Mutation.** One *active* label of the parent (a label its trial actually asked) takes another value
    (categorical: any other choice; an integer or a grid: a neighbouring value half of the time, any other value
@@ -75,16 +76,14 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.budget import ANALYTIC, CONSTRAINTS
+from nas.engine.distributions import from_optuna, to_optuna
+from nas.ranking import fronts, fronts_and_crowding
+from nas.trial import ReplayTrial, draw, grid
 
 __all__ = ["ATTR", "ParetoEvolutionSampler"]
 
@@ -102,34 +101,6 @@ def _same(a: Any, b: Any) -> bool:
     return a == b and type(a) is type(b)
 
 
-def _grid(dist: BaseDistribution) -> list[Any] | None:
-    """Every value of a discrete distribution, in order (None: a continuous float)."""
-    if isinstance(dist, CategoricalDistribution):
-        return list(dist.choices)
-    if isinstance(dist, IntDistribution):
-        return list(range(dist.low, dist.high + 1, dist.step))
-    if isinstance(dist, FloatDistribution) and dist.step is not None:
-        n = math.floor((dist.high - dist.low) / dist.step + 1e-9)
-        return [round(dist.low + k * dist.step, 10) for k in range(n + 1)]
-    return None
-
-
-def _contains(dist: BaseDistribution, value: Any) -> bool:
-    if isinstance(dist, CategoricalDistribution):
-        return any(_same(value, c) for c in dist.choices)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if isinstance(dist, IntDistribution):
-        return isinstance(value, int) and dist.low <= value <= dist.high and (value - dist.low) % dist.step == 0
-    assert isinstance(dist, FloatDistribution)
-    if not dist.low - 1e-12 <= value <= dist.high + 1e-12:
-        return False
-    if dist.step is None:
-        return True
-    k = (value - dist.low) / dist.step
-    return abs(k - round(k)) < 1e-6
-
-
 def _index(values: list[Any], value: Any) -> int | None:
     for i, v in enumerate(values):
         if _same(v, value) or (isinstance(v, float) and isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -138,25 +109,11 @@ def _index(values: list[Any], value: Any) -> int | None:
     return None
 
 
-def _draw(dist: BaseDistribution, rng: random.Random) -> Any:
-    """A value of ``dist`` at random (uniform; log-uniform for a continuous log float)."""
-    values = _grid(dist)
-    if values is not None:
-        if isinstance(dist, IntDistribution) and dist.log:
-            x = math.exp(rng.uniform(math.log(dist.low), math.log(dist.high)))
-            return min(dist.high, max(dist.low, round(x)))
-        return values[rng.randrange(len(values))]
-    assert isinstance(dist, FloatDistribution)
-    if dist.log:
-        return math.exp(rng.uniform(math.log(dist.low), math.log(dist.high)))
-    return rng.uniform(dist.low, dist.high)
-
-
 def _other(dist: BaseDistribution, value: Any, rng: random.Random) -> Any:
     """Another value of ``dist`` than ``value`` (None when there is none): categorical, any other choice;
     integers and grids, a neighbouring value half of the time, any other one otherwise; a continuous float, a
     Gaussian step of a tenth of its range (in log space for a log float)."""
-    values = _grid(dist)
+    values = grid(from_optuna(dist))
     if values is None:
         assert isinstance(dist, FloatDistribution)
         lo, hi, v = dist.low, dist.high, float(value)
@@ -175,7 +132,7 @@ def _other(dist: BaseDistribution, value: Any, rng: random.Random) -> Any:
 
 def _neighbour_values(dist: BaseDistribution, value: Any, rng: random.Random) -> list[Any]:
     """The other values of a label for the neighbour scan: all of a categorical, the nearest of a grid."""
-    values = _grid(dist)
+    values = grid(from_optuna(dist))
     if values is None:
         return [_other(dist, value, rng) for _ in range(4)]
     at = _index(values, value)
@@ -187,44 +144,19 @@ def _neighbour_values(dist: BaseDistribution, value: Any, rng: random.Random) ->
 
 
 def _active(dist: BaseDistribution) -> bool:
-    values = _grid(dist)
+    values = grid(from_optuna(dist))
     return values is None or len(values) > 1
 
 
-class _Replay:
-    """A stand-in trial: answers the space's questions from ``given`` where the value fits the question, and at
-    random where it does not (or is not given); records the labels asked and their Optuna distributions."""
+def _replay(given: dict[str, Any], rng: random.Random) -> ReplayTrial:
+    """The stand-in trial a child is made with: the space's questions answered from ``given`` where the value
+    fits the question, with random draws where it does not or is not given (those labels are in ``filled``)."""
+    return ReplayTrial(given, lambda name, dist: draw(dist, rng))
 
-    def __init__(self, given: dict[str, Any], rng: random.Random) -> None:
-        self.given = given
-        self.rng = rng
-        self.params: dict[str, Any] = {}
-        self.distributions: dict[str, BaseDistribution] = {}
-        self.drawn: list[str] = []
 
-    def _ask(self, name: str, dist: BaseDistribution) -> Any:
-        if name in self.params:
-            return self.params[name]
-        if name in self.given and _contains(dist, self.given[name]):
-            value = self.given[name]
-            if isinstance(dist, FloatDistribution):
-                value = float(value)
-        else:
-            value = _draw(dist, self.rng)
-            self.drawn.append(name)
-        self.params[name] = value
-        self.distributions[name] = dist
-        return value
-
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        return self._ask(name, CategoricalDistribution(list(choices)))
-
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        return self._ask(name, IntDistribution(low, high, log=log, step=step))
-
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
-        return self._ask(name, FloatDistribution(low, high, log=log, step=step))
+def _optuna(trial: ReplayTrial) -> dict[str, BaseDistribution]:
+    """The labels a replay asked, with their Optuna distributions."""
+    return {name: to_optuna(dist) for name, dist in trial.distributions.items()}
 
 
 @dataclass
@@ -301,43 +233,6 @@ def _ridge(x: np.ndarray, y: np.ndarray, at: np.ndarray, penalty: float) -> np.n
 
 # ------------------------------------------------------------------ ranking
 
-def _fronts(points: np.ndarray) -> np.ndarray:
-    """The non-dominated front index (0 = best) of each row of ``points`` (every column minimised)."""
-    n = len(points)
-    ranks = np.full(n, -1)
-    if n == 0:
-        return ranks
-    le = np.all(points[:, None, :] <= points[None, :, :], axis=2)
-    lt = np.any(points[:, None, :] < points[None, :, :], axis=2)
-    dominates = le & lt  # dominates[i, j]: i dominates j
-    left = np.ones(n, dtype=bool)
-    rank = 0
-    while left.any():
-        dominated = (dominates & left[:, None]).any(axis=0)
-        front = left & ~dominated
-        ranks[front] = rank
-        left &= ~front
-        rank += 1
-    return ranks
-
-
-def _crowding(points: np.ndarray) -> np.ndarray:
-    """Crowding distance of each point within one front (boundary points: infinite)."""
-    n, m = points.shape
-    out = np.zeros(n)
-    if n <= 2:
-        out[:] = math.inf
-        return out
-    for j in range(m):
-        order = np.argsort(points[:, j], kind="stable")
-        col = points[order, j]
-        span = col[-1] - col[0]
-        out[order[0]] = out[order[-1]] = math.inf
-        if span > 0 and np.isfinite(span):
-            out[order[1:-1]] += (col[2:] - col[:-2]) / span
-    return out
-
-
 def rank_members(members: list[_Member], directions: Sequence[StudyDirection]) -> list[_Member]:
     """``members`` best first: feasible by (front, completed before pruned, larger crowding distance, random tie
     break), then the infeasible by (violation, tie break)."""
@@ -346,12 +241,9 @@ def rank_members(members: list[_Member], directions: Sequence[StudyDirection]) -
     if feasible:
         sign = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
         points = np.array([m.values for m in feasible], dtype=float) * sign
-        ranks = _fronts(points)
-        for r in range(int(ranks.max()) + 1):
-            at = np.flatnonzero(ranks == r)
-            crowd = _crowding(points[at])
-            for i, c in zip(at, crowd):
-                feasible[i].rank, feasible[i].crowding = r, float(c)
+        ranks, crowding = fronts_and_crowding(points)
+        for m, r, c in zip(feasible, ranks, crowding):
+            m.rank, m.crowding = int(r), float(c)
         feasible.sort(key=lambda m: (m.rank, m.pruned, -m.crowding, m.tie))
     return feasible + infeasible
 
@@ -427,7 +319,7 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
                            param_distribution: BaseDistribution) -> Any:
         """Labels no plan answers (an enqueued trial's missing labels): at random, from the trial's stream."""
         rng = random.Random(self._trial_seed(trial.number) ^ zlib.crc32(param_name.encode()))
-        return _draw(param_distribution, rng)
+        return draw(from_optuna(param_distribution), rng)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
@@ -442,12 +334,12 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
         if plan is None and isinstance(trial.system_attrs.get(ATTR), dict):
             # made by another sampler object (another process asked for the trial): replay its stored params
             stored = trial.system_attrs[ATTR]
-            replay = _Replay(dict(stored.get("params") or {}), random.Random(self._trial_seed(trial.number)))
+            replay = _replay(dict(stored.get("params") or {}), random.Random(self._trial_seed(trial.number)))
             try:
                 self.space.sample(replay)
             except ValueError:
                 return None
-            plan = _Candidate(replay.params, replay.distributions, str(stored.get("key")))
+            plan = _Candidate(replay.params, _optuna(replay), str(stored.get("key")))
             self._plans[trial._trial_id] = plan
         return plan
 
@@ -530,7 +422,7 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
             else:
                 predicted[:, j] = _ridge(x[:len(done)], known[:, j], x[len(done):], self.ridge)
         points = known * sign
-        front = points[_fronts(points) == 0]
+        front = points[fronts(points) == 0]
         low, span = points.min(axis=0), np.ptp(points, axis=0)
         span[span <= 0] = 1.0
         front = (front - low) / span
@@ -544,13 +436,13 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
         known = self._answers.get(memo)
         if known is not None:  # answered before without a random draw: the same child
             return _Candidate(dict(known.params), known.distributions, known.key, known.spec)
-        replay = _Replay(given, rng)
+        replay = _replay(given, rng)
         try:
             spec = self.space.sample(replay)
         except ValueError:  # an invalid combination: not a candidate
             return None
-        child = _Candidate(replay.params, replay.distributions, spec.key(), spec)
-        if not replay.drawn and len(self._answers) < MEMO:
+        child = _Candidate(replay.params, _optuna(replay), spec.key(), spec)
+        if not replay.filled and len(self._answers) < MEMO:
             self._answers[memo] = _Candidate(dict(child.params), child.distributions, child.key, spec)
         return child
 
@@ -623,12 +515,12 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
         """The key of the spec ``params`` give, if they answer every label the space asks (None otherwise)."""
         memo = tuple(sorted((k, repr(v)) for k, v in params.items()))
         if memo not in self._replays:
-            replay = _Replay(params, random.Random(0))
+            replay = _replay(params, random.Random(0))
             try:
                 key: str | None = self.space.sample(replay).key()
             except ValueError:
                 key = None
-            self._replays[memo] = None if replay.drawn else key
+            self._replays[memo] = None if replay.filled else key
         return self._replays[memo]
 
     def _population(self, study: optuna.Study, current: FrozenTrial) -> _Population:

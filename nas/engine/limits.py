@@ -7,13 +7,17 @@ can still be finished within the limits - unless the sampler follows a fixed gri
 the limits itself (a ``samples_within_limits = True`` attribute, as nas's evolution sampler has):
 
 * a *completion* of a partly sampled candidate answers every label not yet chosen with that label's cheapest
-  value (integers: their low end; categorical labels: the choice that gives the cheapest network when the rest
-  is at its low end, found once per label and remembered). A value is *allowed* if the candidate with it and
-  the cheap completion is within every limit (``nas.cost``, exact);
+  value (numbers: their low end; categorical labels: the choice that gives the cheapest network when the rest
+  is at its low end, found once per label and remembered). It is replayed through ``nas.trial.ReplayTrial``,
+  so a chosen value that does not fit the question the space asks (strictly: ``True`` is not ``1``, an integer
+  off its step grid) counts as not chosen. A value is *allowed* if the candidate with it and the cheap
+  completion is within every limit (``nas.cost``, exact);
 * the wrapped sampler (TPE, NSGA-II, random, ...) proposes as usual. An independent draw that is not allowed is
-  replaced by a uniform draw among the allowed values (for the random sampler that is exactly uniform over the
-  allowed values); a relative (joint) proposal is kept up to the first label, in the order the space asks them,
-  whose value is not allowed, and the labels from there on are drawn independently as above.
+  replaced by a uniform draw among the allowed values of the label's grid (``nas.trial.grid``: the choices of a
+  categorical label, the values of an integer or stepped float label of at most ``GRID`` = 256 values; for
+  the random sampler that is exactly uniform over the allowed values), or by the low end for a wider range or
+  a continuous float; a relative (joint) proposal is kept up to the first label, in the order the space asks
+  them, whose value is not allowed, and the labels from there on are drawn independently as above.
 
 By induction every candidate then fits: the cheap completion that made a value allowed stays allowed at every
 later label, so some value is always left. When even the cheapest candidate is over a limit, nothing is
@@ -29,12 +33,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
 from nas.budget import ANALYTIC, CONSTRAINTS
 from nas.cost import cost
+from nas.engine.distributions import from_optuna
+from nas.trial import ReplayTrial, grid
 
 __all__ = ["WithinLimits", "analytic_limits", "check_reachable", "cheapest_candidate", "within_limits"]
+
+GRID = 256  # a label with at most this many values has its allowed values listed; wider ranges try the low end
 
 
 def analytic_limits(constraints: dict[str, float]) -> dict[str, float]:
@@ -51,30 +59,11 @@ def _guess(name: str, choices: Sequence[Any]) -> Any:
     return choices[0]
 
 
-class _Probe:
-    """A trial that answers from ``given`` and every other label with ``cheap(name, choices)``; records the
-    labels in the order the space asks them."""
-
-    def __init__(self, given: dict[str, Any], cheap: Callable[[str, tuple[Any, ...]], Any]) -> None:
-        self.given, self.cheap, self.order = given, cheap, []
-
-    def _answer(self, name: str, value: Any) -> Any:
-        self.order.append(name)
-        return value
-
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        choices = tuple(choices)
-        known = name in self.given and self.given[name] in choices
-        return self._answer(name, self.given[name] if known else self.cheap(name, choices))
-
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        known = name in self.given and low <= self.given[name] <= high
-        return self._answer(name, self.given[name] if known else low)
-
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
-        known = name in self.given and low <= self.given[name] <= high
-        return self._answer(name, self.given[name] if known else low)
+def _probe(given: dict[str, Any], cheap: Callable[[str, tuple[Any, ...]], Any]) -> ReplayTrial:
+    """The stand-in trial of a partial candidate: answers from ``given`` where the value fits the question, and
+    every other label with its cheap value (categorical: ``cheap(name, choices)``; numbers: the low end). The
+    labels it asked, in order, are the keys of its ``distributions``."""
+    return ReplayTrial(given, lambda name, dist: cheap(name, dist[1]) if dist[0] == "categorical" else dist[1])
 
 
 class _Fit:
@@ -87,7 +76,7 @@ class _Fit:
     def excess(self, given: dict[str, Any], cheap: Callable[[str, tuple[Any, ...]], Any] | None = None) -> float:
         """max over limits of cost / limit (<= 1: fits); inf when the space refuses the answers."""
         try:
-            spec = self.space.sample(_Probe(given, cheap or self.cheap))
+            spec = self.space.sample(_probe(given, cheap or self.cheap))
         except (ValueError, TypeError, KeyError):
             return float("inf")
         values = cost(spec).as_dict()
@@ -120,7 +109,7 @@ def check_reachable(space: Any, constraints: dict[str, float]) -> None:
     limits = analytic_limits(constraints)
     if not limits:
         return
-    values = cost(space.sample(_Probe({}, _Fit(space, limits).cheap))).as_dict()
+    values = cost(space.sample(_probe({}, _Fit(space, limits).cheap))).as_dict()
     over = [f"{n}={v:,.0f} (its {CONSTRAINTS[n]}: {values[CONSTRAINTS[n]]:,})" for n, v in constraints.items()
             if CONSTRAINTS.get(n) in limits and values[CONSTRAINTS[n]] > v]
     if not over:
@@ -128,14 +117,6 @@ def check_reachable(space: Any, constraints: dict[str, float]) -> None:
     raise ValueError(f"`constraints`: no candidate of the {getattr(space, 'name', 'given')!r} space fits; the "
                      f"cheapest nas can build breaks {', '.join(over)}: raise the limit or shrink the space's "
                      f"ranges (or pass sample_within_limits=False to record every draw as infeasible)")
-
-
-def _values(dist: BaseDistribution) -> list[Any] | None:
-    if isinstance(dist, CategoricalDistribution):
-        return list(dist.choices)
-    if isinstance(dist, IntDistribution) and not dist.log and (dist.high - dist.low) // dist.step < 256:
-        return list(range(dist.low, dist.high + 1, dist.step))
-    return None  # a float or a wide integer range: only the sampler's value and the low end are tried
 
 
 def within_limits(sampler: optuna.samplers.BaseSampler, space: Any, constraints: dict[str, float],
@@ -186,13 +167,13 @@ class WithinLimits(optuna.samplers.BaseSampler):
         if not proposal:
             return proposal
         fixed = self._fixed(trial)
-        probe = _Probe({**proposal, **fixed}, self._fit.cheap)
+        probe = _probe({**proposal, **fixed}, self._fit.cheap)
         try:
             self._fit.space.sample(probe)
         except (ValueError, TypeError, KeyError):
             return {}
         kept: dict[str, Any] = {}
-        for label in probe.order:
+        for label in probe.distributions:
             if label in fixed:
                 continue
             if label not in proposal:
@@ -209,7 +190,7 @@ class WithinLimits(optuna.samplers.BaseSampler):
         given = {**self._kept.get(trial.number, {}), **self._fixed(trial), **trial.params}
         if self._fit.fits({**given, param_name: value}):
             return value
-        values = _values(param_distribution)
+        values = grid(from_optuna(param_distribution), most=GRID)
         if values is None:
             low = param_distribution.low if isinstance(param_distribution, (IntDistribution, FloatDistribution)) \
                 else value

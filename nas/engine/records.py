@@ -8,7 +8,8 @@ One trial's record is a set of Optuna user attributes, readable by plain Optuna 
 * the result: ``accuracy``, ``latency_ms``, ``train_accuracy``, ``loss``, ``epochs``, ``history`` (validation
   accuracy per epoch), ``weights`` (file) and ``weights_sha256`` (its checksum, checked by export);
 * the outcome: ``status`` (ok / reused / infeasible / pruned / failed), ``error``, ``traceback``,
-  ``reused_from``, ``pruned_by``; and how it ran: ``worker``, ``timings``, ``worker_memory``, ``retries``,
+  ``reused_from`` (the trial whose result a repeated architecture took: a complete one, or a stopped one for a
+  ``pruned`` repeat), ``pruned_by``; and how it ran: ``worker``, ``timings``, ``worker_memory``, ``retries``,
   ``devices`` (what it trained on: the devices seen and used, strategy, replicas, precision, XLA;
   :func:`nas.devices.where`).
 
@@ -34,7 +35,7 @@ from nas.spec import ArchSpec
 
 __all__ = ["LONG_KEYS", "RESULT_KEYS", "STATUSES", "SYSTEM_PREFIX", "TrialRecord", "attrs_of", "failure_attrs",
            "file_sha256", "infeasible_attrs", "objective_values", "read", "result_attrs", "same_spec_result",
-           "spec_attrs", "split", "write"]
+           "same_spec_stopped", "spec_attrs", "split", "stopped_at", "write"]
 
 STATUSES = ("ok", "reused", "infeasible", "pruned", "failed", "running", "waiting")
 # long values, kept out of Optuna's user attributes (so that `optuna trials` and the dashboard list short ones)
@@ -179,6 +180,27 @@ def _rdb_of(storage: Any) -> optuna.storages.RDBStorage | None:
     rdb = getattr(storage, "_backend", storage)
     if isinstance(rdb, optuna.storages.RDBStorage) and hasattr(rdb, "_set_trial_attr_without_commit"):
         return rdb
+    return None
+
+
+def stopped_at(t: optuna.trial.FrozenTrial) -> tuple[str, float] | None:
+    """The rung (epochs, as stored) where nas's pruner stopped ``t`` and the accuracy it judged there, or None
+    (not stopped at a rung: complete, or stopped by another pruner)."""
+    for rung, (accuracy, kept) in (t.user_attrs.get("rungs") or {}).items():
+        if not kept:
+            return rung, float(accuracy)
+    return None
+
+
+def same_spec_stopped(trials: list[optuna.trial.FrozenTrial], key: str,
+                      number: int) -> optuna.trial.FrozenTrial | None:
+    """An earlier trial of the same architecture that trained until nas's pruner stopped it at a rung (not
+    itself a repeat), among ``trials``."""
+    for t in trials:
+        if (t.state == TrialState.PRUNED and t.number != number and t.user_attrs.get("spec_key") == key
+                and t.user_attrs.get("status") == "pruned" and "reused_from" not in t.user_attrs
+                and stopped_at(t) is not None):
+            return t
     return None
 
 

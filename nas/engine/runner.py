@@ -6,7 +6,8 @@ trials through the steps, each a method below:
 1. **sample** the spec from the trial (an invalid spec is a failed trial);
 2. **cost**: analytic MACs, FLOPs and params, recorded with the spec;
 3. **constraints**: a candidate over an analytic limit is recorded ``infeasible`` and never built;
-4. **reuse**: an architecture already trained in this study takes that trial's result;
+4. **reuse**: an architecture already trained in this study takes that trial's result (one stopped at a rung
+   takes its stop, while the stop still holds: :meth:`Runner._reuse_stopped`);
 5. **evaluate**: train and validate (or call the evaluator), measure latency if asked, save the weights;
 6. **record**: result, status, timings and worker memory, then tell Optuna the objective values.
 
@@ -33,6 +34,7 @@ from nas.engine import records
 from nas.engine.claims import seed_of
 from nas.engine.components import make_evaluator
 from nas.engine.schema import NAS_PRUNERS, StudyConfig
+from nas.rungs import keep
 from nas.spec import ArchSpec
 
 __all__ = ["Heartbeat", "Runner", "rss_mb"]
@@ -199,6 +201,7 @@ class Runner:
     def _reuse(self, trial: optuna.Trial, spec: ArchSpec, metrics: dict[str, Any], seen: list[Any] | None) -> None:
         same = records.same_spec_result(self.study, metrics["spec_key"], trial.number, seen or None)
         if same is None:
+            self._reuse_stopped(trial, metrics["spec_key"], seen)
             return
         reused = records.result_attrs(same.user_attrs)
         self._pending.update({**reused, "status": "reused", "reused_from": same.number})
@@ -206,6 +209,44 @@ class Runner:
             if CONSTRAINTS[name] not in ANALYTIC:
                 trial.set_constraint(name, same.system_attrs.get(f"constraints:{name}", -1.0))
         raise _Done(list(same.values))
+
+    def _reuse_stopped(self, trial: optuna.Trial, key: str, seen: list[Any] | None) -> None:
+        """A repeat of an architecture that nas's rung pruner stopped takes that stop, without training, while
+        it still holds: the trial is PRUNED with the original's ``history`` and ``epochs`` (and its Optuna
+        intermediate values), ``reused_from`` naming it, and counts as a finished trial, as a reused complete
+        result does; otherwise it trains as any new trial.
+
+        Why not always reuse: a decision at a rung is relative to the trials that had reached the rung then.
+        Early in a search the pool is small (with fewer than ``eta`` trials at a rung a trial goes on only if
+        it is the best so far), so an architecture stopped at the first rung by an early, harsh front might go
+        on against the trials there now; reusing that stop for ever would deny it the second look any newly
+        sampled architecture gets. Why not always train again: most repeats come later, when the stop still
+        holds, and training them again spends the epochs the stop saved (TPE, NSGA-II and random draw repeats;
+        ``evolution`` avoids them). So the decision is taken again at the rung where it was made, with the
+        accuracy measured there, against the trials at that rung now (the original, whose measurement it is,
+        and this trial left out): still stopped -> reused; kept -> trained from scratch (nas keeps no weights
+        at rungs), with a new seed, and judged live at every rung. A reused stop copies no ``rungs``: the
+        original's measurement already counts in the pools once. Only for nas's own pruner (``pareto``):
+        Optuna's pruners and Ray Tune's schedulers keep their decisions outside the record, so architectures
+        they stopped are trained again."""
+        if not self._rungs():
+            return
+        trials = seen or self.study.get_trials(deepcopy=False)
+        same = records.same_spec_stopped(trials, key, trial.number)
+        if same is None:
+            return
+        rung, accuracy = records.stopped_at(same)
+        options = self.config.strategy.pruner.options
+        cost_keys = tuple(o for o in self.objectives if o in ANALYTIC)
+        mine = (accuracy, tuple(float(self._metrics[k]) for k in cost_keys))
+        pool = self._rung_pool(trials, rung, {trial.number, same.number}, cost_keys)
+        if keep(options["rule"], mine, pool + [mine], int(options["reduction_factor"])):
+            return  # it would go on now: train it
+        self._history = list(same.user_attrs.get("history") or [])
+        self._pending["reused_from"] = same.number
+        for step, value in same.intermediate_values.items():  # what Optuna's samplers read of a stopped trial
+            self.study._storage.set_trial_intermediate_value(trial._trial_id, step, value)
+        raise optuna.TrialPruned(f"{same.user_attrs.get('pruned_by')}, reused from trial {same.number}")
 
     def _evaluate(self, trial: optuna.Trial, spec: ArchSpec, timings: dict[str, float]) -> dict[str, Any]:
         if self.evaluator is not None:
@@ -279,12 +320,18 @@ class Runner:
         pruner = self.config.strategy.pruner
         return self._rungs() if pruner is not None and pruner.options.get("calibrate", False) else ()
 
+    @staticmethod
+    def _rung_pool(trials: list[Any], rung: str, leave_out: set[int],
+                   cost_keys: tuple[str, ...]) -> list[tuple[float, tuple[float, ...]]]:
+        """(accuracy, costs) at ``rung`` of the trials that reached it, failed ones and ``leave_out`` left out."""
+        return [(float(t.user_attrs["rungs"][rung][0]), tuple(float(t.user_attrs[k]) for k in cost_keys))
+                for t in trials if t.number not in leave_out and t.state != TrialState.FAIL
+                and rung in (t.user_attrs.get("rungs") or {}) and all(k in t.user_attrs for k in cost_keys)]
+
     def _rung_hook(self, trial: optuna.Trial) -> Any:
         """Checks the trial at each rung: records its accuracy there (calibrated when the pruner says so) and the
         decision (``rungs`` attribute: ``{"<epochs>": [accuracy, kept]}``), from the rung results of the study's
         other trials only; a retry of a trial whose worker died takes the decisions that trial had recorded."""
-        from nas.rungs import keep
-
         options = self.config.strategy.pruner.options
         eta, rule = int(options["reduction_factor"]), options["rule"]
         rungs = set(self._rungs())
@@ -302,9 +349,7 @@ class Runner:
             if inherited is not None:
                 kept = inherited
             else:
-                pool = [(float(t.user_attrs["rungs"][str(e)][0]), tuple(float(t.user_attrs[k]) for k in cost_keys))
-                        for t in trials if t.number != trial.number and t.state != TrialState.FAIL
-                        and str(e) in (t.user_attrs.get("rungs") or {}) and all(k in t.user_attrs for k in cost_keys)]
+                pool = self._rung_pool(trials, str(e), {trial.number}, cost_keys)
                 mine = (float(val_acc), costs)
                 kept = keep(rule, mine, pool + [mine], eta)
             reached[str(e)] = [round(float(val_acc), 6), bool(kept)]

@@ -287,6 +287,10 @@ class StudyConfig:
     def replace(self, **changes: Any) -> StudyConfig:
         return dataclasses.replace(self, **changes)
 
+    def with_artifacts(self, folder: str) -> StudyConfig:
+        """This record with its artefact folder set to ``folder`` (itself when it already is)."""
+        return self if self.run.artifacts == folder else self.replace(run=self.run.replace(artifacts=folder))
+
     # -- the one spelling: YAML, Python dicts, JSON in the storage
     def to_dict(self, *, stored: bool = False) -> dict[str, Any]:
         """The record as plain data: what a YAML config spells (``stored=True``: what the storage holds, which

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas.devices import Device, Found, Placement, check_placement, find_devices, place_workers
@@ -190,6 +191,13 @@ class KerasTuner(Backend):
             raise ValueError(f"this study is a view of a keras-tuner run made outside nas ({self.directory}/"
                              f"{self.project_name}): continue the tuner itself (overwrite=False) and call "
                              f"nas.from_keras_tuner(tuner) again")
+        if self.directory is not None and config.run.artifacts is not None:  # read from the storage: written to
+            folder = Path(config.run.artifacts).resolve()
+            tuner_dir = Path(self.directory, self.project_name or "").resolve()
+            if folder not in tuner_dir.parents:
+                raise ValueError(f"`backend`: the keras-tuner folder {str(tuner_dir)!r} is not inside the study's "
+                                 f"artefact folder {str(folder)!r}, where nas keeps it; a folder read from the "
+                                 f"storage is not written to")
         if strategy.sampler is not None and not strategy.sampler.name.startswith("keras_tuner."):
             raise ValueError(f"`sampler` is Optuna's; with the keras_tuner backend the keras-tuner `tuner` samples, "
                              f"but got sampler={strategy.sampler.name!r}")

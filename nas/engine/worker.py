@@ -23,22 +23,25 @@ from nas.engine.claims import claim, give_back, next_worker_number, worker_seed
 from nas.engine.components import make_pruner, make_sampler
 from nas.engine.limits import within_limits
 from nas.engine.schema import StudyConfig, read_config
-from nas.engine.storage import lock_path, mask_url, open_storage
+from nas.engine.storage import artifacts_folder, lock_path, mask_url, open_storage
 
 __all__ = ["STORAGE_ENV", "open_worker_study", "wait_exit", "work", "worker_main"]
 
 STORAGE_ENV = "NAS_STORAGE"  # how workers get the storage URL (never on their command line)
 
 
-def open_worker_study(study_name: str, url: str, seed: int | None, *,
-                      numbered: bool = False) -> tuple[optuna.Study, StudyConfig]:
-    """The study with the sampler and pruner its stored configuration names, seeded with ``seed``, or with
-    ``numbered=True`` by a worker number handed out under the study's lock (Ray trials)."""
+def open_worker_study(study_name: str, url: str, seed: int | None, *, numbered: bool = False,
+                      artifacts: str | None = None) -> tuple[optuna.Study, StudyConfig]:
+    """The study with the sampler and pruner its stored record names, seeded with ``seed``, or with
+    ``numbered=True`` by a worker number handed out under the study's lock (Ray trials); the record's artefact
+    folder is the stored one once confirmed (``artifacts``, the ``NAS_ARTIFACTS`` environment variable or the
+    default location: :func:`nas.engine.storage.artifacts_folder`)."""
     storage = open_storage(url, create=False)
     if study_name not in optuna.get_all_study_names(storage):
         raise ValueError(f"no study {study_name!r} in {mask_url(url)}")
     plain = optuna.load_study(study_name=study_name, storage=storage)
     config = read_config(plain)
+    config = config.with_artifacts(artifacts_folder(config.artifacts, url, study_name, artifacts))
     strategy = config.strategy
     if numbered:
         seed = worker_seed(strategy.seed, next_worker_number(plain, lock_path(url)))
@@ -61,12 +64,13 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-trials", type=int, default=0, help="exit after this many trials (0: until done)")
     parser.add_argument("--wait-for", type=int, default=None,
                         help="load everything, then wait for this worker process to exit before claiming")
+    parser.add_argument("--artifacts", default=None, help="the study's artefact folder, confirmed")
     args = parser.parse_args(argv)
     url = args.storage or os.environ.get(STORAGE_ENV)
     if not url:
         raise ValueError(f"`storage`: give --storage or set {STORAGE_ENV}")
     warnings.filterwarnings("ignore")
-    study, config = open_worker_study(args.study, url, args.seed)
+    study, config = open_worker_study(args.study, url, args.seed, artifacts=args.artifacts)
     if config.evaluator is None:
         from nas._quiet import import_keras
 
@@ -109,7 +113,9 @@ def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 
     Ctrl-C (the trial is given back). ``ready()`` is called once everything is loaded, before the first claim;
     ``after(trial)`` after each trial; ``tags`` are recorded on every trial. The first trial's timings include
     ``startup_s`` (process start to loaded; ``startup=False`` when the loop runs in a process that was not
-    started for it, e.g. the caller's), every trial's ``claim_s`` (the claim, waits included)."""
+    started for it, e.g. the caller's), every trial's ``claim_s`` (the claim, waits included). The record is read
+    again before each claim (a resume may raise the target), except its artefact folder: the one ``config`` holds,
+    confirmed when the worker started, is kept."""
     from nas.engine.runner import Runner
 
     runner = Runner(study, config)
@@ -123,8 +129,9 @@ def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 
             before["startup_s"] = round(before["startup_s"] - before["spare_wait_s"], 3)
     done = 0
     seen: list[Any] = []
+    artifacts = config.artifacts
     while max_trials == 0 or done < max_trials:
-        config = read_config(study)  # the target may have been raised by a resume
+        config = read_config(study).with_artifacts(artifacts)  # the target may have been raised by a resume
         runner.config = config
         t = time.perf_counter()
         trial = claim(study, config, lock, seen=seen)
