@@ -137,7 +137,7 @@ def moment(rng: random.Random) -> float:
 
 def raise_target(url: str, name: str, by: int) -> int:
     """More trials to run (the study finished before all kills were made); returns the new target."""
-    from nas.engine.config import read_config, write_config
+    from nas.engine.schema import read_config, write_config
 
     study = optuna.load_study(study_name=name, storage=url)
     config = read_config(study)

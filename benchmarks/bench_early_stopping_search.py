@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fashion import SPACES, hypervolume
 
 import nas
-from nas.engine.config import rung_options
+from nas.engine.components import rung_options
 
 
 ARMS = {"none": None, "calibrated": {"calibrate": True}, "plain": {"calibrate": False}}

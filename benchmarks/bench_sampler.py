@@ -6,7 +6,7 @@ Every method searches ``search_spaces.get("nasbench201")`` (at the table's input
 nothing is trained. To run 20 seeds of every method in minutes, the samplers run in-process on an in-memory
 Optuna study over the same space (``space.sample(trial)``, objectives (accuracy, analytic params), no engine):
 
-* ``evolution``: nas's sampler (``nas.engine.config.make_sampler({"name": "evolution"}, ...)``, as a search
+* ``evolution``: nas's sampler (``nas.engine.components.make_sampler({"name": "evolution"}, ...)``, as a search
   makes it), with its defaults; tuned on CIFAR-10 only, CIFAR-100 and ImageNet16-120 run with the same settings;
 * ``optuna tpe``: ``optuna.samplers.TPESampler(multivariate=True, seed=s)``, plain;
 * ``optuna nsga2``: ``optuna.samplers.NSGAIISampler(seed=s)`` with nas's population rule (a quarter of the
@@ -72,7 +72,8 @@ def _records(dataset: str) -> dict[str, dict]:
 def _sampler(method: str, space, budget: int, seed: int):
     import optuna
 
-    from nas.engine.config import Component, make_sampler
+    from nas.engine.components import make_sampler
+    from nas.engine.schema import Component
 
     if method == "evolution":
         return make_sampler(Component(name="evolution"), n_trials=budget, space=space, seed=seed)

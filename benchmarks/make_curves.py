@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fashion import SPACES
 
 import nas
-from nas.engine.config import configure_space
+from nas.engine.setup import configure_space
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "data" / "curves-fashion.json"

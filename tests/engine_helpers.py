@@ -26,3 +26,21 @@ def slow_evaluator(spec: ArchSpec) -> dict[str, float]:
 def score_by_macs(spec: ArchSpec) -> dict[str, float]:
     """A cheap stand-in for training that never fails: more MACs, more accuracy."""
     return {"accuracy": 1.0 - 1.0 / (1 + cost(spec).macs / 1e5)}
+
+
+def stored_record(study: object) -> dict:
+    """The record a nas study holds (an ``optuna.Study``'s system attribute ``nas:config``), as a dict."""
+    import json
+
+    from nas.engine.schema import RECORD_ATTR
+
+    return json.loads(study._storage.get_study_system_attrs(study._study_id)[RECORD_ATTR])  # type: ignore[attr-defined]
+
+
+def store_record(study: object, data: dict) -> None:
+    """Overwrite a study's stored record, as anyone who can write to its storage could."""
+    import json
+
+    from nas.engine.schema import RECORD_ATTR
+
+    study._storage.set_study_system_attr(study._study_id, RECORD_ATTR, json.dumps(data))  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ import numpy as np
 import nas
 from nas.budget import Budget
 from nas.data import load_data
-from nas.engine.config import configure_space
+from nas.engine.setup import configure_space
 from nas.train import CALIBRATION_IMAGES, calibrated_accuracy, calibration_sample, train_model
 
 

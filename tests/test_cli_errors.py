@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from engine_helpers import stored_record
 
 from nas.cli import main
 
@@ -65,18 +66,19 @@ def test_ray_settings_never_switch_authentication_off(monkeypatch) -> None:
 
 def test_a_config_names_its_evaluator_as_data(tmp_path: Path) -> None:
     """`evaluator: {name: nasbench201, options: {...}}` in YAML: stored as that name, looked up by the worker."""
-    import json
 
     import optuna
 
     config = tmp_path / "nb.yaml"
-    config.write_text(f"study: nb\nstorage: {tmp_path / 'nb.db'}\nspace: nasbench201\nobjectives: [accuracy, params]\n"
-                      "n_trials: 3\nsampler: random\nseed: 0\nevaluator: {name: nasbench201, options: {dataset: cifar10}}\n")
+    config.write_text(f"space: nasbench201\ngoal: {{objectives: [accuracy, params]}}\n"
+                      f"strategy: {{n_trials: 3, sampler: random, seed: 0}}\n"
+                      f"run: {{study: nb, storage: {tmp_path / 'nb.db'}}}\n"
+                      "evaluator: {name: nasbench201, options: {dataset: cifar10}}\n")
     code, out, err = run("search", str(config))
-    assert code == 0, err
+    assert code == 0 and "warning" not in err, err
     assert "[  3/3]" in out and "ranked architectures of study 'nb'" in out
     study = optuna.load_study(study_name="nb", storage=f"sqlite:///{tmp_path / 'nb.db'}")
-    assert json.loads(study.user_attrs["nas"])["evaluator"] == {"name": "nasbench201",
+    assert stored_record(study)["evaluator"] == {"name": "nasbench201",
                                                                 "options": {"dataset": "cifar10"}}
     from nas import ArchSpec
     from search_spaces.nasbench201 import Table

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 import nas
 from nas.engine import claims, records
-from nas.engine.config import pruner_component
+from nas.engine.components import pruner_component
 from nas.rungs import keep, rung_epochs
 
 SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32), "kernels": (3, 5),
@@ -155,18 +155,18 @@ def test_a_retried_trial_takes_the_decisions_its_dead_worker_recorded(tmp_path: 
 def test_rungs_judge_calibrated_accuracy_unless_the_stored_pruner_predates_the_option(tmp_path: Path) -> None:
     import dataclasses
 
-    from nas.engine.config import Component, read_config
+    from nas.engine.schema import Component, read_config
     from nas.engine.runner import Runner
 
     study = nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(pruner="pareto", budget=BUDGET), run=nas.Run(storage=tmp_path / "c.db", study="c"), verbose=False)
     config = read_config(study.optuna_study)
-    assert config.pruner.options["calibrate"] is True  # stored with the study
+    assert config.strategy.pruner.options["calibrate"] is True  # stored with the study
     assert Runner(study.optuna_study, config)._calibrate_at() == rung_epochs(1, 3, 4) == (1, 3)
     for options in ({"min_epochs": 1, "reduction_factor": 3, "rule": "margin"},  # a study stored before the option
-                    {**config.pruner.options, "calibrate": False}):
-        old = dataclasses.replace(config, pruner=Component(name="pareto", options=options))
+                    {**config.strategy.pruner.options, "calibrate": False}):
+        old = config.replace(strategy=config.strategy.replace(pruner=Component(name="pareto", options=options)))
         assert Runner(study.optuna_study, old)._calibrate_at() == ()
-    none = dataclasses.replace(config, pruner=None)
+    none = config.replace(strategy=config.strategy.replace(pruner=None))
     assert Runner(study.optuna_study, none)._calibrate_at() == ()
 
 

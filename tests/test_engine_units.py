@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import warnings
 import multiprocessing
 import os
 import pickle
@@ -18,14 +19,27 @@ from pathlib import Path
 
 import optuna
 import pytest
+from engine_helpers import store_record, stored_record
 from optuna.trial import TrialState
 
 import nas
 import search_spaces
 from nas.engine import claims, records
-from nas.engine.config import (CONFIG_VERSION, RUN_CODE_ENV, Component, StudyConfig, make_evaluator, make_pruner,
-                               make_sampler, read_config, sampler_component, write_config)
+from nas.engine.components import (
+    RUN_CODE_ENV,
+    make_evaluator,
+    make_pruner,
+    make_sampler,
+    sampler_component,
+)
 from nas.engine.runner import Runner
+from nas.engine.schema import (
+    CONFIG_VERSION,
+    Component,
+    StudyConfig,
+    read_config,
+    write_config,
+)
 from nas.engine.storage import describe_storage, lock_path, mask_url, open_storage
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -33,11 +47,24 @@ SPACE = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16, 32, 64),
 EVALUATOR_PATH = "engine_helpers:evaluator_that_fails_on_wide_first_stages"
 
 
+_GROUP = {"objectives": "goal", "constraints": "goal", "artifacts": "run", "backend": "run", "device": "run",
+          **{k: "strategy" for k in ("n_trials", "sampler", "pruner", "budget", "seed", "warm_start",
+                                     "sample_within_limits", "max_retries", "max_failures")}}
+
+
 def _config(**changes) -> StudyConfig:
-    base = dict(space=SPACE.config(), objectives=("accuracy", "params"), n_trials=4, artifacts="/tmp/nas-unit",
-                sampler=Component(name="random"), seed=3,
-                evaluator=Component(name="engine_helpers:evaluator_that_fails_on_wide_first_stages"))
-    return StudyConfig(**{**base, **changes})
+    """A record made from flat settings (each put in its group)."""
+    flat = {**dict(objectives=("accuracy", "params"), n_trials=4, artifacts="/tmp/nas-unit",
+                   sampler=Component(name="random"), seed=3,
+                   evaluator=Component(name="engine_helpers:evaluator_that_fails_on_wide_first_stages")), **changes}
+    groups: dict = {"goal": {}, "strategy": {}, "run": {}}
+    top = {"space": SPACE.config(), "data": {"kind": "evaluator"}}
+    for k, v in flat.items():
+        if k in _GROUP:
+            groups[_GROUP[k]][k] = v
+        else:
+            top[k] = v
+    return StudyConfig(**top, goal=groups["goal"], strategy=groups["strategy"], run=groups["run"])
 
 
 def _study(tmp_path: Path, config: StudyConfig, name: str = "u") -> tuple[optuna.Study, str]:
@@ -56,20 +83,31 @@ def test_config_round_trips_exactly_and_states_its_defaults() -> None:
                                                                "max_trials_per_worker": 3})
     again = StudyConfig.from_json(config.to_json())
     assert again == config and again.to_json() == config.to_json()
-    assert json.loads(config.to_json())["version"] == CONFIG_VERSION == 2
-    assert (config.max_retries, config.failure_cap, config.infeasible_cap) == (2, 5, 1000)
-    assert _config(n_trials=40, max_failures=7).failure_cap == 7 and _config(n_trials=40).failure_cap == 40
+    assert again.run.backend == nas.Local(n_workers=2, max_trials_per_worker=3)
+    stored = json.loads(config.to_json())
+    assert stored["version"] == CONFIG_VERSION == 3 and "storage" not in stored["run"]
+    assert sorted(stored) == ["created", "data", "description", "evaluator", "goal", "run", "space", "strategy",
+                              "version"]
+    assert sorted(stored["strategy"]) == ["budget", "max_failures", "max_retries", "n_trials", "pruner",
+                                          "sample_within_limits", "sampler", "seed", "warm_start"]
+    assert (config.strategy.max_retries, config.strategy.failure_cap, config.strategy.infeasible_cap) == (2, 5, 1000)
+    assert _config(n_trials=40, max_failures=7).strategy.failure_cap == 7
+    assert _config(n_trials=40).strategy.failure_cap == 40
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"version": 3}, "study config: `version` must be 1 or 2 (this nas reads those), but got version=3"),
+    ({"version": 4}, "study config: `version` must be 3 (older ones are read by StudyConfig.from_dict), but got "
+                     "version=4"),
     ({"colour": "red"}, "study config: unknown field 'colour'"),
-    ({"n_trials": 0}, "`n_trials` must be an integer in [1, 1,000,000], but got n_trials=0"),
-    ({"max_retries": -1}, "`max_retries` must be an integer in [0, 100], but got max_retries=-1"),
-    ({"objectives": ["accuracy", "speed"]}, "`objectives` must be chosen from"),
-    ({"sampler": "tpe"}, "`sampler` must be stored as {'name': ..., 'options': {...}}"),
-    ({"device": {"kind": "npu"}}, "device: `kind` must be one of auto, cpu, gpu, tpu"),
-    ({"backend": {"n_workers": 2}}, "study config: `backend` needs a `kind`"),
+    ({"strategy": {"n_trials": 0}}, "`n_trials` must be an integer in [1, 1,000,000], but got n_trials=0"),
+    ({"strategy": {"max_retries": -1}}, "`max_retries` must be an integer in [0, 100], but got max_retries=-1"),
+    ({"strategy": {"seeds": 1}}, "strategy: unknown field 'seeds'; known fields: n_trials, sampler"),
+    ({"goal": {"objectives": ["accuracy", "speed"]}}, "`objectives` must be chosen from"),
+    ({"strategy": {"sampler": 3}}, "`sampler` must be a name or {'name': ..., 'options': {...}}, but got 3"),
+    ({"run": {"device": {"kind": "npu"}}}, "device: `kind` must be one of auto, cpu, gpu, tpu"),
+    ({"run": {"backend": {"n_workers": 2}}}, "`backend` must be one of 'local', 'ray', 'keras_tuner' or a backend "
+                                             "object"),
+    ({"run": {"study": "a\nb"}}, "`study` must be a non-blank string"),
 ])
 def test_bad_stored_configs_are_refused_with_the_field(change: dict, message: str) -> None:
     data = {**json.loads(_config().to_json()), **change}
@@ -77,7 +115,7 @@ def test_bad_stored_configs_are_refused_with_the_field(change: dict, message: st
         StudyConfig.from_json(json.dumps(data))
     assert message in str(err.value)
     for text, what in ((None, "must be JSON text, but got NoneType"), ("{", "is not valid JSON"),
-                       ("[1]", "must be a JSON object, but got list")):
+                       ("[1]", "study config must be a mapping, but got list")):
         with pytest.raises(ValueError, match=what):
             StudyConfig.from_json(text)
 
@@ -86,13 +124,13 @@ def test_studies_written_by_version_1_load_as_typed_configs(tmp_path: Path) -> N
     for name in ("v1-evaluator", "v1-trained"):
         shutil.copy(DATA / f"{name}.db", tmp_path / f"{name}.db")
     ev = nas.load_study("v1-evaluator", tmp_path / "v1-evaluator.db")
-    assert ev.config.evaluator.name == "pickle" and ev.config.sampler == Component(name="tpe")
-    assert ev.config.seed == 3 and ev.config.objectives == ("accuracy", "params")
+    assert ev.config.evaluator.name == "pickle" and ev.config.strategy.sampler == Component(name="tpe")
+    assert ev.config.strategy.seed == 3 and ev.config.objectives == ("accuracy", "params")
     assert ev.backend == nas.Local(n_workers=1, max_trials_per_worker=20)
     assert ev.counts() == {"done": 4, "running": 0, "waiting": 0, "infeasible": 0, "failed": 0, "pruned": 0,
                            "complete": 4}
     trained = nas.load_study("v1-trained", tmp_path / "v1-trained.db")
-    assert trained.config.sampler == Component(name="nsga2") and trained.config.constraints == {"max_macs": 60000.0}
+    assert trained.config.strategy.sampler == Component(name="nsga2") and trained.config.constraints == {"max_macs": 60000.0}
     assert trained.config.device == nas.Device() and trained.config.data["name"] == "digits"
     assert [r.status for r in trained.trials] == ["ok", "ok"] and trained.best().metrics["accuracy"] > 0
     # reading never rewrote it: the stored text is still version 1
@@ -168,14 +206,15 @@ def _crafted_study(tmp_path: Path, marker: Path, what: str) -> str:
     class Payload:
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
-    data = json.loads(study.optuna_study.user_attrs["nas"])
+    data = stored_record(study.optuna_study)
     if what == "pickle":
-        data["sampler"] = {"name": "pickle", "options": {"pickle": base64.b64encode(pickle.dumps(Payload())).decode()}}
+        data["strategy"]["sampler"] = {"name": "pickle",
+                                       "options": {"pickle": base64.b64encode(pickle.dumps(Payload())).decode()}}
     elif what == "path":
         data["evaluator"] = {"name": "os:system", "options": {"command": f"touch {marker}"}}
     else:
         data["evaluator"] = {"name": "subprocess:run", "options": {"args": f"touch {marker}", "shell": True}}
-    study.optuna_study.set_user_attr("nas", json.dumps(data))
+    store_record(study.optuna_study, data)
     return describe_storage(tmp_path / "c.db")
 
 
@@ -200,7 +239,7 @@ def test_a_crafted_study_config_cannot_run_code(tmp_path: Path, what: str, monke
                               "complete": 0}
     if what == "pickle":  # the opt-in is what stands between the pickle and the code: with it, the code runs
         monkeypatch.setenv(RUN_CODE_ENV, "1")
-        make_sampler(read_config(study.optuna_study).sampler, n_trials=2, space=SPACE, seed=None)
+        make_sampler(read_config(study.optuna_study).strategy.sampler, n_trials=2, space=SPACE, seed=None)
         assert marker.exists()
 
 
@@ -395,7 +434,7 @@ def test_passwords_never_show_in_urls_or_errors() -> None:
 # ------------------------------------------------------------------ backends as objects
 
 def test_backends_check_their_options_and_round_trip() -> None:
-    from nas.backends import backend_of
+    from nas.engine.where import backend_of
 
     for backend in (nas.Local(n_workers=3, max_trials_per_worker=0), nas.Ray(address="ray://10.0.0.1:10001",
                     resources={"cpu": 2, "gpu": 0.5}, max_concurrent=4, scheduler="asha"),
@@ -403,7 +442,7 @@ def test_backends_check_their_options_and_round_trip() -> None:
         assert backend_of(json.loads(json.dumps(backend.to_dict()))) == backend
     assert backend_of("ray") == nas.Ray() and backend_of("local") == nas.Local(n_workers=None, max_trials_per_worker=20)
     for make, message in ((lambda: nas.Local(n_workers=0), "`n_workers` must be an integer in [1, 256]"),
-                          (lambda: nas.Ray(resources={"gpu": -1}), "Ray: `resources['gpu']` must be a number >= 0"),
+                          (lambda: nas.Ray(resources={"gpu": -1}), "Ray: `resources['gpu']` must be a finite number >= 0"),
                           (lambda: nas.Ray(scheduler="pbt"), "Ray: `scheduler` must be None, 'asha' or 'hyperband'"),
                           (lambda: backend_of({"kind": "local", "workers": 2}), "backend 'local': unknown option 'workers'")):
         with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
@@ -413,23 +452,27 @@ def test_backends_check_their_options_and_round_trip() -> None:
         nas.Ray().check(_config(objectives=("accuracy",), pruner=Component(name="median")))
 
 
-def test_config_shorthands_become_backend_and_device_objects() -> None:
-    from nas.config import search_kwargs
-
-    base = {"study": "x", "space": "conv"}
-    kw = search_kwargs({**base, "n_workers": 2, "max_trials_per_worker": 5})
-    assert kw["backend"] == nas.Local(n_workers=2, max_trials_per_worker=5) and kw["device"] == nas.Device()
-    kw = search_kwargs({**base, "backend": "ray", "resources_per_trial": {"cpu": 2}, "max_concurrent": 3,
-                        "device": "cpu", "jit_compile": False})
-    assert kw["backend"] == nas.Ray(resources={"cpu": 2}, max_concurrent=3)
-    assert kw["device"] == nas.Device(kind="cpu", jit_compile=False)
-    assert search_kwargs({**base, "backend": {"kind": "ray", "scheduler": "asha"}})["backend"] == nas.Ray(scheduler="asha")
+def test_flat_configs_of_earlier_versions_are_read_into_the_groups() -> None:
+    """A flat YAML config (nas <= 0.1.x) still loads, with a deprecation warning that shows its grouped form."""
+    def read(**flat):
+        with pytest.warns(FutureWarning, match="flat settings .* are deprecated since nas 0.2; write them in the "
+                                               "groups goal, strategy and run"):
+            return StudyConfig.from_dict({"space": "conv", "study": "x", **flat})
+    config = read(n_workers=2, max_trials_per_worker=5, n_trials=7, objectives=["accuracy"])
+    assert config.run == nas.Run(study="x", backend=nas.Local(n_workers=2, max_trials_per_worker=5))
+    assert config.strategy.n_trials == 7 and config.goal.objectives == ("accuracy",)
+    config = read(backend="ray", resources_per_trial={"cpu": 2}, max_concurrent=3, device="cpu", jit_compile=False)
+    assert config.run.backend == nas.Ray(resources={"cpu": 2}, max_concurrent=3)
+    assert config.run.device == nas.Device(kind="cpu", jit_compile=False)
+    assert read(backend={"kind": "ray", "scheduler": "asha"}).run.backend == nas.Ray(scheduler="asha")
     for extra, message in (({"scheduler": "asha"}, "`scheduler` is an option of the ray backend, but the config "
                                                    "chooses backend='local'"),
                            ({"backend": "ray", "n_workers": 4}, "`n_workers` is an option of the local backend"),
-                           ({"backend": "spark"}, "config: `backend` must be one of local, ray, keras_tuner")):
-        with pytest.raises(ValueError, match=message):
-            search_kwargs({**base, **extra})
+                           ({"backend": "spark"}, "config: `backend` must be one of local, ray, keras_tuner"),
+                           ({"colour": 1}, "config: unknown setting 'colour'")):
+        with pytest.raises(ValueError, match=message), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            StudyConfig.from_dict({"space": "conv", "study": "x", **extra}, where="config")
 
 
 # ------------------------------------------------------------------ the layering
@@ -468,7 +511,7 @@ def _imports() -> tuple[dict[str, set[str]], list[tuple[str, str, str]]]:
 
 
 LAYERS = [  # each layer may import only itself and the layers before it (the README's layout section)
-    ("core", ("nas._ops", "nas.blocks", "nas.spec", "nas.cost", "nas.build", "nas.scaling", "nas.trial",
+    ("core", ("nas.validate", "nas._ops", "nas.blocks", "nas.spec", "nas.cost", "nas.build", "nas.scaling", "nas.trial",
               "nas.budget", "nas.ranking", "nas.rungs")),
     ("spaces", ("search_spaces",)),
     ("one trial", ("nas.data", "nas.devices", "nas.train", "nas._quiet")),
@@ -563,8 +606,8 @@ def test_sampler_options_hold_no_seed_and_old_values_are_clamped() -> None:
                                  "max_retries": 500, "n_workers": 4096, "artifacts": "/tmp/a", "data": {"kind": "evaluator"},
                                  "sampler": {"name": "tpe", "seed": 2**40}, "budget": {}, "constraints": {}}))
     config = StudyConfig.from_json(json.dumps(old))
-    assert (config.n_trials, config.max_retries, config.backend["n_workers"]) == (1_000_000, 100, 256)
-    assert config.seed == 2**40 % (2**31 - 1)
+    assert (config.n_trials, config.strategy.max_retries, config.run.backend.n_workers) == (1_000_000, 100, 256)
+    assert config.strategy.seed == 2**40 % (2**31 - 1)
 
 
 def test_a_ctrl_c_wrapped_by_a_library_interrupts_instead_of_failing_the_trial(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from optuna.trial import TrialState
 
 import nas
 import search_spaces
-from nas.engine.config import Component, make_sampler, sampler_component
+from nas.engine.components import make_sampler, sampler_component
+from nas.engine.schema import Component
 from nas.engine.evolution import ATTR, ParetoEvolutionSampler, rank_members
 from nas.trial import FixedTrial, RandomTrial
 from search_spaces.nasbench201 import Table

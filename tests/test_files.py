@@ -50,7 +50,8 @@ def test_a_search_on_a_corrupt_storage_leaves_nothing_behind(tmp_path: Path, nam
     storage = tmp_path / "runs" / name
     garbage = random.Random(0).randbytes(4096)
     storage.write_bytes(garbage)
-    (tmp_path / "c.yaml").write_text("study: t\nspace: conv\nn_trials: 1\nevaluator: engine_helpers:score_by_macs\n")
+    (tmp_path / "c.yaml").write_text("space: conv\nstrategy: {n_trials: 1}\nrun: {study: t}\n"
+                                     "evaluator: engine_helpers:score_by_macs\n")
     before = _files(tmp_path)
     out = _cli("search", "c.yaml", "--storage", f"runs/{name}", cwd=tmp_path)
     assert out.returncode == 2 and out.stdout == ""
@@ -112,13 +113,15 @@ def test_removing_the_lock_file_while_holding_it_keeps_the_lock_exclusive(tmp_pa
 # ------------------------------------------------------------------ the stored artefact folder
 
 def _craft(db: Path, study: str, **changes: object) -> None:
-    """Change the study's stored configuration in its SQLite file, as anyone who can write the storage can."""
+    """Change the `run` group of the study's stored record in its SQLite file, as anyone who can write the storage
+    can."""
     with sqlite3.connect(db) as con:
         (study_id,) = con.execute("SELECT study_id FROM studies WHERE study_name = ?", (study,)).fetchone()
-        (value,) = con.execute("SELECT value_json FROM study_user_attributes WHERE study_id = ? AND key = 'nas'",
-                               (study_id,)).fetchone()
-        config = {**json.loads(json.loads(value)), **changes}
-        con.execute("UPDATE study_user_attributes SET value_json = ? WHERE study_id = ? AND key = 'nas'",
+        query = "study_system_attributes WHERE study_id = ? AND key = 'nas:config'"
+        (value,) = con.execute(f"SELECT value_json FROM {query}", (study_id,)).fetchone()
+        config = json.loads(json.loads(value))
+        config["run"] = {**config["run"], **changes}
+        con.execute(f"UPDATE {query.replace(' WHERE', ' SET value_json = ? WHERE')}",
                     (json.dumps(json.dumps(config)), study_id))
 
 
@@ -191,7 +194,7 @@ def test_a_keras_tuner_folder_outside_the_study_folder_is_refused(tmp_path: Path
     folder: one pointed elsewhere in the storage is refused before the tuner starts."""
     db = tmp_path / "k.db"
     nas.create_study(TINY_CONV, strategy=nas.Strategy(n_trials=2), run=nas.Run(backend=nas.KerasTuner(tuner="random"), storage=db, study="k"), evaluator=score_by_macs, verbose=False)
-    stored = nas.load_study("k", db).config.backend
+    stored = nas.load_study("k", db).config.run.backend.to_dict()
     assert stored["directory"] == str(tmp_path / "k-artifacts" / "k" / "keras_tuner")
     _craft(db, "k", backend={**stored, "project_name": "../../../../evil"})
     with pytest.raises(ValueError) as err:

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import optuna
 import pytest
+from engine_helpers import stored_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nas
 import search_spaces
-from nas.engine.config import StudyConfig
+from nas.engine.schema import StudyConfig
 
 EVALUATOR = "engine_helpers:evaluator_that_fails_on_wide_first_stages"
 SPACE = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
@@ -29,18 +30,26 @@ junk = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | s
 
 
 def _valid() -> dict:
-    return json.loads(StudyConfig(space=SPACE.config(), objectives=("accuracy", "params"), n_trials=3,
-                                  artifacts="/tmp/x", sampler=nas.engine.config.Component(name="tpe")).to_json())
+    return json.loads(StudyConfig(space=SPACE.config(), data={"kind": "evaluator"}, evaluator=EVALUATOR,
+                                  goal=nas.Goal(objectives=("accuracy", "params")),
+                                  strategy=nas.Strategy(n_trials=3, sampler="tpe"),
+                                  run=nas.Run(artifacts="/tmp/x")).to_json())
+
+
+PATHS = sorted([(k,) for k in _valid()] + [(g, k) for g in ("goal", "strategy", "run") for k in _valid()[g]])
+PREFIXES = ("study config", "`", "budget:", "device:", "component", "constraint", "goal", "strategy", "run",
+            "backend", "Ray:", "KerasTuner:", "a component", "space", "data")
 
 
 @SETTINGS
-@given(field=st.sampled_from(sorted(_valid())), value=junk, drop=st.booleans())
-def test_a_stored_config_reads_back_or_names_what_is_wrong(field: str, value, drop: bool) -> None:
+@given(path=st.sampled_from(PATHS), value=junk, drop=st.booleans())
+def test_a_stored_config_reads_back_or_names_what_is_wrong(path: tuple[str, ...], value, drop: bool) -> None:
     data = _valid()
+    where = data if len(path) == 1 else data[path[0]]
     if drop:
-        del data[field]
+        del where[path[-1]]
     else:
-        data[field] = value
+        where[path[-1]] = value
     try:
         text = json.dumps(data)
     except ValueError:
@@ -48,8 +57,7 @@ def test_a_stored_config_reads_back_or_names_what_is_wrong(field: str, value, dr
     try:
         config = StudyConfig.from_json(text)
     except ValueError as exc:
-        message = str(exc)
-        assert message.startswith(("study config", "`", "budget:", "device:", "component", "constraint"))
+        assert str(exc).startswith(PREFIXES), str(exc)
         return
     assert StudyConfig.from_json(config.to_json()) == config
 
@@ -60,7 +68,7 @@ def keep(tmp_path_factory) -> tuple[Path, str, str]:
     folder = tmp_path_factory.mktemp("fuzz")
     nas.search(SPACE, strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, max_failures=20), run=nas.Run(storage=folder / "s.db", study="keep"), evaluator=EVALUATOR, verbose=False)
     study = optuna.load_study(study_name="keep", storage=f"sqlite:///{folder}/s.db")
-    return folder, study.user_attrs["nas"], json.dumps([(t.number, t.state.name, t.values) for t in study.trials])
+    return folder, json.dumps(stored_record(study)), json.dumps([(t.number, t.state.name, t.values) for t in study.trials])
 
 
 def _copy_db(src: Path, dst: Path) -> None:
@@ -77,7 +85,7 @@ def _unchanged(keep: tuple[Path, str, str], file: str = "s.db") -> None:
     url = f"sqlite:///{folder}/{file}"
     assert optuna.get_all_study_names(url) in (["keep"], ["keep", "made"])
     study = optuna.load_study(study_name="keep", storage=url)
-    assert study.user_attrs["nas"] == config
+    assert json.dumps(stored_record(study)) == config
     assert json.dumps([(t.number, t.state.name, t.values) for t in study.trials]) == trials
 
 
@@ -100,8 +108,13 @@ def test_create_study_arguments_work_or_are_refused_by_name(keep, args: dict) ->
     if args["study_name"] == "made":
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name="made", storage=f"sqlite:///{folder}/s.db")
+    groups: dict = {"goal": {}, "strategy": {}, "run": {"storage": folder / "s.db"}}
+    for k, v in args.items():
+        group = "goal" if k in ("objectives", "constraints") else "run" if k in ("study_name", "backend", "device") \
+            else "strategy"
+        groups[group]["study" if k == "study_name" else k] = v
     try:
-        study = nas.create_study(SPACE, evaluator=EVALUATOR, storage=folder / "s.db", verbose=False, **args)
+        study = nas.create_study(SPACE, evaluator=EVALUATOR, verbose=False, **groups)
     except ValueError as exc:
         assert "`" in str(exc) or ":" in str(exc)
     else:
@@ -146,9 +159,9 @@ def test_cli_arguments_exit_0_or_2_with_a_message(keep, words: list[str]) -> Non
 def test_refused_resume_changes_nothing(keep, tmp_path: Path) -> None:
     _copy_db(keep[0] / "s.db", tmp_path / "s.db")
     study = nas.load_study("keep", tmp_path / "s.db")
-    before = study.optuna_study.user_attrs["nas"]
+    before = stored_record(study.optuna_study)
     for kwargs in ({"n_trials": 0}, {"backend": "spark"}, {"backend": nas.Ray(scheduler="asha")},
                    {"backend": "keras_tuner"}):
         with pytest.raises(ValueError):
             study.resume(verbose=False, **kwargs)
-    assert nas.load_study("keep", tmp_path / "s.db").optuna_study.user_attrs["nas"] == before
+    assert stored_record(nas.load_study("keep", tmp_path / "s.db").optuna_study) == before

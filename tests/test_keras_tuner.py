@@ -223,7 +223,7 @@ def test_random_search_backend_resumes_to_a_larger_target_without_repeating_tria
     resumed = nas.load_study("rs", storage)
     ids = [r.user_attrs["kt_trial_id"] for r in resumed.trials]
     assert len(ids) == 4 == len(set(ids)) and resumed.counts()["complete"] == 4
-    assert resumed.config.sampler.name == "keras_tuner.random"
+    assert resumed.config.strategy.sampler.name == "keras_tuner.random"
     assert resumed.backend == nas.KerasTuner(tuner="random", directory=str(tmp_path / "nas-artifacts" / "rs" /
                                                                            "keras_tuner"), project_name="rs")
     with pytest.raises(ValueError, match="a keras-tuner search and an Optuna one cannot switch"):
@@ -259,16 +259,17 @@ def test_keras_tuner_backend_arguments_are_checked_before_anything_runs(tmp_path
         nas.KerasTuner(tuner="grid")
     with pytest.raises(ValueError, match="KerasTuner: `options` 'max_trials' is set by nas"):
         nas.KerasTuner(options={"max_trials": 3})
+    run, tuner = nas.Run(storage=db, study="bad", backend="keras_tuner"), nas.KerasTuner(tuner="hyperband")
     cases = [
-        (dict(backend="keras_tuner", sampler="tpe"), "`sampler` is Optuna's"),
-        (dict(backend="keras_tuner", objectives=("accuracy", "latency")), "measures no latency"),
-        (dict(backend="keras_tuner", constraints={"max_latency": 3.0}), "only limit analytic"),
-        (dict(backend="keras_tuner", pruner="median", objectives=("accuracy",)), "`pruner` is Optuna's"),
-        (dict(backend=nas.KerasTuner(tuner="hyperband"), evaluator=params_as_accuracy), "Hyperband's budget"),
+        (dict(strategy={"sampler": "tpe"}), "`strategy.sampler` is Optuna's"),
+        (dict(goal={"objectives": ("accuracy", "latency")}), "measures no latency"),
+        (dict(goal={"constraints": {"max_latency": 3.0}}), "only limit analytic"),
+        (dict(strategy={"pruner": "median"}, goal={"objectives": ("accuracy",)}), "`pruner` is Optuna's"),
+        (dict(run=run.replace(backend=tuner), evaluator=params_as_accuracy), "Hyperband's budget"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
-            nas.search("conv", "digits", storage=db, study_name="bad", verbose=False, **kwargs)
+            nas.search("conv", "digits", **{"run": run, **kwargs}, verbose=False)
     assert not db.exists()  # nothing was stored
 
 
@@ -290,12 +291,11 @@ def test_a_view_made_outside_nas_cannot_be_resumed_by_nas(tmp_path):
     assert [r.user_attrs["kt_trial_id"] for r in view.trials] == ["0", "1", "2", "3"]
 
 
-def test_the_keras_tuner_experiment_config_maps_to_search_arguments():
-    from nas.config import load_config, search_kwargs
-
+def test_the_keras_tuner_experiment_config_is_a_record():
     from pathlib import Path
 
-    kwargs = search_kwargs(load_config(Path(__file__).resolve().parent.parent / "experiments/digits_keras_tuner.yaml"))
-    assert kwargs["backend"] == nas.KerasTuner(tuner="hyperband", options={"max_epochs": 6, "factor": 3})
-    assert "tuner" not in kwargs and "tuner_options" not in kwargs
-    assert kwargs["constraints"] == {"max_params": 200000}
+    from nas.config import load_config
+
+    config = load_config(Path(__file__).resolve().parent.parent / "experiments/digits_keras_tuner.yaml").config
+    assert config.run.backend == nas.KerasTuner(tuner="hyperband", options={"max_epochs": 6, "factor": 3})
+    assert config.goal == nas.Goal(objectives=("accuracy", "params"), constraints={"max_params": 200_000})

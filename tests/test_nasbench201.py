@@ -421,7 +421,7 @@ def test_space_options() -> None:
         fixed.params_of(INDEX0)
     with pytest.raises(ValueError, match="does not contain"):
         small.params_of(nb.nb201_spec(RESNET))  # 32x32x3, 10 classes: not this space's
-    assert search_spaces.get("nasbench201").config() == {"space": "nasbench201", "options": {
+    assert search_spaces.get("nasbench201").config() == {"name": "nasbench201", "options": {
         "input_shape": [32, 32, 3], "num_classes": 10, "channels": [16], "cells": 5, "ops": list(OPS),
         "dropouts": [0.0]}}
 

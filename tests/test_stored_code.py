@@ -7,17 +7,18 @@ and refuses before any import. Each crafted module below writes a file when impo
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from engine_helpers import store_record, stored_record
 
 import nas
 import search_spaces
-from nas.engine.config import Component, make_evaluator
+from nas.engine.components import make_evaluator
+from nas.engine.schema import Component
 from nas.engine.sources import check_marked_source
 from nas.engine.storage import describe_storage
 
@@ -132,9 +133,9 @@ def test_resume_and_worker_refuse_a_crafted_study_without_importing(tmp_path: Pa
     marker = tmp_path / "imported"
     _write_package(tmp_path, marker)
     study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=2), run=nas.Run(storage=tmp_path / "c.db", study="c"), evaluator=MARKED, verbose=False)
-    data = json.loads(study.optuna_study.user_attrs["nas"])
+    data = stored_record(study.optuna_study)
     data["evaluator"] = {"name": path, "options": {}}
-    study.optuna_study.set_user_attr("nas", json.dumps(data))  # what someone with write access to it could do
+    store_record(study.optuna_study, data)  # what someone with write access to the storage could do
     url = describe_storage(tmp_path / "c.db")
     env = {**os.environ, "NAS_STORAGE": url,
            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import nas
-from nas.engine.config import Component
+from nas.engine.schema import Component
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -17,7 +17,7 @@ def test_a_version_2_evaluator_study_loads_and_resumes(tmp_path: Path) -> None:
     shutil.copy(DATA / "v2-evaluator.db", tmp_path / "v2.db")
     study = nas.load_study("v2-evaluator", tmp_path / "v2.db")
     assert study.objectives == ("accuracy", "params") and study.n_trials == 4
-    assert study.config.sampler == Component(name="evolution") and study.config.seed == 3
+    assert study.config.strategy.sampler == Component(name="evolution") and study.config.strategy.seed == 3
     assert study.config.constraints == {"max_params": 200_000.0}
     assert study.config.evaluator == Component(name="engine_helpers:score_by_macs")
     assert study.backend == nas.Local(n_workers=1, max_trials_per_worker=7)
@@ -35,9 +35,9 @@ def test_a_version_2_trained_study_loads_as_it_was(tmp_path: Path) -> None:
     study = nas.load_study("v2-trained", tmp_path / "v2.db")
     stored = json.loads(study.optuna_study.user_attrs["nas"])
     assert stored["version"] == 2
-    assert study.config.pruner.name == "pareto" and study.config.pruner.options["calibrate"] is True
+    assert study.config.strategy.pruner.name == "pareto" and study.config.strategy.pruner.options["calibrate"] is True
     assert study.config.device == nas.Device(kind="cpu") and study.config.budget == nas.Budget(epochs=1, batch_size=128)
-    assert study.config.data["name"] == "digits" and study.config.sampler == Component(name="random")
+    assert study.config.data["name"] == "digits" and study.config.strategy.sampler == Component(name="random")
     assert [r.status for r in study.trials] == ["ok", "ok"]
     assert all(0.0 < r.metrics["accuracy"] <= 1.0 for r in study.trials)
     assert len(study.pareto_front()) >= 1 and study.best().metrics["accuracy"] == max(

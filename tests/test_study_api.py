@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from engine_helpers import stored_record
 from optuna.trial import TrialState
 
 import nas
@@ -111,7 +112,7 @@ def test_search_on_a_study_made_with_plain_optuna(tmp_path: Path) -> None:
     made = optuna.create_study(study_name="mine", storage=open_storage(url), directions=["maximize", "minimize"])
     study = nas.search(SPACE, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=4, sampler="random", seed=6, max_failures=50), run=nas.Run(storage=made), evaluator=EVALUATOR, verbose=False)
     assert study.name == "mine" and study.counts()["done"] == 4
-    assert optuna.load_study(study_name="mine", storage=url).user_attrs["nas"]  # now a nas study
+    assert stored_record(optuna.load_study(study_name="mine", storage=url))  # now a nas study
     # refused: a study with trials, other directions, an in-memory study
     other = optuna.create_study(study_name="used", storage=open_storage(url), directions=["maximize", "minimize"])
     other.add_trial(optuna.trial.create_trial(values=[0.5, 1.0]))

@@ -105,13 +105,13 @@ def _trials(study: nas.Study) -> list[tuple]:
 
 @pytest.mark.parametrize("kind", ["db", "journal"])
 def test_in_process_evaluator_search_is_the_search_a_worker_process_makes(tmp_path: Path, kind: str) -> None:
-    common = dict(evaluator=EVALUATOR, objectives=("accuracy", "params"), n_trials=25, sampler="tpe", seed=7,
-                  verbose=False)
-    ours = nas.search(SPACE, storage=tmp_path / f"a.{kind}", study_name="a", **common)
+    common = dict(evaluator=EVALUATOR, goal=nas.Goal(objectives=("accuracy", "params")),
+                  strategy=nas.Strategy(n_trials=25, sampler="tpe", seed=7), verbose=False)
+    ours = nas.search(SPACE, run=nas.Run(storage=tmp_path / f"a.{kind}", study="a"), **common)
     # no worker process: every trial ran in this process, numbered as worker 0
     assert {t.user_attrs["worker"]["pid"] for t in ours.optuna_study.trials} == {os.getpid()}
     assert ours.optuna_study.user_attrs["nas_workers_started"] == 1
-    other = nas.create_study(SPACE, storage=tmp_path / f"b.{kind}", study_name="a", **common)
+    other = nas.create_study(SPACE, run=nas.Run(storage=tmp_path / f"b.{kind}", study="a"), **common)
     env = {**os.environ, "NAS_STORAGE": describe_storage(tmp_path / f"b.{kind}")}
     subprocess.run([sys.executable, "-m", "nas.backends", "--study", "a", "--seed", str(worker_seed(7, 0))],
                    env=env, check=True, timeout=300)

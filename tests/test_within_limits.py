@@ -88,18 +88,21 @@ def test_a_limit_below_the_cheapest_candidate_leaves_the_samplers_values(tmp_pat
 
 def test_the_engine_records_no_over_budget_candidate_unless_asked_to(tmp_path: Path) -> None:
     space = {"space": "mbconv", "options": {"input_shape": (8, 8, 1)}}
-    common = dict(evaluator="engine_helpers:score_by_macs", objectives=("accuracy", "macs"), n_trials=12,
-                  sampler="random", seed=5, constraints={"max_macs": 2_000_000},
-                  backend=nas.Local(max_trials_per_worker=0), verbose=False)
-    inside = nas.search(space, storage=tmp_path / "in.db", study_name="in", **common)
-    rejected = nas.search(space, storage=tmp_path / "out.db", study_name="out", sample_within_limits=False, **common)
-    assert inside.config.sample_within_limits is True and rejected.config.sample_within_limits is False
+    goal = nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": 2_000_000})
+    strategy = nas.Strategy(n_trials=12, sampler="random", seed=5)
+    common = dict(evaluator="engine_helpers:score_by_macs", goal=goal, verbose=False)
+    inside = nas.search(space, strategy=strategy, run=nas.Run(storage=tmp_path / "in.db", study="in",
+                                                              backend=nas.Local(max_trials_per_worker=0)), **common)
+    rejected = nas.search(space, strategy=strategy.replace(sample_within_limits=False),
+                          run=nas.Run(storage=tmp_path / "out.db", study="out",
+                                      backend=nas.Local(max_trials_per_worker=0)), **common)
+    assert inside.config.strategy.sample_within_limits is True and rejected.config.strategy.sample_within_limits is False
     assert inside.counts()["infeasible"] == 0 and inside.counts()["done"] == 12
     assert all(r.metrics["macs"] <= 2_000_000 for r in inside.trials)
     assert rejected.counts()["infeasible"] >= 4
     # stored with the study: a resume samples the same way
     again = nas.load_study("in", tmp_path / "in.db")
-    assert again.config.sample_within_limits is True
+    assert again.config.strategy.sample_within_limits is True
 
 
 def test_sample_within_limits_must_be_a_bool(tmp_path: Path) -> None:

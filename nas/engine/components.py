@@ -104,6 +104,8 @@ def sampler_component(sampler: Any, objectives: tuple[str, ...], space: Any) -> 
         sampler = "evolution" if len(objectives) > 1 else "tpe"
     if isinstance(sampler, optuna.samplers.BaseSampler):
         return Component(name=type(sampler).__name__, options=_constructor_args(sampler, "sampler"))
+    if isinstance(sampler, Component):
+        sampler = sampler.to_dict()
     if isinstance(sampler, str):
         sampler = {"name": sampler}
     if not isinstance(sampler, dict) or not isinstance(sampler.get("name"), str):
@@ -140,6 +142,8 @@ def pruner_component(pruner: Any, objectives: tuple[str, ...]) -> Component | No
     if isinstance(pruner, optuna.pruners.BasePruner):
         component = Component(name=type(pruner).__name__, options=_constructor_args(pruner, "pruner"))
     else:
+        if isinstance(pruner, Component):
+            pruner = pruner.to_dict()
         if isinstance(pruner, str):
             pruner = {"name": pruner}
         if not isinstance(pruner, dict) or not isinstance(pruner.get("name"), str) or set(pruner) - {"name", "options"}:
@@ -168,6 +172,8 @@ def evaluator_component(evaluator: Any) -> Component | None:
     keyword arguments, an import path ``"package.module:name"`` or a dict ``{"name": ..., "options": {...}}``."""
     if evaluator is None:
         return None
+    if isinstance(evaluator, Component):
+        evaluator = evaluator.to_dict()
     if hasattr(evaluator, "evaluator_ref"):
         name, options = evaluator.evaluator_ref()
         component = Component(name=name, options=options)

@@ -321,8 +321,12 @@ class StudyConfig:
         elif version is None and set(data) & set(FLAT_KEYS):
             data = from_flat(data, where)
         known_fields(where, data, [f.name for f in dataclasses.fields(cls)])
-        if "space" not in data:
-            raise ValueError(f"{where}: `space` is required (a space name or {{name: ..., options: {{...}}}})")
+        if not isinstance(data.get("space"), (str, dict)):
+            raise ValueError(f"{where}: `space` must be a space name or {{name: ..., options: {{...}}}}, but got "
+                             f"space={data.get('space')!r}")
+        if not isinstance(data.get("data", "digits"), (str, dict)):
+            raise ValueError(f"{where}: `data` must be a data set name or a mapping (e.g. {{name: fashion_mnist, "
+                             f"train_samples: 5000}}), but got data={data.get('data')!r}")
         return cls(**{k: v for k, v in data.items() if k != "version" or v is not None})
 
     @classmethod
@@ -493,14 +497,21 @@ def from_version_1(old: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the one reader and writer of the stored record
 
+def _stored_text(study: Any) -> str | None:
+    """The stored record's JSON: the study system attribute ``nas:config`` (version 3), or for studies stored
+    before it the ``nas`` user attribute (versions 1 and 2); None for a study that is not a nas study."""
+    text = study._storage.get_study_system_attrs(study._study_id).get(RECORD_ATTR)
+    return text if text is not None else study.user_attrs.get(CONFIG_ATTR)
+
+
 def is_nas_study(study: Any) -> bool:
-    return RECORD_ATTR in study.system_attrs or CONFIG_ATTR in study.user_attrs
+    return _stored_text(study) is not None
 
 
 def read_config(study: Any) -> StudyConfig:
-    """The record stored with ``study``: the system attribute ``nas:config`` (version 3), or for studies stored
-    before it the ``nas`` user attribute (versions 1 and 2). An error naming the study if it is not a nas study."""
-    text = study.system_attrs.get(RECORD_ATTR, study.user_attrs.get(CONFIG_ATTR))
+    """The record stored with ``study`` (see :func:`write_config`). An error naming the study if it is not a nas
+    study."""
+    text = _stored_text(study)
     if text is None:
         raise ValueError(f"study {study.study_name!r} is not a nas study (it has no {RECORD_ATTR!r} attribute)")
     try:

@@ -5,34 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 import search_spaces
+from nas.engine.schema import space_ref
 from nas.trial import FixedTrial
 
 __all__ = ["configure_space", "warm_start_params"]
 
 
 def configure_space(space: Any, data_shape: tuple[int, int, int], num_classes: int) -> search_spaces.Space:
-    """A configured space from a name, a ``{"space": name, "options": {...}}`` dict or a space object; input
+    """A configured space from a name, a ``{"name": ..., "options": {...}}`` mapping or a space object; input
     shape and class count come from the data unless the options set them."""
-    if isinstance(space, str):
-        if space not in search_spaces.names():
-            raise ValueError(f"`space` must be one of {', '.join(search_spaces.names())} or a configured space, "
-                             f"but got space={space!r}")
-        if space == "compound":
-            raise ValueError("`space`: the compound space needs a base spec: pass search_spaces.get('compound', "
-                             "base=...) or {'space': 'compound', 'options': {'base': ...}}")
-        return search_spaces.get(space, input_shape=data_shape, num_classes=num_classes)
-    if isinstance(space, dict):
-        if "space" not in space:
-            raise ValueError(f"`space` given as a dict must be {{'space': name, 'options': {{...}}}}, but got {space!r}")
-        options = dict(space.get("options") or {})
-        if space["space"] != "compound":
-            options.setdefault("input_shape", data_shape)
-        options.setdefault("num_classes", num_classes)
-        return search_spaces.get(space["space"], **search_spaces.from_jsonable(options))
     if isinstance(space, search_spaces.Space):
         return space
-    raise ValueError(f"`space` must be a space name, a config dict or a search_spaces.Space, but got "
-                     f"{type(space).__name__}")
+    ref = space_ref(space)
+    if not isinstance(ref, dict):
+        raise ValueError(f"`space` must be a space name, a mapping {{name: ..., options: {{...}}}} or a "
+                         f"search_spaces.Space, but got {type(space).__name__}")
+    name, options = ref["name"], dict(ref["options"])
+    if name not in search_spaces.names():
+        raise ValueError(f"`space` must be one of {', '.join(search_spaces.names())} or a configured space, "
+                         f"but got space={name!r}")
+    if name == "compound" and "base" not in options:
+        raise ValueError("`space`: the compound space needs a base spec: pass search_spaces.get('compound', "
+                         "base=...) or {'name': 'compound', 'options': {'base': ...}}")
+    if name != "compound":
+        options.setdefault("input_shape", data_shape)
+    options.setdefault("num_classes", num_classes)
+    return search_spaces.get(name, **search_spaces.from_jsonable(options))
 
 
 def warm_start_params(space: search_spaces.Space, warm_start: Any) -> list[tuple[str, dict[str, Any]]]:

@@ -21,13 +21,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from nas.devices import Device, Found, Placement, check_placement, find_devices, place_workers
 from nas.validate import check_int, check_name, check_path, known_fields
-
-if TYPE_CHECKING:
-    from nas.engine.schema import StudyConfig
 
 __all__ = ["BACKENDS", "Backend", "KerasTuner", "Local", "Ray", "Run", "SCHEDULERS", "TUNER_KINDS", "backend_of"]
 
@@ -57,8 +54,10 @@ class Backend:
     def replace(self, **changes: Any) -> Backend:
         return dataclasses.replace(self, **changes)
 
-    def check(self, config: StudyConfig) -> None:
-        """Refuse (with the field named) a study this backend cannot run. Called before anything runs."""
+    def check(self, config: Any) -> None:
+        """Refuse (with the field named) a study this backend cannot run, ``config`` being its record (a
+        ``nas.engine.schema.StudyConfig``, which holds this object: the record's module imports this one). Called
+        before anything runs."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -145,7 +144,7 @@ class Ray(Backend):
         return (f"Ray: no node of the cluster can ever hold a worker with resources={self.resources}: "
                 f"{', '.join(missing) or 'their combination'} is more than any node has ({nodes_text}){hint}")
 
-    def check(self, config: StudyConfig) -> None:
+    def check(self, config: Any) -> None:
         strategy = config.strategy
         if self.scheduler is not None and not config.goal.single_accuracy:
             raise ValueError(f"Ray: `scheduler` ({self.scheduler}) stops trials on one metric: it needs "
@@ -183,7 +182,7 @@ class KerasTuner(Backend):
             raise ValueError(f"KerasTuner: `options` {clash[0]!r} is set by nas (n_trials, seed, the study's "
                              f"directory); remove it from options")
 
-    def check(self, config: StudyConfig) -> None:
+    def check(self, config: Any) -> None:
         from nas.budget import ANALYTIC, CONSTRAINTS
 
         goal, strategy = config.goal, config.strategy
