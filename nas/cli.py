@@ -198,6 +198,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_front(args: argparse.Namespace) -> int:
+    if args.plot:
+        from nas.plot import check_plot_path
+
+        check_plot_path(args.plot)  # before the table is printed
     study = _study(args)
     objectives = args.objectives.split(",") if args.objectives else None
     _print_front(study, objectives, args.limit)

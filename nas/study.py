@@ -28,7 +28,8 @@ from nas.engine.config import (CONFIG_ATTR, Component, StudyConfig, check_int, c
 from nas.engine.limits import check_reachable
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
-from nas.engine.storage import claim_lock, default_artifacts, describe_storage, lock_path, mask_url, open_storage
+from nas.engine.storage import (check_storage_path, claim_lock, default_artifacts, describe_storage, lock_path,
+                                mask_url, open_storage)
 from nas.ranking import hypervolume as _hypervolume
 from nas.ranking import knee_index, non_dominated_ranks
 
@@ -173,6 +174,9 @@ class Study:
         if bad:
             raise ValueError(f"best(): limits must be chosen from max_macs, max_flops, max_params, max_latency, "
                              f"but got {bad[0]!r}")
+        from nas.export import check_selection
+
+        check_selection("best", limits)
         ok = []
         for r in self.evaluated():
             if all(r.metrics.get(k[4:], np.inf) <= v for k, v in limits.items()):
@@ -419,9 +423,12 @@ def create_study(space: Any, data: Any = "digits", *, objectives: Any = ("accura
     backend_obj, device_obj, budget_obj = backend_of(backend), Device.of(device), Budget.of(budget)
     constraints = check_constraints(constraints)
     url = describe_storage(storage)
+    check_storage_path(url)
     if isinstance(storage, optuna.Study) and study_name is None:
         study_name = storage.study_name  # search on a study made with plain Optuna (empty, same directions)
     name = _study_name(study_name, space)
+    if artifacts is not None and (not isinstance(artifacts, (str, os.PathLike)) or not str(artifacts).strip()):
+        raise ValueError(f"`artifacts` must be a folder path, but got artifacts={artifacts!r}")
     artifacts_dir = str(Path(artifacts).resolve()) if artifacts is not None else default_artifacts(url, name)
     evaluator_ref = evaluator_component(evaluator)
     space_obj, data_ref = _data_and_space(space, data, evaluator_ref, artifacts_dir)

@@ -473,7 +473,7 @@ LAYERS = [  # each layer may import only itself and the layers before it (the RE
     ("core", ("nas._ops", "nas.blocks", "nas.spec", "nas.cost", "nas.build", "nas.scaling", "nas.trial",
               "nas.budget", "nas.rungs")),
     ("spaces", ("search_spaces",)),
-    ("one trial", ("nas.data", "nas.devices", "nas.train", "nas.ranking", "nas._quiet")),
+    ("one trial", ("nas.data", "nas.devices", "nas.train", "nas.ranking", "nas._quiet", "nas._files")),
     ("engine", ("nas.engine",)),
     ("backends and record readers", ("nas.backends", "nas.keras_tuner", "nas.export", "nas.plot")),
     ("facade", ("nas.study",)),
