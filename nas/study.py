@@ -231,11 +231,14 @@ class Study:
 
     # ------------------------------------------------------------------ running
     def resume(self, n_trials: int | None = None, *, backend: Any = None, verbose: bool = True,
-               callbacks: Any = (), progress_bar: bool = False) -> Study:
-        """Run trials until ``n_trials`` are finished (default: the stored target), on the study's stored backend
-        or on ``backend`` (a name or a backend object, stored for later resumes; a study may switch between the
-        local and Ray backends, a keras-tuner study stays on keras-tuner). Trials left running by a dead process
-        are failed with the reason and re-run from their params.
+               callbacks: Any = (), progress_bar: bool = False, max_failures: int | None = None) -> Study:
+        """Run trials until ``n_trials`` are finished (default: the stored target; a new target raises it and may
+        not be below the trials already finished), on the study's stored backend or on ``backend`` (a name or a
+        backend object, stored for later resumes; a study may switch between the local and Ray backends, a
+        keras-tuner study stays on keras-tuner). Trials left running by a dead process are failed with the reason
+        and re-run from their params. ``max_failures`` replaces the stored limit of failed trials (a search
+        stopped by it continues with a higher one: failed trials stay failed). Everything is checked, the study's
+        data included, before anything is stored or any worker starts.
 
         ``callbacks``: functions called as ``fn(study, record)`` (this :class:`Study`, the
         :class:`TrialRecord`) in this process for every trial that finishes (trained, reused, pruned, failed or
@@ -258,13 +261,33 @@ class Study:
                                  f"Optuna one cannot switch, but got backend={chosen.kind!r}")
             chosen = stored  # its tuner folder and options are the study's
         changes: dict[str, Any] = {}
+        c = self.counts()
         if n_trials is not None:
             changes["n_trials"] = check_int("n_trials", n_trials, 1, 1_000_000)
+            if n_trials < c["done"]:
+                raise ValueError(f"`n_trials` is the target of finished trials and a resume can only raise it: it "
+                                 f"must be at least the {c['done']} trials study {self.name!r} has finished, but got "
+                                 f"n_trials={n_trials}")
+        if max_failures is not None:
+            changes["max_failures"] = check_int("max_failures", max_failures, 1, 1_000_000)
+            if max_failures <= c["failed"]:
+                raise ValueError(f"`max_failures` must be above the {c['failed']} failed trials of study "
+                                 f"{self.name!r} (failed trials stay failed, so the search would stop at once), but "
+                                 f"got max_failures={max_failures}")
         if chosen.to_dict() != config.backend:
             changes["backend"] = chosen.to_dict()
         config = config.replace(**changes)
         chosen.check(config)
         check_runnable(config)
+        if config.evaluator is None and getattr(chosen, "address", None) is None:
+            # the workers start here and load the data: moved or deleted data fails now, not in every worker
+            from nas.data import check_data
+
+            try:
+                check_data(config.data)
+            except ValueError as exc:
+                raise ValueError(f"study {self.name!r} cannot resume: its `data` cannot be loaded here: "
+                                 f"{exc}") from None
         if changes:
             write_config(self.optuna_study, config)
         self.config = config
