@@ -226,7 +226,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     os.environ[STORAGE_ENV] = describe_storage(args.storage)  # the URL stays off every command line
     argv = ["--study", args.study]
-    if args.max_trials:
+    if args.max_trials != 0:
         argv += ["--max-trials", str(args.max_trials)]
     if args.seed is not None:
         argv += ["--seed", str(args.seed)]

@@ -285,6 +285,9 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-for", type=int, default=None,
                         help="load everything, then wait for this worker process to exit before claiming")
     args = parser.parse_args(argv)
+    check_int("--max-trials", args.max_trials, 0)
+    if args.seed is not None:
+        check_int("--seed", args.seed, 0, 2**31 - 1)  # the range of study seeds and the streams derived from them
     url = args.storage or os.environ.get(STORAGE_ENV)
     if not url:
         raise ValueError(f"`storage`: give --storage or set {STORAGE_ENV}")

@@ -21,6 +21,7 @@ reported to Tune, so a trial that trained to the end always records its full res
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import signal
 import tempfile
@@ -68,8 +69,8 @@ class Ray(Backend):
             if not isinstance(k, str) or not k:
                 raise ValueError(f"Ray: `resources` keys must be 'cpu', 'gpu', 'memory' or custom resource names, "
                                  f"but got {k!r}")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise ValueError(f"Ray: `resources[{k!r}]` must be a number >= 0, but got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+                raise ValueError(f"Ray: `resources[{k!r}]` must be a finite number >= 0, but got {k}={v!r}")
         if self.max_concurrent is not None:
             check_int("max_concurrent", self.max_concurrent, 1)
         check_int("max_trials_per_worker", self.max_trials_per_worker, 0)
