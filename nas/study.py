@@ -385,8 +385,10 @@ def _study_name(study_name: str | None, space: Any) -> str:
         base = space if isinstance(space, str) else (space.get("space") if isinstance(space, dict)
                                                      else getattr(space, "name", "search"))
         study_name = f"{base}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    if not isinstance(study_name, str) or not study_name or "/" in study_name or len(study_name) > 200:
-        raise ValueError(f"`study_name` must be a non-empty string of at most 200 characters without '/', but got "
+    if (not isinstance(study_name, str) or not study_name.strip() or "/" in study_name or len(study_name) > 200
+            or not study_name.isprintable()):
+        raise ValueError(f"`study_name` must be a string of at most 200 printable characters, not blank, without "
+                         f"'/' or control characters (it is a file name and a command-line argument), but got "
                          f"study_name={study_name!r}")
     return study_name
 
