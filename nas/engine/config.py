@@ -45,7 +45,7 @@ from nas.trial import EVALUATOR_MARK, FixedTrial
 __all__ = ["CONFIG_ATTR", "CONFIG_VERSION", "Component", "EVALUATORS",
            "check_runnable", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "StudyConfig",
            "NAS_PRUNERS", "check_int", "configure_space", "evaluator_component", "make_evaluator", "make_pruner",
-           "make_sampler", "options_of", "rung_options",
+           "make_sampler", "rung_options",
            "now", "pruner_component", "read_config", "sampler_component", "warm_start_params", "write_config"]
 
 CONFIG_VERSION = 2
@@ -86,7 +86,7 @@ def _plain(value: Any, where: str) -> Any:
                          f"{value!r}") from None
 
 
-def options_of(value: dict[str, Any], what: str) -> dict[str, Any]:
+def _options_of(value: dict[str, Any], what: str) -> dict[str, Any]:
     """A copy of the ``options`` of a ``{"name": ..., "options": {...}}`` dict (none: empty), which must be a dict
     of option names to values."""
     options = value.get("options")
@@ -121,7 +121,7 @@ class Component:
             return None
         if not isinstance(value, dict) or set(value) - {"name", "options"} or "name" not in value:
             raise ValueError(f"`{what}` must be stored as {{'name': ..., 'options': {{...}}}}, but got {value!r}")
-        return cls(name=value["name"], options=options_of(value, what))
+        return cls(name=value["name"], options=_options_of(value, what))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -380,7 +380,7 @@ def sampler_component(sampler: Any, objectives: tuple[str, ...], space: Any) -> 
                          f"or an Optuna sampler, but got sampler={sampler!r}")
     name = sampler["name"]
     bad = sorted(set(sampler) - {"name", "options"})
-    options = options_of(sampler, "sampler")
+    options = _options_of(sampler, "sampler")
     if name in SAMPLERS:  # nas 0.1 spelled options beside the name: {"name": "nsga2", "population_size": 8}
         options.update({k: sampler[k] for k in bad})
         _check_options(name, options, _SAMPLER_OPTIONS[name], "sampler")
@@ -414,7 +414,7 @@ def pruner_component(pruner: Any, objectives: tuple[str, ...]) -> Component | No
         if not isinstance(pruner, dict) or not isinstance(pruner.get("name"), str) or set(pruner) - {"name", "options"}:
             raise ValueError(f"`pruner` must be one of {', '.join(PRUNERS)}, a dict {{'name': ..., 'options': "
                              f"{{...}}}} or an Optuna pruner, but got pruner={pruner!r}")
-        name, options = pruner["name"], options_of(pruner, "pruner")
+        name, options = pruner["name"], _options_of(pruner, "pruner")
         if name in PRUNERS:
             _check_options(name, options, _PRUNER_OPTIONS[name], "pruner")
         else:
@@ -690,7 +690,7 @@ def configure_space(space: Any, data_shape: tuple[int, int, int], num_classes: i
     if isinstance(space, dict):
         if "space" not in space:
             raise ValueError(f"`space` given as a dict must be {{'space': name, 'options': {{...}}}}, but got {space!r}")
-        options = options_of(space, "space")
+        options = _options_of(space, "space")
         if space["space"] != "compound":
             options.setdefault("input_shape", data_shape)
         options.setdefault("num_classes", num_classes)
