@@ -306,17 +306,21 @@ def _png_folder(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("how", ["npz deleted", "folder moved"])
+@pytest.mark.parametrize("how", ["npz deleted", "npz unreadable", "folder moved"])
 def test_resume_checks_the_data_before_starting_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         how: str) -> None:
     monkeypatch.setenv("NAS_STORAGE", str(tmp_path / "d.db"))  # `nas worker` sets it in this process: undone after
-    if how == "npz deleted":
+    if how.startswith("npz"):
         x = np.random.default_rng(0).random((30, 8, 8, 1)).astype(np.float32)
         study = nas.create_study(SPACE, (x, np.arange(30) % 3), n_trials=2, storage=tmp_path / "d.db",
                                  study_name="d", verbose=False)
-        gone = Path(study.config.data["path"])
-        gone.unlink()
-        reason = f"npz file {str(gone)!r} does not exist or is not a file"
+        npz = Path(study.config.data["path"])
+        if how == "npz deleted":
+            npz.unlink()
+            reason = f"npz file {str(npz)!r} does not exist or is not a file"
+        else:
+            npz.write_bytes(npz.read_bytes()[:100])  # cut short, as by a full disk
+            reason = f"npz file {str(npz)!r} must be a numpy .npz archive, but it could not be read (BadZipFile)"
     else:
         folder = _png_folder(tmp_path / "images")
         study = nas.create_study(SPACE, str(folder), n_trials=2, storage=tmp_path / "d.db", study_name="d",
