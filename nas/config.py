@@ -96,8 +96,9 @@ def load_config(path: str | Path) -> dict[str, Any]:
     unknown = sorted(set(config) - set(KEYS), key=str)
     if unknown:
         raise ValueError(f"config {str(path)!r}: unknown setting {unknown[0]!r}; known settings: {', '.join(KEYS)}")
-    if "study" not in config:
-        raise ValueError(f"config {str(path)!r}: `study` (the study name) is required")
+    if config.get("study") is None:  # `study:` left empty would make a name up
+        raise ValueError(f"config {str(path)!r}: `study` (the study name) is required" +
+                         (", but got study=None" if "study" in config else ""))
     if config.get("export") is not None:
         _check_export(config["export"], config)
     return config

@@ -119,6 +119,8 @@ SEARCH_CASES = [
     ("storage empty", "storage: ''\n", (),
      "`storage` must be a file path or a storage URL, but got storage=''; leave it out for the default runs/nas.db"),
     ("storage empty flag", "", ("--storage", ""), "`storage` must be a file path or a storage URL, but got storage=''"),
+    ("study left empty", "study:\n", (), "config '{tmp}/c.yaml': `study` (the study name) is required, but got "
+                                         "study=None"),
     ("base spec missing", "space: {name: compound, options: {base: {spec: gone.json}}}\n", (),
      "config: the compound space's `base.spec` must be a spec JSON file (as exports write), but got "
      "base.spec='gone.json' (no such file)"),
@@ -170,7 +172,8 @@ def test_search_refuses_bad_configs_before_creating_anything(tmp_path: Path, mon
     (tmp_path / "folder").mkdir()
     # a search that trains loads its data (a search with an evaluator has none)
     text = QUICK.replace(f"evaluator: {EVALUATOR}\n", "") if lines.startswith("data:") else QUICK
-    text = text.replace("space: conv\n", "") if lines.startswith("space:") else text
+    for key in ("space", "study"):  # these cases replace the setting (the duplicate-key cases repeat one)
+        text = re.sub(rf"(?m)^{key}: .*\n", "", text) if lines.startswith(f"{key}:") else text
     config = _config(tmp_path, text + lines)
     before = _files(tmp_path)
     argv = [a.replace("{tmp}", str(tmp_path)) for a in ("search", config, *extra)]
@@ -581,9 +584,9 @@ def test_generated_configs_are_accepted_or_refused_naming_a_field(generated: tup
     config = json.loads(json.dumps(config).replace("{tmp}", str(folder)))
     text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
     if how == "duplicate":
-        text += text.splitlines()[0] + "\n"  # `study` again
+        text += "study: again\n"
     elif how == "text":
-        text = text.replace(": ", ":: ", 1)
+        text = text.replace(": ", ":: ", 1)  # the key `study:`
     path = folder / "c.yaml"
     path.write_text(text)
     argv = ["search", str(path), "--create-only"]
@@ -598,14 +601,16 @@ def test_generated_configs_are_accepted_or_refused_naming_a_field(generated: tup
     if code == 0:
         assert how == "none" and out.splitlines()[-1].startswith(
             f"nas: created study {config['study']!r} and ran nothing"), (out, err)
-        storage = config.get("storage", folder / "s.db")
+        storage = config.get("storage", folder / "s.db") or folder / "runs" / "nas.db"  # null: the default
         assert nas.load_study(config["study"], storage).config.n_trials == config["n_trials"]
         return
     assert code == 2 and out == "" and err.startswith("nas: error: ") and "Traceback" not in err, (code, out, err)
     assert _names_a_known_field(err), err
     assert sorted(p.name for p in folder.iterdir()) == ["c.yaml"], (err, list(folder.iterdir()))
     if how == "duplicate":
-        assert "`study` is given twice in one mapping" in err
+        assert "`study` is given twice in one mapping" in err, err
+    if how == "text":
+        assert "unknown setting 'study:'" in err, err
 
 
 ARGUMENTS: dict[str, list[Any]] = {
