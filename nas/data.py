@@ -347,18 +347,18 @@ def _read_idx(path: Path, magic: int, dims: int) -> np.ndarray:
         with gzip.open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"Fashion-MNIST file {str(path)!r} must be a gzip-compressed idx file, but it could not "
-                         f"be read ({exc})") from None
+        raise ValueError(f"`data` 'fashion_mnist': file {str(path)!r} must be a gzip-compressed idx file, but it "
+                         f"could not be read ({exc})") from None
     header = 4 + 4 * dims
     got = struct.unpack(">I", raw[:4])[0] if len(raw) >= 4 else None
     if len(raw) < header or got != magic:
-        raise ValueError(f"Fashion-MNIST file {str(path)!r} must be an idx file with magic number {magic}, but got "
-                         f"{got if got is not None else f'{len(raw)} bytes'}")
+        raise ValueError(f"`data` 'fashion_mnist': file {str(path)!r} must be an idx file with magic number {magic}, "
+                         f"but got {got if got is not None else f'{len(raw)} bytes'}")
     shape = struct.unpack(f">{dims}I", raw[4:header])
     values = np.frombuffer(raw, dtype=np.uint8, offset=header)
     if values.size != math.prod(shape):
-        raise ValueError(f"Fashion-MNIST file {str(path)!r} must hold {math.prod(shape)} values (its header says "
-                         f"shape {shape}), but got {values.size}")
+        raise ValueError(f"`data` 'fashion_mnist': file {str(path)!r} must hold {math.prod(shape)} values (its header "
+                         f"says shape {shape}), but got {values.size}")
     return values.reshape(shape)
 
 
@@ -367,7 +367,7 @@ def _fashion_mnist_files() -> tuple[Path, Path]:
     images, labels = d / "train-images-idx3-ubyte.gz", d / "train-labels-idx1-ubyte.gz"
     if not images.is_file() or not labels.is_file():
         raise ValueError(
-            f"data 'fashion_mnist' needs the Fashion-MNIST files in {d} (train-images-idx3-ubyte.gz, "
+            f"`data` 'fashion_mnist' needs the Fashion-MNIST files in {d} (train-images-idx3-ubyte.gz, "
             f"train-labels-idx1-ubyte.gz); install them with `apt-get install dataset-fashion-mnist` (Debian), "
             f"or set NAS_FASHION_MNIST_DIR to a folder holding them")
     return images, labels
@@ -378,8 +378,8 @@ def _fashion_mnist(seed: int, val_fraction: float) -> tuple[np.ndarray, ...]:
     x = _read_idx(images, 2051, 3)[..., None].astype(np.float32) / 255.0
     y = _read_idx(labels, 2049, 1).astype(np.int64)
     if len(y) != len(x):
-        raise ValueError(f"Fashion-MNIST file {str(labels)!r} must hold one label per image ({len(x)}), but got "
-                         f"{len(y)} labels")
+        raise ValueError(f"`data` 'fashion_mnist': file {str(labels)!r} must hold one label per image ({len(x)}), but "
+                         f"got {len(y)} labels")
     _check_splittable(y, val_fraction, "fashion_mnist labels")
     return _split(x, y, val_fraction, seed)
 
@@ -397,7 +397,7 @@ def _read_image(file: Path, root: Path, image_size: tuple[int, int] | None) -> n
             return np.asarray(img)
     except Exception as exc:  # PIL raises many types for broken files (UnidentifiedImageError, OSError, SyntaxError)
         reason = str(exc).replace(repr(str(file)), "").replace(str(file), "").strip(" :")[:200] or type(exc).__name__
-        raise ValueError(f"data folder {str(root)!r}: {str(file.relative_to(root))!r} must be a readable image, "
+        raise ValueError(f"`data` folder {str(root)!r}: {str(file.relative_to(root))!r} must be a readable image, "
                          f"but it could not be decoded ({reason})") from None
 
 
@@ -406,18 +406,18 @@ def _folder_files(path: Path, val_fraction: float) -> tuple[list[str], dict[str,
     if not path.is_dir():
         hint = (f"; for an .npz file give data={{'kind': 'npz', 'path': {str(path)!r}}}"
                 if path.suffix.lower() == ".npz" else "")
-        raise ValueError(f"data folder {str(path)!r} does not exist or is not a folder{hint}")
+        raise ValueError(f"`data` folder {str(path)!r} does not exist or is not a folder{hint}")
     classes = sorted(p.name for p in path.iterdir() if p.is_dir())
     if len(classes) < 2:
-        raise ValueError(f"data folder {str(path)!r} must hold one sub-folder per class (at least 2), "
+        raise ValueError(f"`data` folder {str(path)!r} must hold one sub-folder per class (at least 2), "
                          f"but has {len(classes)}")
     files = {name: sorted(p for p in (path / name).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
              for name in classes}
     if not any(files.values()):
-        raise ValueError(f"data folder {str(path)!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise ValueError(f"`data` folder {str(path)!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
     empty = [name for name in classes if not files[name]]
     if empty:
-        raise ValueError(f"data folder {str(path)!r}: every sub-folder is a class and must hold images "
+        raise ValueError(f"`data` folder {str(path)!r}: every sub-folder is a class and must hold images "
                          f"({', '.join(IMAGE_SUFFIXES)}), but class folder{'s' if len(empty) > 1 else ''} "
                          f"{', '.join(map(repr, empty[:5]))} {'have' if len(empty) > 1 else 'has'} none "
                          f"({len(classes)} class folders: {', '.join(classes[:10])}); remove or fill "
@@ -438,11 +438,11 @@ def _folder(path: Path, image_size: tuple[int, int] | None, seed: int, val_fract
     if len(first) != 1:
         (s1, f1), (s2, f2) = sorted(first.items(), key=lambda kv: str(kv[1]))[:2]
         if s1[:2] != s2[:2]:
-            raise ValueError(f"images in {str(path)!r} must all have the same size, but "
+            raise ValueError(f"`data` images in {str(path)!r} must all have the same size, but "
                              f"{str(f1.relative_to(path))!r} is {s1[1]}x{s1[0]} and {str(f2.relative_to(path))!r} "
                              f"is {s2[1]}x{s2[0]} (width x height); give `image_size` to resize them")
         gray, colour = (f1, f2) if len(s1) == 2 else (f2, f1)
-        raise ValueError(f"images in {str(path)!r} must be all grayscale or all colour, but "
+        raise ValueError(f"`data` images in {str(path)!r} must be all grayscale or all colour, but "
                          f"{str(gray.relative_to(path))!r} is grayscale and {str(colour.relative_to(path))!r} is "
                          f"colour; convert them to one mode")
     x = _as_images(np.stack(xs), "data")
@@ -510,19 +510,19 @@ def _open_npz(path: Any) -> Any:
         raise _fail("path", "the path of an .npz file", path)
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"npz file {str(p)!r} does not exist or is not a file")
+        raise ValueError(f"`data` .npz file {str(p)!r} does not exist or is not a file")
     try:
         z = np.load(p, allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError, OSError, EOFError, BadZipFile... for what it cannot read
-        raise ValueError(f"npz file {str(p)!r} must be a numpy .npz archive, but it could not be read "
+        raise ValueError(f"`data` .npz file {str(p)!r} must be a numpy .npz archive, but it could not be read "
                          f"({type(exc).__name__})") from None
     if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ValueError(f"npz file {str(p)!r} must be a numpy .npz archive (np.savez) of x_train, y_train, x_val, "
-                         f"y_val, but it holds a single array")
+        raise ValueError(f"`data` .npz file {str(p)!r} must be a numpy .npz archive (np.savez) of x_train, y_train, "
+                         f"x_val, y_val, but it holds a single array")
     missing = [k for k in _NPZ_ARRAYS if k not in z.files]
     if missing:
         z.close()
-        raise ValueError(f"npz file {str(p)!r} must hold the arrays {', '.join(_NPZ_ARRAYS)}, but "
+        raise ValueError(f"`data` .npz file {str(p)!r} must hold the arrays {', '.join(_NPZ_ARRAYS)}, but "
                          f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing (it holds "
                          f"{', '.join(z.files[:8]) or 'nothing'})")
     return z
@@ -537,7 +537,7 @@ def _load_npz(path: Any) -> tuple[np.ndarray, ...]:
                 arrays.append(z[k])
             except Exception as exc:
                 reason = "object arrays are not allowed" if "allow_pickle" in str(exc) else type(exc).__name__
-                raise ValueError(f"npz file {str(p)!r}: array {k!r} could not be read ({reason})") from None
+                raise ValueError(f"`data` .npz file {str(p)!r}: array {k!r} could not be read ({reason})") from None
     raw = tuple(arrays)
     x_tr, x_va = _as_images(raw[0], "x_train"), _as_images(raw[2], "x_val")
     y_tr, y_va = _as_labels(raw[1], len(x_tr), "y_train"), _as_labels(raw[3], len(x_va), "y_val")

@@ -350,7 +350,7 @@ def test_npz_problems(tmp_path) -> None:
     def ref(name: str, **changes) -> dict:
         return {"kind": "npz", "path": _npz(tmp_path / name, **{**good, **changes})}
 
-    _fails({"kind": "npz", "path": str(tmp_path / "none.npz")}, "npz file", "does not exist or is not a file")
+    _fails({"kind": "npz", "path": str(tmp_path / "none.npz")}, "`data` .npz file", "does not exist or is not a file")
     (tmp_path / "garbage.npz").write_bytes(b"garbage" * 10)
     _fails({"kind": "npz", "path": str(tmp_path / "garbage.npz")}, "must be a numpy .npz archive, but it could not "
            "be read")
