@@ -48,39 +48,107 @@ KEYS = ("study", "storage", "data", "space", "objectives", "n_trials", "sampler"
 EXPORT_KEYS = ("which", "path", "retrain_epochs", "max_macs", "max_params", "max_flops", "max_latency")
 
 
+class _DuplicateKey(ValueError):
+    """A key given twice in one YAML mapping."""
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, except that a key given twice in one mapping is an error: YAML keeps the last
+    silently, so ``n_trials: 50`` early in a config would be overridden unseen by a forgotten ``n_trials: 5``."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden, as YAML means
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base loader says so
+                continue
+            if first is not None:
+                lines = f"line {line}" if first == line else f"lines {first} and {line}"
+                raise _DuplicateKey(f"`{key}` is given twice in one mapping ({lines}); YAML would keep the last "
+                                    f"silently, so give it once")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
+    """The settings of the YAML config at ``path``, every one of them checked that can be checked without the
+    data (the rest is checked by ``nas.create_study`` before anything is stored)."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"config file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} must be a YAML file, but it is a folder")
     try:
-        config = yaml.safe_load(path.read_text())
+        config = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except _DuplicateKey as exc:
+        raise ValueError(f"config {str(path)!r}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"config {str(path)!r} is not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"config file {str(path)!r} could not be read as UTF-8 text: {exc}") from None
     if not isinstance(config, dict):
         raise ValueError(f"config {str(path)!r} must be a mapping of settings, but got {type(config).__name__}")
-    unknown = sorted(set(config) - set(KEYS))
+    unknown = sorted(set(config) - set(KEYS), key=str)
     if unknown:
         raise ValueError(f"config {str(path)!r}: unknown setting {unknown[0]!r}; known settings: {', '.join(KEYS)}")
-    if "study" not in config:
-        raise ValueError(f"config {str(path)!r}: `study` (the study name) is required")
-    export = config.get("export")
-    if export is not None:
-        if not isinstance(export, dict):
-            raise ValueError(f"config: `export` must be a mapping like {{which: best, path: exports/x}}, but got {export!r}")
-        bad = sorted(set(export) - set(EXPORT_KEYS))
-        if bad:
-            raise ValueError(f"config: unknown export setting {bad[0]!r}; known: {', '.join(EXPORT_KEYS)}")
+    if config.get("study") is None:  # `study:` left empty would make a name up
+        raise ValueError(f"config {str(path)!r}: `study` (the study name) is required" +
+                         (", but got study=None" if "study" in config else ""))
+    if config.get("export") is not None:
+        _check_export(config["export"], config)
     return config
 
 
+def _check_export(export: Any, config: dict[str, Any]) -> None:
+    """The ``export`` block, checked completely when the config is loaded: it runs after the search, when a
+    mistake would cost the whole search's time to find."""
+    from nas._files import check_folder
+    from nas.export import check_selection
+
+    if not isinstance(export, dict):
+        raise ValueError(f"config: `export` must be a mapping like {{which: best, path: exports/x}}, but got "
+                         f"export={export!r}")
+    bad = sorted(set(export) - set(EXPORT_KEYS), key=str)
+    if bad:
+        raise ValueError(f"config: unknown export setting {bad[0]!r}; known: {', '.join(EXPORT_KEYS)}")
+    path = export.get("path", "exports")
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError(f"config: `export.path` must be a folder path, but got export.path={path!r}")
+    check_folder(path, "export.path", path)
+    epochs = export.get("retrain_epochs", 0)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= 10_000:
+        raise ValueError(f"config: `export.retrain_epochs` must be an integer in [0, 10,000], but got "
+                         f"export.retrain_epochs={epochs!r}")
+    if epochs and config.get("evaluator") is not None:
+        raise ValueError(f"config: `export.retrain_epochs` retrains on the study's data, but this study scores "
+                         f"architectures with an evaluator and has none; got export.retrain_epochs={epochs!r}")
+    check_selection(export.get("which", "best"), {k: v for k, v in export.items() if k.startswith("max_")}, "export.")
+
+
 def _resolve_base(base: Any) -> Any:
+    """A compound space's ``base`` from a config: a baseline name as it is, ``{spec: file}`` read from the file,
+    ``{study: name, storage: url, which: best|knee|N}`` from an evaluated trial of that study."""
     if not isinstance(base, dict):
         return base
     from nas.spec import ArchSpec
 
-    if "spec" in base:
-        return ArchSpec.from_json(Path(base["spec"]).read_text())
-    if "study" in base:
+    if set(base) == {"spec"}:
+        file = base["spec"]
+        if not isinstance(file, str) or not Path(file).is_file():
+            raise ValueError(f"config: the compound space's `base.spec` must be a spec JSON file (as exports write), "
+                             f"but got base.spec={file!r}" + (" (no such file)" if isinstance(file, str) else ""))
+        try:
+            text = Path(file).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"config: the compound space's `base.spec` file {file!r} could not be read "
+                             f"({exc.strerror})") from None
+        return ArchSpec.from_json(text)
+    if "study" in base and not set(base) - {"study", "storage", "which"}:
         from nas.study import load_study
 
         study = load_study(base["study"], base.get("storage"))
@@ -89,8 +157,11 @@ def _resolve_base(base: Any) -> Any:
             record = study.best()
         elif which == "knee":
             record = study.knee()
+        elif isinstance(which, int) and not isinstance(which, bool):
+            record = {r.number: r for r in study.trials}.get(which)
         else:
-            record = {r.number: r for r in study.trials}.get(int(which))
+            raise ValueError(f"config: the compound space's `base.which` must be best, knee or a trial number, but "
+                             f"got base.which={which!r}")
         if record is None or record.spec is None:
             raise ValueError(f"config: space base {base!r} found no evaluated trial")
         return record.spec
@@ -120,7 +191,7 @@ def _backend(config: dict[str, Any]) -> Any:
             raise ValueError(f"config: `{given[0]}` is a shorthand; with `backend` given as a mapping put the option "
                              f"inside it")
         return backend_of(backend)
-    if backend not in BACKEND_KEYS:
+    if not isinstance(backend, str) or backend not in BACKEND_KEYS:
         raise ValueError(f"config: `backend` must be one of {', '.join(BACKEND_KEYS)} or a mapping {{kind: ...}}, but "
                          f"got backend={backend!r}")
     for kind, keys in BACKEND_KEYS.items():
@@ -167,7 +238,11 @@ def search_kwargs(config: dict[str, Any]) -> dict[str, Any]:
         bad = sorted(set(space) - {"name", "options"})
         if bad:
             raise ValueError(f"config: unknown space setting {bad[0]!r}; known: name, options")
-        options = dict(space.get("options") or {})
+        options = space.get("options") or {}
+        if not isinstance(options, dict):
+            raise ValueError(f"config: `space.options` must be a mapping of option names to values, but got "
+                             f"space.options={options!r}")
+        options = dict(options)
         if "base" in options:
             options["base"] = _resolve_base(options["base"])
         kwargs["space"] = {"space": space["name"], "options": options}

@@ -28,8 +28,8 @@ from nas.engine.config import (CONFIG_ATTR, Component, StudyConfig, check_int, c
 from nas.engine.limits import check_reachable
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
-from nas.engine.storage import (artifacts_folder, claim_lock, default_artifacts, describe_storage, lock_path, mask_url,
-                                open_storage)
+from nas.engine.storage import (artifacts_folder, check_storage_path, claim_lock, default_artifacts, describe_storage,
+                                lock_path, mask_url, open_storage)
 from nas.ranking import hypervolume as _hypervolume
 from nas.ranking import knee_index, non_dominated_ranks
 
@@ -191,6 +191,9 @@ class Study:
         if bad:
             raise ValueError(f"best(): limits must be chosen from max_macs, max_flops, max_params, max_latency, "
                              f"but got {bad[0]!r}")
+        from nas.export import check_selection
+
+        check_selection("best", limits)
         ok = []
         for r in self.evaluated():
             if all(r.metrics.get(k[4:], np.inf) <= v for k, v in limits.items()):
@@ -245,12 +248,15 @@ class Study:
 
     # ------------------------------------------------------------------ running
     def resume(self, n_trials: int | None = None, *, backend: Any = None, verbose: bool = True,
-               callbacks: Any = (), progress_bar: bool = False,
+               callbacks: Any = (), progress_bar: bool = False, max_failures: int | None = None,
                artifacts: str | os.PathLike[str] | None = None) -> Study:
-        """Run trials until ``n_trials`` are finished (default: the stored target), on the study's stored backend
-        or on ``backend`` (a name or a backend object, stored for later resumes; a study may switch between the
-        local and Ray backends, a keras-tuner study stays on keras-tuner). Trials left running by a dead process
-        are failed with the reason and re-run from their params.
+        """Run trials until ``n_trials`` are finished (default: the stored target; a new target raises it and may
+        not be below the trials already finished), on the study's stored backend or on ``backend`` (a name or a
+        backend object, stored for later resumes; a study may switch between the local and Ray backends, a
+        keras-tuner study stays on keras-tuner). Trials left running by a dead process are failed with the reason
+        and re-run from their params. ``max_failures`` replaces the stored limit of failed trials (a search
+        stopped by it continues with a higher one: failed trials stay failed). Everything is checked, the study's
+        data included, before anything is stored or any worker starts.
 
         ``callbacks``: functions called as ``fn(study, record)`` (this :class:`Study`, the
         :class:`TrialRecord`) in this process for every trial that finishes (trained, reused, pruned, failed or
@@ -276,8 +282,19 @@ class Study:
                                  f"Optuna one cannot switch, but got backend={chosen.kind!r}")
             chosen = stored  # its tuner folder and options are the study's
         changes: dict[str, Any] = {}
+        c = self.counts()
         if n_trials is not None:
             changes["n_trials"] = check_int("n_trials", n_trials, 1, 1_000_000)
+            if n_trials < c["done"]:
+                raise ValueError(f"`n_trials` is the target of finished trials and a resume can only raise it: it "
+                                 f"must be at least the {c['done']} trials study {self.name!r} has finished, but got "
+                                 f"n_trials={n_trials}")
+        if max_failures is not None:
+            changes["max_failures"] = check_int("max_failures", max_failures, 1, 1_000_000)
+            if max_failures <= c["failed"]:
+                raise ValueError(f"`max_failures` must be above the {c['failed']} failed trials of study "
+                                 f"{self.name!r} (failed trials stay failed, so the search would stop at once), but "
+                                 f"got max_failures={max_failures}")
         if chosen.to_dict() != config.backend:
             changes["backend"] = chosen.to_dict()
         config = config.replace(**changes)
@@ -285,6 +302,15 @@ class Study:
         check_runnable(config)
         folder = artifacts_folder(config.artifacts, self.storage_url, self.name,
                                   artifacts if artifacts is not None else self._created_with)
+        if config.evaluator is None and getattr(chosen, "address", None) is None:
+            # the workers start here and load the data: moved or deleted data fails now, not in every worker
+            from nas.data import check_data
+
+            try:
+                check_data(config.data)
+            except ValueError as exc:
+                raise ValueError(f"study {self.name!r} cannot resume: its `data` cannot be loaded here: "
+                                 f"{exc}") from None
         if changes:
             write_config(self.optuna_study, config)
         self.config = config
@@ -382,8 +408,10 @@ def _study_name(study_name: str | None, space: Any) -> str:
         base = space if isinstance(space, str) else (space.get("space") if isinstance(space, dict)
                                                      else getattr(space, "name", "search"))
         study_name = f"{base}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    if not isinstance(study_name, str) or not study_name or "/" in study_name or len(study_name) > 200:
-        raise ValueError(f"`study_name` must be a non-empty string of at most 200 characters without '/', but got "
+    if (not isinstance(study_name, str) or not study_name.strip() or "/" in study_name or len(study_name) > 200
+            or not study_name.isprintable()):
+        raise ValueError(f"`study_name` must be a string of at most 200 printable characters, not blank, without "
+                         f"'/' or control characters (it is a file name and a command-line argument), but got "
                          f"study_name={study_name!r}")
     return study_name
 
@@ -448,9 +476,12 @@ def create_study(space: Any, data: Any = "digits", *, objectives: Any = ("accura
     backend_obj, device_obj, budget_obj = backend_of(backend), Device.of(device), Budget.of(budget)
     constraints = check_constraints(constraints)
     url = describe_storage(storage)
+    check_storage_path(url)
     if isinstance(storage, optuna.Study) and study_name is None:
         study_name = storage.study_name  # search on a study made with plain Optuna (empty, same directions)
     name = _study_name(study_name, space)
+    if artifacts is not None and (not isinstance(artifacts, (str, os.PathLike)) or not str(artifacts).strip()):
+        raise ValueError(f"`artifacts` must be a folder path, but got artifacts={artifacts!r}")
     artifacts_dir = str(Path(artifacts).resolve()) if artifacts is not None else default_artifacts(url, name)
     evaluator_ref = evaluator_component(evaluator)
     space_obj, data_ref = _data_and_space(space, data, evaluator_ref, artifacts_dir)

@@ -33,7 +33,7 @@ def names() -> list[str]:
 
 def get(name: str, **options: Any) -> Space:
     """The space ``name`` configured with ``options`` (each space documents its options and labels)."""
-    if name not in SPACES:
+    if not isinstance(name, str) or name not in SPACES:
         raise ValueError(f"`space` must be one of {', '.join(SPACES)}, but got space={name!r}")
     return SPACES[name](**options)
 
@@ -42,4 +42,8 @@ def from_config(config: dict[str, Any]) -> Space:
     """Rebuild a space from ``space.config()`` (e.g. as stored with a study)."""
     if not isinstance(config, dict) or "space" not in config:
         raise ValueError(f"a space config must be {{'space': name, 'options': {{...}}}}, but got {config!r}")
-    return get(config["space"], **from_jsonable(config.get("options", {})))
+    options = config.get("options", {})
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise ValueError(f"a space config's `options` must be a dict of option names to values, but got "
+                         f"options={options!r}")
+    return get(config["space"], **from_jsonable(options))

@@ -31,7 +31,8 @@ import optuna
 from nas.backends.base import Backend
 from nas.devices import Device, Found, Placement, check_placement, find_devices, place_workers
 from nas.engine import records
-from nas.engine.claims import claim, counts, fail_dead_trials, give_back, next_worker_number, stop_reason, worker_seed
+from nas.engine.claims import (SearchStopped, claim, counts, fail_dead_trials, give_back, next_worker_number,
+                               stop_reason, stopped, worker_seed)
 from nas.engine.config import StudyConfig, check_int, make_pruner, make_sampler, read_config
 from nas.engine.limits import within_limits
 from nas.engine.progress import FINISHED, listened, report_finished
@@ -162,8 +163,8 @@ class _Workers:
                 self.crashes += 1
                 if self.crashes >= 3:
                     tail = log_path.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"3 worker processes in a row died before finishing a trial; the last one "
-                                       f"({self.reasons[pid]}) wrote to {log_path}:\n{tail}")
+                    raise SearchStopped(f"3 worker processes in a row died before finishing a trial; the last one "
+                                        f"({self.reasons[pid]}) wrote to {log_path}:\n{tail}")
 
     def stop(self) -> None:
         for proc, _, _ in self.procs.values():
@@ -204,9 +205,10 @@ def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: b
             print(f"nas: stopped; continue with `nas resume --study {study.study_name} --storage {mask_url(url)}`",
                   flush=True)
         raise
-    reason = stop_reason(counts(own.get_trials(deepcopy=False)), config)
+    c = counts(own.get_trials(deepcopy=False))
+    reason = stop_reason(c, config)
     if reason is not None:
-        raise RuntimeError(reason)
+        raise stopped(reason, c, config, study.study_name)
 
 
 def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local, *, verbose: bool = True,
@@ -241,7 +243,8 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local
             reason = stop_reason(c, config)
             if reason is not None:
                 errors = [str(t.user_attrs.get("error")) for t in trials if t.state == optuna.trial.TrialState.FAIL]
-                raise RuntimeError(reason + ("; the last errors: " + " | ".join(errors[-3:]) if c["failed"] else ""))
+                raise stopped(reason + ("; the last errors: " + " | ".join(errors[-3:]) if c["failed"] else ""), c,
+                              config, study.study_name)
             if c["done"] >= target and not workers.procs:
                 break
             if c["done"] >= target and c["running"] == 0:
@@ -251,9 +254,9 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, backend: Local
                 workers.start(slot)
             workers.spare_for_last_trials(trials, c)
             workers.wait(poll)
-    except BaseException:
+    except BaseException as exc:
         workers.stop()
-        if verbose:
+        if verbose and not isinstance(exc, SearchStopped):  # its message says how to go on
             print(f"nas: stopped; continue with `nas resume --study {study.study_name} --storage {mask_url(url)}`",
                   flush=True)
         raise
@@ -334,6 +337,9 @@ def worker_main(argv: list[str] | None = None) -> int:
                         help="load everything, then wait for this worker process to exit before claiming")
     parser.add_argument("--artifacts", default=None, help="the study's artefact folder, confirmed")
     args = parser.parse_args(argv)
+    check_int("--max-trials", args.max_trials, 0)
+    if args.seed is not None:
+        check_int("--seed", args.seed, 0, 2**31 - 1)  # the range of study seeds and the streams derived from them
     url = args.storage or os.environ.get(STORAGE_ENV)
     if not url:
         raise ValueError(f"`storage`: give --storage or set {STORAGE_ENV}")
@@ -341,7 +347,9 @@ def worker_main(argv: list[str] | None = None) -> int:
     study, config = open_worker_study(args.study, url, args.seed, artifacts=args.artifacts)
     if config.evaluator is None:
         from nas._quiet import import_keras
+        from nas.data import check_data
 
+        check_data(config.data)  # moved or deleted data: one clear error before a trial is claimed
         import_keras()
     ready = None if args.wait_for is None else (lambda: _wait_exit([args.wait_for]))
     return work(study, config, lock_path(url), args.max_trials, ready=ready)

@@ -21,6 +21,7 @@ reported to Tune, so a trial that trained to the end always records its full res
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import signal
 import sys
@@ -34,7 +35,7 @@ from optuna.trial import TrialState
 
 from nas.backends.base import Backend
 from nas.backends.ray_folders import RAY_DIR, TOKEN, make_private_folder, remove_dead
-from nas.engine.claims import claim, counts, fail_dead_trials, stop_reason
+from nas.engine.claims import SearchStopped, claim, counts, fail_dead_trials, stop_reason, stopped
 from nas.engine.config import NAS_PRUNERS, StudyConfig, check_int
 from nas.engine.progress import FINISHED, report_finished
 from nas.engine.storage import claim_lock, lock_path
@@ -69,8 +70,8 @@ class Ray(Backend):
             if not isinstance(k, str) or not k:
                 raise ValueError(f"Ray: `resources` keys must be 'cpu', 'gpu', 'memory' or custom resource names, "
                                  f"but got {k!r}")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise ValueError(f"Ray: `resources[{k!r}]` must be a number >= 0, but got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+                raise ValueError(f"Ray: `resources[{k!r}]` must be a finite number >= 0, but got {k}={v!r}")
         if self.max_concurrent is not None:
             check_int("max_concurrent", self.max_concurrent, 1)
         check_int("max_trials_per_worker", self.max_trials_per_worker, 0)
@@ -225,7 +226,7 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 crashes = 0
             reason = stop_reason(c, config)
             if reason is not None:
-                raise RuntimeError(reason)
+                raise stopped(reason, c, config, study.study_name)
             if c["done"] >= target and not running:
                 return
             while len(running) < concurrency and len(running) < target - c["done"]:
@@ -240,8 +241,8 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 except ray.exceptions.RayError as exc:
                     crashes += 1
                     if crashes >= 3:
-                        raise RuntimeError(f"3 Ray workers in a row died before finishing a trial; the last: "
-                                           f"{type(exc).__name__}: {str(exc)[:2000]}") from None
+                        raise SearchStopped(f"3 Ray workers in a row died before finishing a trial; the last: "
+                                            f"{type(exc).__name__}: {str(exc)[:2000]}") from None
                 else:
                     if code == 130:
                         raise KeyboardInterrupt
@@ -366,7 +367,7 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *,
                 break
             reason = stop_reason(c, config)
             if reason is not None:
-                raise RuntimeError(reason)
+                raise stopped(reason, c, config, study.study_name)
             rounds += 1
             if rounds > 10:
                 raise RuntimeError("Ray rounds made no progress: see the trials' errors with `nas status`")

@@ -87,6 +87,18 @@ def _plain(value: Any, where: str) -> Any:
                          f"{value!r}") from None
 
 
+def _options_of(value: dict[str, Any], what: str) -> dict[str, Any]:
+    """A copy of the ``options`` of a ``{"name": ..., "options": {...}}`` dict (none: empty), which must be a dict
+    of option names to values."""
+    options = value.get("options")
+    if options is None:
+        return {}
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise ValueError(f"`{what}.options` must be a dict of option names to values, but got "
+                         f"{what}.options={options!r}")
+    return dict(options)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Component:
     """A sampler, pruner or evaluator stored as data: a ``name`` and JSON ``options`` (constructor arguments)."""
@@ -110,7 +122,7 @@ class Component:
             return None
         if not isinstance(value, dict) or set(value) - {"name", "options"} or "name" not in value:
             raise ValueError(f"`{what}` must be stored as {{'name': ..., 'options': {{...}}}}, but got {value!r}")
-        return cls(name=value["name"], options=dict(value.get("options") or {}))
+        return cls(name=value["name"], options=_options_of(value, what))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -369,7 +381,7 @@ def sampler_component(sampler: Any, objectives: tuple[str, ...], space: Any) -> 
                          f"or an Optuna sampler, but got sampler={sampler!r}")
     name = sampler["name"]
     bad = sorted(set(sampler) - {"name", "options"})
-    options = dict(sampler.get("options") or {})
+    options = _options_of(sampler, "sampler")
     if name in SAMPLERS:  # nas 0.1 spelled options beside the name: {"name": "nsga2", "population_size": 8}
         options.update({k: sampler[k] for k in bad})
         _check_options(name, options, _SAMPLER_OPTIONS[name], "sampler")
@@ -403,7 +415,7 @@ def pruner_component(pruner: Any, objectives: tuple[str, ...]) -> Component | No
         if not isinstance(pruner, dict) or not isinstance(pruner.get("name"), str) or set(pruner) - {"name", "options"}:
             raise ValueError(f"`pruner` must be one of {', '.join(PRUNERS)}, a dict {{'name': ..., 'options': "
                              f"{{...}}}} or an Optuna pruner, but got pruner={pruner!r}")
-        name, options = pruner["name"], dict(pruner.get("options") or {})
+        name, options = pruner["name"], _options_of(pruner, "pruner")
         if name in PRUNERS:
             _check_options(name, options, _PRUNER_OPTIONS[name], "pruner")
         else:
@@ -480,12 +492,22 @@ def _unpickle(component: Component) -> Any:
 
 def check_runnable(config: StudyConfig) -> None:
     """Refuse now (before any worker starts) a study whose components cannot run here: a nas 0.1 pickle without
-    the opt-in, an evaluator that is not importable or not marked."""
+    the opt-in, an evaluator that is not importable or not marked, a stored sampler or pruner whose options do
+    not make one (a storage anyone edited)."""
     for what in ("sampler", "pruner", "evaluator"):
         component = getattr(config, what)
         if component is not None and component.name == PICKLE:
             _refuse_pickle(what, component)
     make_evaluator(config.evaluator)
+    if config.sampler.name != PICKLE and not config.sampler.name.startswith("keras_tuner."):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            make_sampler(config.sampler, n_trials=config.n_trials, space=search_spaces.from_config(config.space),
+                         seed=None)
+    if config.pruner is not None and config.pruner.name in NAS_PRUNERS:
+        rung_options(config.pruner.options)
+    elif config.pruner is not None and config.pruner.name != PICKLE:
+        make_pruner(config.pruner, epochs=config.budget.epochs)
 
 
 def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -497,6 +519,9 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
         if seed is not None and hasattr(sampler, "reseed_rng"):
             sampler.reseed_rng()
         return sampler
+    for k in _SAMPLER_OPTIONS.get(name, ()):  # a stored configuration is data anyone with the storage may edit
+        if options.get(k) is not None:
+            check_int(f"sampler.{k}", options[k], 2 if (name, k) == ("nsga2", "population_size") else 1)
     if name == "evolution":
         # tuned on the NAS-Bench-201 CIFAR-10 table (benchmarks/bench_sampler.py): 10 random networks from 50 trials
         # up, fewer for smaller budgets (as NSGA-II's rule below, a population must leave trials to evolve)
@@ -525,8 +550,8 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
         kwargs["seed"] = seed  # this worker's stream
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"`sampler` {name} with options {options}: {exc}") from None
+    except Exception as exc:  # an Optuna class's own checks raise what they raise (AttributeError for a list, ...)
+        raise ValueError(f"`sampler` {name} with options {options}: {type(exc).__name__}: {exc}") from None
 
 
 def _stored_constraints(study: optuna.Study) -> dict[str, float]:
@@ -568,9 +593,12 @@ def make_pruner(component: Component | None, *, epochs: int) -> optuna.pruners.B
     if name == PICKLE:
         _refuse_pickle("pruner", component)
         return _unpickle(component)
-    factor = int(options.get("reduction_factor", 3))
+    for k in _PRUNER_OPTIONS.get(name, ()):  # stored data anyone with the storage may edit
+        if k in options:
+            check_int(f"pruner.{k}", options[k], 2 if k == "reduction_factor" else 1)
+    factor = options.get("reduction_factor", 3)
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=int(options.get("n_startup_trials", 3)), n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=options.get("n_startup_trials", 3), n_warmup_steps=1)
     if name in ("successive_halving", "asha"):
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=factor)
     if name == "hyperband":
@@ -578,8 +606,8 @@ def make_pruner(component: Component | None, *, epochs: int) -> optuna.pruners.B
     cls = _optuna_class(optuna.pruners, optuna.pruners.BasePruner, name, "pruner")
     try:
         return cls(**options)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"`pruner` {name} with options {options}: {exc}") from None
+    except Exception as exc:  # an Optuna class's own checks raise what they raise
+        raise ValueError(f"`pruner` {name} with options {options}: {type(exc).__name__}: {exc}") from None
 
 
 def make_evaluator(component: Component | None) -> Any:
@@ -631,7 +659,7 @@ def configure_space(space: Any, data_shape: tuple[int, int, int], num_classes: i
     if isinstance(space, dict):
         if "space" not in space:
             raise ValueError(f"`space` given as a dict must be {{'space': name, 'options': {{...}}}}, but got {space!r}")
-        options = dict(space.get("options") or {})
+        options = _options_of(space, "space")
         if space["space"] != "compound":
             options.setdefault("input_shape", data_shape)
         options.setdefault("num_classes", num_classes)
@@ -652,13 +680,16 @@ def warm_start_params(space: search_spaces.Space, warm_start: Any) -> list[tuple
                          f"warm_start={warm_start!r}")
     warm: list[tuple[str, dict[str, Any]]] = []
     for item in warm_start:
-        if isinstance(item, str):
-            warm.append((item, space.params_of(item)))
-        elif isinstance(item, dict):
-            space.sample(FixedTrial(item))
-            warm.append(("params", dict(item)))
-        else:
+        if not isinstance(item, (str, dict)):
             raise ValueError(f"`warm_start` items must be classic network names or label dicts, but got {item!r}")
+        try:
+            if isinstance(item, str):
+                warm.append((item, space.params_of(item)))
+            else:
+                space.sample(FixedTrial(item))
+                warm.append(("params", dict(item)))
+        except ValueError as exc:
+            raise ValueError(f"`warm_start` item {item!r}: {exc}") from None
     return warm
 
 
