@@ -160,7 +160,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     study = _study(args)
-    study.resume(n_trials=args.n_trials, backend=_resume_backend(study, args), artifacts=args.artifacts)
+    study.resume(n_trials=args.n_trials, backend=_resume_backend(study, args), artifacts=args.artifacts,
+                 max_failures=args.max_failures)
     _print_front(study, None, args.limit)
     return 0
 
@@ -209,6 +210,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_front(args: argparse.Namespace) -> int:
+    if args.plot:
+        from nas.plot import check_plot_path
+
+        check_plot_path(args.plot)  # before the table is printed
     study = _study(args)
     objectives = args.objectives.split(",") if args.objectives else None
     _print_front(study, objectives, args.limit)
@@ -233,7 +238,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     os.environ[STORAGE_ENV] = describe_storage(args.storage)  # the URL stays off every command line
     argv = ["--study", args.study]
-    if args.max_trials:
+    if args.max_trials != 0:
         argv += ["--max-trials", str(args.max_trials)]
     if args.seed is not None:
         argv += ["--seed", str(args.seed)]
@@ -323,8 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "nas resume --study digits-mbconv --n-trials 50",
                 "nas resume --backend ray --resources '{\"cpu\": 1}' --max-concurrent 2")
     study_args(p)
-    p.add_argument("--n-trials", type=int, help="new target number of finished trials")
+    p.add_argument("--n-trials", type=int, help="new target number of finished trials (at least those finished)")
     p.add_argument("--n-workers", type=int, help="local worker processes (default: the stored backend's)")
+    p.add_argument("--max-failures", type=int,
+                   help="new limit of failed trials (above those failed): continues a search stopped by the limit")
     p.add_argument("--limit", type=int, default=20, help="rows of the ranked table (default 20)")
     p.add_argument("--backend", choices=("local", "ray", "keras_tuner"),
                    help="default: the backend the study was made with")
@@ -405,6 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        from nas.engine.claims import SearchStopped  # here: `nas summary` and the like do not import the engine
+
+        if not isinstance(exc, SearchStopped):
+            raise
+        print(f"nas: stopped: {exc}", file=sys.stderr)  # not a bug: the reason and how to go on, no traceback
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `nas baselines | head`

@@ -31,7 +31,6 @@ message that shows their grouped form; in those, ``n_workers: 0`` means "create 
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 import warnings
 from pathlib import Path
@@ -42,7 +41,7 @@ import yaml
 from nas.engine.schema import FLAT_KEYS, StudyConfig
 from nas.validate import check_int, check_name, known_fields
 
-__all__ = ["EXPORT_KEYS", "Loaded", "load_config"]
+__all__ = ["EXPORT_KEYS", "Loaded", "check_export", "load_config"]
 
 EXPORT_KEYS = ("which", "path", "retrain_epochs", "formats", "max_macs", "max_params", "max_flops", "max_latency")
 EXPORT_FORMATS = ("keras", "tflite", "saved_model", "onnx")
@@ -58,60 +57,79 @@ class Loaded:
     create_only: bool = False
 
 
-class _UniqueKeys(yaml.SafeLoader):
-    """``yaml.safe_load`` that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+class _DuplicateKey(ValueError):
+    """A key given twice in one YAML mapping."""
 
 
-def _mapping(loader: _UniqueKeys, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        line = key_node.start_mark.line + 1
-        if key in seen:
-            raise ValueError(f"the key {key!r} is given twice (lines {seen[key]} and {line}): each setting once")
-        seen[key] = line
-    return dict(loader.construct_mapping(node, deep=deep))
+class _Loader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, except that a key given twice in one mapping is an error: YAML keeps the last
+    silently, so ``n_trials: 50`` early in a config would be overridden unseen by a forgotten ``n_trials: 5``."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden, as YAML means
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base loader says so
+                continue
+            if first is not None:
+                lines = f"line {line}" if first == line else f"lines {first} and {line}"
+                raise _DuplicateKey(f"`{key}` is given twice in one mapping ({lines}); YAML would keep the last "
+                                    f"silently, so give it once")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
 
 
-_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+def check_export(export: Any, has_data: bool = True, where: str = "config") -> dict[str, Any]:
+    """The ``export`` block, checked completely when the config is loaded (it runs after the search, when a
+    mistake would cost the whole search's time to find): which trials, where, formats, retraining, limits."""
+    from nas._files import check_folder
+    from nas.export import check_selection
 
-
-def check_export(export: Any, where: str = "config") -> dict[str, Any]:
-    """The ``export`` block, every value checked (what, where, formats, retraining, limits)."""
     if not isinstance(export, dict):
-        raise ValueError(f"{where}: `export` must be a mapping like {{which: best, path: exports/x}}, but got {export!r}")
+        raise ValueError(f"{where}: `export` must be a mapping like {{which: best, path: exports/x}}, but got "
+                         f"export={export!r}")
     known_fields(f"{where}: export", export, EXPORT_KEYS, what="setting")
-    which = export.get("which", "best")
-    if not (which in ("best", "knee", "front") or (isinstance(which, int) and not isinstance(which, bool)
-                                                   and which >= 0)):
-        raise ValueError(f"{where}: `export.which` must be best, knee, front or a trial number, but got which={which!r}")
-    check_name("`export.path`", export.get("path", "exports"))
-    check_int("export.retrain_epochs", export.get("retrain_epochs", 0), 0, 10_000)
+    path = export.get("path", "exports")
+    check_name("`export.path`", path)
+    check_folder(path, "export.path", path)
+    epochs = check_int("export.retrain_epochs", export.get("retrain_epochs", 0), 0, 10_000)
+    if epochs and not has_data:
+        raise ValueError(f"{where}: `export.retrain_epochs` retrains on the study's data, but this study scores "
+                         f"architectures with an evaluator and has none; got export.retrain_epochs={epochs!r}")
     formats = export.get("formats", ["keras"])
     formats = [formats] if isinstance(formats, str) else formats
     if not isinstance(formats, list) or not formats or any(f not in EXPORT_FORMATS for f in formats):
         raise ValueError(f"{where}: `export.formats` must be a list of {', '.join(EXPORT_FORMATS)}, but got "
-                         f"formats={export.get('formats')!r}")
-    for key in ("max_macs", "max_params", "max_flops", "max_latency"):
-        value = export.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value) or value <= 0):
-            raise ValueError(f"{where}: `export.{key}` must be a positive number, but got {key}={value!r}")
+                         f"export.formats={export.get('formats')!r}")
+    which = export.get("which", "best")
+    check_selection(which, {k: v for k, v in export.items() if k.startswith("max_")}, "export.")
     return {**export, "which": which, "formats": formats}
 
 
 def _resolve_base(base: Any) -> Any:
-    """A compound space's ``base`` given as ``{spec: file}`` or ``{study: name, which: ...}``: the spec it names."""
+    """A compound space's ``base`` from a config: a baseline name as it is, ``{spec: file}`` read from the file,
+    ``{study: name, storage: url, which: best|knee|N}`` from an evaluated trial of that study."""
     if not isinstance(base, dict):
         return base
     from nas.spec import ArchSpec
 
-    if "spec" in base:
-        path = Path(base["spec"])
-        if not path.is_file():
-            raise ValueError(f"config: the compound `base` spec file {str(path)!r} does not exist")
-        return ArchSpec.from_json(path.read_text())
-    if "study" in base:
+    if set(base) == {"spec"}:
+        file = base["spec"]
+        if not isinstance(file, str) or not Path(file).is_file():
+            raise ValueError(f"config: the compound space's `base.spec` must be a spec JSON file (as exports write), "
+                             f"but got base.spec={file!r}" + (" (no such file)" if isinstance(file, str) else ""))
+        try:
+            text = Path(file).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"config: the compound space's `base.spec` file {file!r} could not be read "
+                             f"({exc.strerror})") from None
+        return ArchSpec.from_json(text)
+    if "study" in base and not set(base) - {"study", "storage", "which"}:
         from nas.study import load_study
 
         study = load_study(base["study"], base.get("storage"))
@@ -120,8 +138,11 @@ def _resolve_base(base: Any) -> Any:
             record = study.best()
         elif which == "knee":
             record = study.knee()
+        elif isinstance(which, int) and not isinstance(which, bool):
+            record = {r.number: r for r in study.trials}.get(which)
         else:
-            record = {r.number: r for r in study.trials}.get(int(which))
+            raise ValueError(f"config: the compound space's `base.which` must be best, knee or a trial number, but "
+                             f"got base.which={which!r}")
         if record is None or record.spec is None:
             raise ValueError(f"config: space base {base!r} found no evaluated trial")
         return record.spec
@@ -136,16 +157,21 @@ def load_config(path: str | Path) -> Loaded:
     if not path.is_file():
         raise ValueError(f"{where} does not exist or is not a file")
     try:
-        data = yaml.load(path.read_text(), Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader that refuses duplicates
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except _DuplicateKey as exc:
+        raise ValueError(f"{where}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{where} is not valid YAML: {exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{where}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{where} could not be read as UTF-8 text: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{where} must be a mapping of settings, but got {type(data).__name__}")
     data = dict(data)
     export = data.pop("export", None)
-    export = None if export is None else check_export(export, where)
+    run = data.get("run")
+    if (isinstance(run, dict) and "study" in run and run["study"] is None) or ("study" in data and data["study"] is None):
+        raise ValueError(f"{where}: `run.study` (the study name) is empty; give a name or leave the key out (nas then "
+                         f"names the study after the space and the time)")
     create_only = data.get("n_workers") == 0 and "version" not in data and bool(set(data) & set(FLAT_KEYS))
     space = data.get("space")
     if isinstance(space, dict) and isinstance(space.get("options"), dict) and "base" in space["options"]:
@@ -155,4 +181,6 @@ def load_config(path: str | Path) -> Loaded:
         config = StudyConfig.from_dict(data, where=where)
     for w in caught:  # a flat config of earlier versions: say how to write it now
         print(f"nas: warning: {w.message}", file=sys.stderr)
+    if export is not None:
+        export = check_export(export, has_data=config.evaluator is None, where=where)
     return Loaded(config=config, export=export, create_only=create_only)

@@ -5,10 +5,11 @@ validation split, and a *reference* (plain JSON) from which a worker process, or
 loads exactly the same data again. Arrays and tf.data datasets given from Python are written once to an
 ``.npz`` file in the study's artefact folder so that their reference is a path.
 
-Input is checked strictly: images are uint8 (scaled to [0, 1] here) or finite numbers in [0, 1]; labels are
-integers 0..K-1 with every class present (K >= 2); a split made here needs enough images of every class to put
-each class in both training and validation; an explicit validation split may only hold training classes. Bad
-input raises a ``ValueError`` naming the field, the rule and the value received.
+Input is checked strictly: images are uint8 (scaled to [0, 1] here) or finite numbers in [0, 1] (not booleans);
+labels are integers 0..K-1 with every class present (K >= 2); a split made here needs enough images of every
+class to put each class in both training and validation; an explicit validation split holds every training
+class and no other; ``train_samples`` / ``val_samples`` may not ask for more images than there are. Bad input
+raises a ``ValueError`` naming the field, the rule and the value received.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Data", "load_data", "FASHION_MNIST_DIR"]
+__all__ = ["Data", "check_data", "load_data", "FASHION_MNIST_DIR"]
 
 FASHION_MNIST_DIR = Path(os.environ.get("NAS_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -146,9 +147,10 @@ def _as_images(x: Any, field: str) -> np.ndarray:
         raise ValueError(f"`{field}` must be an array of images shaped (N, H, W) or (N, H, W, C), but got "
                          f"{'a ragged sequence (images of different shapes?)' if ragged else type(x).__name__} "
                          f"that is not one array") from None
-    if a.dtype.kind not in "biuf":
+    if a.dtype.kind not in "iuf":  # booleans too: whether True is white or a mask is the user's to say
+        hint = "; for 0/1 images pass x.astype(np.uint8) * 255 or x.astype(np.float32)" if a.dtype.kind == "b" else ""
         raise ValueError(f"`{field}` must be a numeric array of images (uint8 0-255, or floats in [0, 1]), but "
-                         f"got dtype {a.dtype}" + (f" ({_brief(x)})" if a.ndim == 0 else ""))
+                         f"got dtype {a.dtype}" + (f" ({_brief(x)})" if a.ndim == 0 else "") + hint)
     if a.ndim == 3:
         a = a[..., None]
     if a.ndim != 4:
@@ -295,6 +297,11 @@ def _check_explicit_split(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, 
     if len(extra):
         raise ValueError(f"`{fy_va}` must only hold classes that `{fy_tr}` has (0..{int(present[-1])}), but got "
                          f"label{'s' if len(extra) > 1 else ''} {_values(extra)} absent from training")
+    missing = np.setdiff1d(present, np.unique(y_va))
+    if len(missing):  # a class never validated: its accuracy would be unknown and every search blind to it
+        raise ValueError(f"`{fy_va}` must hold every class of `{fy_tr}` (0..{int(present[-1])}), but "
+                         f"label{'s' if len(missing) > 1 else ''} {_values(missing)} "
+                         f"{'are' if len(missing) > 1 else 'is'} missing from validation")
 
 
 def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, ...]:
@@ -311,8 +318,13 @@ def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np
     return x[mask], y[mask], x[val], y[val]
 
 
-def _subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    if n is None or n >= len(y):
+def _subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int, field: str) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded subset of ``n`` images (None: all); more than there are is an error saying how many there are."""
+    if n is not None and n > len(y):
+        part = "training" if field == "train_samples" else "validation"
+        raise ValueError(f"`{field}` must be at most the {len(y):,} {part} images the data has, but got "
+                         f"{field}={n}; leave it out to use them all")
+    if n is None or n == len(y):
         return x, y
     idx = np.sort(np.random.default_rng(seed).choice(len(y), size=n, replace=False))
     return x[idx], y[idx]
@@ -335,34 +347,39 @@ def _read_idx(path: Path, magic: int, dims: int) -> np.ndarray:
         with gzip.open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"Fashion-MNIST file {str(path)!r} must be a gzip-compressed idx file, but it could not "
-                         f"be read ({exc})") from None
+        raise ValueError(f"`data` 'fashion_mnist': file {str(path)!r} must be a gzip-compressed idx file, but it "
+                         f"could not be read ({exc})") from None
     header = 4 + 4 * dims
     got = struct.unpack(">I", raw[:4])[0] if len(raw) >= 4 else None
     if len(raw) < header or got != magic:
-        raise ValueError(f"Fashion-MNIST file {str(path)!r} must be an idx file with magic number {magic}, but got "
-                         f"{got if got is not None else f'{len(raw)} bytes'}")
+        raise ValueError(f"`data` 'fashion_mnist': file {str(path)!r} must be an idx file with magic number {magic}, "
+                         f"but got {got if got is not None else f'{len(raw)} bytes'}")
     shape = struct.unpack(f">{dims}I", raw[4:header])
     values = np.frombuffer(raw, dtype=np.uint8, offset=header)
     if values.size != math.prod(shape):
-        raise ValueError(f"Fashion-MNIST file {str(path)!r} must hold {math.prod(shape)} values (its header says "
-                         f"shape {shape}), but got {values.size}")
+        raise ValueError(f"`data` 'fashion_mnist': file {str(path)!r} must hold {math.prod(shape)} values (its header "
+                         f"says shape {shape}), but got {values.size}")
     return values.reshape(shape)
 
 
-def _fashion_mnist(seed: int, val_fraction: float) -> tuple[np.ndarray, ...]:
+def _fashion_mnist_files() -> tuple[Path, Path]:
     d = FASHION_MNIST_DIR
     images, labels = d / "train-images-idx3-ubyte.gz", d / "train-labels-idx1-ubyte.gz"
-    if not images.exists() or not labels.exists():
+    if not images.is_file() or not labels.is_file():
         raise ValueError(
-            f"data 'fashion_mnist' needs the Fashion-MNIST files in {d} (train-images-idx3-ubyte.gz, "
+            f"`data` 'fashion_mnist' needs the Fashion-MNIST files in {d} (train-images-idx3-ubyte.gz, "
             f"train-labels-idx1-ubyte.gz); install them with `apt-get install dataset-fashion-mnist` (Debian), "
             f"or set NAS_FASHION_MNIST_DIR to a folder holding them")
+    return images, labels
+
+
+def _fashion_mnist(seed: int, val_fraction: float) -> tuple[np.ndarray, ...]:
+    images, labels = _fashion_mnist_files()
     x = _read_idx(images, 2051, 3)[..., None].astype(np.float32) / 255.0
     y = _read_idx(labels, 2049, 1).astype(np.int64)
     if len(y) != len(x):
-        raise ValueError(f"Fashion-MNIST file {str(labels)!r} must hold one label per image ({len(x)}), but got "
-                         f"{len(y)} labels")
+        raise ValueError(f"`data` 'fashion_mnist': file {str(labels)!r} must hold one label per image ({len(x)}), but "
+                         f"got {len(y)} labels")
     _check_splittable(y, val_fraction, "fashion_mnist labels")
     return _split(x, y, val_fraction, seed)
 
@@ -380,32 +397,38 @@ def _read_image(file: Path, root: Path, image_size: tuple[int, int] | None) -> n
             return np.asarray(img)
     except Exception as exc:  # PIL raises many types for broken files (UnidentifiedImageError, OSError, SyntaxError)
         reason = str(exc).replace(repr(str(file)), "").replace(str(file), "").strip(" :")[:200] or type(exc).__name__
-        raise ValueError(f"data folder {str(root)!r}: {str(file.relative_to(root))!r} must be a readable image, "
+        raise ValueError(f"`data` folder {str(root)!r}: {str(file.relative_to(root))!r} must be a readable image, "
                          f"but it could not be decoded ({reason})") from None
 
 
-def _folder(path: Path, image_size: tuple[int, int] | None, seed: int, val_fraction: float) -> tuple[Any, ...]:
+def _folder_files(path: Path, val_fraction: float) -> tuple[list[str], dict[str, list[Path]], np.ndarray]:
+    """The class names, image files per class and labels of an image folder, checked without reading an image."""
     if not path.is_dir():
         hint = (f"; for an .npz file give data={{'kind': 'npz', 'path': {str(path)!r}}}"
                 if path.suffix.lower() == ".npz" else "")
-        raise ValueError(f"data folder {str(path)!r} does not exist or is not a folder{hint}")
+        raise ValueError(f"`data` folder {str(path)!r} does not exist or is not a folder{hint}")
     classes = sorted(p.name for p in path.iterdir() if p.is_dir())
     if len(classes) < 2:
-        raise ValueError(f"data folder {str(path)!r} must hold one sub-folder per class (at least 2), "
+        raise ValueError(f"`data` folder {str(path)!r} must hold one sub-folder per class (at least 2), "
                          f"but has {len(classes)}")
     files = {name: sorted(p for p in (path / name).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
              for name in classes}
     if not any(files.values()):
-        raise ValueError(f"data folder {str(path)!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise ValueError(f"`data` folder {str(path)!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
     empty = [name for name in classes if not files[name]]
     if empty:
-        raise ValueError(f"data folder {str(path)!r}: every sub-folder is a class and must hold images "
+        raise ValueError(f"`data` folder {str(path)!r}: every sub-folder is a class and must hold images "
                          f"({', '.join(IMAGE_SUFFIXES)}), but class folder{'s' if len(empty) > 1 else ''} "
                          f"{', '.join(map(repr, empty[:5]))} {'have' if len(empty) > 1 else 'has'} none "
                          f"({len(classes)} class folders: {', '.join(classes[:10])}); remove or fill "
                          f"{'them' if len(empty) > 1 else 'it'}")
     ys = np.asarray([i for i, name in enumerate(classes) for _ in files[name]], dtype=np.int64)
     _check_splittable(ys, val_fraction, "data", names=classes)
+    return classes, files, ys
+
+
+def _folder(path: Path, image_size: tuple[int, int] | None, seed: int, val_fraction: float) -> tuple[Any, ...]:
+    classes, files, ys = _folder_files(path, val_fraction)
     xs, first = [], {}
     for name in classes:
         for f in files[name]:
@@ -415,11 +438,11 @@ def _folder(path: Path, image_size: tuple[int, int] | None, seed: int, val_fract
     if len(first) != 1:
         (s1, f1), (s2, f2) = sorted(first.items(), key=lambda kv: str(kv[1]))[:2]
         if s1[:2] != s2[:2]:
-            raise ValueError(f"images in {str(path)!r} must all have the same size, but "
+            raise ValueError(f"`data` images in {str(path)!r} must all have the same size, but "
                              f"{str(f1.relative_to(path))!r} is {s1[1]}x{s1[0]} and {str(f2.relative_to(path))!r} "
                              f"is {s2[1]}x{s2[0]} (width x height); give `image_size` to resize them")
         gray, colour = (f1, f2) if len(s1) == 2 else (f2, f1)
-        raise ValueError(f"images in {str(path)!r} must be all grayscale or all colour, but "
+        raise ValueError(f"`data` images in {str(path)!r} must be all grayscale or all colour, but "
                          f"{str(gray.relative_to(path))!r} is grayscale and {str(colour.relative_to(path))!r} is "
                          f"colour; convert them to one mode")
     x = _as_images(np.stack(xs), "data")
@@ -480,33 +503,41 @@ def _npz_digest(arrays: tuple[np.ndarray, ...]) -> str:
     return digest.hexdigest()[:12]
 
 
-def _load_npz(path: Any) -> tuple[np.ndarray, ...]:
+def _open_npz(path: Any) -> Any:
+    """The opened .npz archive at ``path`` (an ``NpzFile``: arrays are read when asked for), checked to hold the
+    four arrays."""
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise _fail("path", "the path of an .npz file", path)
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"npz file {str(p)!r} does not exist or is not a file")
+        raise ValueError(f"`data` .npz file {str(p)!r} does not exist or is not a file")
     try:
         z = np.load(p, allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError, OSError, EOFError, BadZipFile... for what it cannot read
-        raise ValueError(f"npz file {str(p)!r} must be a numpy .npz archive, but it could not be read "
+        raise ValueError(f"`data` .npz file {str(p)!r} must be a numpy .npz archive, but it could not be read "
                          f"({type(exc).__name__})") from None
     if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ValueError(f"npz file {str(p)!r} must be a numpy .npz archive (np.savez) of x_train, y_train, x_val, "
-                         f"y_val, but it holds a single array")
-    with z:
-        missing = [k for k in _NPZ_ARRAYS if k not in z.files]
-        if missing:
-            raise ValueError(f"npz file {str(p)!r} must hold the arrays {', '.join(_NPZ_ARRAYS)}, but "
-                             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing (it holds "
-                             f"{', '.join(z.files[:8]) or 'nothing'})")
+        raise ValueError(f"`data` .npz file {str(p)!r} must be a numpy .npz archive (np.savez) of x_train, y_train, "
+                         f"x_val, y_val, but it holds a single array")
+    missing = [k for k in _NPZ_ARRAYS if k not in z.files]
+    if missing:
+        z.close()
+        raise ValueError(f"`data` .npz file {str(p)!r} must hold the arrays {', '.join(_NPZ_ARRAYS)}, but "
+                         f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing (it holds "
+                         f"{', '.join(z.files[:8]) or 'nothing'})")
+    return z
+
+
+def _load_npz(path: Any) -> tuple[np.ndarray, ...]:
+    with _open_npz(path) as z:
+        p = Path(path)
         arrays = []
         for k in _NPZ_ARRAYS:
             try:
                 arrays.append(z[k])
             except Exception as exc:
                 reason = "object arrays are not allowed" if "allow_pickle" in str(exc) else type(exc).__name__
-                raise ValueError(f"npz file {str(p)!r}: array {k!r} could not be read ({reason})") from None
+                raise ValueError(f"`data` .npz file {str(p)!r}: array {k!r} could not be read ({reason})") from None
     raw = tuple(arrays)
     x_tr, x_va = _as_images(raw[0], "x_train"), _as_images(raw[2], "x_val")
     y_tr, y_va = _as_labels(raw[1], len(x_tr), "y_train"), _as_labels(raw[3], len(x_va), "y_val")
@@ -531,6 +562,24 @@ def _save_arrays(data: Data, folder: Path) -> dict[str, Any]:
         np.savez_compressed(tmp, x_train=data.x_train, y_train=data.y_train, x_val=data.x_val, y_val=data.y_val)
         os.replace(tmp, path)
     return {"kind": "npz", "path": str(path.resolve()), "input_scale": data.input_scale}
+
+
+def check_data(ref: dict[str, Any]) -> None:
+    """Check, without reading the images, that the data a study stores (its reference) is where the reference
+    says: the Fashion-MNIST files, the image folder with its class folders and images, or the .npz archive with
+    its four arrays. A resume calls it before any worker starts, so data moved or deleted since the search began
+    is one clear error, not a crash in every worker."""
+    kind = ref.get("kind")
+    if kind == "name" and ref.get("name") == "fashion_mnist":
+        _fashion_mnist_files()
+    elif kind == "folder":
+        path = ref.get("path")
+        if not isinstance(path, str) or not path:
+            raise _fail("path", "the path of an image folder", path)
+        options = _check_options(0, ref.get("val_fraction", _DEFAULTS["val_fraction"]), None, None)
+        _folder_files(Path(path), options["val_fraction"])
+    elif kind == "npz":
+        _open_npz(ref.get("path")).close()
 
 
 # ---------------------------------------------------------------- entry point
@@ -649,8 +698,8 @@ def _finish(arrays: tuple[np.ndarray, ...], ref: dict[str, Any], classes: list[s
             train_samples: int | None, val_samples: int | None, seed: int | None) -> Data:
     x_tr, y_tr, x_va, y_va = arrays
     if seed is not None:
-        x_tr, y_tr = _subset(x_tr, y_tr, train_samples, seed)
-        x_va, y_va = _subset(x_va, y_va, val_samples, seed + 1)
+        x_tr, y_tr = _subset(x_tr, y_tr, train_samples, seed, "train_samples")
+        x_va, y_va = _subset(x_va, y_va, val_samples, seed + 1, "val_samples")
     out = Data(x_tr, y_tr, x_va, y_va, ref=ref, class_names=classes)
     if out.x_train.shape[1:] != out.x_val.shape[1:]:
         raise ValueError(f"training images {out.x_train.shape[1:]} and validation images {out.x_val.shape[1:]} "

@@ -4,18 +4,40 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+from nas._files import check_folder
 from nas.engine.records import TrialRecord, file_sha256
 
-__all__ = ["export_trials"]
+__all__ = ["LIMITS", "check_selection", "export_trials"]
+
+
+LIMITS = ("max_macs", "max_flops", "max_params", "max_latency")
+
+
+def check_selection(which: Any, limits: dict[str, Any], where: str = "") -> None:
+    """``which`` (a trial number >= 0, ``best``, ``knee`` or ``front``) and the ``limits`` (``max_macs``...: positive
+    finite numbers, which only ``best`` takes), checked before anything is read or written; ``where`` prefixes the
+    field names (``export.`` in a config)."""
+    number = (isinstance(which, int) and not isinstance(which, bool) and which >= 0) or (
+        isinstance(which, str) and which.isascii() and which.isdigit())
+    if not number and which not in ("best", "knee", "front"):
+        raise ValueError(f"`{where}which` must be a trial number, 'best', 'knee' or 'front', but got "
+                         f"{where}which={which!r}")
+    for k, v in limits.items():
+        if k not in LIMITS:
+            raise ValueError(f"export limits must be chosen from {', '.join(LIMITS)}, but got {where}{k}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+            raise ValueError(f"`{where}{k}` must be a positive finite number, but got {where}{k}={v!r}")
+        if which != "best":
+            raise ValueError(f"`{where}{k}` picks the best trial within it: it needs {where}which='best', but got "
+                             f"{where}which={which!r}")
 
 
 def _select(study: Any, which: Any, limits: dict[str, float]) -> list[TrialRecord]:
-    if isinstance(which, bool):
-        raise ValueError(f"`which` must be a trial number, 'best', 'knee' or 'front', but got which={which!r}")
-    if isinstance(which, int) or (isinstance(which, str) and which.isdigit()):
+    if isinstance(which, int) or (isinstance(which, str) and which.isascii() and which.isdigit()):
         number = int(which)
         records = {r.number: r for r in study.trials}
         if number not in records:
@@ -132,6 +154,8 @@ def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0
     if isinstance(retrain_epochs, bool) or not isinstance(retrain_epochs, int) or retrain_epochs < 0:
         raise ValueError(f"`retrain_epochs` must be an integer >= 0, but got retrain_epochs={retrain_epochs!r}")
     formats = check_formats(formats)
+    check_selection(which, limits)
+    check_folder(path, "path", path)  # before anything is selected, retrained or converted
     path = path / study.name  # one layout from every entry point: a second study never overwrites the first
     records = _select(study, which, limits)
     # every trial's weights are checked before anything is written: a failed export leaves no folder behind

@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from nas._files import check_folder
+
 
 def _points(study: Any, objectives: Any) -> tuple[list[tuple[float, float, int, bool, str]], str]:
     objectives = study.front_objectives(objectives)
@@ -19,8 +21,21 @@ def _points(study: Any, objectives: Any) -> tuple[list[tuple[float, float, int, 
     return pts, cost
 
 
-def plot_front(study: Any, path: str | Path, *, objectives: Any = None) -> Path:
+def check_plot_path(path: str | Path) -> Path:
+    """``path`` as a Path, if a plot can be written there: a .png, .svg or .html file in an existing folder that
+    takes files."""
     path = Path(path)
+    if path.suffix not in (".png", ".svg", ".html"):
+        raise ValueError(f"`plot` must end in .png, .svg or .html, but got plot={str(path)!r}")
+    if not path.parent.is_dir() or path.is_dir():
+        where = f"there is no folder {str(path.parent)!r}" if not path.parent.is_dir() else "it is a folder"
+        raise ValueError(f"`plot` must be a file in an existing folder, but got plot={str(path)!r} ({where})")
+    check_folder(path.parent, "plot", path)
+    return path
+
+
+def plot_front(study: Any, path: str | Path, *, objectives: Any = None) -> Path:
+    path = check_plot_path(path)
     pts, cost = _points(study, objectives)
     if not pts:
         raise ValueError(f"study {study.name!r} has no evaluated trial to plot")
@@ -49,8 +64,6 @@ def plot_front(study: Any, path: str | Path, *, objectives: Any = None) -> Path:
         return path
     if path.suffix == ".html":
         return _plotly(study, path, pts, cost)
-    if path.suffix not in (".svg", ".html"):
-        raise ValueError(f"`plot` must end in .png, .svg or .html, but got {str(path)!r}")
     w, h, m = 720, 440, 60
     xs = [math.log10(max(p[0], 1e-9)) for p in pts]
     ys = [p[1] for p in pts]

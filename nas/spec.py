@@ -16,7 +16,8 @@ from typing import Any
 
 from nas._ops import ACTIVATIONS, ShapeError, ShapeOps
 from nas.blocks import KINDS, Block, Conv, block_from_dict, parse_block
-from nas.blocks._base import check_activation, check_bool, check_choice, check_float, check_int, fail, fmt_float
+from nas.blocks._base import (check_activation, check_bool, check_channels, check_choice, check_float, check_int, fail,
+                              fmt_float)
 
 FORMAT = "nas.ArchSpec/1"
 _MAX_INT = 2 ** 63  # JSON numbers beyond 64 bits are refused (no layer has that many of anything)
@@ -106,12 +107,12 @@ class Head:
             object.__setattr__(self, "hidden", tuple(self.hidden))
         if isinstance(self.dropout, int) and not isinstance(self.dropout, bool):
             object.__setattr__(self, "dropout", _as_float("head.dropout", self.dropout))
-        check_int("head.conv", self.conv, low=0)
+        check_channels("head.conv", self.conv, low=0)
         check_choice("head.pool", self.pool, ("avg", "max", "flatten"))
         if not isinstance(self.hidden, tuple):
             raise fail("head.hidden", "a list of positive integers", self.hidden)
         for units in self.hidden:
-            check_int("head.hidden", units, low=1)
+            check_channels("head.hidden", units)
         check_float("head.dropout", self.dropout, low=0.0, high=1.0)
         if not isinstance(self.activation, str):
             raise fail("head.activation", "one of " + ", ".join(ACTIVATIONS), self.activation)

@@ -33,8 +33,8 @@ from nas.engine.where import Backend, KerasTuner, Run, backend_of
 from nas.validate import check_int
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
-from nas.engine.storage import (artifacts_folder, claim_lock, default_artifacts, describe_storage, lock_path, mask_url,
-                                open_storage)
+from nas.engine.storage import (artifacts_folder, check_storage_path, claim_lock, default_artifacts, describe_storage,
+                                lock_path, mask_url, open_storage)
 from nas.ranking import hypervolume as _hypervolume
 from nas.ranking import knee_index, non_dominated_ranks
 
@@ -196,6 +196,9 @@ class Study:
         if bad:
             raise ValueError(f"best(): limits must be chosen from max_macs, max_flops, max_params, max_latency, "
                              f"but got {bad[0]!r}")
+        from nas.export import check_selection
+
+        check_selection("best", limits)
         ok = []
         for r in self.evaluated():
             if all(r.metrics.get(k[4:], np.inf) <= v for k, v in limits.items()):
@@ -250,12 +253,15 @@ class Study:
 
     # ------------------------------------------------------------------ running
     def resume(self, n_trials: int | None = None, *, backend: Any = None, verbose: bool = True,
-               callbacks: Any = (), progress_bar: bool = False,
+               callbacks: Any = (), progress_bar: bool = False, max_failures: int | None = None,
                artifacts: str | os.PathLike[str] | None = None) -> Study:
-        """Run trials until ``n_trials`` are finished (default: the stored target), on the study's stored backend
-        or on ``backend`` (a name or a backend object, stored for later resumes; a study may switch between the
-        local and Ray backends, a keras-tuner study stays on keras-tuner). Trials left running by a dead process
-        are failed with the reason and re-run from their params.
+        """Run trials until ``n_trials`` are finished (default: the stored target; a new target raises it and may
+        not be below the trials already finished), on the study's stored backend or on ``backend`` (a name or a
+        backend object, stored for later resumes; a study may switch between the local and Ray backends, a
+        keras-tuner study stays on keras-tuner). Trials left running by a dead process are failed with the reason
+        and re-run from their params. ``max_failures`` replaces the stored limit of failed trials (a search
+        stopped by it continues with a higher one: failed trials stay failed). Everything is checked, the study's
+        data included, before anything is stored or any worker starts.
 
         ``callbacks``: functions called as ``fn(study, record)`` (this :class:`Study`, the
         :class:`TrialRecord`) in this process for every trial that finishes (trained, reused, pruned, failed or
@@ -281,15 +287,36 @@ class Study:
                                  f"Optuna one cannot switch, but got backend={chosen.kind!r}")
             chosen = stored  # its tuner folder and options are the study's
         changed = config
+        c = self.counts()
         if n_trials is not None:
-            changed = changed.replace(strategy=changed.strategy.replace(
-                n_trials=check_int("n_trials", n_trials, 1, 1_000_000)))
+            check_int("n_trials", n_trials, 1, 1_000_000)
+            if n_trials < c["done"]:
+                raise ValueError(f"`n_trials` is the target of finished trials and a resume can only raise it: it "
+                                 f"must be at least the {c['done']} trials study {self.name!r} has finished, but got "
+                                 f"n_trials={n_trials}")
+            changed = changed.replace(strategy=changed.strategy.replace(n_trials=n_trials))
+        if max_failures is not None:
+            check_int("max_failures", max_failures, 1, 1_000_000)
+            if max_failures <= c["failed"]:
+                raise ValueError(f"`max_failures` must be above the {c['failed']} failed trials of study "
+                                 f"{self.name!r} (failed trials stay failed, so the search would stop at once), but "
+                                 f"got max_failures={max_failures}")
+            changed = changed.replace(strategy=changed.strategy.replace(max_failures=max_failures))
         if chosen != stored:
             changed = changed.replace(run=changed.run.replace(backend=chosen))
         chosen.check(changed)
         check_runnable(changed)
         folder = artifacts_folder(changed.artifacts, self.storage_url, self.name,
                                   artifacts if artifacts is not None else self._created_with)
+        if changed.evaluator is None and getattr(chosen, "address", None) is None:
+            # the workers start here and load the data: moved or deleted data fails now, not in every worker
+            from nas.data import check_data
+
+            try:
+                check_data(changed.data)
+            except ValueError as exc:
+                raise ValueError(f"study {self.name!r} cannot resume: its `data` cannot be loaded here: "
+                                 f"{exc}") from None
         if changed != config:
             write_config(self.optuna_study, changed)
         self.config = changed
@@ -453,6 +480,7 @@ def _resolve(space: Any, data: Any, *, goal: Any, strategy: Any, run: Any, evalu
     if isinstance(run.storage, optuna.Study) and run.study is None:
         run = run.replace(study=run.storage.study_name)  # search on a study made with plain Optuna (empty)
     url = describe_storage(run.storage)
+    check_storage_path(url)
     name = _study_name(run, space_ref(space))
     artifacts = str(Path(run.artifacts).resolve()) if run.artifacts is not None else default_artifacts(url, name)
     evaluator_ref = evaluator_component(evaluator)

@@ -33,7 +33,7 @@ def names() -> list[str]:
 
 def get(name: str, **options: Any) -> Space:
     """The space ``name`` configured with ``options`` (each space documents its options and labels)."""
-    if name not in SPACES:
+    if not isinstance(name, str) or name not in SPACES:
         raise ValueError(f"`space` must be one of {', '.join(SPACES)}, but got space={name!r}")
     return SPACES[name](**options)
 
@@ -42,7 +42,10 @@ def from_config(config: dict[str, Any]) -> Space:
     """Rebuild a space from ``space.config()``, ``{"name": ..., "options": {...}}`` (e.g. as stored with a study;
     earlier versions spelled the name ``"space"``)."""
     name = config.get("name", config.get("space")) if isinstance(config, dict) else None
-    options = config.get("options", {}) if isinstance(config, dict) else None
-    if not isinstance(name, str) or not isinstance(options, dict):
+    if not isinstance(name, str):
         raise ValueError(f"a space config must be {{'name': ..., 'options': {{...}}}}, but got {config!r}")
+    options = config.get("options", {})
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise ValueError(f"a space config's `options` must be a dict of option names to values, but got "
+                         f"options={options!r}")
     return get(name, **from_jsonable(options))

@@ -9,7 +9,7 @@ from typing import Any
 from nas.blocks import Conv
 from nas.spec import ArchSpec, Head
 from search_spaces._baselines import baseline
-from search_spaces._space import Space, choices_option, opt_fail, range_option
+from search_spaces._space import Space, choices_option, opt_fail, range_option, widths_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (28, 28, 1), "num_classes": 10,
@@ -38,7 +38,7 @@ class ConvSpace(Space):
         n = self.name
         self.stages = range_option(n, "stages", o["stages"], low=1, high=10)
         self.depth = range_option(n, "depth", o["depth"], low=1, high=8)
-        self.widths = choices_option(n, "widths", o["widths"], kind=int, low=1)
+        self.widths = widths_option(n, "widths", o["widths"])
         self.kernels = choices_option(n, "kernels", o["kernels"], kind=int, allowed=(1, 3, 5, 7))
         if o["padding"] not in ("same", "valid"):
             raise opt_fail(n, "padding", "'same' or 'valid'", o["padding"])
@@ -47,7 +47,7 @@ class ConvSpace(Space):
         self.bns = choices_option(n, "bns", o["bns"], kind=bool)
         self.activations = choices_option(n, "activations", o["activations"], kind=str)
         self.hidden = range_option(n, "hidden", o["hidden"], low=0, high=4)
-        self.hidden_units = choices_option(n, "hidden_units", o["hidden_units"], kind=int, low=1)
+        self.hidden_units = widths_option(n, "hidden_units", o["hidden_units"])
         self.head_pools = choices_option(n, "head_pools", o["head_pools"], kind=str, allowed=("flatten", "avg", "max"))
         self.dropouts = self._dropouts(o)
         for a in self.activations:

@@ -7,7 +7,7 @@ from typing import Any
 
 from nas.blocks import Basic, Block, Bottleneck, Conv, Inception, MBConv, SepConv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, choices_option, opt_fail, range_option)
+from search_spaces._space import (Space, choices_option, opt_fail, range_option, widths_option)
 
 FAMILIES = ("conv", "sepconv", "basic", "bottleneck", "inception", "mbconv")
 DEFAULTS: dict[str, Any] = {
@@ -43,11 +43,11 @@ class FamiliesSpace(Space):
         o = self._fit_to_data(options, self._configure(options, DEFAULTS))
         n = self.name
         self.stem_stride = self._stem_stride(o["stem_stride"])
-        self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
+        self.stem_widths = widths_option(n, "stem_widths", o["stem_widths"])
         self.stages = range_option(n, "stages", o["stages"], low=1, high=10)
         self.families = choices_option(n, "families", o["families"], kind=str, allowed=FAMILIES)
         self.depth = range_option(n, "depth", o["depth"], low=1, high=16)
-        self.widths = choices_option(n, "widths", o["widths"], kind=int, low=4)
+        self.widths = widths_option(n, "widths", o["widths"], low=4)
         self.strides = choices_option(n, "strides", o["strides"], kind=int, allowed=(1, 2))
         self.conv_kernels = choices_option(n, "conv_kernels", o["conv_kernels"], kind=int, allowed=(1, 3, 5, 7))
         self.sepconv_kernels = choices_option(n, "sepconv_kernels", o["sepconv_kernels"], kind=int, allowed=(3, 5, 7))
@@ -59,7 +59,7 @@ class FamiliesSpace(Space):
         self.mbconv_se = choices_option(n, "mbconv_se", o["mbconv_se"], kind=float, low=0.0)
         self.inception_factorize = choices_option(n, "inception_factorize", o["inception_factorize"], kind=bool)
         self.activations = choices_option(n, "activations", o["activations"], kind=str)
-        self.head_widths = choices_option(n, "head_widths", o["head_widths"], kind=int, low=0)
+        self.head_widths = widths_option(n, "head_widths", o["head_widths"], low=0)
         self.dropouts = self._dropouts(o)
         for a in self.activations:
             Conv(filters=8, activation=a)

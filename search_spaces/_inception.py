@@ -8,7 +8,7 @@ from nas.blocks import Conv, Inception
 from nas.spec import ArchSpec, Head
 from search_spaces._baselines import GOOGLENET_MODULES, baseline
 from search_spaces._residual import stem_kind
-from search_spaces._space import Space, choices_option, range_option
+from search_spaces._space import Space, choices_option, range_option, widths_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -44,11 +44,11 @@ class InceptionSpace(Space):
         o = self._configure(options, DEFAULTS)
         n = self.name
         self.stem = stem_kind(n, o["stem"], self.input_shape)
-        self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
+        self.stem_widths = widths_option(n, "stem_widths", o["stem_widths"])
         self.stages = range_option(n, "stages", o["stages"], low=1, high=6)
         self.modules = range_option(n, "modules", o["modules"], low=1, high=10)
         self.strides = choices_option(n, "strides", o["strides"], kind=int, allowed=(1, 2))
-        self.branches = {b: choices_option(n, b, o[b], kind=int, low=0 if b in ("b1", "b5", "pool_proj") else 1)
+        self.branches = {b: widths_option(n, b, o[b], low=0 if b in ("b1", "b5", "pool_proj") else 1)
                          for b in BRANCHES}
         self.factorize = choices_option(n, "factorize", o["factorize"], kind=bool)
         self.bns = choices_option(n, "bns", o["bns"], kind=bool)

@@ -8,7 +8,7 @@ from typing import Any
 from nas.blocks import Conv, MBConv
 from nas.spec import ArchSpec, Head
 from search_spaces._baselines import baseline
-from search_spaces._space import Space, choices_option, range_option
+from search_spaces._space import Space, choices_option, range_option, widths_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -45,16 +45,16 @@ class MBConvSpace(Space):
         o = self._fit_to_data(options, self._configure(options, DEFAULTS))
         n = self.name
         self.stem_stride = self._stem_stride(o["stem_stride"])
-        self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
+        self.stem_widths = widths_option(n, "stem_widths", o["stem_widths"])
         self.stages = range_option(n, "stages", o["stages"], low=1, high=10)
         self.depth = range_option(n, "depth", o["depth"], low=1, high=16)
         self.kernels = choices_option(n, "kernels", o["kernels"], kind=int, allowed=(3, 5, 7))
         self.expansions = choices_option(n, "expansions", o["expansions"], kind=int, allowed=range(1, 9))
-        self.widths = choices_option(n, "widths", o["widths"], kind=int, low=1)
+        self.widths = widths_option(n, "widths", o["widths"])
         self.strides = choices_option(n, "strides", o["strides"], kind=int, allowed=(1, 2))
         self.se = choices_option(n, "se", o["se"], kind=float, low=0.0)
         self.activations = choices_option(n, "activations", o["activations"], kind=str)
-        self.head_widths = choices_option(n, "head_widths", o["head_widths"], kind=int, low=0)
+        self.head_widths = widths_option(n, "head_widths", o["head_widths"], low=0)
         self.drop_connect = choices_option(n, "drop_connect", o["drop_connect"], kind=float, low=0.0)
         self.dropouts = self._dropouts(o)
         for a in self.activations:

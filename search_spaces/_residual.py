@@ -7,7 +7,7 @@ from typing import Any
 from nas.blocks import Basic, Bottleneck, Conv
 from nas.spec import ArchSpec, Head
 from search_spaces._baselines import baseline
-from search_spaces._space import Space, choices_option, range_option
+from search_spaces._space import Space, choices_option, range_option, widths_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -42,10 +42,10 @@ class ResidualSpace(Space):
         o = self._fit_to_data(options, self._configure(options, DEFAULTS))
         n = self.name
         self.stem = stem_kind(n, o["stem"], self.input_shape)
-        self.stem_widths = choices_option(n, "stem_widths", o["stem_widths"], kind=int, low=1)
+        self.stem_widths = widths_option(n, "stem_widths", o["stem_widths"])
         self.stages = range_option(n, "stages", o["stages"], low=1, high=8)
         self.depth = range_option(n, "depth", o["depth"], low=1, high=64)
-        self.widths = choices_option(n, "widths", o["widths"], kind=int, low=1)
+        self.widths = widths_option(n, "widths", o["widths"])
         self.strides = choices_option(n, "strides", o["strides"], kind=int, allowed=(1, 2))
         self.blocks = choices_option(n, "blocks", o["blocks"], kind=str, allowed=("basic", "bottleneck"))
         self.expansions = choices_option(n, "expansions", o["expansions"], kind=int, allowed=range(1, 9))

@@ -34,6 +34,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from nas.blocks import MAX_CHANNELS
 from nas.spec import ArchSpec
 from nas.trial import FixedTrial
 from search_spaces._baselines import baseline
@@ -222,6 +223,16 @@ def choices_option(space: str, option: str, value: Any, *, kind: type | tuple[ty
         if v not in out:
             out.append(v)
     return tuple(out)
+
+
+def widths_option(space: str, option: str, value: Any, *, low: int = 1) -> tuple[int, ...]:
+    """A choices option of channel counts (``widths``, ``stem_widths``, ``head_widths``, branch widths...): integers
+    in [low, 65,536], the bound every layer of an ``ArchSpec`` has (see ``nas.blocks``)."""
+    widths = choices_option(space, option, value, kind=int, low=low)
+    if max(widths) > MAX_CHANNELS:
+        raise opt_fail(space, option, f"a list of channel counts in [{low}, {MAX_CHANNELS:,}] (no layer needs more, "
+                                      f"and one 3x3 convolution that wide holds 38.7 billion weights)", value)
+    return widths
 
 
 def range_option(space: str, option: str, value: Any, *, low: int, high: int) -> tuple[int, int]:

@@ -34,7 +34,7 @@ from nas.blocks._base import fail
 from nas.blocks.nb201 import EDGES, OPS, NB201Cell, NB201Res
 from nas.spec import ArchSpec, Head
 from nas.trial import ReplayTrial, evaluator
-from search_spaces._space import Space, choices_option, opt_fail, range_option
+from search_spaces._space import Space, choices_option, opt_fail, range_option, widths_option
 
 __all__ = ["LABELS", "OPS", "NASBench201Space", "Table", "nb201_arch_string", "nb201_spec", "parse_arch_string"]
 
@@ -142,7 +142,7 @@ class NASBench201Space(Space):
     def __init__(self, **options: Any) -> None:
         o = self._configure(options, DEFAULTS)
         n = self.name
-        self.channels = choices_option(n, "channels", o["channels"], kind=int, low=1)
+        self.channels = widths_option(n, "channels", o["channels"])
         self.cells = range_option(n, "cells", o["cells"], low=1, high=64)
         self.ops = choices_option(n, "ops", o["ops"], kind=str, allowed=OPS)
         self.dropouts = self._dropouts(o)

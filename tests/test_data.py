@@ -213,9 +213,11 @@ def test_explicit_validation_split() -> None:
     _fails((x[:10], Y20[:10], x[10:, :4], Y20[10:]), "`x_train` and `x_val` must hold images of the same shape, but "
            "got (8, 8, 1) and (4, 8, 1)")
     _fails((x[:10], Y20[:10], x[10:] * 255, Y20[10:]), "`x_val` must be images in [0, 1]")
-    # training classes absent from validation are allowed: accuracy is measured on what validation has
-    d = load_data((x[:10], Y20[:10], x[10:], np.zeros(10)))
-    assert d.num_classes == 2 and d.y_val.tolist() == [0] * 10
+    # a training class absent from validation is refused: its accuracy would never be measured
+    _fails((x[:10], Y20[:10], x[10:], np.zeros(10)), "`y_val` must hold every class of `y_train` (0..1), but label 1 "
+           "is missing from validation")
+    _fails((x[:10], np.arange(10) % 5, x[10:], np.arange(10) % 2), "`y_val` must hold every class of `y_train` "
+           "(0..4), but labels 2, 3, 4 are missing from validation")
     _fails((x, Y20, x), "`data` must be (x, y) or (x_train, y_train, x_val, y_val), but got a tuple of 3 items")
 
 
@@ -348,7 +350,7 @@ def test_npz_problems(tmp_path) -> None:
     def ref(name: str, **changes) -> dict:
         return {"kind": "npz", "path": _npz(tmp_path / name, **{**good, **changes})}
 
-    _fails({"kind": "npz", "path": str(tmp_path / "none.npz")}, "npz file", "does not exist or is not a file")
+    _fails({"kind": "npz", "path": str(tmp_path / "none.npz")}, "`data` .npz file", "does not exist or is not a file")
     (tmp_path / "garbage.npz").write_bytes(b"garbage" * 10)
     _fails({"kind": "npz", "path": str(tmp_path / "garbage.npz")}, "must be a numpy .npz archive, but it could not "
            "be read")

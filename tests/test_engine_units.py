@@ -442,7 +442,8 @@ def test_backends_check_their_options_and_round_trip() -> None:
         assert backend_of(json.loads(json.dumps(backend.to_dict()))) == backend
     assert backend_of("ray") == nas.Ray() and backend_of("local") == nas.Local(n_workers=None, max_trials_per_worker=20)
     for make, message in ((lambda: nas.Local(n_workers=0), "`n_workers` must be an integer in [1, 256]"),
-                          (lambda: nas.Ray(resources={"gpu": -1}), "Ray: `resources['gpu']` must be a finite number >= 0"),
+                          (lambda: nas.Ray(resources={"gpu": -1}),
+                           "Ray: `resources['gpu']` must be a finite number >= 0, but got gpu=-1"),
                           (lambda: nas.Ray(scheduler="pbt"), "Ray: `scheduler` must be None, 'asha' or 'hyperband'"),
                           (lambda: backend_of({"kind": "local", "workers": 2}), "backend 'local': unknown option 'workers'")):
         with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
@@ -514,7 +515,7 @@ LAYERS = [  # each layer may import only itself and the layers before it (the RE
     ("core", ("nas.validate", "nas._ops", "nas.blocks", "nas.spec", "nas.cost", "nas.build", "nas.scaling", "nas.trial",
               "nas.budget", "nas.ranking", "nas.rungs")),
     ("spaces", ("search_spaces",)),
-    ("one trial", ("nas.data", "nas.devices", "nas.train", "nas._quiet")),
+    ("one trial", ("nas.data", "nas.devices", "nas.train", "nas._quiet", "nas._files")),
     ("engine", ("nas.engine",)),
     ("backends and record readers", ("nas.backends", "nas.keras_tuner", "nas.export", "nas.plot")),
     ("facade", ("nas.study",)),

@@ -26,7 +26,7 @@ import optuna
 
 from nas.devices import Placement
 from nas.engine import records
-from nas.engine.claims import counts, fail_dead_trials, next_worker_number, stop_reason, worker_seed
+from nas.engine.claims import SearchStopped, counts, fail_dead_trials, next_worker_number, stop_reason, stopped, worker_seed
 from nas.engine.progress import FINISHED, listened, report_finished
 from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path, mask_url
@@ -128,8 +128,8 @@ class _Workers:
                 self.crashes += 1
                 if self.crashes >= 3:
                     tail = log_path.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"3 worker processes in a row died before finishing a trial; the last one "
-                                       f"({self.reasons[pid]}) wrote to {log_path}:\n{tail}")
+                    raise SearchStopped(f"3 worker processes in a row died before finishing a trial; the last one "
+                                        f"({self.reasons[pid]}) wrote to {log_path}:\n{tail}")
 
     def stop(self) -> None:
         for proc, _, _ in self.procs.values():
@@ -170,9 +170,10 @@ def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: b
             print(f"nas: stopped; continue with `nas resume --study {study.study_name} --storage {mask_url(url)}`",
                   flush=True)
         raise
-    reason = stop_reason(counts(own.get_trials(deepcopy=False)), config)
+    c = counts(own.get_trials(deepcopy=False))
+    reason = stop_reason(c, config)
     if reason is not None:
-        raise RuntimeError(reason)
+        raise stopped(reason, c, config, study.study_name)
 
 
 def supervise(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool = True, poll: float = 0.5) -> None:
@@ -208,7 +209,8 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bo
             reason = stop_reason(c, config)
             if reason is not None:
                 errors = [str(t.user_attrs.get("error")) for t in trials if t.state == optuna.trial.TrialState.FAIL]
-                raise RuntimeError(reason + ("; the last errors: " + " | ".join(errors[-3:]) if c["failed"] else ""))
+                raise stopped(reason + ("; the last errors: " + " | ".join(errors[-3:]) if c["failed"] else ""), c,
+                              config, study.study_name)
             if c["done"] >= target and not workers.procs:
                 break
             if c["done"] >= target and c["running"] == 0:
@@ -218,9 +220,9 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bo
                 workers.start(slot)
             workers.spare_for_last_trials(trials, c)
             workers.wait(poll)
-    except BaseException:
+    except BaseException as exc:
         workers.stop()
-        if verbose:
+        if verbose and not isinstance(exc, SearchStopped):  # its message says how to go on
             print(f"nas: stopped; continue with `nas resume --study {study.study_name} --storage {mask_url(url)}`",
                   flush=True)
         raise

@@ -32,7 +32,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.backends.ray_folders import RAY_DIR, TOKEN, make_private_folder, remove_dead
-from nas.engine.claims import claim, counts, fail_dead_trials, stop_reason
+from nas.engine.claims import SearchStopped, claim, counts, fail_dead_trials, stop_reason, stopped
 from nas.engine.progress import FINISHED, report_finished
 from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path
@@ -174,7 +174,7 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 crashes = 0
             reason = stop_reason(c, config)
             if reason is not None:
-                raise RuntimeError(reason)
+                raise stopped(reason, c, config, study.study_name)
             if c["done"] >= target and not running:
                 return
             while len(running) < concurrency and len(running) < target - c["done"]:
@@ -189,8 +189,8 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 except ray.exceptions.RayError as exc:
                     crashes += 1
                     if crashes >= 3:
-                        raise RuntimeError(f"3 Ray workers in a row died before finishing a trial; the last: "
-                                           f"{type(exc).__name__}: {str(exc)[:2000]}") from None
+                        raise SearchStopped(f"3 Ray workers in a row died before finishing a trial; the last: "
+                                            f"{type(exc).__name__}: {str(exc)[:2000]}") from None
                 else:
                     if code == 130:
                         raise KeyboardInterrupt
@@ -317,7 +317,7 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool
                 break
             reason = stop_reason(c, config)
             if reason is not None:
-                raise RuntimeError(reason)
+                raise stopped(reason, c, config, study.study_name)
             rounds += 1
             if rounds > 10:
                 raise RuntimeError("Ray rounds made no progress: see the trials' errors with `nas status`")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.blocks._base import Block
+from nas.blocks._base import MAX_CHANNELS, Block
 from nas.blocks.conv import Conv
 from nas.blocks.inception import Inception
 from nas.blocks.mbconv import MBConv
@@ -15,8 +15,8 @@ from nas.blocks.sepconv import SepConv
 KINDS: dict[str, type[Block]] = {cls.kind: cls for cls in (Conv, SepConv, Basic, Bottleneck, Inception, MBConv,
                                                            NB201Cell, NB201Res)}
 
-__all__ = ["Block", "Conv", "SepConv", "Basic", "Bottleneck", "Inception", "MBConv", "NB201Cell", "NB201Res", "KINDS",
-           "block_from_dict", "parse_block"]
+__all__ = ["MAX_CHANNELS", "Block", "Conv", "SepConv", "Basic", "Bottleneck", "Inception", "MBConv", "NB201Cell",
+           "NB201Res", "KINDS", "block_from_dict", "parse_block"]
 
 
 def _kind(name: Any) -> type[Block]:

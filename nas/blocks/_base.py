@@ -32,6 +32,19 @@ def check_int(field: str, value: Any, *, low: int | None = None, high: int | Non
         raise fail(field, f"<= {high}", value)
 
 
+MAX_CHANNELS = 65_536
+
+
+def check_channels(field: str, value: Any, *, low: int = 1) -> None:
+    """A channel count (filters, branch or head width) in [low, 65,536]: far wider than any network trains (the
+    widest published layers have a few thousand channels), and one 3x3 convolution 65,536 channels wide already
+    holds 38.7 billion weights; beyond it a typo (an extra digit or two) would only fail later, out of memory."""
+    check_int(field, value, low=low)
+    if value > MAX_CHANNELS:
+        raise fail(field, f"an integer in [{low}, {MAX_CHANNELS:,}] (channels of one layer: no network needs more, "
+                          f"and one 3x3 convolution that wide holds 38.7 billion weights)", value)
+
+
 def check_float(field: str, value: Any, *, low: float, high: float, high_open: bool = True) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(field, "a number", value)

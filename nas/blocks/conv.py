@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops
-from nas.blocks._base import (Block, Token, activation_token, check_activation, check_bool, check_choice,
-                              check_int, fail, flag_token, int_token, word_token)
+from nas.blocks._base import (Block, Token, activation_token, check_activation, check_bool, check_channels,
+                              check_choice, check_int, fail, flag_token, int_token, word_token)
 
 POOL_KINDS = {"mp": "max", "ap": "avg"}
 
@@ -66,7 +66,7 @@ class Conv(Block):
     )
 
     def validate(self) -> None:
-        check_int("filters", self.filters, low=1)
+        check_channels("filters", self.filters)
         check_int("kernel", self.kernel, choices=(1, 3, 5, 7, 9, 11))
         check_choice("padding", self.padding, ("same", "valid"))
         check_bool("bn", self.bn)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops
-from nas.blocks._base import (Block, Token, activation_token, check_activation, check_bool, check_int,
+from nas.blocks._base import (Block, Token, activation_token, check_activation, check_bool, check_channels,
                               flag_token, int_token)
 
 
@@ -70,7 +70,7 @@ class Inception(Block):
 
     def validate(self) -> None:
         for name in self.channel_fields:
-            check_int(name, getattr(self, name), low=0)
+            check_channels(name, getattr(self, name), low=0)
         for reduce, width in (("b3_reduce", "b3"), ("b5_reduce", "b5")):
             if getattr(self, reduce) and not getattr(self, width):
                 raise ValueError(f"`{reduce}` needs its branch: `{width}` must be > 0 when {reduce}="

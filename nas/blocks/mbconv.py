@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops
-from nas.blocks._base import (Block, activation_token, check_activation, check_bool, check_float, check_int,
-                              flag_token, float_token, int_token)
+from nas.blocks._base import (Block, activation_token, check_activation, check_bool, check_channels, check_float,
+                              check_int, flag_token, float_token, int_token)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +45,7 @@ class MBConv(Block):
     )
 
     def validate(self) -> None:
-        check_int("filters", self.filters, low=1)
+        check_channels("filters", self.filters)
         check_int("kernel", self.kernel, choices=(3, 5, 7))
         check_int("expansion", self.expansion, low=1, high=8)
         check_float("se", self.se, low=0.0, high=1.0, high_open=False)

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops, ShapeError
-from nas.blocks._base import Block, Token, check_int, fail, int_token
+from nas.blocks._base import Block, Token, check_channels, fail, int_token
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), in NAS-Bench-201's arch-string order
@@ -94,7 +94,7 @@ class NB201Cell(Block):
         super().__post_init__()
 
     def validate(self) -> None:
-        check_int("filters", self.filters, low=1)
+        check_channels("filters", self.filters)
         if not isinstance(self.ops, tuple) or len(self.ops) != len(EDGES):
             raise fail("ops", f"a list of {len(EDGES)} operations, one per edge (1,0), (2,0), (2,1), (3,0), "
                               "(3,1), (3,2)", self.ops)
@@ -176,7 +176,7 @@ class NB201Res(Block):
     )
 
     def validate(self) -> None:
-        check_int("filters", self.filters, low=1)
+        check_channels("filters", self.filters)
 
     def out_channels(self, in_channels: int) -> int:
         return self.filters

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops
-from nas.blocks._base import (Block, Token, activation_token, check_activation, check_bool, check_choice, check_int,
-                              flag_token, int_token)
+from nas.blocks._base import (Block, Token, activation_token, check_activation, check_bool, check_channels,
+                              check_choice, check_int, flag_token, int_token)
 
 
 def _shortcut(ops: Ops, x: Any, prefix: str, *, stride: int, in_channels: int, out_channels: int,
@@ -43,7 +43,7 @@ class Basic(Block):
     )
 
     def validate(self) -> None:
-        check_int("filters", self.filters, low=1)
+        check_channels("filters", self.filters)
         check_bool("bias", self.bias)
         check_activation("activation", self.activation)
 
@@ -92,7 +92,7 @@ class Bottleneck(Block):
     )
 
     def validate(self) -> None:
-        check_int("filters", self.filters, low=1)
+        check_channels("filters", self.filters)
         check_int("expansion", self.expansion, low=1, high=8)
         check_choice("stride_on", self.stride_on, ("1x1", "3x3"))
         check_bool("bias", self.bias)

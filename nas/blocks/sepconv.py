@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops
-from nas.blocks._base import (Block, activation_token, check_activation, check_bool, check_int, flag_token,
-                              int_token)
+from nas.blocks._base import (Block, activation_token, check_activation, check_bool, check_channels, check_int,
+                              flag_token, int_token)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,7 +34,7 @@ class SepConv(Block):
     )
 
     def validate(self) -> None:
-        check_int("filters", self.filters, low=1)
+        check_channels("filters", self.filters)
         check_int("kernel", self.kernel, choices=(3, 5, 7))
         check_bool("bn", self.bn)
         check_bool("bias", self.bias)

@@ -30,8 +30,8 @@ from optuna.trial import TrialState
 from nas.engine.schema import StudyConfig, read_config
 from nas.engine.storage import GRACE_PERIOD, HOST, claim_lock
 
-__all__ = ["WORKERS_ATTR", "claim", "counts", "fail_dead_trials", "fail_running", "give_back", "next_worker_number",
-           "pid_alive", "requeue", "worker_seed"]
+__all__ = ["SearchStopped", "WORKERS_ATTR", "claim", "counts", "fail_dead_trials", "fail_running", "give_back",
+           "next_worker_number", "pid_alive", "requeue", "stopped", "worker_seed"]
 
 WORKERS_ATTR = "nas_workers_started"  # study user attribute: worker processes started so far (for their seeds)
 
@@ -67,6 +67,21 @@ def stop_reason(c: dict[str, int], config: StudyConfig) -> str | None:
     if c["failed"] >= config.strategy.failure_cap:
         return f"{c['failed']} trials failed (limit max_failures={config.strategy.failure_cap})"
     return None
+
+
+class SearchStopped(RuntimeError):
+    """A search stopped before its target for a reason of its own (too many failed trials or over-budget
+    candidates, workers that keep dying), not a bug: the message says why and how to go on, and the command line
+    prints it without a traceback."""
+
+
+def stopped(reason: str, c: dict[str, int], config: StudyConfig, study_name: str) -> SearchStopped:
+    """The error that stops a search for ``reason`` (see :func:`stop_reason`), with how to continue it: the
+    failed trials stay failed, so a resume needs a higher ``max_failures``."""
+    if c["failed"] >= config.strategy.failure_cap:
+        reason += (f"; fix the cause, then continue with `nas resume --study {study_name} --max-failures N` "
+                   f"(Python: study.resume(max_failures=N)) with N above the {c['failed']} failed trials")
+    return SearchStopped(reason)
 
 
 @contextlib.contextmanager

@@ -28,7 +28,8 @@ from typing import Any
 import optuna
 
 from nas.engine.evolution import ParetoEvolutionSampler
-from nas.engine.schema import NAS_PRUNERS, PICKLE, Component, StudyConfig, read_config
+import search_spaces
+from nas.engine.schema import NAS_PRUNERS, PICKLE, Component, StudyConfig, options_of, read_config
 from nas.engine.sources import check_marked_source
 from nas.trial import EVALUATOR_MARK
 from nas.validate import check_int
@@ -113,7 +114,7 @@ def sampler_component(sampler: Any, objectives: tuple[str, ...], space: Any) -> 
                          f"or an Optuna sampler, but got sampler={sampler!r}")
     name = sampler["name"]
     bad = sorted(set(sampler) - {"name", "options"})
-    options = dict(sampler.get("options") or {})
+    options = options_of(sampler, "sampler")
     if name in SAMPLERS:  # nas 0.1 spelled options beside the name: {"name": "nsga2", "population_size": 8}
         options.update({k: sampler[k] for k in bad})
         _check_options(name, options, _SAMPLER_OPTIONS[name], "sampler")
@@ -149,7 +150,7 @@ def pruner_component(pruner: Any, objectives: tuple[str, ...]) -> Component | No
         if not isinstance(pruner, dict) or not isinstance(pruner.get("name"), str) or set(pruner) - {"name", "options"}:
             raise ValueError(f"`pruner` must be one of {', '.join(PRUNERS)}, a dict {{'name': ..., 'options': "
                              f"{{...}}}} or an Optuna pruner, but got pruner={pruner!r}")
-        name, options = pruner["name"], dict(pruner.get("options") or {})
+        name, options = pruner["name"], options_of(pruner, "pruner")
         if name in PRUNERS:
             _check_options(name, options, _PRUNER_OPTIONS[name], "pruner")
         else:
@@ -228,12 +229,23 @@ def _unpickle(component: Component) -> Any:
 
 def check_runnable(config: StudyConfig) -> None:
     """Refuse now (before any worker starts) a study whose components cannot run here: a nas 0.1 pickle without
-    the opt-in, an evaluator that is not importable or not marked."""
-    for what, component in (("sampler", config.strategy.sampler), ("pruner", config.strategy.pruner),
+    the opt-in, an evaluator that is not importable or not marked, a stored sampler or pruner whose options do
+    not make one (a storage anyone edited)."""
+    strategy = config.strategy
+    for what, component in (("sampler", strategy.sampler), ("pruner", strategy.pruner),
                             ("evaluator", config.evaluator)):
         if component is not None and component.name == PICKLE:
             _refuse_pickle(what, component)
     make_evaluator(config.evaluator)
+    sampler = strategy.sampler
+    if sampler is not None and sampler.name != PICKLE and not sampler.name.startswith("keras_tuner."):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            make_sampler(sampler, n_trials=strategy.n_trials, space=search_spaces.from_config(config.space), seed=None)
+    if strategy.pruner is not None and strategy.pruner.is_nas_pruner:
+        rung_options(strategy.pruner.options)
+    elif strategy.pruner is not None and strategy.pruner.name != PICKLE:
+        make_pruner(strategy.pruner, epochs=strategy.budget.epochs)
 
 
 def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -245,6 +257,9 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
         if seed is not None and hasattr(sampler, "reseed_rng"):
             sampler.reseed_rng()
         return sampler
+    for k in _SAMPLER_OPTIONS.get(name, ()):  # a stored configuration is data anyone with the storage may edit
+        if options.get(k) is not None:
+            check_int(f"sampler.{k}", options[k], 2 if (name, k) == ("nsga2", "population_size") else 1)
     if name == "evolution":
         # tuned on the NAS-Bench-201 CIFAR-10 table (benchmarks/bench_sampler.py): 10 random networks from 50 trials
         # up, fewer for smaller budgets (as NSGA-II's rule below, a population must leave trials to evolve)
@@ -273,8 +288,8 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
         kwargs["seed"] = seed  # this worker's stream
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"`sampler` {name} with options {options}: {exc}") from None
+    except Exception as exc:  # an Optuna class's own checks raise what they raise (AttributeError for a list, ...)
+        raise ValueError(f"`sampler` {name} with options {options}: {type(exc).__name__}: {exc}") from None
 
 
 def _stored_constraints(study: optuna.Study) -> dict[str, float]:
@@ -316,9 +331,12 @@ def make_pruner(component: Component | None, *, epochs: int) -> optuna.pruners.B
     if name == PICKLE:
         _refuse_pickle("pruner", component)
         return _unpickle(component)
-    factor = int(options.get("reduction_factor", 3))
+    for k in _PRUNER_OPTIONS.get(name, ()):  # stored data anyone with the storage may edit
+        if k in options:
+            check_int(f"pruner.{k}", options[k], 2 if k == "reduction_factor" else 1)
+    factor = options.get("reduction_factor", 3)
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=int(options.get("n_startup_trials", 3)), n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=options.get("n_startup_trials", 3), n_warmup_steps=1)
     if name in ("successive_halving", "asha"):
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=factor)
     if name == "hyperband":
@@ -326,8 +344,8 @@ def make_pruner(component: Component | None, *, epochs: int) -> optuna.pruners.B
     cls = _optuna_class(optuna.pruners, optuna.pruners.BasePruner, name, "pruner")
     try:
         return cls(**options)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"`pruner` {name} with options {options}: {exc}") from None
+    except Exception as exc:  # an Optuna class's own checks raise what they raise
+        raise ValueError(f"`pruner` {name} with options {options}: {type(exc).__name__}: {exc}") from None
 
 
 def make_evaluator(component: Component | None) -> Any:

@@ -41,7 +41,7 @@ from nas.engine.where import Run
 from nas.validate import check_bool, check_int, check_name, known_fields, plain_json
 
 __all__ = ["CONFIG_ATTR", "CONFIG_VERSION", "RECORD_ATTR", "is_nas_study", "summary", "Component", "DATA_KINDS", "Goal", "MAX_TRIALS", "NAS_PRUNERS", "PICKLE",
-           "Strategy", "StudyConfig", "data_ref", "from_flat", "now", "read_config", "space_ref", "write_config"]
+           "Strategy", "StudyConfig", "data_ref", "from_flat", "now", "options_of", "read_config", "space_ref", "write_config"]
 
 CONFIG_VERSION = 3
 CONFIG_ATTR = "nas"  # the study user attribute: a one-line summary (the record itself before version 3)
@@ -82,7 +82,19 @@ class Component:
             return cls(name=value)
         if not isinstance(value, dict) or set(value) - {"name", "options"} or "name" not in value:
             raise ValueError(f"`{what}` must be a name or {{'name': ..., 'options': {{...}}}}, but got {value!r}")
-        return cls(name=value["name"], options=dict(value.get("options") or {}))
+        return cls(name=value["name"], options=options_of(value, what))
+
+
+def options_of(value: dict[str, Any], what: str) -> dict[str, Any]:
+    """A copy of the ``options`` of a ``{"name": ..., "options": {...}}`` mapping (none: empty), which must map
+    option names to values."""
+    options = value.get("options")
+    if options is None:
+        return {}
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise ValueError(f"`{what}.options` must be a dict of option names to values, but got "
+                         f"{what}.options={options!r}")
+    return dict(options)
 
 
 def _group_of(cls: Any, value: Any, name: str) -> Any:
@@ -201,10 +213,7 @@ def space_ref(space: Any) -> Any:
         known_fields("space", space, ("name", "options"), what="setting")
         if not isinstance(space.get("name"), str):
             raise ValueError(f"`space` must be a name or {{name: ..., options: {{...}}}}, but got {space!r}")
-        options = space.get("options") or {}
-        if not isinstance(options, dict):
-            raise ValueError(f"`space.options` must be a mapping of the space's options, but got {options!r}")
-        return {"name": space["name"], "options": dict(options)}
+        return {"name": space["name"], "options": options_of(space, "space")}
     return space
 
 

@@ -43,11 +43,14 @@ def warm_start_params(space: search_spaces.Space, warm_start: Any) -> list[tuple
                          f"warm_start={warm_start!r}")
     warm: list[tuple[str, dict[str, Any]]] = []
     for item in warm_start:
-        if isinstance(item, str):
-            warm.append((item, space.params_of(item)))
-        elif isinstance(item, dict):
-            space.sample(FixedTrial(item))
-            warm.append(("params", dict(item)))
-        else:
+        if not isinstance(item, (str, dict)):
             raise ValueError(f"`warm_start` items must be classic network names or label dicts, but got {item!r}")
+        try:
+            if isinstance(item, str):
+                warm.append((item, space.params_of(item)))
+            else:
+                space.sample(FixedTrial(item))
+                warm.append(("params", dict(item)))
+        except ValueError as exc:
+            raise ValueError(f"`warm_start` item {item!r}: {exc}") from None
     return warm

@@ -169,6 +169,9 @@ def describe_storage(storage: Any) -> str:
         return f"journal:///{Path(path).resolve()}"
     if isinstance(storage, (str, os.PathLike)):
         text = str(storage)
+        if not text.strip():  # Path("") is the current folder, and its lock file would go into the parent
+            raise ValueError(f"`storage` must be a file path or a storage URL, but got storage={text!r}; leave it "
+                             f"out for the default {DEFAULT_STORAGE}")
         if "://" not in text:  # a plain file path
             path = Path(text)
             if path.suffix in (".log", ".journal"):
@@ -188,6 +191,20 @@ def _file_of(url: str) -> Path | None:
             path = url[len(prefix):]
             return Path(path if path.startswith("/") else "/" + path)
     return None
+
+
+def check_storage_path(url: str) -> None:
+    """Refuse, before anything is written, a storage file that cannot be created where ``url`` says: a folder, a
+    path under a regular file, or a folder that takes no file (e.g. under /proc). Database URLs pass."""
+    from nas._files import check_folder
+
+    path = _file_of(url)
+    if path is None:
+        return
+    if path.is_dir():
+        raise ValueError(f"`storage` must be a file (SQLite or journal), but got storage={mask_url(url)!r}, which is "
+                         f"a folder; e.g. {path / 'nas.db'}")
+    check_folder(path.parent, "storage", mask_url(url))
 
 
 def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorage:

@@ -110,7 +110,7 @@ class Ray(Backend):
                 raise ValueError(f"Ray: `resources` keys must be 'cpu', 'gpu', 'memory' or custom resource names, "
                                  f"but got {k!r}")
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"Ray: `resources[{k!r}]` must be a finite number >= 0, but got {v!r}")
+                raise ValueError(f"Ray: `resources[{k!r}]` must be a finite number >= 0, but got {k}={v!r}")
         check_int("max_concurrent", self.max_concurrent, 1, 100_000, optional=True)
         check_int("max_trials_per_worker", self.max_trials_per_worker, 0, 1_000_000)
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:

@@ -24,6 +24,7 @@ from nas.engine.components import make_pruner, make_sampler
 from nas.engine.limits import within_limits
 from nas.engine.schema import StudyConfig, read_config
 from nas.engine.storage import artifacts_folder, lock_path, mask_url, open_storage
+from nas.validate import check_int
 
 __all__ = ["STORAGE_ENV", "open_worker_study", "wait_exit", "work", "worker_main"]
 
@@ -66,6 +67,9 @@ def worker_main(argv: list[str] | None = None) -> int:
                         help="load everything, then wait for this worker process to exit before claiming")
     parser.add_argument("--artifacts", default=None, help="the study's artefact folder, confirmed")
     args = parser.parse_args(argv)
+    check_int("--max-trials", args.max_trials, 0)
+    if args.seed is not None:
+        check_int("--seed", args.seed, 0, 2**31 - 1)  # the range of study seeds and the streams derived from them
     url = args.storage or os.environ.get(STORAGE_ENV)
     if not url:
         raise ValueError(f"`storage`: give --storage or set {STORAGE_ENV}")
@@ -73,7 +77,9 @@ def worker_main(argv: list[str] | None = None) -> int:
     study, config = open_worker_study(args.study, url, args.seed, artifacts=args.artifacts)
     if config.evaluator is None:
         from nas._quiet import import_keras
+        from nas.data import check_data
 
+        check_data(config.data)  # moved or deleted data: one clear error before a trial is claimed
         import_keras()
     ready = None if args.wait_for is None else (lambda: wait_exit([args.wait_for]))
     return work(study, config, lock_path(url), args.max_trials, ready=ready)
