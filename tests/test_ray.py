@@ -344,3 +344,47 @@ def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: 
             proc.wait()
             for folder in _folders_of(proc.pid):
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+NODE = {"Alive": True, "NodeManagerAddress": "127.0.0.1",
+        "Resources": {"CPU": 2.0, "memory": 8 * 2**30, "object_store_memory": 2**30, "node:127.0.0.1": 1.0}}
+
+
+@pytest.mark.parametrize("resources, nodes, problem", [
+    ({"cpu": 1}, [NODE], None),
+    ({"cpu": 2, "memory": 4 * 2**30}, [NODE], None),
+    ({"cpu": 1, "gpu": 0.5}, [NODE], "GPU is more than any node has (node 127.0.0.1: CPU 2, memory 8.0 GB) (on a "
+                                    "machine without a GPU leave `gpu` out, e.g. resources={'cpu': 1})"),
+    ({"cpu": 4}, [NODE], "CPU is more than any node has"),
+    ({"cpu": 1, "gpu": 1}, [NODE, {**NODE, "NodeManagerAddress": "10.0.0.2", "Resources": {"GPU": 1.0}}],
+     "their combination is more than any node has"),  # one node has the CPU, another the GPU
+    ({"cpu": 1, "accel": 1}, [NODE, {**NODE, "Resources": {"CPU": 1.0, "accel": 2.0}}], None),
+    ({"cpu": 1, "accel": 1}, [NODE, {**NODE, "Alive": False, "Resources": {"CPU": 1.0, "accel": 2.0}}],
+     "accel is more than any node has"),  # a dead node holds nothing
+    ({"cpu": 1}, [], "the Ray cluster has no live node"),
+    ({"cpu": 1, "gpu": 0}, [NODE], None),  # asking for 0 asks for nothing
+])
+def test_which_resource_requests_no_node_can_ever_hold(resources: dict, nodes: list, problem: str | None) -> None:
+    """A plain function of the nodes Ray lists: tested without a cluster."""
+    got = nas.Ray(resources=resources).unsatisfiable(nodes)
+    if problem is None:
+        assert got is None
+    else:
+        assert got is not None and got.startswith(f"Ray: no node of the cluster can ever hold a worker with "
+                                                  f"resources={resources}: ")
+        assert problem in got
+
+
+def test_an_impossible_ray_request_fails_at_once_naming_the_resource(tmp_path: Path) -> None:
+    """The README's old example on a machine without a GPU waited forever in silence; now it fails when the
+    search starts, before any trial, with what the cluster has."""
+    t = time.perf_counter()
+    with pytest.raises(ValueError) as err:
+        nas.search(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=2),
+                   run=nas.Run(storage=tmp_path / "g.db", study="g", backend=nas.Ray(resources={"cpu": 1, "gpu": 0.5})),
+                   verbose=False)
+    assert str(err.value).startswith("Ray: no node of the cluster can ever hold a worker with resources={'cpu': 1, "
+                                     "'gpu': 0.5}: GPU is more than any node has (node 127.0.0.1: CPU ")
+    assert time.perf_counter() - t < 60
+    assert nas.load_study("g", tmp_path / "g.db").counts() == {"done": 0, "running": 0, "waiting": 0,
+                                                               "infeasible": 0, "failed": 0, "pruned": 0, "complete": 0}
