@@ -66,8 +66,9 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
     storage = f"sqlite:///{tmp_path}/k.db"
     script = tmp_path / "run.py"
     script.write_text("import nas\n"
-                      f"nas.search({TINY_CONV!r}, 'digits', n_trials=4, storage={storage!r}, study_name='k', seed=1,\n"
-                      "           budget={'epochs': 6, 'batch_size': 32}, backend=nas.Ray(max_concurrent=2))\n")
+                      f"nas.search({TINY_CONV!r}, 'digits', run=nas.Run(storage={storage!r}, study='k', "
+                      "backend=nas.Ray(max_concurrent=2)),\n"
+                      "           strategy=nas.Strategy(n_trials=4, seed=1, budget={'epochs': 6, 'batch_size': 32}))\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 240
@@ -279,9 +280,9 @@ def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: 
         script = tmp_path / f"{name}.py"
         script.write_text("import nas, search_spaces\nfrom engine_helpers import slow_evaluator\n"
                           "space = search_spaces.get('conv', input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))\n"
-                          f"nas.search(space, evaluator=slow_evaluator, n_trials=100000, storage={str(tmp_path)!r} + "
-                          f"'/{name}.db', study_name={name!r}, backend=nas.Ray(max_concurrent=1, "
-                          "max_trials_per_worker=0), verbose=False)\n")
+                          f"nas.search(space, evaluator=slow_evaluator, strategy={{'n_trials': 100000}}, "
+                          f"run={{'storage': {str(tmp_path)!r} + '/{name}.db', 'study': {name!r}, "
+                          "'backend': nas.Ray(max_concurrent=1, max_trials_per_worker=0)}, verbose=False)\n")
         drivers[name] = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
     try:
