@@ -154,8 +154,10 @@ def load_config(path: str | Path) -> Loaded:
     """Read and check a YAML config (see the module docstring)."""
     path = Path(path)
     where = f"config {str(path)!r}"
+    if not path.exists():
+        raise ValueError(f"config file {str(path)!r} does not exist")
     if not path.is_file():
-        raise ValueError(f"{where} does not exist or is not a file")
+        raise ValueError(f"config file {str(path)!r} must be a YAML file, but it is a folder")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader
     except _DuplicateKey as exc:
@@ -169,9 +171,11 @@ def load_config(path: str | Path) -> Loaded:
     data = dict(data)
     export = data.pop("export", None)
     run = data.get("run")
-    if (isinstance(run, dict) and "study" in run and run["study"] is None) or ("study" in data and data["study"] is None):
-        raise ValueError(f"{where}: `run.study` (the study name) is empty; give a name or leave the key out (nas then "
-                         f"names the study after the space and the time)")
+    for given, key in ((run, "study"), (data, "study")):
+        if isinstance(given, dict) and key in given and given[key] is None:  # `study:` left empty: no name made up
+            shown = "run.study" if given is run else "study"
+            raise ValueError(f"{where}: `{shown}` (the study name) is empty; give a name or leave the key out (nas "
+                             f"then names the study after the space and the time)")
     create_only = data.get("n_workers") == 0 and "version" not in data and bool(set(data) & set(FLAT_KEYS))
     space = data.get("space")
     if isinstance(space, dict) and isinstance(space.get("options"), dict) and "base" in space["options"]:

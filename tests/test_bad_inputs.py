@@ -218,18 +218,7 @@ SEARCH_CASES = [
      "silently, so give it once"),
 ]
 WARNED = {"flat: storage empty"}  # flat configs that load (with the deprecation warning) and are refused after
-XFAIL = {  # regressions of the grouped record (a worse message, a valid input refused): for the code to fix
-    "a flat setting in a grouped config": "the config is refused as \"unknown setting 'goal'; known settings: ..., "
-                                          "goal, ...\": it names a key it lists as known, and not `n_workers`",
-    "space name a list": "search_spaces.from_config({'name': ['conv']}) says \"a space config must be {'name': "
-                         "..., 'options': {...}}, but got {'name': ['conv']}\": no field, and not which names are "
-                         "spaces",
-    "folder path moved": "data=str(folder), documented (README: `data` is ... a folder with one sub-folder of "
-                         "images per class), is taken as a data set name: \"`name` must be 'digits' or "
-                         "'fashion_mnist', but got name='/.../images'\"",
-    "flat: study left empty": "a flat config's empty `study:` is reported as `run.study`, a key the file does not "
-                              "have (and the deprecation warning that would explain it is not printed)",
-}
+XFAIL: dict[str, str] = {}  # known regressions for the code to fix (strict xfail): none
 
 
 def _cases(cases: list[tuple[Any, ...]]) -> list[Any]:
@@ -271,8 +260,7 @@ def test_a_flat_config_still_runs_with_a_deprecation_warning(tmp_path: Path, mon
     assert err == (f"nas: warning: config {config!r}: flat settings (n_trials, objectives, sampler, seed, storage, "
                    f"study) are deprecated since nas 0.2; write them in the groups goal, strategy and run, e.g.\n"
                    f"goal:\n  objectives: [accuracy, params]\nstrategy: {{n_trials: 2, sampler: random, seed: 0}}\n"
-                   f"run:\n  backend: {{kind: local, n_workers: null}}\n  device: {{kind: auto}}\n  study: q\n"
-                   f"  storage: {tmp_path / 'f.db'}\n")
+                   f"run: {{study: q, storage: {tmp_path / 'f.db'}}}\n")
     stored = stored_record(nas.load_study("q", tmp_path / "f.db").optuna_study)
     assert (stored["goal"]["objectives"], stored["strategy"]["n_trials"], stored["strategy"]["sampler"],
             stored["strategy"]["seed"], stored["run"]["study"]) == (["accuracy", "params"], 2,
@@ -289,8 +277,6 @@ def test_a_flat_config_still_runs_with_a_deprecation_warning(tmp_path: Path, mon
     assert again == stored
 
 
-@pytest.mark.xfail(strict=True, reason="a config path that is a folder is refused as \"config '...' does not exist or "
-                                      "is not a file\": it exists, and the message does not say what it is")
 def test_a_config_that_is_a_folder(tmp_path: Path) -> None:
     (tmp_path / "cfg").mkdir()
     code, out, err = run("search", str(tmp_path / "cfg"))
