@@ -41,7 +41,7 @@ import yaml
 from nas.engine.schema import FLAT_KEYS, StudyConfig
 from nas.validate import check_int, check_name, known_fields
 
-__all__ = ["EXPORT_KEYS", "Loaded", "check_export", "load_config"]
+__all__ = ["EXPORT_KEYS", "Loaded", "check_export", "load_config", "resolve_base"]
 
 EXPORT_KEYS = ("which", "path", "retrain_epochs", "formats", "max_macs", "max_params", "max_flops", "max_latency")
 EXPORT_FORMATS = ("keras", "tflite", "saved_model", "onnx")
@@ -150,6 +150,17 @@ def _resolve_base(base: Any) -> Any:
                      f"best}}, but got {base!r}")
 
 
+def resolve_base(config: StudyConfig) -> StudyConfig:
+    """The record with a compound space's ``base`` given as ``{spec: file}`` or ``{study: ..., which: ...}``
+    replaced by the spec it names (read when the search is created, not when the config is read: the base study
+    may be made later by another config)."""
+    space = config.space
+    if not (isinstance(space, dict) and isinstance(space.get("options"), dict) and "base" in space["options"]):
+        return config
+    return config.replace(space={**space, "options": {**space["options"],
+                                                      "base": _resolve_base(space["options"]["base"])}})
+
+
 def load_config(path: str | Path) -> Loaded:
     """Read and check a YAML config (see the module docstring)."""
     path = Path(path)
@@ -177,9 +188,6 @@ def load_config(path: str | Path) -> Loaded:
             raise ValueError(f"{where}: `{shown}` (the study name) is empty; give a name or leave the key out (nas "
                              f"then names the study after the space and the time)")
     create_only = data.get("n_workers") == 0 and "version" not in data and bool(set(data) & set(FLAT_KEYS))
-    space = data.get("space")
-    if isinstance(space, dict) and isinstance(space.get("options"), dict) and "base" in space["options"]:
-        data["space"] = {**space, "options": {**space["options"], "base": _resolve_base(space["options"]["base"])}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FutureWarning)
         config = StudyConfig.from_dict(data, where=where)

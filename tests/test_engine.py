@@ -249,7 +249,7 @@ def test_latency_objective_and_tpe(tmp_path: Path) -> None:
     (dict(data=(np.zeros((10, 8, 8)), np.zeros(9))), "must have one label per image (10), but got 9 labels"),
     (dict(n_trials=0), "`n_trials` must be an integer in [1, 1,000,000], but got n_trials=0"),
     (dict(n_trials=10**9), "`n_trials` must be an integer in [1, 1,000,000], but got n_trials=1000000000"),
-    (dict(max_failures=10**9), "`max_failures` must be an integer in [1, 1,000,000], but got max_failures=1000000000"),
+    (dict(max_failures=10**9), "`max_failures` must be an integer in [1, 1,000,000] or None, but got max_failures=1000000000"),
     (dict(constraints={"max_macs": -5}), "constraint `max_macs` must be a positive number"),
     (dict(constraints={"min_acc": 1}), "`constraints` keys must be chosen from"),
     (dict(sampler="cmaes"), "`sampler` must be one of evolution, nsga2, tpe, random, grid or the name of a class of "
@@ -269,12 +269,13 @@ def test_latency_objective_and_tpe(tmp_path: Path) -> None:
 ])
 def test_bad_configuration_fails_before_any_training(tmp_path: Path, kwargs: dict, message: str) -> None:
     storage = kwargs.pop("storage", f"sqlite:///{tmp_path}/bad.db")
+    space, data = kwargs.pop("space", TINY_CONV), kwargs.pop("data", "digits")
     groups: dict = {"goal": {}, "strategy": {"n_trials": 2, "budget": TINY}, "run": {"storage": storage, "study": "bad"}}
     for k, v in kwargs.items():
         groups["goal" if k in ("objectives", "constraints") else "run" if k in ("backend", "device", "artifacts")
                else "strategy"][k] = v
     with pytest.raises(ValueError) as err:
-        nas.search(TINY_CONV, "digits", **groups, verbose=False)
+        nas.search(space, data, **groups, verbose=False)
     assert message in str(err.value)
     if storage.startswith("sqlite"):
         assert optuna.get_all_study_names(storage) == []  # nothing was created
