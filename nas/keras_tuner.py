@@ -429,13 +429,15 @@ def _completed(kt: Any, tuner: keras_tuner.Tuner, values: dict[str, Any], metric
     return TrialState.COMPLETE, records.objective_values(objectives, metrics)
 
 
-def _frozen(kt: Any, tuner: keras_tuner.Tuner, space: search_spaces.Space,
-            objectives: list[str]) -> optuna.trial.FrozenTrial:
-    """One finished keras-tuner trial in the nas trial schema."""
+def _frozen(kt: Any, tuner: keras_tuner.Tuner, space: search_spaces.Space, objectives: list[str],
+            constraints: dict[str, float]) -> optuna.trial.FrozenTrial:
+    """One finished keras-tuner trial in the nas trial schema (with its constraint values when it completed:
+    within the limits, since the hypermodel replaced candidates over them)."""
     values = dict(kt.hyperparameters.values)
     attrs: dict[str, Any] = {"kt_trial_id": kt.trial_id, "kt_values": json.dumps(values, default=str)}
     replay = HPTrial(_hp(values))
     state, objective_values = TrialState.FAIL, None
+    violations: dict[str, float] = {}
     try:
         spec = space.sample(replay)
     except ValueError as exc:
@@ -444,6 +446,7 @@ def _frozen(kt: Any, tuner: keras_tuner.Tuner, space: search_spaces.Space,
         c = cost(spec)
         metrics: dict[str, Any] = c.as_dict()
         attrs.update(records.spec_attrs(spec, c))
+        violations = records.analytic_violations(constraints, metrics)
         if kt.status == keras_tuner.engine.trial.TrialStatus.COMPLETED and kt.score is not None and \
                 math.isfinite(kt.score):
             state, objective_values = _completed(kt, tuner, values, metrics, attrs, objectives)
@@ -452,16 +455,20 @@ def _frozen(kt: Any, tuner: keras_tuner.Tuner, space: search_spaces.Space,
             attrs.update(records.failure_attrs(f"keras-tuner {kt.status}: {message[-1] if message else '?'}",
                                                kt.message or None))
     user, system = records.split(attrs)
+    if state != TrialState.FAIL:
+        system.update(records.constraints_attr(constraints, violations))
     return optuna.trial.create_trial(
         state=state, values=objective_values, params=replay.params,
         distributions={k: to_optuna(d) for k, d in replay.distributions.items()}, user_attrs=user,
         system_attrs=system)
 
 
-def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Space,
-         objectives: list[str]) -> int:
-    """Add the tuner's finished trials (and the hypermodel's rejected candidates) that ``study`` does not hold
-    yet; returns how many were added. Trials still running in keras-tuner are left for a later sync."""
+def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Space, objectives: list[str],
+         constraints: dict[str, float] | None = None) -> int:
+    """Add the tuner's finished trials (and the hypermodel's rejected candidates, over the analytic
+    ``constraints``: infeasible) that ``study`` does not hold yet; returns how many were added. Trials still
+    running in keras-tuner are left for a later sync."""
+    constraints = dict(constraints or {})
     status = keras_tuner.engine.trial.TrialStatus
     held = study.get_trials(deepcopy=False)
     done = {t.user_attrs.get("kt_trial_id") for t in held}
@@ -470,7 +477,7 @@ def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Spa
     for trial_id in sorted(tuner.oracle.trials, key=_sort_key):
         kt = tuner.oracle.trials[trial_id]
         if kt.status in (status.COMPLETED, status.FAILED, status.INVALID) and trial_id not in done:
-            study.add_trial(_frozen(kt, tuner, space, objectives))
+            study.add_trial(_frozen(kt, tuner, space, objectives, constraints))
             added += 1
     hypermodel = tuner.hypermodel
     if isinstance(hypermodel, HyperModel):
@@ -485,6 +492,7 @@ def sync(study: optuna.Study, tuner: keras_tuner.Tuner, space: search_spaces.Spa
                 "kt_rejection": i, **records.spec_attrs(spec, c),
                 **records.infeasible_attrs(f"{record['reason']} (replaced by {record['replacement']} before "
                                            f"building)")})
+            system.update(records.constraints_attr(constraints, records.analytic_violations(constraints, metrics)))
             study.add_trial(optuna.trial.create_trial(
                 state=TrialState.COMPLETE, values=records.objective_values(objectives, metrics), user_attrs=user,
                 system_attrs=system))
@@ -551,7 +559,8 @@ def view(tuner: keras_tuner.Tuner, *, objectives: Any = ("accuracy", "macs"), sp
         study = optuna.create_study(study_name=study_name, storage=storage_obj,
                                     directions=[OBJECTIVES[o] for o in objectives])
         write_config(study, _view_config(space, objectives, tuner, budget, constraints))
-    sync(study, tuner, space, list(read_config(study).objectives))
+    stored = read_config(study)
+    sync(study, tuner, space, list(stored.objectives), stored.constraints)
     return study, url
 
 
@@ -586,7 +595,7 @@ def run_study(study: optuna.Study, config: StudyConfig, *, verbose: bool = True)
         keras.utils.set_random_seed(budget.seed)
         tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=budget.epochs,
                      batch_size=budget.batch_size, verbose=0)
-    added = sync(study, tuner, space, list(config.objectives))
+    added = sync(study, tuner, space, list(config.objectives), config.constraints)
     if verbose:
         c = counts(study.get_trials(deepcopy=False))
         print(f"nas: {added} keras-tuner trials added ({c['complete']} complete, {c['pruned']} pruned, "

@@ -28,6 +28,14 @@ def score_by_macs(spec: ArchSpec) -> dict[str, float]:
     return {"accuracy": 1.0 - 1.0 / (1 + cost(spec).macs / 1e5)}
 
 
+@evaluator
+def score_with_latency(spec: ArchSpec) -> dict[str, float]:
+    """A cheap stand-in for training and latency measurement: accuracy as ``score_by_macs``, a "latency" of one
+    millisecond per 1,000 params (so a ``max_latency`` limit is a measured constraint known only after evaluation)."""
+    c = cost(spec)
+    return {"accuracy": 1.0 - 1.0 / (1 + c.macs / 1e5), "latency_ms": c.params / 1000}
+
+
 def stored_record(study: object) -> dict:
     """The record a nas study holds (an ``optuna.Study``'s system attribute ``nas:config``), as a dict."""
     import json

@@ -409,8 +409,62 @@ def test_the_pipeline_records_ok_infeasible_reused_and_failed_trials(tmp_path: P
     over = nas.cost(SPACE.sample(nas.FixedTrial(big))).params
     assert infeasible.status == "infeasible" and "evaluate_s" not in infeasible.timings
     assert infeasible.error == f"over budget: params {over:,} > 60,000"
-    assert study.get_trials()[3].system_attrs["constraints:max_params"] == (over - 60_000) / 60_000
-    assert study.get_trials()[0].system_attrs["constraints:max_params"] <= 0
+    assert study.get_trials()[3].system_attrs["constraints"] == [(over - 60_000) / 60_000]
+    assert study.get_trials()[0].system_attrs["constraints"][0] <= 0
+
+
+def test_constraint_values_are_one_list_in_name_order_that_optuna_and_its_samplers_read(tmp_path: Path) -> None:
+    """A trial's constraint values are stored as Optuna's list form (``constraints``, sorted names: max_latency,
+    max_macs), written once at its end: the analytic one before anything is evaluated, the measured one after
+    (1.0 for an over-budget candidate, which is never measured; a repeat copies the original's). Optuna's
+    readers, its TPE and NSGA-II samplers and nas's evolution sampler take the over-budget and the too-slow
+    candidates as infeasible, and ``study.best_trials`` leaves them out."""
+    from optuna.samplers._tpe.sampler import _get_infeasible_trial_score
+    from optuna.samplers.nsgaii._constraints_evaluation import _constrained_dominates
+
+    from nas.engine.evolution import ParetoEvolutionSampler
+
+    config = _config(objectives=("accuracy", "macs"), constraints={"max_macs": 100_000, "max_latency": 20.0},
+                     evaluator=Component(name="engine_helpers:score_with_latency"), n_trials=10)
+    study, url = _study(tmp_path, config)
+    runner = Runner(study, config)
+    fits = _params(lambda s: nas.cost(s).macs <= 100_000 and nas.cost(s).params <= 20_000)
+    slow = _params(lambda s: nas.cost(s).macs <= 100_000 and nas.cost(s).params > 20_000)
+    big = _params(lambda s: nas.cost(s).macs > 100_000)
+    for params in (fits, fits, slow, big):
+        study.enqueue_trial(params)
+    for _ in range(4):
+        runner.run(claims.claim(study, config, lock_path(url)))
+    trials = study.get_trials()
+    assert [records.read(t).status for t in trials] == ["ok", "reused", "ok", "infeasible"]
+
+    def values(params: dict) -> list[float]:
+        c = nas.cost(SPACE.sample(nas.FixedTrial(params)))
+        return [(c.params / 1000 - 20.0) / 20.0, (c.macs - 100_000) / 100_000]
+    assert [t.system_attrs["constraints"] for t in trials] == [values(fits), values(fits), values(slow),
+                                                               [1.0, values(big)[1]]]
+    assert [k for t in trials for k in t.system_attrs if k.startswith("constraints:")] == []
+    assert trials[3].constraints == {"0": 1.0, "1": values(big)[1]}
+    assert records.constraint_values(trials[2], config.constraints) == dict(zip(("max_latency", "max_macs"),
+                                                                               values(slow)))
+    infeasible = [False, False, True, True]
+    assert [not all(v <= 0 for v in t.constraints.values()) for t in trials] == infeasible
+    assert sorted(t.number for t in study.best_trials) == [0, 1]
+    assert [_get_infeasible_trial_score(t) > 0 for t in trials] == infeasible
+    assert _constrained_dominates(trials[0], trials[2], study.directions)
+    assert not _constrained_dominates(trials[2], trials[0], study.directions)
+    evolution = ParetoEvolutionSampler(SPACE, seed=0)
+    assert [not evolution._member(t, study.directions, ["accuracy", "macs"]).feasible for t in trials] == infeasible
+
+
+def test_constraint_values_of_studies_stored_before_are_read_from_optuna_s_per_name_keys() -> None:
+    """Trials stored by nas before the list form (and by ``Trial.set_constraint``) hold ``constraints:<name>``;
+    :func:`records.constraint_values` reads them, so a repeat in a resumed old study copies them right."""
+    old = optuna.trial.create_trial(values=[0.5, 10.0], system_attrs={"constraints:max_latency": 0.25,
+                                                                      "constraints:max_macs": -0.5})
+    assert records.constraint_values(old, {"max_macs": 1.0, "max_latency": 2.0}) == {"max_latency": 0.25,
+                                                                                    "max_macs": -0.5}
+    assert records.constraints_attr({"max_macs": 1.0, "max_latency": 2.0}, {"max_macs": -0.5}) == {}
 
 
 def test_objective_values_are_the_worst_when_missing() -> None:

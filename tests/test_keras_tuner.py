@@ -15,6 +15,7 @@ import pytest
 import nas
 import search_spaces
 from nas.keras_tuner import HPTrial, HyperModel, make_tuner, spec_of
+from nas.ranking import non_dominated_ranks
 from nas.trial import FixedTrial, RandomTrial
 
 DIGITS = {"input_shape": (8, 8, 1), "num_classes": 10}
@@ -251,6 +252,26 @@ def test_bayesian_with_an_evaluator_trains_nothing_and_records_the_evaluator(tmp
     front = study.pareto_front()
     # with accuracy a growing function of params every evaluated architecture is on the front
     assert len(front) == len({r.key for r in study.evaluated()})
+
+
+def test_a_keras_tuner_view_stores_replaced_candidates_as_infeasible_for_optuna_and_the_dashboard(tmp_path):
+    """The candidates the hypermodel replaced (over max_params, never built) are in the view as COMPLETE trials
+    with accuracy 0, their constraint value > 0 in the list form optuna-dashboard reads; the trials keras-tuner
+    ran hold theirs (<= 0). So Optuna's best trials, and the dashboard, never take a replaced one."""
+    hm = HyperModel(tiny_conv(), max_params=3_000, seed=1)
+    tuner = make_tuner("random", hm, directory=tmp_path, project_name="c", max_trials=6, seed=0,
+                       evaluator=params_as_accuracy)
+    tuner.search(verbose=0)
+    assert len(hm.rejected) >= 1
+    study = nas.from_keras_tuner(tuner, objectives=("accuracy", "params"))
+    trials = study.optuna_study.get_trials()
+    for t, record in zip(trials, study.trials):
+        assert t.system_attrs["constraints"] == [(record.metrics["params"] - 3_000) / 3_000]
+        assert (t.system_attrs["constraints"][0] > 0) == (record.status == "infeasible")
+    assert [r.status for r in study.trials].count("infeasible") == len(hm.rejected)
+    ok = [t for t, r in zip(trials, study.trials) if r.status == "ok"]
+    ranks = non_dominated_ranks(np.array([t.values for t in ok]), ["maximize", "minimize"])
+    assert sorted(t.number for t in study.optuna_study.best_trials) == [t.number for t, k in zip(ok, ranks) if k == 0]
 
 
 def test_keras_tuner_backend_arguments_are_checked_before_anything_runs(tmp_path):

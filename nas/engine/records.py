@@ -13,6 +13,12 @@ One trial's record is a set of Optuna user attributes, readable by plain Optuna 
   ``devices`` (what it trained on: the devices seen and used, strategy, replicas, precision, XLA;
   :func:`nas.devices.where`).
 
+A finished trial of a study with constraints also holds their values (<= 0: within the limit) as the Optuna
+system attribute ``constraints``, a list in the order of :func:`constraint_names`: Optuna's older list form,
+which every Optuna tool reads (``trial.constraints``, samplers, ``study.best_trials``, ``optuna.visualization``)
+and which optuna-dashboard (0.21) reads too, where it ignores the per-constraint keys ``constraints:<name>`` that
+``Trial.set_constraint`` writes (nas wrote those before; :func:`constraint_values` reads both).
+
 The functions here build those attribute dicts (:func:`spec_attrs`, :func:`result_attrs`, ...); the trial
 pipeline writes them with :func:`write` on a live trial, the keras-tuner bridge passes them to
 ``optuna.trial.create_trial``, and :func:`read` turns a stored trial back into a :class:`TrialRecord`.
@@ -29,13 +35,14 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from nas.budget import OBJECTIVES
+from nas.budget import ANALYTIC, CONSTRAINTS, OBJECTIVES
 from nas.cost import Cost
 from nas.spec import ArchSpec
 
-__all__ = ["LONG_KEYS", "RESULT_KEYS", "STATUSES", "SYSTEM_PREFIX", "TrialRecord", "attrs_of", "failure_attrs",
-           "file_sha256", "infeasible_attrs", "objective_values", "read", "result_attrs", "same_spec_result",
-           "same_spec_stopped", "spec_attrs", "split", "stopped_at", "write"]
+__all__ = ["CONSTRAINTS_ATTR", "LONG_KEYS", "RESULT_KEYS", "STATUSES", "SYSTEM_PREFIX", "TrialRecord",
+           "analytic_violations", "attrs_of", "constraint_names", "constraint_values", "constraints_attr",
+           "failure_attrs", "file_sha256", "infeasible_attrs", "objective_values", "read", "result_attrs",
+           "same_spec_result", "same_spec_stopped", "spec_attrs", "split", "stopped_at", "write"]
 
 STATUSES = ("ok", "reused", "infeasible", "pruned", "failed", "running", "waiting")
 # long values, kept out of Optuna's user attributes (so that `optuna trials` and the dashboard list short ones)
@@ -45,6 +52,8 @@ LONG_KEYS = ("spec", "timings", "worker_memory", "traceback", "devices")
 SYSTEM_PREFIX = "nas:"
 # what a trained (or evaluated) trial adds to its record; a reused trial copies these from the original
 RESULT_KEYS = ("accuracy", "latency_ms", "train_accuracy", "loss", "epochs", "history", "weights", "weights_sha256")
+# the system attribute of a trial's constraint values (Optuna's list form: see the module docstring)
+CONSTRAINTS_ATTR = "constraints"
 METRIC_KEYS = ("accuracy", "macs", "flops", "params", "latency_ms", "train_accuracy", "loss", "epochs")
 
 
@@ -138,6 +147,41 @@ def objective_values(objectives: tuple[str, ...] | list[str], metrics: dict[str,
     return out
 
 
+def constraint_names(constraints: dict[str, float]) -> tuple[str, ...]:
+    """The order of a study's constraints in each trial's ``constraints`` list: by name, the order of the stored
+    record (its JSON is written with sorted keys), whatever order the caller gave them in."""
+    return tuple(sorted(constraints))
+
+
+def analytic_violations(constraints: dict[str, float], metrics: dict[str, Any]) -> dict[str, float]:
+    """The values of the analytic constraints (``max_macs``, ``max_flops``, ``max_params``) for ``metrics``: the
+    relative excess over the limit, ``(value - limit) / limit``, <= 0 within it (Optuna's convention)."""
+    return {n: (metrics[CONSTRAINTS[n]] - v) / v for n, v in constraints.items() if CONSTRAINTS[n] in ANALYTIC}
+
+
+def constraints_attr(constraints: dict[str, float], values: dict[str, float]) -> dict[str, list[float]]:
+    """The system attribute holding a trial's constraint ``values`` (by name) as the list Optuna and
+    optuna-dashboard read, or nothing when a value is unknown (a trial stopped before its latency was measured:
+    Optuna takes a trial without values as feasible, as one whose list held only what is known would be)."""
+    names = constraint_names(constraints)
+    if not names or any(n not in values for n in names):
+        return {}
+    return {CONSTRAINTS_ATTR: [float(values[n]) for n in names]}
+
+
+def constraint_values(t: Any, constraints: dict[str, float]) -> dict[str, float]:
+    """A stored trial's constraint values by name: from the ``constraints`` list, or from the per-constraint
+    ``constraints:<name>`` keys of studies stored before (and of trials made with ``Trial.set_constraint``)."""
+    system = getattr(t, "system_attrs", None) or {}
+    listed = system.get(CONSTRAINTS_ATTR)
+    names = constraint_names(constraints)
+    out = {n: float(v) for n, v in zip(names, listed)} if isinstance(listed, list) and len(listed) == len(names) else {}
+    for n in names:
+        if f"{CONSTRAINTS_ATTR}:{n}" in system:
+            out[n] = float(system[f"{CONSTRAINTS_ATTR}:{n}"])
+    return out
+
+
 def file_sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -146,32 +190,40 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def write(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    """Write ``attrs`` on a live (RUNNING) trial: on an RDB storage (SQLite, PostgreSQL) in one transaction, on
-    others one attribute at a time (a journal append each, which is cheap)."""
-    if not attrs:
-        return
+def write(trial: optuna.Trial, attrs: dict[str, Any], system_attrs: dict[str, Any] | None = None) -> None:
+    """Write ``attrs`` (and ``system_attrs``, Optuna system attributes by their own names, e.g.
+    :func:`constraints_attr`) on a live (RUNNING) trial: on an RDB storage (SQLite, PostgreSQL) in one
+    transaction, on others one attribute at a time (a journal append each, which is cheap)."""
     user, system = split(attrs)
+    system.update(system_attrs or {})
+    if not user and not system:
+        return
     storage = trial.study._storage
     rdb = _rdb_of(storage)
-    if rdb is None or len(attrs) == 1:
+    if rdb is None or len(user) + len(system) == 1:
         for k, v in user.items():
-            trial.set_user_attr(k, v)
+            storage.set_trial_user_attr(trial._trial_id, k, v)
         for k, v in system.items():
             storage.set_trial_system_attr(trial._trial_id, k, v)
-        return
+    else:
+        _write_rdb(rdb, trial._trial_id, user, system)
+    cached = getattr(trial, "_cached_frozen_trial", None)
+    if cached is not None:  # what ``trial.user_attrs`` shows, as Trial.set_user_attr keeps it
+        cached.user_attrs.update(user)
+        cached.system_attrs.update(system)
+
+
+def _write_rdb(rdb: optuna.storages.RDBStorage, trial_id: int, user: dict[str, Any], system: dict[str, Any]) -> None:
+    """User and system attributes of a trial in one transaction."""
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
-    for v in attrs.values():
+    for v in (*user.values(), *system.values()):
         json.dumps(v)  # not JSON: the error Optuna's own writer gives, before anything is written
     with _create_scoped_session(rdb.scoped_session, True) as session:
         for model, part in ((models.TrialUserAttributeModel, user), (models.TrialSystemAttributeModel, system)):
             for k, v in part.items():
-                rdb._set_trial_attr_without_commit(session, model, trial._trial_id, k, v)
-    cached = getattr(trial, "_cached_frozen_trial", None)
-    if cached is not None:  # what ``trial.user_attrs`` shows, as Trial.set_user_attr keeps it
-        cached.user_attrs.update(user)
+                rdb._set_trial_attr_without_commit(session, model, trial_id, k, v)
 
 
 def _rdb_of(storage: Any) -> optuna.storages.RDBStorage | None:

@@ -149,6 +149,7 @@ class Runner:
         self._history: list[float] = []  # per-epoch validation accuracy of this trial (a stopped one's record)
         self._calibrated: dict[int, float] = {}  # epoch (0-based) -> calibrated validation accuracy (rung checks)
         self._weights: str | None = None  # the weights file this trial saved
+        self._violations: dict[str, float] = {}  # constraint name -> value (<= 0: within), written at the end
         beat = Heartbeat(self.study._storage, trial._trial_id)
         try:
             try:
@@ -201,18 +202,16 @@ class Runner:
         return {k: attrs[k] for k in ("spec_key", "macs", "flops", "params")}
 
     def _constraints(self, trial: optuna.Trial, metrics: dict[str, Any]) -> None:
-        """Analytic limits are checked before anything is built; limits on measured values (latency) are set
-        after evaluation. Optuna's constraint values: <= 0 feasible."""
+        """Analytic limits are checked before anything is built; limits on measured values (latency) are known
+        after evaluation. Optuna's constraint values: <= 0 feasible; they are written with the trial's end
+        (:func:`nas.engine.records.constraints_attr`: the list form that optuna-dashboard reads too)."""
         limits = self.config.constraints
-        violations = {n: (metrics[CONSTRAINTS[n]] - v) / v for n, v in limits.items() if CONSTRAINTS[n] in ANALYTIC}
-        for name, v in violations.items():
-            trial.set_constraint(name, v)
+        violations = records.analytic_violations(limits, metrics)
+        self._violations.update(violations)
         over = [f"{CONSTRAINTS[n]} {metrics[CONSTRAINTS[n]]:,} > {limits[n]:,.0f}" for n, v in violations.items() if v > 0]
         if over:
             self._pending.update(records.infeasible_attrs(", ".join(over)))
-            for name in limits:
-                if CONSTRAINTS[name] not in ANALYTIC:
-                    trial.set_constraint(name, 1.0)
+            self._violations.update({name: 1.0 for name in limits if name not in violations})  # never measured
             raise _Done(records.objective_values(self.objectives, metrics))
 
     def _reuse(self, trial: optuna.Trial, spec: ArchSpec, metrics: dict[str, Any], seen: list[Any] | None) -> None:
@@ -222,9 +221,10 @@ class Runner:
             return
         reused = records.result_attrs(same.user_attrs)
         self._pending.update({**reused, "status": "reused", "reused_from": same.number})
-        for name in self.config.constraints:
+        measured = records.constraint_values(same, self.config.constraints)
+        for name in self.config.constraints:  # the measured ones are the original's (the analytic ones are equal)
             if CONSTRAINTS[name] not in ANALYTIC:
-                trial.set_constraint(name, same.system_attrs.get(f"constraints:{name}", -1.0))
+                self._violations[name] = measured.get(name, -1.0)
         raise _Done(list(same.values))
 
     def _reuse_stopped(self, trial: optuna.Trial, key: str, seen: list[Any] | None) -> None:
@@ -277,7 +277,7 @@ class Runner:
         self._pending.update({**records.result_attrs(metrics), "status": "ok"})
         for name, limit in self.config.constraints.items():
             if CONSTRAINTS[name] not in ANALYTIC:
-                trial.set_constraint(name, (metrics.get("latency_ms", math.inf) - limit) / limit)
+                self._violations[name] = (metrics.get("latency_ms", math.inf) - limit) / limit
         self._learning_curve(trial, metrics.get("history"))
         self._tell(trial, timings, t0, records.objective_values(self.objectives, metrics))
 
@@ -309,13 +309,14 @@ class Runner:
         timings["total_s"] = time.perf_counter() - t0
         self._pending.update({"timings": timings,
                               "worker_memory": {"rss_mb": rss_mb(), "trial_in_worker": self.trials_run}})
-        self._flush(trial)
+        ended = state in (TrialState.COMPLETE, TrialState.PRUNED)
+        self._flush(trial, records.constraints_attr(self.config.constraints, self._violations) if ended else None)
         self.study.tell(trial, values, state=state)
 
-    def _flush(self, trial: optuna.Trial) -> None:
+    def _flush(self, trial: optuna.Trial, system: dict[str, Any] | None = None) -> None:
         pending, self._pending = self._pending, {}
         try:
-            records.write(trial, pending)
+            records.write(trial, pending, system)
         except Exception:  # e.g. an evaluator's value that is not JSON: the failure record keeps the rest
             self._pending = {k: v for k, v in pending.items() if _json_ok(v)}
             raise
