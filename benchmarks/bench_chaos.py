@@ -47,7 +47,7 @@ import optuna
 
 import nas
 from nas.engine.claims import WORKERS_ATTR
-from nas.engine.records import attrs_of, file_sha256
+from nas.engine.records import attr, attrs_of, file_sha256
 
 SPACE = {"space": "conv", "options": {"stages": [1, 3], "depth": [1, 2], "widths": [4, 8, 12, 16, 24, 32],
                                       "kernels": [3, 5], "hidden": [0, 1], "dropouts": [0.0, 0.1]}}
@@ -60,10 +60,10 @@ def finished(study: optuna.Study) -> dict[int, tuple]:
     out = {}
     for t in study.get_trials(deepcopy=False):
         if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
-            w = t.user_attrs.get("weights")
+            w = attr(t, "weights")
             sha = file_sha256(w) if w and Path(w).exists() else None
-            out[t.number] = (t.state.name, tuple(t.values or ()), t.user_attrs.get("spec_key"), sha,
-                             t.user_attrs.get("weights_sha256"))
+            out[t.number] = (t.state.name, tuple(t.values or ()), attr(t, "spec_key"), sha,
+                             attr(t, "weights_sha256"))
     return out
 
 
@@ -73,7 +73,7 @@ def phase(study: optuna.Study, pids: set[int], artifacts: Path) -> str:
     between trials (starting, importing TensorFlow, exiting)."""
     found = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if t.user_attrs.get("worker", {}).get("pid") not in pids:
+        if (attr(t, "worker") or {}).get("pid") not in pids:
             continue
         a = attrs_of(t)  # the spec is a "nas:" system attribute
         if "spec" not in a:
@@ -335,7 +335,7 @@ def spawn_part(url: str, args: argparse.Namespace, rng: random.Random) -> dict:
         if alive:  # report them, then end them so that the next driver starts alone
             orphans += [f"{pid}: {cmd}" for pid, cmd in sorted(alive.items())]
             claimed += sum(1 for t in study.get_trials(deepcopy=False)
-                           if (t.user_attrs.get("worker") or {}).get("pid") in alive)
+                           if (attr(t, "worker") or {}).get("pid") in alive)
             for pid in alive:
                 os.kill(pid, signal.SIGKILL)
             time.sleep(0.5)
@@ -389,7 +389,7 @@ def ray_part(url: str, args: argparse.Namespace, rng: random.Random, folder: Pat
             deadline = time.time() + 300
             while proc.poll() is None and time.time() < deadline:
                 ours = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-                        if "ray" in t.user_attrs and t.datetime_start >= started]
+                        if attr(t, "ray") is not None and t.datetime_start >= started]
                 if wanted == "Ray starting" and folders_of(proc.pid) or wanted == "trials running" and ours:
                     break
                 time.sleep(0.05)
@@ -402,7 +402,7 @@ def ray_part(url: str, args: argparse.Namespace, rng: random.Random, folder: Pat
                 drivers.append(proc)
                 continue
             time.sleep(rng.uniform(0.0, 4.0))
-            ray_ran = any("ray" in t.user_attrs and t.datetime_start >= started
+            ray_ran = any(attr(t, "ray") is not None and t.datetime_start >= started
                           for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
             phases["trials running" if ray_ran else "Ray starting"] += 1
             dead = proc.pid

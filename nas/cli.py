@@ -117,9 +117,10 @@ def _print_front(study: Any, objectives: list[str] | None, limit: int | None) ->
 
 
 def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, float], formats: Any = ("keras",)) -> None:
-    folders = study.export(which, out, retrain_epochs=retrain, formats=formats, **limits)
+    folders = study.export(which, out, retrain_epochs=retrain, formats=formats, verbose=True, **limits)
     for f in folders:
-        extra = "".join(f", {name}" for name in ("model.tflite", "saved_model") if (f / name).exists())
+        files = json.loads((f / "metrics.json").read_text())["files"]
+        extra = "".join(f", {name}" for kind, name in files.items() if kind != "keras")
         print(f"exported {f / 'model.keras'} (+ spec.json, metrics.json{extra})")
 
 
@@ -173,11 +174,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     if args.all:
         url = describe_storage(args.storage)
-        summaries = optuna.get_all_study_summaries(open_storage(url, create=False), include_best_trial=False)
+        storage = open_storage(url, create=False)
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
         if not summaries:
             print(f"no studies in {mask_url(url)}")
         for s in summaries:
-            print(f"{s.study_name:<40} {s.n_trials:>5} trials  started {s.datetime_start}")
+            print(f"{s.study_name:<40} {_finished(optuna.load_study(study_name=s.study_name, storage=storage))}  "
+                  f"started {s.datetime_start:%Y-%m-%d %H:%M:%S}")
         return 0
     study = _study(args)
     c = study.counts()
@@ -209,7 +212,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finished(study: Any) -> str:
+    """``3/12 finished, 5 trials in all (1 running, 1 over budget, 0 failed)``: what `nas status` counts (trained
+    or stopped trials, toward the target) and every trial of an Optuna study, ``nas`` or not."""
+    from nas.engine.claims import counts
+    from nas.engine.schema import is_nas_study, read_config
+
+    trials = study.get_trials(deepcopy=False)
+    c, n = counts(trials), len(trials)
+    rest = f"{n} trials in all ({c['running']} running, {c['infeasible']} over budget, {c['failed']} failed)"
+    if not is_nas_study(study):
+        return f"{n} trials (not a nas study)"
+    try:
+        target = read_config(study).n_trials
+    except ValueError as exc:
+        return f"{c['done']} finished, {rest}; its nas record cannot be read: {exc}"
+    return f"{c['done']:>3}/{target} finished, {rest}"
+
+
 def cmd_front(args: argparse.Namespace) -> int:
+    if args.plot_cdn and not (args.plot or "").endswith(".html"):
+        raise ValueError(f"`--plot-cdn` makes an .html plot load plotly.js from its CDN, but got --plot={args.plot}")
     if args.plot:
         from nas.plot import check_plot_path
 
@@ -220,8 +243,14 @@ def cmd_front(args: argparse.Namespace) -> int:
     if args.plot:
         from nas.plot import plot_front
 
-        path = plot_front(study, args.plot, objectives=objectives)
-        print(f"wrote {path}")
+        path = plot_front(study, args.plot, objectives=objectives, cdn=args.plot_cdn)
+        note = ""
+        if path.suffix == ".html":
+            size = path.stat().st_size
+            note = (f" ({size / 1e3:.0f} kB: it loads plotly.js from cdn.plot.ly when opened)" if args.plot_cdn else
+                    f" ({size / 1e6:.1f} MB: plotly.js is inside, so it opens offline; --plot-cdn writes a page of "
+                    f"a few kB that loads it from cdn.plot.ly)")
+        print(f"wrote {path}{note}")
     return 0
 
 
@@ -355,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objectives", help="rank on these instead of the study's, comma-separated, e.g. accuracy,params")
     p.add_argument("--limit", type=int, help="rows to print (default: all)")
     p.add_argument("--plot", help="write accuracy vs MACs to this .png, .svg or .html file")
+    p.add_argument("--plot-cdn", action="store_true",
+                   help="an .html plot of a few kB that loads plotly.js from cdn.plot.ly (default: inside, 4.8 MB)")
     p.set_defaults(func=cmd_front)
 
     p = command("export", "write .keras models, spec.json and metrics.json",

@@ -11,16 +11,23 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+DEMO = Path(__file__).resolve().parent.parent / "experiments" / "digits_quick.yaml"
+
+
+def banner(description: str) -> str:
+    """The demo's first line: its config's description, on one line."""
+    return f"nas demo: {' '.join(description.split())}"
+
 
 def main(argv: list[str] | None = None) -> int:
     from nas.config import load_config, resolve_base
     from nas.study import search
 
-    path = Path(argv[0] if argv else Path(__file__).resolve().parent.parent / "experiments" / "digits_quick.yaml")
+    path = Path(argv[0]) if argv else DEMO
     loaded = load_config(path)
     config = resolve_base(loaded.config)
     run = config.run.replace(study=f"{config.run.study}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    print(f"nas demo: {config.description.strip()}\n")
+    print(banner(config.description) + "\n", flush=True)
     t = time.perf_counter()
     study = search(config.space, config.data, goal=config.goal, strategy=config.strategy, run=run,
                    evaluator=config.evaluator)

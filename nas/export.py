@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,18 +119,22 @@ def check_formats(formats: Any) -> tuple[str, ...]:
     return tuple(f for f in FORMATS if f in items or f == "keras")
 
 
-def _convert(model: Any, folder: Path, formats: tuple[str, ...]) -> dict[str, str]:
+def _convert(model: Any, folder: Path, formats: tuple[str, ...],
+             wrote: Callable[[Path, float], None]) -> dict[str, str]:
     """``saved_model/`` (TensorFlow serving), ``model.tflite`` (TensorFlow Lite, float32) and ``model.onnx``
-    (ONNX opset 17, by tf2onnx) beside model.keras, each with the model's input preprocessing inside."""
+    (ONNX opset 17, by tf2onnx) beside model.keras, each with the model's input preprocessing inside;
+    ``wrote(path, seconds)`` is called as each is written."""
     out: dict[str, str] = {}
     if "onnx" in formats:
         import tensorflow as tf
         import tf2onnx
 
-        signature = tuple(tf.TensorSpec((None, *t.shape[1:]), tf.float32, name=f"input_{i}")
-                          for i, t in enumerate(model.inputs))
+        t0 = time.perf_counter()
+        signature = tuple(tf.TensorSpec((None, *x.shape[1:]), tf.float32, name=f"input_{i}")
+                          for i, x in enumerate(model.inputs))
         tf2onnx.convert.from_keras(model, input_signature=signature, opset=17, output_path=str(folder / "model.onnx"))
         out["onnx"] = "model.onnx"
+        wrote(folder / "model.onnx", time.perf_counter() - t0)
     if "saved_model" not in formats and "tflite" not in formats:
         return out
     import shutil
@@ -137,20 +143,26 @@ def _convert(model: Any, folder: Path, formats: tuple[str, ...]) -> dict[str, st
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
         saved = Path(tmp) / "saved_model"
         model.export(str(saved), format="tf_saved_model", verbose=False)
-        if "tflite" in formats:
-            (folder / "model.tflite").write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
-            out["tflite"] = "model.tflite"
         if "saved_model" in formats:
             shutil.rmtree(folder / "saved_model", ignore_errors=True)
             shutil.copytree(saved, folder / "saved_model")
             out["saved_model"] = "saved_model"
-    return out
+            wrote(folder / "saved_model", time.perf_counter() - t0)
+        if "tflite" in formats:
+            t0 = time.perf_counter()
+            (folder / "model.tflite").write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
+            out["tflite"] = "model.tflite"
+            wrote(folder / "model.tflite", time.perf_counter() - t0)
+    return {f: out[f] for f in FORMATS if f in out}
 
 
 def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0, formats: Any = ("keras",),
-                  **limits: float) -> list[Path]:
+                  report: Callable[[str], None] | None = None, **limits: float) -> list[Path]:
+    """Write each selected trial's folder (see :meth:`nas.Study.export`); ``report(line)`` is told each model and
+    format as it is written (the TensorFlow conversions take seconds each)."""
     if isinstance(retrain_epochs, bool) or not isinstance(retrain_epochs, int) or retrain_epochs < 0:
         raise ValueError(f"`retrain_epochs` must be an integer >= 0, but got retrain_epochs={retrain_epochs!r}")
     formats = check_formats(formats)
@@ -177,9 +189,13 @@ def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0
         data = load_data(study.config.data)  # its input shape and scale: the exported model takes raw images
     out_dirs = []
     path.mkdir(parents=True, exist_ok=True)
+    say = report or (lambda text: None)
     for r in records:
         assert r.spec is not None
         folder = path / f"trial-{r.number}-{r.key}"
+
+        def wrote(written: Path, seconds: float, number: int = r.number) -> None:
+            say(f"nas export: trial {number}: wrote {written} ({seconds:.1f} s)")
         metrics: dict[str, Any] = {"trial": r.number, "study": study.name, "status": r.status, **r.metrics,
                                    "objectives": list(study.objectives)}
         if retrain_epochs:
@@ -187,6 +203,8 @@ def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0
                 raise ValueError(f"`retrain_epochs`: study {study.name!r} evaluates with an evaluator, it has no "
                                  f"training data to retrain on")
             retrain = dataclasses.replace(budget, epochs=retrain_epochs)
+            say(f"nas export: trial {r.number}: retraining {r.spec_str} for {retrain_epochs} epochs on train + "
+                f"validation")
             result = train_model(r.spec, data, retrain, seed=budget.seed + r.number, x_extra=(data.x_val, data.y_val),
                                  validate=False)
             model = result["model"]
@@ -198,8 +216,10 @@ def export_trials(study: Any, which: Any, path: Path, *, retrain_epochs: int = 0
         if data is not None:
             model, metrics["input"] = _with_preprocessing(model, r.spec, data)
         folder.mkdir(parents=True, exist_ok=True)
+        t = time.perf_counter()
         model.save(folder / "model.keras")
-        metrics["files"] = {"keras": "model.keras", **_convert(model, folder, formats)}
+        wrote(folder / "model.keras", time.perf_counter() - t)
+        metrics["files"] = {"keras": "model.keras", **_convert(model, folder, formats, wrote)}
         (folder / "spec.json").write_text(r.spec.to_json(indent=2) + "\n")
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         out_dirs.append(folder)

@@ -24,6 +24,7 @@ import math
 import sys
 import zlib
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import keras_tuner
@@ -349,10 +350,12 @@ def _constant(budget: Budget) -> Budget:
 
 def make_tuner(kind: str, hypermodel: HyperModel, *, directory: str | Path, project_name: str,
                max_trials: int | None = None, seed: int | None = None, overwrite: bool = False,
-               evaluator: Any = None, **options: Any) -> keras_tuner.Tuner:
+               evaluator: Any = None, on_trial_end: Callable[[keras_tuner.Tuner], None] | None = None,
+               **options: Any) -> keras_tuner.Tuner:
     """A keras-tuner ``random`` / ``bayesian`` / ``hyperband`` tuner over ``hypermodel`` with objective
     ``val_accuracy``. With ``evaluator`` (a function from spec to a metrics dict with ``accuracy``) trials are
-    looked up instead of trained (``random`` and ``bayesian`` only: Hyperband's budget is epochs)."""
+    looked up instead of trained (``random`` and ``bayesian`` only: Hyperband's budget is epochs).
+    ``on_trial_end(tuner)`` is called after keras-tuner has ended each trial (its result saved)."""
     if kind not in TUNERS:
         raise ValueError(f"`tuner` must be one of {', '.join(TUNERS)}, but got tuner={kind!r}")
     base = TUNERS[kind]
@@ -371,6 +374,13 @@ def make_tuner(kind: str, hypermodel: HyperModel, *, directory: str | Path, proj
                                                            "_nas_evaluator": staticmethod(evaluator)})
         hypermodel = copy.copy(hypermodel)
         hypermodel.spec_only = True
+    if on_trial_end is not None:
+        parent = base
+
+        def ended(self: keras_tuner.Tuner, trial: Any) -> None:  # keras-tuner's own end (saves it), then the hook
+            parent.on_trial_end(self, trial)
+            on_trial_end(self)
+        base = type(base.__name__, (base,), {"on_trial_end": ended})
     return base(hypermodel, **kwargs)
 
 
@@ -565,11 +575,12 @@ def view(tuner: keras_tuner.Tuner, *, objectives: Any = ("accuracy", "macs"), sp
 
 
 def run_study(study: optuna.Study, config: StudyConfig, *, verbose: bool = True) -> None:
-    """Run (or continue) the keras-tuner search a ``backend=nas.KerasTuner(...)`` study stands for, then add its
-    new trials to the study."""
+    """Run (or continue) the keras-tuner search a ``backend=nas.KerasTuner(...)`` study stands for, adding each
+    trial to the study as keras-tuner ends it (so ``nas status``, the dashboard and the search's callbacks see it
+    then), with its progress line."""
     from nas.data import load_data
-    from nas.engine.claims import counts
     from nas.engine.components import make_evaluator
+    from nas.engine.progress import Live
 
     kt = config.run.backend
     assert isinstance(kt, KerasTuner) and kt.directory is not None and kt.project_name is not None
@@ -582,10 +593,21 @@ def run_study(study: optuna.Study, config: StudyConfig, *, verbose: bool = True)
     options = dict(kt.options)
     if kt.tuner == "hyperband":
         options.setdefault("max_epochs", budget.epochs)
+    objectives = list(config.objectives)
+    live = Live(study.get_trials(deepcopy=False), config.n_trials, verbose)
+    added = 0
+
+    def ended(tuner: keras_tuner.Tuner) -> None:
+        nonlocal added
+        added += sync(study, tuner, space, objectives, config.constraints)
+        live.update(study.get_trials(deepcopy=False))
     tuner = make_tuner(kt.tuner, hypermodel, directory=directory, project_name=kt.project_name,
-                       max_trials=config.n_trials, seed=seed, overwrite=False, evaluator=evaluator, **options)
+                       max_trials=config.n_trials, seed=seed, overwrite=False, evaluator=evaluator,
+                       on_trial_end=ended, **options)
     if verbose:
-        print(f"nas: keras-tuner {type(tuner).__name__} in {tuner.project_dir}")
+        loads = "" if evaluator is not None else ", training in this process"
+        print(f"nas: keras-tuner {type(tuner).__name__} in {tuner.project_dir}{loads}; each trial is added to the "
+              f"study as it ends", flush=True)
     if evaluator is not None:
         tuner.search(verbose=0)
     else:
@@ -595,8 +617,6 @@ def run_study(study: optuna.Study, config: StudyConfig, *, verbose: bool = True)
         keras.utils.set_random_seed(budget.seed)
         tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=budget.epochs,
                      batch_size=budget.batch_size, verbose=0)
-    added = sync(study, tuner, space, list(config.objectives), config.constraints)
+    ended(tuner)  # what keras-tuner ended without its hook (none, unless it changes how it ends trials)
     if verbose:
-        c = counts(study.get_trials(deepcopy=False))
-        print(f"nas: {added} keras-tuner trials added ({c['complete']} complete, {c['pruned']} pruned, "
-              f"{c['failed']} failed, {c['infeasible']} over budget)")
+        print(f"{live.summary(study.get_trials(deepcopy=False))}; {added} keras-tuner trials added", flush=True)

@@ -1,6 +1,6 @@
 """Accuracy vs MACs plot of a study: PNG (matplotlib), SVG written directly, or an interactive HTML page
-(Plotly, as Optuna's own visualisation uses: zoom, pan, hover, legend; plotly.js embedded, so it works
-offline)."""
+(Plotly, as Optuna's own visualisation uses: zoom, pan, hover, legend). The page embeds plotly.js (about 4.8 MB),
+so it opens offline; with ``cdn=True`` it is a few kB and loads plotly.js from cdn.plot.ly when opened."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from nas._files import check_folder
+
+__all__ = ["LABELS", "check_plot_path", "plot_front"]
+
+LABELS = {"macs": "MACs", "flops": "FLOPs", "params": "params", "latency": "latency (ms)"}  # the cost axis
 
 
 def _points(study: Any, objectives: Any) -> tuple[list[tuple[float, float, int, bool, str]], str]:
@@ -34,7 +38,9 @@ def check_plot_path(path: str | Path) -> Path:
     return path
 
 
-def plot_front(study: Any, path: str | Path, *, objectives: Any = None) -> Path:
+def plot_front(study: Any, path: str | Path, *, objectives: Any = None, cdn: bool = False) -> Path:
+    """Write the accuracy-vs-cost plot of ``study`` (its evaluated trials, the Pareto front marked) to ``path``
+    (.png, .svg or .html; ``cdn``: an HTML page that loads plotly.js from its CDN instead of holding it)."""
     path = check_plot_path(path)
     pts, cost = _points(study, objectives)
     if not pts:
@@ -53,9 +59,9 @@ def plot_front(study: Any, path: str | Path, *, objectives: Any = None) -> Path:
         for p in front:
             ax.annotate(str(p[2]), (p[0], p[1]), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_xscale("log")
-        ax.set_xlabel(cost.upper() if cost != "latency" else "latency (ms)")
+        ax.set_xlabel(LABELS[cost])
         ax.set_ylabel("validation accuracy")
-        ax.set_title(f"{study.name}: accuracy vs {cost}")
+        ax.set_title(f"{study.name}: accuracy vs {LABELS[cost]}")
         ax.legend(loc="lower right")
         ax.grid(alpha=0.3)
         fig.tight_layout()
@@ -63,7 +69,7 @@ def plot_front(study: Any, path: str | Path, *, objectives: Any = None) -> Path:
         plt.close(fig)
         return path
     if path.suffix == ".html":
-        return _plotly(study, path, pts, cost)
+        return _plotly(study, path, pts, cost, cdn)
     w, h, m = 720, 440, 60
     xs = [math.log10(max(p[0], 1e-9)) for p in pts]
     ys = [p[1] for p in pts]
@@ -77,10 +83,12 @@ def plot_front(study: Any, path: str | Path, *, objectives: Any = None) -> Path:
         return h - m - (v - y0) / (y1 - y0) * (h - 2 * m)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
-             f'<text x="{w / 2}" y="20" text-anchor="middle" font-size="14">{html.escape(study.name)}: accuracy vs {cost}</text>',
+             f'<text x="{w / 2}" y="20" text-anchor="middle" font-size="14">{html.escape(study.name)}: accuracy vs '
+             f'{html.escape(LABELS[cost])}</text>',
              f'<line x1="{m}" y1="{h - m}" x2="{w - m}" y2="{h - m}" stroke="black"/>',
              f'<line x1="{m}" y1="{m}" x2="{m}" y2="{h - m}" stroke="black"/>',
-             f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">{cost} (log scale, {pts and f"{min(p[0] for p in pts):,.0f}"}'
+             f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">{html.escape(LABELS[cost])} (log scale, '
+             f'{pts and f"{min(p[0] for p in pts):,.0f}"}'
              f' to {max(p[0] for p in pts):,.0f})</text>',
              f'<text x="15" y="{h / 2}" transform="rotate(-90 15 {h / 2})" text-anchor="middle">validation accuracy '
              f'({y0:.3f} to {y1:.3f})</text>']
@@ -90,18 +98,19 @@ def plot_front(study: Any, path: str | Path, *, objectives: Any = None) -> Path:
     for p in pts:
         color = "#c33" if p[3] else "#9aa"
         parts.append(f'<circle cx="{sx(p[0]):.1f}" cy="{sy(p[1]):.1f}" r="{4 if p[3] else 3}" fill="{color}">'
-                     f'<title>trial {p[2]}: accuracy {p[1]:.4f}, {cost} {p[0]:,.0f}\n{html.escape(p[4])}</title></circle>')
+                     f'<title>trial {p[2]}: accuracy {p[1]:.4f}, {html.escape(LABELS[cost])} {p[0]:,.0f}\n'
+                     f'{html.escape(p[4])}</title></circle>')
     parts.append("</svg>")
     svg = "\n".join(parts)
     path.write_text(svg)
     return path
 
 
-def _plotly(study: Any, path: Path, pts: list[tuple[float, float, int, bool, str]], cost: str) -> Path:
+def _plotly(study: Any, path: Path, pts: list[tuple[float, float, int, bool, str]], cost: str, cdn: bool) -> Path:
     import plotly.graph_objects as go
 
     def hover(p: tuple[float, float, int, bool, str]) -> str:
-        return (f"trial {p[2]}<br>accuracy {p[1]:.4f}<br>{cost} {p[0]:,.0f}<br>"
+        return (f"trial {p[2]}<br>accuracy {p[1]:.4f}<br>{LABELS[cost]} {p[0]:,.0f}<br>"
                 f"{html.escape(p[4][:120])}")
     rest = [p for p in pts if not p[3]]
     front = sorted((p for p in pts if p[3]), key=lambda p: p[0])
@@ -114,9 +123,10 @@ def _plotly(study: Any, path: Path, pts: list[tuple[float, float, int, bool, str
                              marker={"color": "#c33", "size": 10}, text=[str(p[2]) for p in front],
                              textposition="top left", customdata=[hover(p) for p in front],
                              hovertemplate="%{customdata}<extra></extra>"))
-    fig.update_layout(title=f"{study.name}: accuracy vs {cost} ({len(pts)} architectures, {len(front)} on the front)",
-                      xaxis={"title": cost.upper() if cost != "latency" else "latency (ms)", "type": "log"},
+    fig.update_layout(title=f"{study.name}: accuracy vs {LABELS[cost]} ({len(pts)} architectures, {len(front)} on "
+                            f"the front)",
+                      xaxis={"title": LABELS[cost], "type": "log"},
                       yaxis={"title": "validation accuracy"}, legend={"x": 0.99, "y": 0.01, "xanchor": "right"},
                       template="plotly_white", width=900, height=560)
-    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+    fig.write_html(str(path), include_plotlyjs="cdn" if cdn else True, full_html=True)
     return path

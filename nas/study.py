@@ -356,14 +356,16 @@ class Study:
                 bar.close()
 
     def export(self, which: Any = "best", path: str | os.PathLike[str] = "exports", *, retrain_epochs: int = 0,
-               formats: Any = ("keras",), **limits: float) -> list[Path]:
+               formats: Any = ("keras",), verbose: bool = False, **limits: float) -> list[Path]:
         """Write ``.keras`` model + ``spec.json`` + ``metrics.json`` per architecture; ``which`` is a trial number,
         ``"best"`` (optionally under ``limits``, e.g. ``max_macs=``), ``"knee"`` or ``"front"``. With
         ``retrain_epochs`` > 0 each model is retrained from scratch on train + validation first. ``formats``
-        adds ``"saved_model"`` (a TensorFlow SavedModel folder) and ``"tflite"`` (``model.tflite``)."""
+        adds ``"saved_model"`` (a TensorFlow SavedModel folder), ``"tflite"`` (``model.tflite``) and ``"onnx"``
+        (``model.onnx``). ``verbose``: a line for each file as it is written, with the seconds it took."""
         from nas.export import export_trials
 
-        return export_trials(self, which, Path(path), retrain_epochs=retrain_epochs, formats=formats, **limits)
+        return export_trials(self, which, Path(path), retrain_epochs=retrain_epochs, formats=formats,
+                             report=print if verbose else None, **limits)
 
 
 def _check_callbacks(callbacks: Any) -> list[Any]:
@@ -437,7 +439,7 @@ def _store(url: str, name: str, config: StudyConfig, warm: list[tuple[str, dict[
             study.set_metric_names(list(config.objectives))  # optuna-dashboard and trials_dataframe() show them
         write_config(study, config)
         for label, params in warm:
-            study.enqueue_trial(params, user_attrs={"warm_start": label})
+            records.enqueue(study, params, {"warm_start": label})
     return study
 
 

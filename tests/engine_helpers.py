@@ -29,6 +29,15 @@ def score_by_macs(spec: ArchSpec) -> dict[str, float]:
 
 
 @evaluator
+def fails_at_length(spec: ArchSpec) -> dict[str, float]:
+    """Scores as ``score_by_macs``, but fails wide first stages with a long message (as a library's error may be):
+    the record keeps it whole, Optuna's listings a short part."""
+    if spec.stages[0].filters >= 16:
+        raise RuntimeError(f"refusing first stage of {spec.stages[0].filters} filters: " + "the reason, " * 30)
+    return {"accuracy": 1.0 - 1.0 / (1 + cost(spec).macs / 1e5)}
+
+
+@evaluator
 def score_with_latency(spec: ArchSpec) -> dict[str, float]:
     """A cheap stand-in for training and latency measurement: accuracy as ``score_by_macs``, a "latency" of one
     millisecond per 1,000 params (so a ``max_latency`` limit is a measured constraint known only after evaluation)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert "progress 3/3 finished: 3 complete" in status.stdout and "best so far: trial" in status.stdout
     listing = nas_cli("status", "--all", "--storage", storage, cwd=tmp_path)
-    assert listing.stdout.split()[:2] == ["cli-tiny", "3"]
+    assert listing.stdout.split()[:3] == ["cli-tiny", "3/3", "finished,"]
     latest = nas_cli("status", "--storage", storage, cwd=tmp_path)  # no --study: the latest study
     assert latest.stdout == status.stdout and latest.stderr == ""
 
@@ -81,13 +82,25 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
         front = nas_cli("front", "--study", "cli-tiny", "--storage", storage, "--plot", str(tmp_path / name), cwd=tmp_path)
         assert front.returncode == 0, front.stderr
         assert (tmp_path / name).stat().st_size > 500
+        size = (tmp_path / name).stat().st_size
+        note = (f" ({size / 1e6:.1f} MB: plotly.js is inside, so it opens offline; --plot-cdn writes a page of a few "
+                f"kB that loads it from cdn.plot.ly)" if name.endswith(".html") else "")
+        assert front.stdout.splitlines()[-1] == f"wrote {tmp_path / name}{note}"
     assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
     page = (tmp_path / "front.html").read_text()
     assert "<svg" in (tmp_path / "front.svg").read_text() and "<svg" not in page[:200]
     # an interactive Plotly page with plotly.js inside (offline: no script from a CDN), the trials and the front
     # (its trials in cost order, labelled with their numbers), a log cost axis
-    assert "Plotly.newPlot" in page and '<script src="http' not in page and len(page) > 1_000_000
+    assert "Plotly.newPlot" in page and 'src="http' not in page and len(page) > 1_000_000
     assert '"name":"trials"' in page and '"name":"Pareto front"' in page and '"type":"log"' in page
+    assert '"xaxis":{"title":{"text":"MACs"},"type":"log"}' in page  # not "MACS"
+    assert "accuracy vs MACs" in (tmp_path / "front.svg").read_text()
+    small = nas_cli("front", "--study", "cli-tiny", "--storage", storage, "--plot", str(tmp_path / "small.html"),
+                    "--plot-cdn", cwd=tmp_path)
+    size = (tmp_path / "small.html").stat().st_size
+    assert size < 20_000 and 'src="https://cdn.plot.ly/plotly-' in (tmp_path / "small.html").read_text()
+    assert small.stdout.splitlines()[-1] == (f"wrote {tmp_path / 'small.html'} ({size / 1e3:.0f} kB: it loads "
+                                             f"plotly.js from cdn.plot.ly when opened)")
     front = sorted(nas.load_study("cli-tiny", storage).pareto_front(), key=lambda r: r.metrics["macs"])
     assert '"text":' + json.dumps([str(r.number) for r in front], separators=(",", ":")) in page
 
@@ -104,6 +117,14 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     [folder] = list((tmp_path / "lite" / "cli-tiny").glob("trial-*"))
     assert json.loads((folder / "metrics.json").read_text())["files"] == {
         "keras": "model.keras", "tflite": "model.tflite", "saved_model": "saved_model", "onnx": "model.onnx"}
+    # each file reported as it is written (the conversions take seconds each), then the folder with all of them
+    number = json.loads((folder / "metrics.json").read_text())["trial"]
+    lines = exp.stdout.splitlines()
+    assert [re.sub(r" \(\d+\.\d s\)$", "", line) for line in lines[:-1]] == [
+        f"nas export: trial {number}: wrote {folder / name}"
+        for name in ("model.keras", "model.onnx", "saved_model", "model.tflite")]
+    assert lines[-1] == (f"exported {folder / 'model.keras'} (+ spec.json, metrics.json, saved_model, model.tflite, "
+                         f"model.onnx)")
     _same_predictions(folder)
     bad = nas_cli("export", "--storage", storage, "--format", "torchscript", cwd=tmp_path)
     assert bad.returncode == 2 and \

@@ -107,3 +107,42 @@ def test_every_command_documents_every_option_and_shows_examples() -> None:
     assert "nas search experiments/digits_quick.yaml" in parser.format_help()
     out = subprocess.run([sys.executable, "-m", "nas.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("nas ")
+
+
+def test_the_demo_banner_is_its_config_s_description_once() -> None:
+    from nas.config import load_config
+    from nas.demo import DEMO, banner
+
+    assert banner(load_config(DEMO).config.description) == (
+        "nas demo: A quick multi-objective search (accuracy vs MACs) over the families space on scikit-learn's "
+        "embedded 8x8 digits, 3 epochs per candidate, two worker processes. A few minutes on 2 CPU cores.")
+
+
+def test_status_all_says_what_it_counts_and_a_cdn_plot_needs_an_html_one(tmp_path: Path) -> None:
+    """`nas status` counts the finished trials (toward the target); `--all` says so and counts every trial too,
+    over-budget candidates included; a plain Optuna study in the same storage is listed as one."""
+    import optuna
+    import search_spaces
+
+    import nas
+
+    storage = tmp_path / "s.db"
+    big = {"n_stages": 2, "bn": True, "head_pool": "avg", "s1_width": 8, "s1_pool": None, "s2_width": 16,
+           "s2_pool": None}
+    space = search_spaces.get("conv", input_shape=(8, 8, 1), stages=(1, 2), depth=(1, 1), widths=(4, 8, 16),
+                              kernels=(3,), hidden=(0, 0), dropouts=(0.0,))
+    nas.search(space, goal=nas.Goal(constraints={"max_macs": 20_000}), run=nas.Run(storage=storage, study="counted"),
+               strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, warm_start=[big]),
+               evaluator="engine_helpers:score_by_macs", verbose=False)
+    optuna.create_study(study_name="plain", storage=f"sqlite:///{storage}").optimize(lambda t: 1.0, n_trials=2)
+    code, out, err = run("status", "--all", "--storage", str(storage))
+    assert code == 0 and err == ""
+    lines = [line.split("  started ")[0] for line in out.splitlines()]
+    assert lines == [f"{'counted':<40}   2/2 finished, 3 trials in all (0 running, 1 over budget, 0 failed)",
+                     f"{'plain':<40} 2 trials (not a nas study)"]
+    code, out, err = run("status", "--study", "counted", "--storage", str(storage))
+    assert "progress 2/2 finished: 2 complete, 0 pruned; 0 running, 0 queued, 1 over budget, 0 failed" in out
+    code, out, err = run("front", "--storage", str(storage), "--study", "counted", "--plot", str(tmp_path / "f.png"),
+                         "--plot-cdn")
+    assert code == 2 and out == "" and err == (f"nas: error: `--plot-cdn` makes an .html plot load plotly.js from its "
+                                               f"CDN, but got --plot={tmp_path / 'f.png'}\n")

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 import nas
 from nas.engine import claims, records
 from nas.engine.components import pruner_component
+from nas.engine.records import attrs_of
 from nas.rungs import keep, rung_epochs
 
 SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32), "kernels": (3, 5),
@@ -31,13 +32,13 @@ def _recompute(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str, cost
     for t in trials:
         if t.state == TrialState.FAIL:
             continue
-        for rung, (acc, kept) in (t.user_attrs.get("rungs") or {}).items():
+        for rung, (acc, kept) in (attrs_of(t).get("rungs") or {}).items():
             if (t.number, rung) in inherited:
                 continue
-            pool = [(u.user_attrs["rungs"][rung][0], tuple(u.user_attrs[k] for k in cost_keys)) for u in trials
+            pool = [(attrs_of(u)["rungs"][rung][0], tuple(attrs_of(u)[k] for k in cost_keys)) for u in trials
                     if u.number < t.number and u.state != TrialState.FAIL
-                    and rung in (u.user_attrs.get("rungs") or {})]
-            mine = (acc, tuple(t.user_attrs[k] for k in cost_keys))
+                    and rung in (attrs_of(u).get("rungs") or {})]
+            mine = (acc, tuple(attrs_of(t)[k] for k in cost_keys))
             assert keep(rule, mine, pool + [mine], eta) == kept, (t.number, rung)
             checked += 1
     return checked
@@ -80,12 +81,12 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
     assert rung_epochs(1, 2, 4) == (1, 2)
     c = study.counts()
     assert c["done"] == 14 and c["pruned"] > 0 and c["complete"] > c["pruned"] // 4
-    trained = [t for t in trials if t.user_attrs.get("status") in ("ok", "pruned")]
+    trained = [t for t in trials if attrs_of(t).get("status") in ("ok", "pruned")]
     assert _recompute(trained, 2, "margin", ("macs",)) >= len(trained)  # every trained trial met rung 1
     for t in trials:
-        a = t.user_attrs
+        a = attrs_of(t)
         if "reused_from" in a and t.state == TrialState.PRUNED:  # a repeat took the stop of the same architecture
-            first = trials[a["reused_from"]].user_attrs
+            first = attrs_of(trials[a["reused_from"]])
             assert (first["spec_key"], first["epochs"], first["history"]) == (a["spec_key"], a["epochs"], a["history"])
             assert a["pruned_by"] == f"{first['pruned_by']}, reused from trial {a['reused_from']}"
         elif t.state == TrialState.PRUNED:
@@ -94,8 +95,8 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
             assert a["epochs"] == e == len(a["history"]) and list(a["rungs"].values())[-1][1] is False
             assert len(a["history"]) == e
             # it was stopped because a trial at most as expensive was more accurate at that rung
-            assert any(u.user_attrs.get("rungs", {}).get(str(e), [0])[0] > a["rungs"][str(e)][0]
-                       and u.user_attrs["macs"] <= a["macs"] for u in trials if u.number < t.number)
+            assert any(attrs_of(u).get("rungs", {}).get(str(e), [0])[0] > a["rungs"][str(e)][0]
+                       and attrs_of(u)["macs"] <= a["macs"] for u in trials if u.number < t.number)
             assert "weights" not in a and t.values is None
         elif a.get("status") == "ok":
             assert all(kept for _, kept in a["rungs"].values()) and a["epochs"] == 4
@@ -107,13 +108,13 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
 
     data = load_data("digits")
     for t in [next(t for t in trained if t.state == s) for s in (TrialState.PRUNED, TrialState.COMPLETE)]:
-        rungs, plain, calibrated = t.user_attrs["rungs"], [], {}
+        rungs, plain, calibrated = attrs_of(t)["rungs"], [], {}
         train_model(study.trials[t.number].spec, data, Budget(**BUDGET), seed=t.number,
                     report=lambda e, a: plain.append(round(a, 6)), calibrate_at=(1, 2),
                     calibrated=lambda e, a: calibrated.__setitem__(str(e + 1), round(a, 6)))
         assert {r: v[0] for r, v in rungs.items()} == {r: calibrated[r] for r in rungs}, t.number
-        assert plain[:len(t.user_attrs["history"])] == t.user_attrs["history"]
-    assert any(a != t.user_attrs["history"][int(r) - 1] for t in trained for r, (a, _) in t.user_attrs["rungs"].items())
+        assert plain[:len(attrs_of(t)["history"])] == attrs_of(t)["history"]
+    assert any(a != attrs_of(t)["history"][int(r) - 1] for t in trained for r, (a, _) in attrs_of(t)["rungs"].items())
     # a stopped trial is never ranked with its low-fidelity accuracy
     pruned = {t.number for t in trials if t.state == TrialState.PRUNED}
     assert pruned.isdisjoint(r.number for r in study.pareto_front())
@@ -126,7 +127,7 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
     below, above = _split_trials(study.optuna_study, finished, n_below=2)
     assert pruned <= {t.number for t in above} and len(below) == 2
     spent = study.epochs()
-    assert spent["trained"] == sum(t.user_attrs["epochs"] for t in trained)
+    assert spent["trained"] == sum(attrs_of(t)["epochs"] for t in trained)
     assert spent["full"] == 4 * len(trained) and spent["saved"] == spent["full"] - spent["trained"] > 0
     assert sum(spent["stopped_at"].values()) == len(pruned)
 
@@ -144,10 +145,10 @@ def test_a_retried_trial_takes_the_decisions_its_dead_worker_recorded(tmp_path: 
     study.resume(verbose=False)
     trials = study.optuna_study.trials
     retry = trials[1]
-    assert retry.user_attrs["retry_of"] == 0 and retry.params == trials[0].params
-    assert retry.state == TrialState.PRUNED and retry.user_attrs["epochs"] == 1
-    assert retry.user_attrs["pruned_by"] == "margin rung at epoch 1 (reduction factor 3, decision of trial 0)"
-    assert retry.user_attrs["rungs"]["1"][1] is False
+    assert attrs_of(retry)["retry_of"] == 0 and retry.params == trials[0].params
+    assert retry.state == TrialState.PRUNED and attrs_of(retry)["epochs"] == 1
+    assert attrs_of(retry)["pruned_by"] == "margin rung at epoch 1 (reduction factor 3, decision of trial 0)"
+    assert attrs_of(retry)["rungs"]["1"][1] is False
     assert study.counts()["done"] == 1  # the stopped retry is the study's one trial
     assert os.path.exists(tmp_path / "d.db")
 
@@ -198,7 +199,7 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
             return []
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         running = [t for t in trials if t.state == TrialState.RUNNING
-                   and any(kept for _, kept in (t.user_attrs.get("rungs") or {}).values())]
+                   and any(kept for _, kept in (attrs_of(t).get("rungs") or {}).values())]
         return running if len(finished) >= 2 else []
 
     _wait_for(lambda: bool(past_a_rung()) or proc.poll() is not None, 240)
@@ -207,7 +208,7 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
     proc.wait()
     before = {t.number: t for t in ost().trials}
     victim = next(t for t in before.values() if t.state == TrialState.RUNNING)
-    worker_pid = victim.user_attrs["worker"]["pid"]
+    worker_pid = attrs_of(victim)["worker"]["pid"]
     _wait_for(lambda: not os.path.exists(f"/proc/{worker_pid}") or
               open(f"/proc/{worker_pid}/stat").read().split(")")[-1].split()[0] == "Z", 30)
 
@@ -219,23 +220,23 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
     for n, t in before.items():
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
             u = trials[n]
-            assert (u.state, u.values, u.user_attrs["rungs"], u.user_attrs.get("pruned_by")) == \
-                   (t.state, t.values, t.user_attrs["rungs"], t.user_attrs.get("pruned_by"))
+            assert (u.state, u.values, attrs_of(u)["rungs"], attrs_of(u).get("pruned_by")) == \
+                   (t.state, t.values, attrs_of(t)["rungs"], attrs_of(t).get("pruned_by"))
     # the killed trial keeps the rung results it had recorded; its re-run has its params and its decisions
     killed = trials[victim.number]
-    assert killed.state == TrialState.FAIL and f"worker process {worker_pid} died" in killed.user_attrs["error"]
-    assert killed.user_attrs["rungs"] == victim.user_attrs["rungs"]
-    retry = next(t for t in trials if t.user_attrs.get("retry_of") == victim.number)
+    assert killed.state == TrialState.FAIL and f"worker process {worker_pid} died" in attrs_of(killed)["error"]
+    assert attrs_of(killed)["rungs"] == attrs_of(victim)["rungs"]
+    retry = next(t for t in trials if attrs_of(t).get("retry_of") == victim.number)
     assert retry.params == victim.params and retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
-    assert retry.user_attrs["seed_of"] == victim.number
-    for rung, (_, kept) in victim.user_attrs["rungs"].items():
-        assert retry.user_attrs["rungs"][rung][1] == kept
+    assert attrs_of(retry)["seed_of"] == victim.number
+    for rung, (_, kept) in attrs_of(victim)["rungs"].items():
+        assert attrs_of(retry)["rungs"][rung][1] == kept
     # ... and trains with the first attempt's seed: the same rung accuracies as the killed run
-    assert {r: v[0] for r, v in retry.user_attrs["rungs"].items() if r in victim.user_attrs["rungs"]} == \
-           {r: v[0] for r, v in victim.user_attrs["rungs"].items()}
+    assert {r: v[0] for r, v in attrs_of(retry)["rungs"].items() if r in attrs_of(victim)["rungs"]} == \
+           {r: v[0] for r, v in attrs_of(victim)["rungs"].items()}
     # every other decision is the rule's over the stored rung results of the trials that came before it
     # (one worker at a time: number order), failed ones excluded
-    inherited = frozenset((retry.number, rung) for rung in victim.user_attrs["rungs"])
+    inherited = frozenset((retry.number, rung) for rung in attrs_of(victim)["rungs"])
     assert _recompute(trials, 2, "margin", ("macs",), inherited) >= 8
 
 

@@ -18,6 +18,7 @@ import pytest
 import nas
 import search_spaces
 from nas import ArchSpec
+from nas.engine.records import attrs_of
 
 pytestmark = pytest.mark.slow
 
@@ -76,16 +77,16 @@ def test_multi_objective_search_records_everything(tmp_path: Path) -> None:
     assert study.best(max_macs=1) is None
     # plain Optuna reads a nas study: the architecture is in the trial's attributes
     plain = optuna.load_study(study_name="mo", storage=storage)
-    t = next(t for t in plain.trials if t.user_attrs.get("status") == "ok")
-    assert ArchSpec.from_json(t.system_attrs["nas:spec"]).key() == t.user_attrs["spec_key"]
-    # long values are system attributes: `optuna trials` and the dashboard list short user attributes
-    assert {"spec", "timings", "worker_memory"}.isdisjoint(t.user_attrs) and "nas:timings" in t.system_attrs
-    assert len(json.dumps(t.user_attrs)) < 700, t.user_attrs
+    t = next(t for t in plain.trials if attrs_of(t).get("status") == "ok")
+    assert ArchSpec.from_json(t.system_attrs["nas:spec"]).key() == attrs_of(t)["spec_key"]
+    # only short values are user attributes (`optuna trials` and the dashboard list them), the rest "nas:" ones
+    assert set(t.user_attrs) == {"status", "accuracy", "macs", "params", "epochs"} and "nas:timings" in t.system_attrs
+    assert len(json.dumps(t.user_attrs)) < 100, t.user_attrs
     assert plain.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
     assert any(k.startswith("constraints") for k in t.system_attrs)
     # Optuna's own tools see a trained trial's learning curve and never rank an over-budget candidate
-    assert [t.intermediate_values[i] for i in sorted(t.intermediate_values)] == t.user_attrs["history"]
-    infeasible = {t.number for t in plain.trials if t.user_attrs.get("status") == "infeasible"}
+    assert [t.intermediate_values[i] for i in sorted(t.intermediate_values)] == attrs_of(t)["history"]
+    infeasible = {t.number for t in plain.trials if attrs_of(t).get("status") == "infeasible"}
     assert infeasible and infeasible.isdisjoint(b.number for b in plain.best_trials)
     assert all(plain.trials[n].system_attrs["constraints"][0] > 0 for n in infeasible)  # the one limit: max_macs
     # export: best and the whole front, reloaded with plain Keras
@@ -188,12 +189,12 @@ def test_sigkill_mid_search_then_resume_to_the_exact_count(tmp_path: Path, kind:
         return states.count(optuna.trial.TrialState.COMPLETE) >= 1 and optuna.trial.TrialState.RUNNING in states
 
     _wait_for(one_done_one_running, 240)
-    before = {t.number: (t.values, t.user_attrs.get("spec_key")) for t in ost().trials
+    before = {t.number: (t.values, attrs_of(t).get("spec_key")) for t in ost().trials
               if t.state == optuna.trial.TrialState.COMPLETE}
     running = [t for t in ost().trials if t.state == optuna.trial.TrialState.RUNNING]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    worker_pid = running[0].user_attrs["worker"]["pid"]
+    worker_pid = attrs_of(running[0])["worker"]["pid"]
     _wait_for(lambda: not os.path.exists(f"/proc/{worker_pid}") or
               open(f"/proc/{worker_pid}/stat").read().split(")")[-1].split()[0] == "Z", 30)
     study = nas.load_study("k", storage)
@@ -204,15 +205,15 @@ def test_sigkill_mid_search_then_resume_to_the_exact_count(tmp_path: Path, kind:
     assert c["done"] == 4 and c["running"] == 0
     killed = next(t for t in trials if t.number == running[0].number)
     assert killed.state == optuna.trial.TrialState.FAIL
-    assert f"worker process {worker_pid} died" in killed.user_attrs["error"]
-    retry = [t for t in trials if t.user_attrs.get("retry_of") == killed.number]
+    assert f"worker process {worker_pid} died" in attrs_of(killed)["error"]
+    retry = [t for t in trials if attrs_of(t).get("retry_of") == killed.number]
     assert len(retry) == 1 and retry[0].params == killed.params and retry[0].state == optuna.trial.TrialState.COMPLETE
     # nothing completed before the kill was lost or retrained
     for number, (values, key) in before.items():
-        assert trials[number].values == values and trials[number].user_attrs["spec_key"] == key
+        assert trials[number].values == values and attrs_of(trials[number])["spec_key"] == key
     assert len({t.number for t in trials}) == len(trials)
     # the warm start was enqueued once, not again on resume
-    assert len([t for t in trials if t.user_attrs.get("warm_start") and "retry_of" not in t.user_attrs]) == 1
+    assert len([t for t in trials if attrs_of(t).get("warm_start") and "retry_of" not in attrs_of(t)]) == 1
     # resume with a higher target continues
     study.resume(n_trials=5, verbose=False)
     assert study.counts()["done"] == 5 and study.n_trials == 5
@@ -225,10 +226,10 @@ def test_single_objective_with_pruner(tmp_path: Path) -> None:
     assert study.optuna_study.direction == optuna.study.StudyDirection.MAXIMIZE
     for t in trials:
         if t.state == optuna.trial.TrialState.PRUNED:
-            assert len(t.intermediate_values) < 4 and t.user_attrs["status"] == "pruned"
-        elif t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["status"] == "ok":
+            assert len(t.intermediate_values) < 4 and attrs_of(t)["status"] == "pruned"
+        elif t.state == optuna.trial.TrialState.COMPLETE and attrs_of(t)["status"] == "ok":
             assert sorted(t.intermediate_values) == [0, 1, 2, 3]
-            assert t.values[0] == pytest.approx(t.user_attrs["accuracy"])
+            assert t.values[0] == pytest.approx(attrs_of(t)["accuracy"])
 
 
 def test_latency_objective_and_tpe(tmp_path: Path) -> None:

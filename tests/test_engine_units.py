@@ -268,7 +268,7 @@ def test_claim_stops_at_the_target_and_writes_the_owner(tmp_path: Path) -> None:
     study, url = _study(tmp_path, config)
     first = claims.claim(study, config, lock_path(url))
     second = claims.claim(study, config, lock_path(url))
-    assert first.user_attrs["worker"] == {"host": claims.HOST, "pid": os.getpid()}
+    assert study.trials[0].system_attrs["nas:worker"] == {"host": claims.HOST, "pid": os.getpid()}
     for t in (first, second):
         study.tell(t, [0.5, 10.0])
     assert claims.claim(study, config, lock_path(url)) is None
@@ -297,7 +297,7 @@ def _ctrl_c_inside_a_claim(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(KeyboardInterrupt):
         claims.claim(study, config, lock_path(url))
     (trial,) = study.trials  # owned, then given back: failed with the reason, never left RUNNING
-    assert trial.user_attrs["worker"]["pid"] == os.getpid() and trial.state == TrialState.FAIL
+    assert trial.system_attrs["nas:worker"]["pid"] == os.getpid() and trial.state == TrialState.FAIL
     assert trial.user_attrs["error"] == "interrupted (Ctrl-C) while claiming"
 
 
@@ -687,20 +687,29 @@ def test_a_ctrl_c_wrapped_by_a_library_interrupts_instead_of_failing_the_trial(t
     assert study.get_trials()[1].user_attrs["error"] == "ZeroDivisionError: division by zero"
 
 
-def test_long_attributes_are_system_attributes_and_old_studies_still_read(tmp_path: Path) -> None:
+def test_only_short_attributes_are_user_attributes_and_old_studies_still_read(tmp_path: Path) -> None:
     spec = SPACE.sample(nas.RandomTrial(seed=0))
     attrs = {**records.spec_attrs(spec, nas.cost(spec)), "timings": {"total_s": 1.5}, "status": "ok",
-             "accuracy": 0.5}
+             "accuracy": 0.5, "history": [0.25, 0.5], "worker": {"host": "h", "pid": 1}, "retry_of": 3, "seed_of": 3}
     user, system = records.split(attrs)
-    assert set(system) == {"nas:spec", "nas:timings"} and "spec" not in user and user["spec_key"] == spec.key()
+    c = nas.cost(spec)
+    assert user == {"status": "ok", "accuracy": 0.5, "macs": c.macs, "params": c.params, "retry_of": 3}
+    assert set(system) == {"nas:spec", "nas:spec_key", "nas:spec_str", "nas:flops", "nas:timings", "nas:history",
+                           "nas:worker", "nas:seed_of"}
+    # a long error: cut in the user attribute (what `optuna trials` lists), whole in the system attribute
+    long = "RuntimeError: " + "x" * 200
+    assert records.split({"error": long}) == ({"error": long[:57] + "..."}, {"nas:error": long})
+    assert records.split({"error": "short"}) == ({"error": "short"}, {})
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'a.db'}")
     study = optuna.create_study(storage=storage, directions=["maximize", "minimize"])
     live = study.ask()
     records.write(live, attrs)
     study.tell(live, [0.5, 1.0])
     new = records.read(study.trials[0])
-    assert new.spec == spec and new.timings == {"total_s": 1.5} and "spec" not in study.trials[0].user_attrs
+    assert new.spec == spec and new.timings == {"total_s": 1.5} and study.trials[0].user_attrs == user
+    assert new.key == spec.key() and records.attr(study.trials[0], "worker") == {"host": "h", "pid": 1}
     # a study written before: everything in the user attributes
     study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, values=[0.5, 1.0], user_attrs=attrs))
     old = records.read(study.trials[1])
-    assert old.spec == spec and old.timings == new.timings and old.metrics == new.metrics
+    assert old.spec == spec and old.timings == new.timings and old.metrics == new.metrics and old.key == new.key
+    assert records.attr(study.trials[1], "history") == [0.25, 0.5] == records.attr(study.trials[0], "history")

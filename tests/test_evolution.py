@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 
 import nas
 import search_spaces
+from nas.engine import records
 from nas.engine.components import make_sampler, sampler_component
 from nas.engine.schema import Component
 from nas.engine.evolution import ATTR, ParetoEvolutionSampler, rank_members
@@ -198,7 +199,7 @@ def test_a_resumed_study_continues_the_same_search(tmp_path: Path) -> None:
     assert all(p["origin"] == "mutation" for p in later)
     assert any(p["parent"] in first for p in later)
     assert all(p["parent"] < n for p, n in zip(later, range(30, 60)))
-    assert len({t.user_attrs["spec_key"] for t in trials}) == 60
+    assert len({records.attr(t, "spec_key") for t in trials}) == 60
 
 
 def test_over_budget_children_are_not_proposed(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import optuna
 import pytest
 
 import nas
+from nas.engine.records import attrs_of
 
 pytestmark = pytest.mark.slow
 
@@ -24,16 +26,26 @@ TINY_CONV = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "wi
                                           "hidden": (0, 0), "dropouts": (0.0,)}}
 
 
-def test_ray_multi_objective_two_concurrent(tmp_path: Path) -> None:
-    study = nas.search(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=4, seed=0, budget={"epochs": 2, "batch_size": 128}), run=nas.Run(storage=tmp_path / "r.db", study="r", backend=nas.Ray(resources={"cpu": 1}, max_concurrent=2)), verbose=False)
+def test_ray_multi_objective_two_concurrent(tmp_path: Path, capsys) -> None:
+    study = nas.search(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=4, seed=0, budget={"epochs": 2, "batch_size": 128}), run=nas.Run(storage=tmp_path / "r.db", study="r", backend=nas.Ray(resources={"cpu": 1}, max_concurrent=2)))
+    # the Python API says where it runs, each epoch (from the storage: the actors' output stays in Ray's logs), each
+    # trial and the end, as on the local backend
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["nas: study 'r' in sqlite:///" + str(tmp_path / "r.db"),
+                       "nas: 0/4 trials finished; running on a private local Ray instance",
+                       "nas: starting 2 Ray workers with resources {'cpu': 1} (TensorFlow loads in each: 5-60 s); "
+                       "their output goes to Ray's logs"]
+    assert len([o for o in out if re.match(r" +trial +\d: epoch 1/2  val acc ", o)]) == 4
+    assert len([o for o in out if re.match(r"\[ +\d/4\] trial ", o)]) == 4
+    assert re.fullmatch(r"nas: 4/4 finished \(4 complete, 0 pruned\), 0 over budget, 0 failed, in [\d.]+ s", out[-1])
     trials = study.optuna_study.trials
     c = study.counts()
     assert c["done"] == 4 and c["running"] == 0 and c["failed"] == 0
-    ok = [t for t in trials if t.user_attrs.get("status") == "ok"]
-    assert len(ok) == 4 and all("ray" in t.user_attrs and t.user_attrs["epochs"] == 2 for t in ok)
+    ok = [t for t in trials if attrs_of(t).get("status") == "ok"]
+    assert len(ok) == 4 and all("ray" in attrs_of(t) and attrs_of(t)["epochs"] == 2 for t in ok)
     # two long-lived Ray actors ran the four trials (one process each, TensorFlow imported once per actor)
-    assert len({t.user_attrs["worker"]["pid"] for t in ok}) == 2
-    assert len({t.user_attrs["ray"]["actor_id"] for t in ok}) == 2
+    assert len({attrs_of(t)["worker"]["pid"] for t in ok}) == 2
+    assert len({attrs_of(t)["ray"]["actor_id"] for t in ok}) == 2
     spans = sorted((t.datetime_start, t.datetime_complete) for t in ok)
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))  # two ran at once
     assert study.backend == nas.Ray(resources={"cpu": 1}, max_concurrent=2)  # stored with the study
@@ -41,7 +53,7 @@ def test_ray_multi_objective_two_concurrent(tmp_path: Path) -> None:
     study.resume(n_trials=5, backend="local", verbose=False)
     assert study.counts()["done"] == 5 and nas.load_study("r", tmp_path / "r.db").backend == nas.Local()
     last = max(study.optuna_study.trials, key=lambda t: t.number)
-    assert last.user_attrs["status"] in ("ok", "reused") and "ray" not in last.user_attrs
+    assert attrs_of(last)["status"] in ("ok", "reused") and "ray" not in attrs_of(last)
 
 
 def test_ray_asha_records_pruned_trials_as_pruned(tmp_path: Path) -> None:
@@ -52,14 +64,14 @@ def test_ray_asha_records_pruned_trials_as_pruned(tmp_path: Path) -> None:
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert pruned, "ASHA stopped no trial"
     for t in pruned:
-        assert t.user_attrs["status"] == "pruned" and t.user_attrs["pruned_by"].startswith("ray asha after epoch")
+        assert attrs_of(t)["status"] == "pruned" and attrs_of(t)["pruned_by"].startswith("ray asha after epoch")
         assert 1 <= len(t.intermediate_values) < 4
     for t in complete:  # nothing stopped early is reported as complete
         # a duplicate spec reuses the result of a fully trained one ("reused" only ever copies an "ok" trial)
-        assert t.user_attrs["status"] in ("ok", "reused") and t.user_attrs["epochs"] == 4
-        if t.user_attrs["status"] == "reused":
-            assert trials[t.user_attrs["reused_from"]].user_attrs["status"] == "ok"
-        assert t.values[0] == pytest.approx(t.user_attrs["accuracy"])
+        assert attrs_of(t)["status"] in ("ok", "reused") and attrs_of(t)["epochs"] == 4
+        if attrs_of(t)["status"] == "reused":
+            assert attrs_of(trials[attrs_of(t)["reused_from"]])["status"] == "ok"
+        assert t.values[0] == pytest.approx(attrs_of(t)["accuracy"])
 
 
 def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> None:
@@ -93,9 +105,9 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
     assert len({t.number for t in trials}) == len(trials)
     for t in trials:
         if t.state == optuna.trial.TrialState.FAIL:
-            assert "died" in t.user_attrs["error"] or "heartbeats" in t.user_attrs["error"]
-            retries = [r for r in trials if r.user_attrs.get("retry_of") == t.number]
-            assert retries and all("ray" in r.user_attrs for r in retries if r.state == optuna.trial.TrialState.COMPLETE)
+            assert "died" in attrs_of(t)["error"] or "heartbeats" in attrs_of(t)["error"]
+            retries = [r for r in trials if attrs_of(r).get("retry_of") == t.number]
+            assert retries and all("ray" in attrs_of(r) for r in retries if r.state == optuna.trial.TrialState.COMPLETE)
 
 
 def test_ray_workers_are_recycled_after_max_trials_per_worker(tmp_path: Path) -> None:
@@ -108,9 +120,9 @@ def test_ray_workers_are_recycled_after_max_trials_per_worker(tmp_path: Path) ->
     trials = sorted(study.optuna_study.trials, key=lambda t: t.number)
     assert study.counts()["done"] == 7
     # one actor at a time, each replaced after 3 trials: trials 0-2, 3-5 and 6 in three processes
-    ran = [t for t in trials if "ray" in t.user_attrs]
-    actors = [t.user_attrs["ray"]["actor_id"] for t in ran]
-    assert len(set(actors)) == len({t.user_attrs["worker"]["pid"] for t in ran}) == -(-len(ran) // 3)
+    ran = [t for t in trials if "ray" in attrs_of(t)]
+    actors = [attrs_of(t)["ray"]["actor_id"] for t in ran]
+    assert len(set(actors)) == len({attrs_of(t)["worker"]["pid"] for t in ran}) == -(-len(ran) // 3)
     assert all(actors.count(a) <= 3 for a in set(actors))
     assert [t.system_attrs["nas:worker_memory"]["trial_in_worker"] for t in ran] == \
         [i % 3 + 1 for i in range(len(ran))]
@@ -121,13 +133,13 @@ def test_ray_pool_applies_the_pareto_pruner_from_stored_data(tmp_path: Path) -> 
 
     study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=8, sampler="random", seed=4, budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01}, pruner={"name": "pareto", "options": {"reduction_factor": 2}}), run=nas.Run(storage=tmp_path / "e.db", study="e", backend=nas.Ray(max_concurrent=1)), verbose=False)
     trials = sorted(study.optuna_study.trials, key=lambda t: t.number)
-    trained = [t for t in trials if t.user_attrs.get("status") in ("ok", "pruned")]
-    assert study.counts()["done"] == 8 and all("ray" in t.user_attrs for t in trained)
+    trained = [t for t in trials if attrs_of(t).get("status") in ("ok", "pruned")]
+    assert study.counts()["done"] == 8 and all("ray" in attrs_of(t) for t in trained)
     # the same decisions as the rule gives over the stored rung results (one actor: trials in number order)
     assert _recompute(trained, 2, "margin", ("params",)) >= len(trained)
     for t in trials:
         if t.state == optuna.trial.TrialState.PRUNED:
-            assert t.user_attrs["pruned_by"].startswith("margin rung at epoch") and t.user_attrs["epochs"] < 4
+            assert attrs_of(t)["pruned_by"].startswith("margin rung at epoch") and attrs_of(t)["epochs"] < 4
 
 
 def test_ray_scheduler_with_trials_that_report_nothing(tmp_path: Path) -> None:

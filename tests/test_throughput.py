@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 import nas
 from nas.engine import records
+from nas.engine.records import attrs_of
 from nas.engine.claims import worker_seed
 from nas.engine.storage import describe_storage, open_storage
 
@@ -87,16 +88,18 @@ def test_record_attributes_are_written_in_one_transaction(tmp_path: Path) -> Non
     storage = open_storage(describe_storage(tmp_path / "r.db"))
     study = optuna.create_study(study_name="r", storage=storage)
     trial = study.ask()
-    records.write(trial, {"a": 1, "b": [1, 2], "c": {"d": "e"}})
-    assert trial.user_attrs == {"a": 1, "b": [1, 2], "c": {"d": "e"}}
-    assert storage.get_trial(trial._trial_id).user_attrs == {"a": 1, "b": [1, 2], "c": {"d": "e"}}
+    records.write(trial, {"status": "ok", "b": [1, 2], "c": {"d": "e"}}, {"constraints": [0.5]})
+    assert trial.user_attrs == {"status": "ok"}
+    stored = storage.get_trial(trial._trial_id)
+    assert stored.user_attrs == {"status": "ok"}
+    assert stored.system_attrs == {"nas:b": [1, 2], "nas:c": {"d": "e"}, "constraints": [0.5]}
     with pytest.raises(TypeError, match="not JSON serializable"):
-        records.write(trial, {"f": 2, "g": object()})
-    assert "f" not in storage.get_trial(trial._trial_id).user_attrs  # all or nothing
+        records.write(trial, {"accuracy": 2, "g": object()})
+    assert "accuracy" not in storage.get_trial(trial._trial_id).user_attrs  # all or nothing
     study.tell(trial, 1.0)
     with pytest.raises(RuntimeError, match="has already finished"):
         records.write(trial, {"h": 1, "i": 2})  # the storage's own check: no attribute on a finished trial
-    assert set(storage.get_trial(trial._trial_id).user_attrs) == {"a", "b", "c"}
+    assert set(records.attrs_of(storage.get_trial(trial._trial_id))) == {"status", "b", "c"}
 
 
 def _trials(study: nas.Study) -> list[tuple]:
@@ -109,7 +112,7 @@ def test_in_process_evaluator_search_is_the_search_a_worker_process_makes(tmp_pa
                   strategy=nas.Strategy(n_trials=25, sampler="tpe", seed=7), verbose=False)
     ours = nas.search(SPACE, run=nas.Run(storage=tmp_path / f"a.{kind}", study="a"), **common)
     # no worker process: every trial ran in this process, numbered as worker 0
-    assert {t.user_attrs["worker"]["pid"] for t in ours.optuna_study.trials} == {os.getpid()}
+    assert {records.attr(t, "worker")["pid"] for t in ours.optuna_study.trials} == {os.getpid()}
     assert ours.optuna_study.user_attrs["nas_workers_started"] == 1
     other = nas.create_study(SPACE, run=nas.Run(storage=tmp_path / f"b.{kind}", study="a"), **common)
     env = {**os.environ, "NAS_STORAGE": describe_storage(tmp_path / f"b.{kind}")}
@@ -148,13 +151,13 @@ def test_in_process_search_killed_then_resumed_to_the_exact_count(tmp_path: Path
     trials = optuna.load_study(study_name="k", storage=open_storage(url)).trials
     before = {t.number: t.values for t in trials if t.state == TrialState.COMPLETE}
     running = [t for t in trials if t.state == TrialState.RUNNING]
-    assert len(before) >= 4 and len(running) == 1 and running[0].user_attrs["worker"]["pid"] == proc.pid
+    assert len(before) >= 4 and len(running) == 1 and attrs_of(running[0])["worker"]["pid"] == proc.pid
     study = nas.load_study("k", url)
     study.resume(verbose=False)
     trials = study.optuna_study.trials
     assert study.counts()["done"] == 30 and study.counts()["running"] == 0
     killed = trials[running[0].number]
-    assert killed.state == TrialState.FAIL and f"worker process {proc.pid} died" in killed.user_attrs["error"]
-    retry = [t for t in trials if t.user_attrs.get("retry_of") == killed.number]
+    assert killed.state == TrialState.FAIL and f"worker process {proc.pid} died" in attrs_of(killed)["error"]
+    retry = [t for t in trials if attrs_of(t).get("retry_of") == killed.number]
     assert len(retry) == 1 and retry[0].params == killed.params and retry[0].state == TrialState.COMPLETE
     assert all(trials[n].values == v for n, v in before.items())

@@ -32,6 +32,9 @@ def run(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool) ->
 
         run_ray(study, url, config, verbose=verbose)
     else:
+        from nas._quiet import import_keras
+
+        import_keras()  # keras-tuner imports TensorFlow: without its start-up banner in the caller's terminal
         from nas.keras_tuner import run_study
 
         run_study(study, config, verbose=verbose)

@@ -27,7 +27,7 @@ import optuna
 from nas.devices import Placement
 from nas.engine import records
 from nas.engine.claims import SearchStopped, counts, fail_dead_trials, next_worker_number, stop_reason, stopped, worker_seed
-from nas.engine.progress import FINISHED, listened, report_finished
+from nas.engine.progress import FINISHED, Live, listened
 from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path, mask_url
 from nas.engine.where import Local
@@ -89,7 +89,7 @@ class _Workers:
         startup: dict[int, float] = {}
         running: set[int] = set()
         for t in trials:
-            pid = (t.user_attrs.get("worker") or {}).get("pid")
+            pid = (records.attr(t, "worker") or {}).get("pid")
             if pid in self.procs:
                 timings = records.attrs_of(t).get("timings") or {}
                 if "startup_s" in timings:
@@ -154,11 +154,11 @@ def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: b
     lock = lock_path(url)
     seed = worker_seed(config.strategy.seed, next_worker_number(study, lock))
     own, config = open_worker_study(study.study_name, url, seed, artifacts=config.artifacts)
-    reported = {t.number for t in own.get_trials(deepcopy=False, states=FINISHED)}
+    live = Live(own.get_trials(deepcopy=False), config.n_trials, verbose)
 
     def after(trial: optuna.Trial) -> None:
         if verbose or listened():
-            report_finished(own.get_trials(deepcopy=False), reported, config.n_trials, verbose)
+            live.update(own.get_trials(deepcopy=False))
     try:
         with warnings.catch_warnings():  # Optuna's note that heartbeats are meant for Study.optimize
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
@@ -170,10 +170,13 @@ def in_process(study: optuna.Study, url: str, config: StudyConfig, *, verbose: b
             print(f"nas: stopped; continue with `nas resume --study {study.study_name} --storage {mask_url(url)}`",
                   flush=True)
         raise
-    c = counts(own.get_trials(deepcopy=False))
+    trials = own.get_trials(deepcopy=False)
+    c = counts(trials)
     reason = stop_reason(c, config)
     if reason is not None:
         raise stopped(reason, c, config, study.study_name)
+    if verbose:
+        print(live.summary(trials), flush=True)
 
 
 def supervise(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool = True, poll: float = 0.5) -> None:
@@ -183,19 +186,20 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bo
     target = config.n_trials
     Path(config.artifacts).mkdir(parents=True, exist_ok=True)
     if (backend.n_workers or 1) == 1 and config.evaluator is not None:
-        t_start = time.perf_counter()
-        in_process(study, url, config, verbose=verbose)
         if verbose:
-            _summary(study, target, t_start)
+            c = counts(study.get_trials(deepcopy=False))
+            print(f"nas: {c['done']}/{target} trials finished; evaluating in this process", flush=True)
+        in_process(study, url, config, verbose=verbose)
         return
     workers = _Workers(study, url, config, backend)
-    reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
-    t_start = time.perf_counter()
+    live = Live(study.get_trials(deepcopy=False), target, verbose)
     if verbose:
         c = counts(study.get_trials(deepcopy=False))
         where = ", ".join(sorted({p.describe() for p in workers.placements}))
-        print(f"nas: {c['done']}/{target} trials finished; running up to {len(workers.placements)} worker "
-              f"process(es) ({where}); logs in {config.artifacts}", flush=True)
+        n = min(len(workers.placements), max(1, target - c["done"]))
+        loads = "TensorFlow loads in each: 5-60 s" if config.evaluator is None else "no TensorFlow: an evaluator"
+        print(f"nas: {c['done']}/{target} trials finished; starting {n} worker process{'es' if n > 1 else ''} on "
+              f"{where} ({loads}); their logs in {config.artifacts}", flush=True)
     try:
         while True:
             workers.reap()
@@ -203,12 +207,12 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bo
                 fail_dead_trials(study, reason_for=workers.reasons)
             trials = study.get_trials(deepcopy=False)
             c = counts(trials)
-            for t in report_finished(trials, reported, target, verbose):
-                if t.user_attrs.get("status") != "failed" or "worker process" not in str(t.user_attrs.get("error")):
+            for t in live.update(trials):
+                if t.user_attrs.get("status") != "failed" or "worker process" not in str(records.attr(t, "error")):
                     workers.crashes = 0
             reason = stop_reason(c, config)
             if reason is not None:
-                errors = [str(t.user_attrs.get("error")) for t in trials if t.state == optuna.trial.TrialState.FAIL]
+                errors = [str(records.attr(t, "error")) for t in trials if t.state == optuna.trial.TrialState.FAIL]
                 raise stopped(reason + ("; the last errors: " + " | ".join(errors[-3:]) if c["failed"] else ""), c,
                               config, study.study_name)
             if c["done"] >= target and not workers.procs:
@@ -227,14 +231,7 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bo
                   flush=True)
         raise
     if verbose:
-        _summary(study, target, t_start)
-
-
-def _summary(study: optuna.Study, target: int, t_start: float) -> None:
-    c = counts(study.get_trials(deepcopy=False))
-    print(f"nas: {c['done']}/{target} finished ({c['complete']} complete, {c['pruned']} pruned), "
-          f"{c['infeasible']} over budget, {c['failed']} failed, in {time.perf_counter() - t_start:.1f} s",
-          flush=True)
+        print(live.summary(study.get_trials(deepcopy=False)), flush=True)
 
 
 # ------------------------------------------------------------------ the worker process

@@ -20,6 +20,7 @@ reported to Tune, so a trial that trained to the end always records its full res
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -32,8 +33,9 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.backends.ray_folders import RAY_DIR, TOKEN, make_private_folder, remove_dead
+from nas.engine import records
 from nas.engine.claims import SearchStopped, claim, counts, fail_dead_trials, stop_reason, stopped
-from nas.engine.progress import FINISHED, report_finished
+from nas.engine.progress import Live
 from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path
 from nas.engine.where import Ray
@@ -97,7 +99,7 @@ def _start(folder: str) -> None:
     AuthenticationTokenLoader.instance().reset_cache()
     ray_constants.ENABLE_RAY_CLUSTER = False
     context = ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-                       _temp_dir=os.path.join(folder, RAY_DIR))
+                       logging_level=logging.WARNING, _temp_dir=os.path.join(folder, RAY_DIR))
     if context.address_info["node_ip_address"] != "127.0.0.1":
         raise RuntimeError(f"Ray chose the node address {context.address_info['node_ip_address']!r}, not 127.0.0.1: "
                            f"its servers would listen on every interface, so nas does not start it")
@@ -133,7 +135,7 @@ def pool_worker(study_name: str, url: str, max_trials: int, artifacts: str) -> i
         import_keras()
     context = ray.get_runtime_context()
     return work(study, config, lock_path(url), max_trials,
-                tags={"ray": {"actor_id": context.get_actor_id(), "node_id": context.get_node_id()}})
+                tags={"ray": {"actor_id": context.get_actor_id(), "node_id": context.get_node_id()}}, echo=True)
 
 
 def _actor_options(resources: dict[str, float]) -> dict[str, Any]:
@@ -147,7 +149,7 @@ def _actor_options(resources: dict[str, float]) -> dict[str, Any]:
     return options
 
 
-def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *, verbose: bool) -> None:
+def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, live: Live) -> None:
     """Keep ``max_concurrent`` pool actors busy until the target is met; an actor that finishes its
     ``max_trials_per_worker`` trials is replaced, one that dies has its trial failed and re-enqueued."""
     import ray
@@ -164,7 +166,11 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
         concurrency = 2 if not backend.address else max(1, int(ray.cluster_resources().get("CPU", 1) // per))
     options = _actor_options(dict(backend.resources))
     running: dict[Any, Any] = {}
-    reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
+    if live.verbose:
+        n = min(concurrency, max(1, target - counts(study.get_trials(deepcopy=False))["done"]))
+        loads = "TensorFlow loads in each: 5-60 s" if config.evaluator is None else "no TensorFlow: an evaluator"
+        print(f"nas: starting {n} Ray worker{'s' if n > 1 else ''} with resources {dict(backend.resources)} "
+              f"({loads}); their output goes to Ray's logs", flush=True)
     crashes = 0
     known = {t.number for t in study.get_trials(deepcopy=False)}  # a new trial means a worker was placed
     started, told = time.time(), 0.0
@@ -174,7 +180,7 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 fail_dead_trials(study)
             trials = study.get_trials(deepcopy=False)
             c = counts(trials)
-            if report_finished(trials, reported, target, verbose):
+            if live.update(trials):
                 crashes = 0
             reason = stop_reason(c, config)
             if reason is not None:
@@ -234,12 +240,13 @@ def ray_trial(tune_config: dict[str, Any], storage: str = "", artifacts: str = "
     if config.evaluator is None:
         import_keras()
     runner = Runner(study, config)
+    runner.echo = True  # to the Tune trial's log
     last = config.budget.epochs - 1
     while True:
         trial = claim(study, config, lock)
         if trial is None:
             return  # the target was reached by other trials
-        trial.set_user_attr("ray", {"trial_id": tune.get_context().get_trial_id()})
+        records.write(trial, {"ray": {"trial_id": tune.get_context().get_trial_id()}})
 
         def hook(epoch: int, accuracy: float, trial: Any = trial) -> None:
             if epoch < last:  # the final epoch is never reported: the trial then always records its result
@@ -271,9 +278,8 @@ def _marking_scheduler(kind: str, epochs: int, url: str) -> Any:
             decision = super().on_trial_result(tune_controller, trial, result)
             if decision == TrialScheduler.STOP and "nas_trial_id" in result and result["epoch"] < epochs:
                 try:
-                    storage.set_trial_user_attr(result["nas_trial_id"], "status", "pruned")
-                    storage.set_trial_user_attr(result["nas_trial_id"], "pruned_by", f"ray {kind} after epoch "
-                                                f"{result['epoch']}")
+                    records.set_attrs(storage, result["nas_trial_id"], {
+                        "status": "pruned", "pruned_by": f"ray {kind} after epoch {result['epoch']}"})
                     if storage.set_trial_state_values(result["nas_trial_id"], state=TrialState.PRUNED):
                         self.pruned.append(result["nas_trial"])
                 except Exception:
@@ -284,6 +290,21 @@ def _marking_scheduler(kind: str, epochs: int, url: str) -> Any:
         return Marking(metric="accuracy", mode="max", time_attr="epoch", max_t=epochs, grace_period=1,
                        reduction_factor=3)
     return Marking(metric="accuracy", mode="max", time_attr="epoch", max_t=epochs, reduction_factor=3)
+
+
+def _following(study: optuna.Study, live: Live, every: float = 0.5) -> Any:
+    """A Tune callback that prints the search's progress (:class:`nas.engine.progress.Live`) from the storage
+    while Tune runs its trials, at most every ``every`` seconds of Tune's event loop."""
+    from ray.tune import Callback
+
+    class Following(Callback):  # type: ignore[misc]
+        last = 0.0
+
+        def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+            if time.time() - self.last >= every:
+                self.last = time.time()
+                live.update(study.get_trials(deepcopy=False))
+    return Following()
 
 
 def _signal_handlers() -> dict[int, Any]:
@@ -307,7 +328,8 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool
     if not ray.is_initialized():
         handlers = _signal_handlers()
         if backend.address:  # the cluster's own authentication settings stay as the user set them
-            ray.init(address=backend.address, include_dashboard=False, log_to_driver=False)
+            ray.init(address=backend.address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
             joined = True
         else:
             removed, _ = remove_dead()  # what drivers killed earlier left running
@@ -315,18 +337,24 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool
                 print(r.line(), file=sys.stderr, flush=True)
             folder = str(make_private_folder())
             local = (start_local_ray(folder), folder)
+    live = Live(study.get_trials(deepcopy=False), target, verbose)
     try:
         problem = backend.unsatisfiable(ray.nodes())
         if problem is not None:  # Ray would wait for it forever, in silence
             raise ValueError(problem)
+        if verbose:
+            c = counts(study.get_trials(deepcopy=False))
+            where = f"the Ray cluster at {backend.address}" if backend.address else "a private local Ray instance"
+            print(f"nas: {c['done']}/{target} trials finished; running on {where}", flush=True)
         if backend.scheduler is None:
-            _run_pool(study, url, config, backend, verbose=verbose)
+            _run_pool(study, url, config, backend, live)
+            if verbose:
+                print(live.summary(study.get_trials(deepcopy=False)), flush=True)
             return
         with claim_lock(lock_path(url)):
             fail_dead_trials(study)
         trainable = tune.with_resources(tune.with_parameters(ray_trial, storage=url, artifacts=config.artifacts),
                                         dict(backend.resources))
-        reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
         rounds = 0
         while True:
             c = counts(study.get_trials(deepcopy=False))
@@ -349,12 +377,14 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool
                 run_config=tune.RunConfig(name=f"{study.study_name}-{int(time.time())}",
                                           storage_path=str(Path(config.artifacts).resolve() / "ray"),
                                           failure_config=tune.FailureConfig(max_failures=config.strategy.max_retries),
-                                          verbose=0),
+                                          callbacks=[_following(study, live)], verbose=0),
             )
             tuner.fit()
             with claim_lock(lock_path(url)):
                 fail_dead_trials(study)
-            report_finished(study.get_trials(deepcopy=False), reported, target, verbose)
+            live.update(study.get_trials(deepcopy=False))
+        if verbose:
+            print(live.summary(study.get_trials(deepcopy=False)), flush=True)
     finally:
         if local is not None:
             stop_local_ray(*local)

@@ -27,6 +27,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from nas.engine import records
 from nas.engine.schema import StudyConfig, read_config
 from nas.engine.storage import GRACE_PERIOD, HOST, claim_lock
 
@@ -126,7 +127,7 @@ def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 
                 try:
                     with _signals_held():
                         trial = study.ask()
-                        trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid()})
+                        records.write(trial, {"worker": {"host": HOST, "pid": os.getpid()}})
                         _first_heartbeat(study, trial._trial_id)
                 except KeyboardInterrupt:  # a Ctrl-C that came during the claim: give the trial back
                     if trial is not None:
@@ -181,8 +182,7 @@ def fail_running(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, reason
     finished). False if another process finished it first."""
     storage = study._storage
     try:
-        storage.set_trial_user_attr(trial._trial_id, "error", reason)
-        storage.set_trial_user_attr(trial._trial_id, "status", "failed")
+        records.set_attrs(storage, trial._trial_id, {"error": reason, "status": "failed"})
         return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL))
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
@@ -198,7 +198,7 @@ def give_back(study: optuna.Study, trial_id: int, reason: str, max_retries: int)
 def seed_of(trial: Any) -> int:
     """The trial number that sets a trial's training seed: its own, or for a re-run (:func:`requeue`) that of
     the first attempt, so a re-run trains as the interrupted run would have."""
-    return int(trial.user_attrs.get("seed_of", trial.number))
+    return int(records.attr(trial, "seed_of", trial.number))
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, max_retries: int | None = None) -> int | None:
@@ -206,14 +206,15 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, max_retries
     used, or None when the limit is reached."""
     if max_retries is None:
         max_retries = read_config(study).strategy.max_retries
-    retries = int(trial.user_attrs.get("retries", 0))
+    retries = int(records.attr(trial, "retries", 0))
     if not trial.params or retries >= max_retries:
         return None
     # the re-run trains with the first attempt's seed, so it trains as that attempt would have
     attrs: dict[str, Any] = {"retry_of": trial.number, "retries": retries + 1, "seed_of": seed_of(trial)}
-    if "warm_start" in trial.user_attrs:
-        attrs["warm_start"] = trial.user_attrs["warm_start"]
-    study.enqueue_trial(dict(trial.params), user_attrs=attrs, skip_if_exists=False)
+    warm = records.attr(trial, "warm_start")
+    if warm is not None:
+        attrs["warm_start"] = warm
+    records.enqueue(study, dict(trial.params), attrs)
     return retries + 1
 
 
@@ -229,7 +230,7 @@ def _stale_ids(study: optuna.Study) -> set[int]:
 
 def _death(t: optuna.trial.FrozenTrial, stale: set[int], reason_for: dict[int, str], now: datetime.datetime) -> str | None:
     """Why a RUNNING trial is dead, or None if its worker may still be at work."""
-    worker = t.user_attrs.get("worker")
+    worker = records.attr(t, "worker")
     if not worker:
         started = t.datetime_start
         if started is not None and (now - started).total_seconds() > GRACE_PERIOD:

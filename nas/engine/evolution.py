@@ -81,6 +81,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.budget import ANALYTIC, CONSTRAINTS
+from nas.engine import records
 from nas.engine.distributions import from_optuna, to_optuna
 from nas.ranking import fronts, fronts_and_crowding
 from nas.trial import ReplayTrial, draw, grid
@@ -495,7 +496,7 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
     def _key(self, trial: FrozenTrial) -> str | None:
         """The spec key of a trial: recorded by nas, planned by this sampler, or replayed from its params (an
         enqueued trial's fixed ones included)."""
-        key = trial.user_attrs.get("spec_key")
+        key = records.attr(trial, "spec_key")
         if isinstance(key, str):
             return key
         finished = trial.state.is_finished()
@@ -565,7 +566,7 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
     def _pruned_value(t: FrozenTrial, name: str, direction: StudyDirection) -> float:
         """A stopped trial's objective: its last measured accuracy, its exact cost (worst if unknown)."""
         worst = -math.inf if direction == StudyDirection.MAXIMIZE else math.inf
-        a = t.user_attrs
+        a = records.attrs_of(t)
         if name == "accuracy":
             history = a.get("history") or []
             value = a.get("accuracy", history[-1] if history else None)

@@ -1,17 +1,24 @@
 """The trial record: what is stored on each Optuna trial, written by every backend and read by ``nas.Study``.
 
-One trial's record is a set of Optuna user attributes, readable by plain Optuna tools:
+One trial's record is a set of attributes, readable by plain Optuna tools:
 
-* the architecture: ``spec`` (ArchSpec JSON; like ``timings``, ``worker_memory`` and ``traceback`` it is stored as the
-  system attribute ``nas:spec``, out of Optuna's listings of user attributes), ``spec_key``, ``spec_str``, and its analytic ``macs``,
-  ``flops``, ``params``;
+* the architecture: ``spec`` (ArchSpec JSON), ``spec_key``, ``spec_str``, and its analytic ``macs``, ``flops``,
+  ``params``;
 * the result: ``accuracy``, ``latency_ms``, ``train_accuracy``, ``loss``, ``epochs``, ``history`` (validation
-  accuracy per epoch), ``weights`` (file) and ``weights_sha256`` (its checksum, checked by export);
+  accuracy per epoch), ``rungs`` (accuracy and decision at each rung of nas's early stopping), ``weights`` (file)
+  and ``weights_sha256`` (its checksum, checked by export);
 * the outcome: ``status`` (ok / reused / infeasible / pruned / failed), ``error``, ``traceback``,
   ``reused_from`` (the trial whose result a repeated architecture took: a complete one, or a stopped one for a
-  ``pruned`` repeat), ``pruned_by``; and how it ran: ``worker``, ``timings``, ``worker_memory``, ``retries``,
-  ``devices`` (what it trained on: the devices seen and used, strategy, replicas, precision, XLA;
-  :func:`nas.devices.where`).
+  ``pruned`` repeat), ``pruned_by``; and how it ran: ``worker`` (host and pid), ``timings``, ``worker_memory``,
+  ``retry_of``, ``retries`` and ``seed_of`` (a re-run of a trial whose worker died), ``warm_start`` (the label of
+  an enqueued starting point), ``devices`` (what it trained on: the devices seen and used, strategy, replicas, precision, XLA;
+  :func:`nas.devices.where`), ``progress`` (the epoch a running trial is at: :mod:`nas.engine.progress`).
+
+The short values (``USER_KEYS``: status, accuracy, macs, params, latency, epochs, a short error, the trial a
+re-run or a repeat stands for) are Optuna user attributes, which ``optuna trials``, ``trials_dataframe()`` and optuna-dashboard
+list: a row of ``optuna trials`` stays readable. Every other key is the trial system attribute ``nas:<key>``
+(an error longer than ``ERROR_CHARS`` is cut in the user attribute and whole in ``nas:error``). :func:`read` and
+:func:`attr` merge both, so studies stored before, which kept more keys as user attributes, read the same.
 
 A finished trial of a study with constraints also holds their values (<= 0: within the limit) as the Optuna
 system attribute ``constraints``, a list in the order of :func:`constraint_names`: Optuna's older list form,
@@ -39,16 +46,17 @@ from nas.budget import ANALYTIC, CONSTRAINTS, OBJECTIVES
 from nas.cost import Cost
 from nas.spec import ArchSpec
 
-__all__ = ["CONSTRAINTS_ATTR", "LONG_KEYS", "RESULT_KEYS", "STATUSES", "SYSTEM_PREFIX", "TrialRecord",
-           "analytic_violations", "attrs_of", "constraint_names", "constraint_values", "constraints_attr",
-           "failure_attrs", "file_sha256", "infeasible_attrs", "objective_values", "read", "result_attrs",
-           "same_spec_result", "same_spec_stopped", "spec_attrs", "split", "stopped_at", "write"]
+__all__ = ["CONSTRAINTS_ATTR", "ERROR_CHARS", "RESULT_KEYS", "STATUSES", "SYSTEM_PREFIX", "TrialRecord", "USER_KEYS",
+           "analytic_violations", "attr", "attrs_of", "constraint_names", "constraint_values", "constraints_attr",
+           "enqueue", "failure_attrs", "file_sha256", "infeasible_attrs", "objective_values", "read", "result_attrs",
+           "same_spec_result", "same_spec_stopped", "set_attrs", "spec_attrs", "split", "stopped_at", "write"]
 
 STATUSES = ("ok", "reused", "infeasible", "pruned", "failed", "running", "waiting")
-# long values, kept out of Optuna's user attributes (so that `optuna trials` and the dashboard list short ones)
-# as trial system attributes named "nas:<key>"; read() merges both, and reads older studies that stored them
-# as user attributes
-LONG_KEYS = ("spec", "timings", "worker_memory", "traceback", "devices")
+# the short values kept as Optuna user attributes (listed by `optuna trials` and optuna-dashboard); every other key
+# is the trial system attribute "nas:<key>" (see the module docstring)
+USER_KEYS = ("status", "accuracy", "macs", "params", "latency_ms", "epochs", "error", "reused_from", "retry_of",
+             "kt_trial_id", "kt_rejection")
+ERROR_CHARS = 60  # an error longer than this is cut in the user attribute (whole in "nas:error")
 SYSTEM_PREFIX = "nas:"
 # what a trained (or evaluated) trial adds to its record; a reused trial copies these from the original
 RESULT_KEYS = ("accuracy", "latency_ms", "train_accuracy", "loss", "epochs", "history", "weights", "weights_sha256")
@@ -89,14 +97,37 @@ _STATE_STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "waiting", T
 
 
 def split(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``attrs`` as (Optuna user attributes, Optuna system attributes): the ``LONG_KEYS`` go to the second,
-    named ``nas:<key>``."""
-    user = {k: v for k, v in attrs.items() if k not in LONG_KEYS}
-    return user, {SYSTEM_PREFIX + k: v for k, v in attrs.items() if k in LONG_KEYS}
+    """``attrs`` as (Optuna user attributes, Optuna system attributes): the ``USER_KEYS`` go to the first, the
+    others to the second, named ``nas:<key>``; an ``error`` longer than ``ERROR_CHARS`` is cut in the first and
+    whole in the second."""
+    user = {k: v for k, v in attrs.items() if k in USER_KEYS}
+    system = {SYSTEM_PREFIX + k: v for k, v in attrs.items() if k not in USER_KEYS}
+    error = user.get("error")
+    if isinstance(error, str) and len(error) > ERROR_CHARS:
+        user["error"] = error[:ERROR_CHARS - 3] + "..."
+        system[SYSTEM_PREFIX + "error"] = error
+    return user, system
+
+
+def _frozen(t: Any) -> Any:
+    """``t`` as a ``FrozenTrial``: a live ``optuna.Trial`` has no system attributes of its own, but keeps the
+    trial as claimed (with those written since through :func:`write`)."""
+    return getattr(t, "_cached_frozen_trial", t)
+
+
+def attr(t: Any, key: str, default: Any = None) -> Any:
+    """One value of a trial's record (``t`` a ``FrozenTrial`` or a live trial), wherever it is stored: the
+    ``nas:`` system attribute, else the user attribute (studies stored before kept most values there)."""
+    t = _frozen(t)
+    system = getattr(t, "system_attrs", None) or {}
+    if SYSTEM_PREFIX + key in system:
+        return system[SYSTEM_PREFIX + key]
+    return t.user_attrs.get(key, default)
 
 
 def attrs_of(t: Any) -> dict[str, Any]:
-    """Every nas attribute of a stored trial: its user attributes and its ``nas:`` system attributes."""
+    """Every nas attribute of a trial: its user attributes and its ``nas:`` system attributes."""
+    t = _frozen(t)
     system = getattr(t, "system_attrs", None) or {}
     return {**t.user_attrs, **{k[len(SYSTEM_PREFIX):]: v for k, v in system.items() if k.startswith(SYSTEM_PREFIX)}}
 
@@ -190,6 +221,25 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def enqueue(study: optuna.Study, params: dict[str, Any], attrs: dict[str, Any]) -> None:
+    """Enqueue a trial with fixed ``params``, as ``Study.enqueue_trial`` does (a WAITING trial whose system
+    attribute ``fixed_params`` holds them), with the record values ``attrs`` each where :func:`split` puts it
+    (``enqueue_trial`` takes user attributes only)."""
+    user, system = split(attrs)
+    study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": params, **system},
+                                              user_attrs=user))
+
+
+def set_attrs(storage: Any, trial_id: int, attrs: dict[str, Any]) -> None:
+    """Write ``attrs`` on a RUNNING trial known by its id (not a live ``optuna.Trial``: a trial another process
+    runs, or one claimed this instant), each where :func:`split` puts it."""
+    user, system = split(attrs)
+    for k, v in user.items():
+        storage.set_trial_user_attr(trial_id, k, v)
+    for k, v in system.items():
+        storage.set_trial_system_attr(trial_id, k, v)
+
+
 def write(trial: optuna.Trial, attrs: dict[str, Any], system_attrs: dict[str, Any] | None = None) -> None:
     """Write ``attrs`` (and ``system_attrs``, Optuna system attributes by their own names, e.g.
     :func:`constraints_attr`) on a live (RUNNING) trial: on an RDB storage (SQLite, PostgreSQL) in one
@@ -238,7 +288,7 @@ def _rdb_of(storage: Any) -> optuna.storages.RDBStorage | None:
 def stopped_at(t: optuna.trial.FrozenTrial) -> tuple[str, float] | None:
     """The rung (epochs, as stored) where nas's pruner stopped ``t`` and the accuracy it judged there, or None
     (not stopped at a rung: complete, or stopped by another pruner)."""
-    for rung, (accuracy, kept) in (t.user_attrs.get("rungs") or {}).items():
+    for rung, (accuracy, kept) in (attr(t, "rungs") or {}).items():
         if not kept:
             return rung, float(accuracy)
     return None
@@ -249,7 +299,7 @@ def same_spec_stopped(trials: list[optuna.trial.FrozenTrial], key: str,
     """An earlier trial of the same architecture that trained until nas's pruner stopped it at a rung (not
     itself a repeat), among ``trials``."""
     for t in trials:
-        if (t.state == TrialState.PRUNED and t.number != number and t.user_attrs.get("spec_key") == key
+        if (t.state == TrialState.PRUNED and t.number != number and attr(t, "spec_key") == key
                 and t.user_attrs.get("status") == "pruned" and "reused_from" not in t.user_attrs
                 and stopped_at(t) is not None):
             return t
@@ -263,7 +313,7 @@ def same_spec_result(study: optuna.Study, key: str, number: int,
     if trials is None:
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     for t in trials:
-        if (t.state == TrialState.COMPLETE and t.number != number and t.user_attrs.get("spec_key") == key
+        if (t.state == TrialState.COMPLETE and t.number != number and attr(t, "spec_key") == key
                 and t.user_attrs.get("status") == "ok"):
             return t
     return None

@@ -33,6 +33,7 @@ from nas.cost import cost
 from nas.engine import records
 from nas.engine.claims import seed_of
 from nas.engine.components import make_evaluator
+from nas.engine.progress import epoch_line, progress_attr
 from nas.engine.schema import NAS_PRUNERS, StudyConfig
 from nas.rungs import keep
 from nas.spec import ArchSpec
@@ -104,7 +105,7 @@ def _inherited(trials: list[Any], retry_of: Any, rung: str) -> bool | None:
         return None
     for t in trials:
         if t.number == retry_of:
-            decision = (t.user_attrs.get("rungs") or {}).get(rung)
+            decision = (records.attr(t, "rungs") or {}).get(rung)
             return None if decision is None else bool(decision[1])
     return None
 
@@ -124,6 +125,8 @@ class Runner:
     epoch_hook: Any = None
     # attributes every trial of this runner records (the Ray pool: which actor ran it)
     tags: dict[str, Any] = {}
+    # print each epoch's progress line to stdout too (a worker process: its log)
+    echo = False
 
     def __init__(self, study: optuna.Study, config: StudyConfig) -> None:
         from nas.data import load_data
@@ -219,7 +222,7 @@ class Runner:
         if same is None:
             self._reuse_stopped(trial, metrics["spec_key"], seen)
             return
-        reused = records.result_attrs(same.user_attrs)
+        reused = records.result_attrs(records.attrs_of(same))
         self._pending.update({**reused, "status": "reused", "reused_from": same.number})
         measured = records.constraint_values(same, self.config.constraints)
         for name in self.config.constraints:  # the measured ones are the original's (the analytic ones are equal)
@@ -259,11 +262,11 @@ class Runner:
         pool = self._rung_pool(trials, rung, {trial.number, same.number}, cost_keys)
         if keep(options["rule"], mine, pool + [mine], int(options["reduction_factor"])):
             return  # it would go on now: train it
-        self._history = list(same.user_attrs.get("history") or [])
+        self._history = list(records.attr(same, "history") or [])
         self._pending["reused_from"] = same.number
         for step, value in same.intermediate_values.items():  # what Optuna's samplers read of a stopped trial
             self.study._storage.set_trial_intermediate_value(trial._trial_id, step, value)
-        raise optuna.TrialPruned(f"{same.user_attrs.get('pruned_by')}, reused from trial {same.number}")
+        raise optuna.TrialPruned(f"{records.attr(same, 'pruned_by')}, reused from trial {same.number}")
 
     def _evaluate(self, trial: optuna.Trial, spec: ArchSpec, timings: dict[str, float]) -> dict[str, Any]:
         if self.evaluator is not None:
@@ -342,9 +345,14 @@ class Runner:
     def _rung_pool(trials: list[Any], rung: str, leave_out: set[int],
                    cost_keys: tuple[str, ...]) -> list[tuple[float, tuple[float, ...]]]:
         """(accuracy, costs) at ``rung`` of the trials that reached it, failed ones and ``leave_out`` left out."""
-        return [(float(t.user_attrs["rungs"][rung][0]), tuple(float(t.user_attrs[k]) for k in cost_keys))
-                for t in trials if t.number not in leave_out and t.state != TrialState.FAIL
-                and rung in (t.user_attrs.get("rungs") or {}) and all(k in t.user_attrs for k in cost_keys)]
+        pool = []
+        for t in trials:
+            if t.number in leave_out or t.state == TrialState.FAIL:
+                continue
+            a = records.attrs_of(t)
+            if rung in (a.get("rungs") or {}) and all(k in a for k in cost_keys):
+                pool.append((float(a["rungs"][rung][0]), tuple(float(a[k]) for k in cost_keys)))
+        return pool
 
     def _rung_hook(self, trial: optuna.Trial) -> Any:
         """Checks the trial at each rung: records its accuracy there (calibrated when the pruner says so) and the
@@ -371,7 +379,7 @@ class Runner:
                 mine = (float(val_acc), costs)
                 kept = keep(rule, mine, pool + [mine], eta)
             reached[str(e)] = [round(float(val_acc), 6), bool(kept)]
-            trial.set_user_attr("rungs", dict(reached))
+            records.write(trial, {"rungs": dict(reached)})
             if not kept:
                 source = "" if inherited is None else f", decision of trial {trial.user_attrs['retry_of']}"
                 raise optuna.TrialPruned(f"{rule} rung at epoch {e} (reduction factor {eta}{source})")
@@ -381,7 +389,8 @@ class Runner:
     def _epoch_report(self, trial: optuna.Trial) -> Any:
         """The per-epoch callback: the rung checks (``pareto`` pruner), Optuna's pruner (single-objective
         accuracy), and the backend's hook; it keeps the per-epoch accuracy for a stopped trial's record."""
-        hooks: list[Any] = [lambda epoch, val_acc: self._history.append(round(float(val_acc), 6))]
+        hooks: list[Any] = [lambda epoch, val_acc: self._history.append(round(float(val_acc), 6)),
+                            self._progress(trial)]
         last = self.config.budget.epochs - 1
         pruner = self.config.strategy.pruner
         if pruner is not None and pruner.name in NAS_PRUNERS:
@@ -404,11 +413,36 @@ class Runner:
                 hook(epoch, val_acc)
         return report
 
+    def _progress(self, trial: optuna.Trial) -> Any:
+        """The per-epoch record of where training is (``progress``: what the driver's progress lines read, see
+        :mod:`nas.engine.progress`), one small write per epoch; with ``echo`` the epoch's line is printed too.
+        A write the storage refuses for a passing reason costs the line, not the trial (the record is written at
+        the end); a trial another process ended stops here."""
+        epochs = self.config.budget.epochs
+        accuracy: list[float] = []
+        seconds: list[float] = []
+
+        def record(epoch: int, val_acc: float) -> None:
+            accuracy.append(float(val_acc))
+            seconds.append(time.perf_counter() - self._train_started)
+            attrs = progress_attr(epochs, accuracy, seconds)
+            try:
+                records.write(trial, attrs)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                raise
+            except Exception as exc:
+                if _interrupted(exc):
+                    raise KeyboardInterrupt from exc
+            if self.echo:
+                print(epoch_line(trial.number, attrs["progress"], epoch), flush=True)
+        return record
+
     def _train(self, trial: optuna.Trial, spec: ArchSpec, timings: dict[str, float]) -> dict[str, Any]:
         from nas.train import evaluate_latency, train_model
 
         budget, config = self.config.budget, self.config
         self._flush(trial)  # what is being trained is on record before training starts
+        self._train_started = time.perf_counter()
         log_dir = (os.path.join(config.artifacts, "tensorboard", f"{self.study.study_name}.trial-{trial.number}")
                    if budget.tensorboard else None)
         result = train_model(spec, self.data, budget, seed=budget.seed + seed_of(trial), log_dir=log_dir,

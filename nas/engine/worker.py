@@ -82,7 +82,7 @@ def worker_main(argv: list[str] | None = None) -> int:
         check_data(config.data)  # moved or deleted data: one clear error before a trial is claimed
         import_keras()
     ready = None if args.wait_for is None else (lambda: wait_exit([args.wait_for]))
-    return work(study, config, lock_path(url), args.max_trials, ready=ready)
+    return work(study, config, lock_path(url), args.max_trials, ready=ready, echo=True)
 
 
 def wait_exit(pids: list[int], timeout: float | None = None) -> None:
@@ -113,19 +113,21 @@ def _process_age() -> float:
         return 0.0
 
 
-def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 0,
-         after: Any = None, tags: dict[str, Any] | None = None, ready: Any = None, startup: bool = True) -> int:
+def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 0, after: Any = None,
+         tags: dict[str, Any] | None = None, ready: Any = None, startup: bool = True, echo: bool = False) -> int:
     """The worker loop: claim a trial, run it, until the target is met (or ``max_trials`` are done); 130 after a
     Ctrl-C (the trial is given back). ``ready()`` is called once everything is loaded, before the first claim;
-    ``after(trial)`` after each trial; ``tags`` are recorded on every trial. The first trial's timings include
-    ``startup_s`` (process start to loaded; ``startup=False`` when the loop runs in a process that was not
-    started for it, e.g. the caller's), every trial's ``claim_s`` (the claim, waits included). The record is read
-    again before each claim (a resume may raise the target), except its artefact folder: the one ``config`` holds,
-    confirmed when the worker started, is kept."""
+    ``after(trial)`` after each trial; ``tags`` are recorded on every trial; with ``echo`` each epoch's progress
+    line is printed (to the worker's log). The first trial's timings include ``startup_s`` (process start to
+    loaded; ``startup=False`` when the loop runs in a process that was not started for it, e.g. the caller's),
+    every trial's ``claim_s`` (the claim, waits included). The record is read again before each claim (a resume
+    may raise the target), except its artefact folder: the one ``config`` holds, confirmed when the worker started,
+    is kept."""
     from nas.engine.runner import Runner
 
     runner = Runner(study, config)
     runner.tags = dict(tags or {})
+    runner.echo = echo
     before = {"startup_s": round(_process_age(), 3)} if startup else {}
     if ready is not None:
         t = time.perf_counter()
