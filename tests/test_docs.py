@@ -135,6 +135,7 @@ def script(path: Path) -> tuple[str, dict[str, str], list[tuple[Block, str]]]:
 
 
 PRELUDE = textwrap.dedent('''
+    import contextlib
     import sys
     import warnings
 
@@ -146,13 +147,15 @@ PRELUDE = textwrap.dedent('''
     def _check_config(path):
         from nas.config import load_config
 
-        load_config(path)
+        with contextlib.redirect_stderr(sys.stdout):  # as a terminal shows them: warnings among the output
+            load_config(path)
 
 
     def _run_config(path, where):
         from nas.cli import main
 
-        code = main(["search", path])
+        with contextlib.redirect_stderr(sys.stdout):
+            code = main(["search", path])
         assert code == 0, f"{where}: `nas search {path}` exited with {code}"
 
 
