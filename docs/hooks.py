@@ -8,6 +8,7 @@ added to the build as a generated file (it does not exist in ``docs/``). ``pytho
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,14 @@ def cli_markdown() -> str:
         if sub.epilog:
             lines += ["```text", sub.epilog.strip(), "```", ""]
     return "\n".join(lines)
+
+
+_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):(<code>)")
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Drop the Sphinx roles of the docstrings (``:class:`Study``` renders as ``:class:`` before the code)."""
+    return _ROLE.sub(r"\1", html)
 
 
 def on_files(files: Any, config: Any) -> Any:
