@@ -59,7 +59,7 @@ def _option_rows(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _usage(parser: argparse.ArgumentParser) -> str:
-    formatter = argparse.HelpFormatter(parser.prog, width=100)
+    formatter = argparse.HelpFormatter(parser.prog, width=78)
     formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups)
     return formatter.format_help().strip()
 
@@ -67,18 +67,18 @@ def _usage(parser: argparse.ArgumentParser) -> str:
 def cli_markdown() -> str:
     """The reference page: ``nas``'s own help, then one section per command with its usage, options, examples."""
     parser = _parser()
-    lines = ["# Command line", "",
-             "The `nas` command (installed into `.venv/bin/nas` by `make install`). This page is generated from the "
+    intro = ("The `nas` command (installed into `.venv/bin/nas` by `make install`). This page is generated from the "
              "parser itself (`nas.cli.build_parser()`) at every `make docs`, so it lists exactly the options of "
-             "this version; `nas COMMAND --help` prints the same.", "",
-             "```text", _usage(parser), "```", "", parser.description or "", ""]
+             "this version; `nas COMMAND --help` prints the same.")
+    lines = ["# Command line", "", intro, "", "```text", _usage(parser), "```", "", parser.description or "", ""]
     if parser.epilog:
         lines += ["```text", parser.epilog.strip(), "```", ""]
     lines += ["| command | what it does |", "| --- | --- |"]
     commands = _subcommands(parser)
     lines += [f"| [`nas {name}`](#nas-{name}) | {_cell(text)} |" for name, (text, _) in commands.items()]
-    lines += ["", "Bad input exits with status 2 and one line `nas <command>: error: <message>` naming the field, the "
-              "rule and the value received, before anything is trained or stored.", ""]
+    errors = ("Bad input exits with status 2 and one line `nas <command>: error: <message>` naming the field, the "
+              "rule and the value received, before anything is trained or stored.")
+    lines += ["", errors, ""]
     for name, (text, sub) in commands.items():
         lines += [f"## nas {name}", "", text[:1].upper() + text[1:] + ".", "", "```text", _usage(sub), "```", "",
                   "| argument | meaning |", "| --- | --- |", *_option_rows(sub), ""]

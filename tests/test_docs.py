@@ -22,7 +22,7 @@ parser, and every ``make TARGET`` must be a target of the Makefile.
 from __future__ import annotations
 
 import dataclasses
-import json
+import itertools
 import os
 import re
 import shlex
@@ -36,11 +36,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
 # pages whose examples train nothing (evaluators, specs, placement): run by `make test-fast` too
-FAST = {"concepts/specs.md", "concepts/cost.md", "concepts/spaces.md", "concepts/studies.md", "guides/resume.md",
-        "guides/samplers.md", "guides/evaluators.md", "security.md", "design.md", "benchmarks.md",
-        "reference/api.md"}
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
-MARKER = re.compile(r"#\s*docs-test:\s*(.+?)\s*$", re.M)
+FAST = {"concepts/cost.md", "concepts/spaces.md", "concepts/studies.md", "guides/resume.md", "security.md"}
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+MARKER = re.compile(r"#\s*docs-test:\s*(.+?)\s*$", re.MULTILINE)
 FILE = re.compile(r"\A#\s*file:\s*(\S+)\s*\n")
 
 
@@ -99,7 +97,7 @@ def substitute(block: Block) -> tuple[str, bool]:
 
 
 def _is_config(code: str) -> bool:
-    return re.search(r"^space:", code, re.M) is not None
+    return re.search(r"^space:", code, re.MULTILINE) is not None
 
 
 def script(path: Path) -> tuple[str, dict[str, str], list[tuple[Block, str]]]:
@@ -175,7 +173,7 @@ def _outputs(stdout: str, ran: list[tuple[Block, str]]) -> dict[str, str]:
     """Each block's printed output, by its marker."""
     out: dict[str, str] = {}
     markers = [m for _, m in ran] + ["@@docs-test end@@"]
-    for a, b in zip(markers, markers[1:]):
+    for a, b in itertools.pairwise(markers):
         start, end = stdout.find(a), stdout.find(b)
         if start != -1 and end != -1:
             out[a] = stdout[start + len(a):end]
@@ -183,7 +181,7 @@ def _outputs(stdout: str, ran: list[tuple[Block, str]]) -> dict[str, str]:
 
 
 def _line_pattern(line: str) -> re.Pattern[str]:
-    return re.compile("^" + ".*".join(re.escape(p) for p in line.split("...")) + r"\s*$", re.M)
+    return re.compile("^" + ".*".join(re.escape(p) for p in line.split("...")) + r"\s*$", re.MULTILINE)
 
 
 def run_page(path: Path, tmp_path: Path) -> None:
@@ -208,7 +206,7 @@ def run_page(path: Path, tmp_path: Path) -> None:
 
 
 def _params() -> list[object]:
-    out = []
+    out: list[object] = []
     for path in PAGES:
         if not any(b.lang in ("python", "yaml") for b in blocks(path)):
             continue
@@ -233,8 +231,7 @@ def _shell_lines(path: Path) -> list[tuple[int, str]]:
             continue
         for k, raw in enumerate(block.code.splitlines()):
             text = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-            if text.startswith("$ "):
-                text = text[2:]
+            text = text.removeprefix("$ ")
             if text:
                 out.append((block.line + 1 + k, text))
     return out
@@ -251,7 +248,7 @@ def _command(text: str) -> list[str]:
 def test_every_shell_line_names_real_commands(path: Path) -> None:
     from nas.cli import build_parser
 
-    targets = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
+    targets = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.MULTILINE))
     checked = 0
     for line, text in _shell_lines(path):
         words = _command(text)

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,7 +49,7 @@ def _nav_pages() -> list[tuple[str, str]]:
     """(label, page) of every entry of mkdocs.yml's nav, in order."""
     import yaml
 
-    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=yaml.SafeLoader)
     out: list[tuple[str, str]] = []
 
     def walk(items: list[Any]) -> None:
@@ -170,7 +171,7 @@ def test_home_a_guide_and_the_api_page_render_in_chromium(served: str) -> None:
 def test_every_navigation_link_opens_its_page(served: str) -> None:
     home = _dom(f"{served}/index.html")
     primary = _between(home, "md-sidebar md-sidebar--primary", "md-sidebar md-sidebar--secondary")
-    links = re.findall(r'<a href="([^"#]+)" class="md-nav__link[^"]*"[^>]*>(.*?)</a>', primary, re.S)
+    links = re.findall(r'<a href="([^"#]+)" class="md-nav__link[^"]*"[^>]*>(.*?)</a>', primary, re.DOTALL)
     labels = {label: page.replace(".md", ".html") for label, page in _nav_pages()}
     found = {}
     for href, inner in links:
@@ -179,7 +180,7 @@ def test_every_navigation_link_opens_its_page(served: str) -> None:
             found[label] = href
     assert set(found) == set(labels), sorted(set(labels) - set(found))
     for label, href in found.items():
-        target = urllib.request.urljoin(f"{served}/index.html", href)
+        target = urllib.parse.urljoin(f"{served}/index.html", href)
         assert target == f"{served}/{labels[label]}", (label, target)
         with urllib.request.urlopen(target, timeout=10) as response:
             assert response.status == 200
@@ -202,8 +203,9 @@ class _Chromium:
             os.dup2(events_w, 4)
             os.set_inheritable(3, True)
             os.set_inheritable(4, True)
-        self.proc = subprocess.Popen([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                      "--remote-debugging-pipe", "about:blank"], preexec_fn=fds, close_fds=False,
+        command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                   "--remote-debugging-pipe", "about:blank"]
+        self.proc = subprocess.Popen(command, preexec_fn=fds, close_fds=False,  # noqa: PLW1509 - only dup2 in it
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(commands_r)
         os.close(events_w)
