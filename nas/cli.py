@@ -124,12 +124,12 @@ def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, fl
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from nas.config import load_config
+    from nas.config import load_config, resolve_base
     from nas.engine.where import Local
     from nas.study import create_study
 
     loaded = load_config(args.config)
-    config = loaded.config
+    config = resolve_base(loaded.config)
     create_only = args.create_only or loaded.create_only or args.n_workers == 0
     run, strategy = config.run, config.strategy
     if args.n_workers not in (None, 0):

@@ -41,7 +41,7 @@ import yaml
 from nas.engine.schema import FLAT_KEYS, StudyConfig
 from nas.validate import check_int, check_name, known_fields
 
-__all__ = ["EXPORT_KEYS", "Loaded", "check_export", "load_config"]
+__all__ = ["EXPORT_KEYS", "Loaded", "check_export", "load_config", "resolve_base"]
 
 EXPORT_KEYS = ("which", "path", "retrain_epochs", "formats", "max_macs", "max_params", "max_flops", "max_latency")
 EXPORT_FORMATS = ("keras", "tflite", "saved_model", "onnx")
@@ -150,12 +150,25 @@ def _resolve_base(base: Any) -> Any:
                      f"best}}, but got {base!r}")
 
 
+def resolve_base(config: StudyConfig) -> StudyConfig:
+    """The record with a compound space's ``base`` given as ``{spec: file}`` or ``{study: ..., which: ...}``
+    replaced by the spec it names (read when the search is created, not when the config is read: the base study
+    may be made later by another config)."""
+    space = config.space
+    if not (isinstance(space, dict) and isinstance(space.get("options"), dict) and "base" in space["options"]):
+        return config
+    return config.replace(space={**space, "options": {**space["options"],
+                                                      "base": _resolve_base(space["options"]["base"])}})
+
+
 def load_config(path: str | Path) -> Loaded:
     """Read and check a YAML config (see the module docstring)."""
     path = Path(path)
     where = f"config {str(path)!r}"
+    if not path.exists():
+        raise ValueError(f"config file {str(path)!r} does not exist")
     if not path.is_file():
-        raise ValueError(f"{where} does not exist or is not a file")
+        raise ValueError(f"config file {str(path)!r} must be a YAML file, but it is a folder")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader
     except _DuplicateKey as exc:
@@ -169,13 +182,12 @@ def load_config(path: str | Path) -> Loaded:
     data = dict(data)
     export = data.pop("export", None)
     run = data.get("run")
-    if (isinstance(run, dict) and "study" in run and run["study"] is None) or ("study" in data and data["study"] is None):
-        raise ValueError(f"{where}: `run.study` (the study name) is empty; give a name or leave the key out (nas then "
-                         f"names the study after the space and the time)")
+    for given, key in ((run, "study"), (data, "study")):
+        if isinstance(given, dict) and key in given and given[key] is None:  # `study:` left empty: no name made up
+            shown = "run.study" if given is run else "study"
+            raise ValueError(f"{where}: `{shown}` (the study name) is empty; give a name or leave the key out (nas "
+                             f"then names the study after the space and the time)")
     create_only = data.get("n_workers") == 0 and "version" not in data and bool(set(data) & set(FLAT_KEYS))
-    space = data.get("space")
-    if isinstance(space, dict) and isinstance(space.get("options"), dict) and "base" in space["options"]:
-        data["space"] = {**space, "options": {**space["options"], "base": _resolve_base(space["options"]["base"])}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FutureWarning)
         config = StudyConfig.from_dict(data, where=where)

@@ -13,12 +13,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from nas.config import load_config
+    from nas.config import load_config, resolve_base
     from nas.study import search
 
     path = Path(argv[0] if argv else Path(__file__).resolve().parent.parent / "experiments" / "digits_quick.yaml")
     loaded = load_config(path)
-    config = loaded.config
+    config = resolve_base(loaded.config)
     run = config.run.replace(study=f"{config.run.study}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     print(f"nas demo: {config.description.strip()}\n")
     t = time.perf_counter()

@@ -41,9 +41,11 @@ def get(name: str, **options: Any) -> Space:
 def from_config(config: dict[str, Any]) -> Space:
     """Rebuild a space from ``space.config()``, ``{"name": ..., "options": {...}}`` (e.g. as stored with a study;
     earlier versions spelled the name ``"space"``)."""
-    name = config.get("name", config.get("space")) if isinstance(config, dict) else None
-    if not isinstance(name, str):
+    if not isinstance(config, dict):
         raise ValueError(f"a space config must be {{'name': ..., 'options': {{...}}}}, but got {config!r}")
+    name = config.get("name", config.get("space"))
+    if not isinstance(name, str) or name not in SPACES:
+        raise ValueError(f"`space` must be one of {', '.join(SPACES)}, but got space={name!r}")
     options = config.get("options", {})
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
         raise ValueError(f"a space config's `options` must be a dict of option names to values, but got "

@@ -18,16 +18,13 @@ TINY_SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "w
                                            "hidden": (0, 0), "dropouts": (0.0,)}}
 
 CONFIG = """
-study: cli-tiny
 data: digits
 space:
   name: conv
   options: {stages: [1, 2], depth: [1, 1], widths: [4, 8], kernels: [3], hidden: [0, 0], dropouts: [0.0]}
-objectives: [accuracy, macs]
-n_trials: 3
-sampler: random
-seed: 2
-budget: {epochs: 1, batch_size: 128}
+goal: {objectives: [accuracy, macs]}
+strategy: {n_trials: 3, sampler: random, seed: 2, budget: {epochs: 1, batch_size: 128}}
+run: {study: cli-tiny}
 export: {which: best, path: EXPORT}
 """
 
@@ -121,7 +118,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
                   cwd=tmp_path)
     assert bad.returncode == 2 and "`--resources` must be JSON" in bad.stderr and "'{cpu: 1'" in bad.stderr
     bad = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--n-workers", "-2", cwd=tmp_path)
-    assert bad.returncode == 2 and "`n_workers` must be an integer in [1, 256], but got n_workers=-2" in bad.stderr
+    assert bad.returncode == 2 and "`n_workers` must be an integer in [1, 256] or None, but got n_workers=-2" in bad.stderr
     resumed = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--n-trials", "4", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "[  4/4]" in resumed.stdout
@@ -150,15 +147,16 @@ def test_read_only_commands_never_create_a_storage(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("study: x\nspace: conv\nepochs: 3\n", "unknown setting 'epochs'"),
-    ("space: conv\n", "`study` (the study name) is required"),
-    ("study: x\nspace: {name: conv, opts: {}}\n", "unknown space setting 'opts'"),
-    ("study: x\nspace: hexagon\n", "`space` must be one of conv, residual"),
-    ("study: x\nspace: conv\nobjectives: [accuracy, energy]\n", "but got 'energy'"),
-    ("study: x\nspace: conv\nbudget: {epochs: -1}\n", "budget: `epochs` must be an integer in [1, 10000], but got epochs=-1"),
-    ("study: x\nspace: conv\nstorage: 'nosuchdb://x'\n", "`storage` could not be opened"),
-    ("study: x\nspace: conv\ndata: {name: fashion_mnist}\n", "dataset-fashion-mnist"),
-    ("study: x\nspace: conv\n  bad: [\n", "is not valid YAML"),
+    ("run: {study: x}\nspace: conv\nepochs: 3\n", "unknown field 'epochs'"),
+    ("run: {study: x}\nspace: conv\nstrategy: {epochs: 3}\n", "strategy: unknown field 'epochs'"),
+    ("run: {study: x}\nspace: {name: conv, opts: {}}\n", "space: unknown setting 'opts'"),
+    ("run: {study: x}\nspace: hexagon\n", "`space` must be one of conv, residual"),
+    ("run: {study: x}\nspace: conv\ngoal: {objectives: [accuracy, energy]}\n", "but got 'energy'"),
+    ("run: {study: x}\nspace: conv\nstrategy: {budget: {epochs: -1}}\n",
+     "budget: `epochs` must be an integer in [1, 10000], but got epochs=-1"),
+    ("run: {study: x, storage: 'nosuchdb://x'}\nspace: conv\n", "`storage` could not be opened"),
+    ("run: {study: x}\nspace: conv\ndata: {name: fashion_mnist}\n", "dataset-fashion-mnist"),
+    ("run: {study: x}\nspace: conv\n  bad: [\n", "is not valid YAML"),
 ])
 def test_bad_configs_exit_2_with_the_field(tmp_path: Path, text: str, message: str, monkeypatch) -> None:
     cfg = tmp_path / "bad.yaml"
@@ -173,19 +171,22 @@ def test_bad_configs_exit_2_with_the_field(tmp_path: Path, text: str, message: s
 
 
 def test_experiment_configs_are_valid() -> None:
-    from nas.config import load_config, search_kwargs
+    """Every shipped config is a grouped record (no deprecation warning) whose space can be configured."""
+    import warnings
+
+    import search_spaces
+    from nas.config import load_config
 
     root = Path(__file__).resolve().parent.parent / "experiments"
     names = sorted(p.name for p in root.glob("*.yaml"))
     assert "digits_quick.yaml" in names and len(names) >= 6
     for path in root.glob("*.yaml"):
-        config = load_config(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            config = load_config(path).config
+        assert config.run.study is not None and config.description
         if "compound" in path.name:
-            assert config["space"]["options"]["base"]["study"] == "fashion-mnist-mbconv"
+            assert config.space["options"]["base"]["study"] == "fashion-mnist-mbconv"
             continue
-        kwargs = search_kwargs(config)
-        import search_spaces
-
-        space = kwargs["space"]
-        shape = (8, 8, 1) if config["data"] == "digits" else (28, 28, 1)
-        search_spaces.get(space["space"], input_shape=shape, **space["options"])
+        shape = (8, 8, 1) if config.data == "digits" else (28, 28, 1)
+        search_spaces.get(config.space["name"], input_shape=shape, **config.space["options"])

@@ -182,3 +182,78 @@ def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path,
     assert len(logs) >= 2
     texts = [*workers, out, repr(nas.load_study(name, url)), *(p.read_text() for p in logs)]
     assert [s for s in secrets for text in texts if s in text] == []
+
+
+SLOW_EVALUATOR = '''
+import time
+from nas import cost, evaluator
+
+
+@evaluator
+def two_seconds(spec):
+    time.sleep(2)
+    return {"accuracy": 1.0 - 1.0 / (1 + cost(spec).params / 1000)}
+'''
+
+
+def _other_host_worker(name: str, storage: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+    """A `nas worker` that believes it runs on another machine (its own UTS namespace, hostname 'frozen-host'), so
+    that the others can only learn of its death by its heartbeats, as across machines. None where unshare is not
+    allowed."""
+    probe = subprocess.run(["unshare", "--uts", "true"], capture_output=True)
+    if probe.returncode != 0:
+        return None
+    return subprocess.Popen(["unshare", "--uts", "--fork", "sh", "-c",
+                             f"hostname frozen-host && exec {sys.executable} -m nas.cli worker --study {name}"],
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
+
+
+@pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
+def test_a_frozen_worker_is_replaced_and_records_nothing_when_it_wakes(tmp_path: Path) -> None:
+    """A worker on 'another machine' frozen (SIGSTOP) in the middle of a trial: past the heartbeat grace period
+    another worker fails that trial and re-runs its params; when the frozen one wakes it drops its result (the
+    trial is not recorded twice) and exits cleanly, and the study ends with the exact count."""
+    (tmp_path / "frozen_helper.py").write_text(SLOW_EVALUATOR)
+    env = {**os.environ, "NAS_STORAGE": POSTGRES,
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    name = f"pgfrozen-{uuid.uuid4().hex[:8]}"
+    import sys as _sys
+
+    _sys.path.insert(0, str(tmp_path))
+    try:
+        nas.create_study(TINY_CONV, evaluator="frozen_helper:two_seconds", strategy=nas.Strategy(n_trials=4, seed=0),
+                         run=nas.Run(storage=POSTGRES, study=name), verbose=False)
+    finally:
+        _sys.path.remove(str(tmp_path))
+    frozen = _other_host_worker(name, POSTGRES, tmp_path / "frozen.log", env)
+    if frozen is None:
+        pytest.skip("unshare --uts is not allowed here (needs root or user namespaces)")
+    storage = open_storage(POSTGRES)
+    study_id = storage.get_study_id_from_name(name)
+    deadline, victim = time.time() + 120, None
+    while victim is None and time.time() < deadline:
+        for t in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if (t.user_attrs.get("worker") or {}).get("host") == "frozen-host":
+                victim = t
+        time.sleep(0.05)
+    assert victim is not None, (tmp_path / "frozen.log").read_text()[-2000:]
+    pid = victim.user_attrs["worker"]["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        other = subprocess.Popen([sys.executable, "-m", "nas.cli", "worker", "--study", name],
+                                 stdout=open(tmp_path / "other.log", "wb"), stderr=subprocess.STDOUT, env=env)
+        assert other.wait(timeout=300) == 0, (tmp_path / "other.log").read_text()[-2000:]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert frozen.wait(timeout=120) == 0, (tmp_path / "frozen.log").read_text()[-2000:]
+    log = (tmp_path / "frozen.log").read_text()
+    assert (f"trial {victim.number} was ended by another process while this worker ran it (no heartbeat for longer "
+            f"than the grace period: frozen or cut off); its result is discarded") in log
+    trials = _check_exact(name, POSTGRES, 4)
+    dead = next(t for t in trials if t.number == victim.number)
+    assert dead.state == optuna.trial.TrialState.FAIL and "accuracy" not in dead.user_attrs
+    assert dead.user_attrs["error"] == (f"worker frozen-host:{pid} stopped sending heartbeats (killed, crashed or "
+                                        f"cut off) while running the trial")
+    rerun = [t for t in trials if t.user_attrs.get("retry_of") == victim.number]
+    assert len(rerun) == 1 and rerun[0].state == optuna.trial.TrialState.COMPLETE
+    assert rerun[0].params == dead.params and rerun[0].user_attrs["worker"]["host"] != "frozen-host"

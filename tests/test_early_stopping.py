@@ -185,9 +185,9 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
     pruner = {"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2}}
     budget = {**BUDGET, "epochs": 6, "batch_size": 32}
     script = tmp_path / "run.py"
-    script.write_text(f"import nas\nnas.search({SPACE!r}, 'digits', objectives=('accuracy', 'macs'), n_trials=8, "
-                      f"sampler='random', seed=3, budget={budget!r}, pruner={pruner!r}, storage={storage!r}, "
-                      "study_name='k', verbose=False)\n")
+    script.write_text(f"import nas\nnas.search({SPACE!r}, 'digits', goal={{'objectives': ('accuracy', 'macs')}}, "
+                      f"strategy={{'n_trials': 8, 'sampler': 'random', 'seed': 3, 'budget': {budget!r}, "
+                      f"'pruner': {pruner!r}}}, run={{'storage': {storage!r}, 'study': 'k'}}, verbose=False)\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ost = lambda: optuna.load_study(study_name="k", storage=open_storage(storage))  # noqa: E731
 

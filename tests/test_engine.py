@@ -120,10 +120,11 @@ def test_studies_sharing_an_artefact_folder_keep_their_own_weights(tmp_path: Pat
     """Two studies run with one `artifacts` folder (a config re-run under another --study name): each trial's
     weights file is keyed by study, trial and architecture, and export checks the recorded SHA-256, so a
     weights file that is not the trial's own is refused instead of exported as the wrong network."""
-    kwargs = dict(space=TINY_CONV, data="digits", n_trials=1, budget=TINY, storage=tmp_path / "w.db", seed=0,
-                  sampler="random", artifacts=tmp_path / "shared", verbose=False)
-    a = nas.search(study_name="a", **kwargs)
-    b = nas.search(study_name="b", **{**kwargs, "budget": {**TINY, "seed": 1}})  # other initial weights
+    strategy = nas.Strategy(n_trials=1, budget=TINY, seed=0, sampler="random")
+    run = nas.Run(storage=tmp_path / "w.db", artifacts=tmp_path / "shared")
+    a = nas.search(TINY_CONV, "digits", strategy=strategy, run=run.replace(study="a"), verbose=False)
+    b = nas.search(TINY_CONV, "digits", strategy=strategy.replace(budget={**TINY, "seed": 1}),  # other initial weights
+                   run=run.replace(study="b"), verbose=False)
     wa, wb = (s.trials[0].user_attrs["weights"] for s in (a, b))
     assert a.trials[0].key == b.trials[0].key  # the same architecture, trial 0 of both studies
     assert wa != wb and Path(wa).name.startswith("a.trial-0.") and Path(wb).name.startswith("b.trial-0.")
@@ -171,9 +172,10 @@ def test_sigkill_mid_search_then_resume_to_the_exact_count(tmp_path: Path, kind:
     script = tmp_path / "run.py"
     script.write_text(
         "import nas\n"
-        f"nas.search({TINY_CONV!r}, 'digits', n_trials=4, storage={storage!r}, study_name='k', seed=3,\n"
-        "           budget={'epochs': 3, 'batch_size': 32}, warm_start=[{'n_stages': 1, 'bn': True, 'activation': 'relu',"
-        " 'head_pool': 'avg', 's1_width': 8, 's1_pool': 'max'}])\n")
+        f"nas.search({TINY_CONV!r}, 'digits', run=nas.Run(storage={storage!r}, study='k'),\n"
+        "           strategy=nas.Strategy(n_trials=4, seed=3, budget={'epochs': 3, 'batch_size': 32},\n"
+        "                                 warm_start=[{'n_stages': 1, 'bn': True, 'activation': 'relu',"
+        " 'head_pool': 'avg', 's1_width': 8, 's1_pool': 'max'}]))\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ost = lambda: optuna.load_study(study_name="k", storage=open_storage(storage))  # noqa: E731
 
@@ -247,7 +249,7 @@ def test_latency_objective_and_tpe(tmp_path: Path) -> None:
     (dict(data=(np.zeros((10, 8, 8)), np.zeros(9))), "must have one label per image (10), but got 9 labels"),
     (dict(n_trials=0), "`n_trials` must be an integer in [1, 1,000,000], but got n_trials=0"),
     (dict(n_trials=10**9), "`n_trials` must be an integer in [1, 1,000,000], but got n_trials=1000000000"),
-    (dict(max_failures=10**9), "`max_failures` must be an integer in [1, 1,000,000], but got max_failures=1000000000"),
+    (dict(max_failures=10**9), "`max_failures` must be an integer in [1, 1,000,000] or None, but got max_failures=1000000000"),
     (dict(constraints={"max_macs": -5}), "constraint `max_macs` must be a positive number"),
     (dict(constraints={"min_acc": 1}), "`constraints` keys must be chosen from"),
     (dict(sampler="cmaes"), "`sampler` must be one of evolution, nsga2, tpe, random, grid or the name of a class of "
@@ -267,11 +269,13 @@ def test_latency_objective_and_tpe(tmp_path: Path) -> None:
 ])
 def test_bad_configuration_fails_before_any_training(tmp_path: Path, kwargs: dict, message: str) -> None:
     storage = kwargs.pop("storage", f"sqlite:///{tmp_path}/bad.db")
-    args = dict(space=TINY_CONV, data="digits", n_trials=2, budget=TINY, storage=storage, study_name="bad",
-                verbose=False)
-    args.update(kwargs)
+    space, data = kwargs.pop("space", TINY_CONV), kwargs.pop("data", "digits")
+    groups: dict = {"goal": {}, "strategy": {"n_trials": 2, "budget": TINY}, "run": {"storage": storage, "study": "bad"}}
+    for k, v in kwargs.items():
+        groups["goal" if k in ("objectives", "constraints") else "run" if k in ("backend", "device", "artifacts")
+               else "strategy"][k] = v
     with pytest.raises(ValueError) as err:
-        nas.search(**args)
+        nas.search(space, data, **groups, verbose=False)
     assert message in str(err.value)
     if storage.startswith("sqlite"):
         assert optuna.get_all_study_names(storage) == []  # nothing was created
@@ -282,8 +286,8 @@ def test_existing_study_is_not_overwritten(tmp_path: Path) -> None:
     from engine_helpers import evaluator_that_fails_on_wide_first_stages
 
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16))
-    kwargs = dict(evaluator=evaluator_that_fails_on_wide_first_stages, n_trials=2, storage=tmp_path / "e.db",
-                  study_name="e", verbose=False)
+    kwargs = dict(evaluator=evaluator_that_fails_on_wide_first_stages, strategy=nas.Strategy(n_trials=2),
+                  run=nas.Run(storage=tmp_path / "e.db", study="e"), verbose=False)
     nas.search(space, **kwargs)
     with pytest.raises(ValueError, match="study 'e' already exists .* continue it with nas.load_study"):
         nas.search(space, **kwargs)

@@ -19,10 +19,10 @@ DRIVER = textwrap.dedent("""
     import nas, search_spaces
     space = search_spaces.get("conv", input_shape=(8, 8, 1), num_classes=10, stages=(1, 3), depth=(1, 2),
                               widths=(8, 16, 24, 32))
-    nas.search(space, evaluator="engine_helpers:slow_evaluator", objectives=("accuracy", "params"), n_trials=500,
-               storage=sys.argv[1], study_name=sys.argv[2],
-               backend=nas.Local(n_workers=2, max_trials_per_worker=int(sys.argv[3])),
-               sampler="random", seed=0, verbose=False)
+    nas.search(space, evaluator="engine_helpers:slow_evaluator", goal=nas.Goal(objectives=("accuracy", "params")),
+               strategy=nas.Strategy(n_trials=500, sampler="random", seed=0),
+               run=nas.Run(storage=sys.argv[1], study=sys.argv[2],
+                           backend=nas.Local(n_workers=2, max_trials_per_worker=int(sys.argv[3]))), verbose=False)
 """)
 
 

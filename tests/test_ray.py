@@ -66,8 +66,9 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
     storage = f"sqlite:///{tmp_path}/k.db"
     script = tmp_path / "run.py"
     script.write_text("import nas\n"
-                      f"nas.search({TINY_CONV!r}, 'digits', n_trials=4, storage={storage!r}, study_name='k', seed=1,\n"
-                      "           budget={'epochs': 6, 'batch_size': 32}, backend=nas.Ray(max_concurrent=2))\n")
+                      f"nas.search({TINY_CONV!r}, 'digits', run=nas.Run(storage={storage!r}, study='k', "
+                      "backend=nas.Ray(max_concurrent=2)),\n"
+                      "           strategy=nas.Strategy(n_trials=4, seed=1, budget={'epochs': 6, 'batch_size': 32}))\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 240
@@ -279,9 +280,9 @@ def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: 
         script = tmp_path / f"{name}.py"
         script.write_text("import nas, search_spaces\nfrom engine_helpers import slow_evaluator\n"
                           "space = search_spaces.get('conv', input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))\n"
-                          f"nas.search(space, evaluator=slow_evaluator, n_trials=100000, storage={str(tmp_path)!r} + "
-                          f"'/{name}.db', study_name={name!r}, backend=nas.Ray(max_concurrent=1, "
-                          "max_trials_per_worker=0), verbose=False)\n")
+                          f"nas.search(space, evaluator=slow_evaluator, strategy={{'n_trials': 100000}}, "
+                          f"run={{'storage': {str(tmp_path)!r} + '/{name}.db', 'study': {name!r}, "
+                          "'backend': nas.Ray(max_concurrent=1, max_trials_per_worker=0)}, verbose=False)\n")
         drivers[name] = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -344,3 +345,47 @@ def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: 
             proc.wait()
             for folder in _folders_of(proc.pid):
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+NODE = {"Alive": True, "NodeManagerAddress": "127.0.0.1",
+        "Resources": {"CPU": 2.0, "memory": 8 * 2**30, "object_store_memory": 2**30, "node:127.0.0.1": 1.0}}
+
+
+@pytest.mark.parametrize("resources, nodes, problem", [
+    ({"cpu": 1}, [NODE], None),
+    ({"cpu": 2, "memory": 4 * 2**30}, [NODE], None),
+    ({"cpu": 1, "gpu": 0.5}, [NODE], "GPU is more than any node has (node 127.0.0.1: CPU 2, memory 8.0 GB) (on a "
+                                    "machine without a GPU leave `gpu` out, e.g. resources={'cpu': 1})"),
+    ({"cpu": 4}, [NODE], "CPU is more than any node has"),
+    ({"cpu": 1, "gpu": 1}, [NODE, {**NODE, "NodeManagerAddress": "10.0.0.2", "Resources": {"GPU": 1.0}}],
+     "their combination is more than any node has"),  # one node has the CPU, another the GPU
+    ({"cpu": 1, "accel": 1}, [NODE, {**NODE, "Resources": {"CPU": 1.0, "accel": 2.0}}], None),
+    ({"cpu": 1, "accel": 1}, [NODE, {**NODE, "Alive": False, "Resources": {"CPU": 1.0, "accel": 2.0}}],
+     "accel is more than any node has"),  # a dead node holds nothing
+    ({"cpu": 1}, [], "the Ray cluster has no live node"),
+    ({"cpu": 1, "gpu": 0}, [NODE], None),  # asking for 0 asks for nothing
+])
+def test_which_resource_requests_no_node_can_ever_hold(resources: dict, nodes: list, problem: str | None) -> None:
+    """A plain function of the nodes Ray lists: tested without a cluster."""
+    got = nas.Ray(resources=resources).unsatisfiable(nodes)
+    if problem is None:
+        assert got is None
+    else:
+        assert got is not None and got.startswith(f"Ray: no node of the cluster can ever hold a worker with "
+                                                  f"resources={resources}: ")
+        assert problem in got
+
+
+def test_an_impossible_ray_request_fails_at_once_naming_the_resource(tmp_path: Path) -> None:
+    """The README's old example on a machine without a GPU waited forever in silence; now it fails when the
+    search starts, before any trial, with what the cluster has."""
+    t = time.perf_counter()
+    with pytest.raises(ValueError) as err:
+        nas.search(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=2),
+                   run=nas.Run(storage=tmp_path / "g.db", study="g", backend=nas.Ray(resources={"cpu": 1, "gpu": 0.5})),
+                   verbose=False)
+    assert str(err.value).startswith("Ray: no node of the cluster can ever hold a worker with resources={'cpu': 1, "
+                                     "'gpu': 0.5}: GPU is more than any node has (node 127.0.0.1: CPU ")
+    assert time.perf_counter() - t < 60
+    assert nas.load_study("g", tmp_path / "g.db").counts() == {"done": 0, "running": 0, "waiting": 0,
+                                                               "infeasible": 0, "failed": 0, "pruned": 0, "complete": 0}

@@ -128,8 +128,9 @@ def test_in_process_search_killed_then_resumed_to_the_exact_count(tmp_path: Path
     url = describe_storage(tmp_path / "k.journal")
     script = tmp_path / "run.py"
     script.write_text("import nas\n"
-                      f"nas.search({SPACE!r}, evaluator='engine_helpers:slow_evaluator', n_trials=30, "
-                      f"storage={url!r}, study_name='k', seed=3, objectives=('accuracy', 'params'), verbose=False)\n")
+                      f"nas.search({SPACE!r}, evaluator='engine_helpers:slow_evaluator', "
+                      f"strategy={{'n_trials': 30, 'seed': 3}}, run={{'storage': {url!r}, 'study': 'k'}}, "
+                      f"goal={{'objectives': ('accuracy', 'params')}}, verbose=False)\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     trials: list = []

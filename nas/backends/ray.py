@@ -40,6 +40,8 @@ from nas.engine.where import Ray
 
 __all__ = ["ray_environment", "run_ray", "start_local_ray", "stop_local_ray"]
 
+WAIT_NOTICE_S = 30.0  # a pool that has started no trial for this long says it is waiting for the cluster
+
 
 def ray_environment() -> None:
     """Offline, quiet settings for Ray (usage statistics off, no automatic loggers, trial folders not chdir'ed),
@@ -164,6 +166,8 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
     running: dict[Any, Any] = {}
     reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
     crashes = 0
+    known = {t.number for t in study.get_trials(deepcopy=False)}  # a new trial means a worker was placed
+    started, told = time.time(), 0.0
     try:
         while True:
             with claim_lock(lock_path(url)):
@@ -181,6 +185,16 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 actor = Worker.options(**options).remote()
                 running[actor.run.remote(study.study_name, url, backend.max_trials_per_worker,
                                          config.artifacts)] = actor
+            idle = time.time() - started
+            if started and any(t.number not in known for t in trials):
+                started = 0.0  # a worker runs: no more notices
+            elif started and idle > WAIT_NOTICE_S and time.time() - told > WAIT_NOTICE_S:
+                # satisfiable (checked at the start) but not placed yet: a busy cluster; say so instead of silence
+                told = time.time()
+                free = {k: v for k, v in ray.available_resources().items() if not k.startswith("node:")}
+                print(f"nas: waiting for Ray to place {len(running)} worker(s) with resources={backend.resources}: "
+                      f"none has started a trial in {idle:.0f} s; free in the cluster now: "
+                      f"{', '.join(f'{k} {v:g}' for k, v in sorted(free.items())) or 'nothing'}", flush=True)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             for ref in ready:
                 actor = running.pop(ref)
@@ -302,6 +316,9 @@ def run_ray(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bool
             folder = str(make_private_folder())
             local = (start_local_ray(folder), folder)
     try:
+        problem = backend.unsatisfiable(ray.nodes())
+        if problem is not None:  # Ray would wait for it forever, in silence
+            raise ValueError(problem)
         if backend.scheduler is None:
             _run_pool(study, url, config, backend, verbose=verbose)
             return

@@ -148,26 +148,43 @@ class Runner:
         self._pending: dict[str, Any] = dict(self.tags)  # written together: before training, and at the end
         self._history: list[float] = []  # per-epoch validation accuracy of this trial (a stopped one's record)
         self._calibrated: dict[int, float] = {}  # epoch (0-based) -> calibrated validation accuracy (rung checks)
+        self._weights: str | None = None  # the weights file this trial saved
         beat = Heartbeat(self.study._storage, trial._trial_id)
         try:
-            spec = self._sample(trial, timings, t0)
-            metrics = self._metrics = self._cost(trial, spec)
-            self._constraints(trial, metrics)
-            self._reuse(trial, spec, metrics, seen)
-            metrics.update(self._evaluate(trial, spec, timings))
-            self._record(trial, timings, t0, metrics)
-        except _Done as done:
-            self._tell(trial, timings, t0, done.values)
-        except optuna.TrialPruned as exc:
-            self._pending.update({"status": "pruned", "pruned_by": str(exc) or "pruner", "history": self._history,
-                                  "epochs": len(self._history)})
-            self._tell(trial, timings, t0, state=TrialState.PRUNED)
-        except Exception as exc:
-            if _interrupted(exc):  # a Ctrl-C that a library wrapped (e.g. Optuna's StorageInternalError in a commit)
-                raise KeyboardInterrupt from exc
-            self._fail(trial, timings, t0, exc)
+            try:
+                spec = self._sample(trial, timings, t0)
+                metrics = self._metrics = self._cost(trial, spec)
+                self._constraints(trial, metrics)
+                self._reuse(trial, spec, metrics, seen)
+                metrics.update(self._evaluate(trial, spec, timings))
+                self._record(trial, timings, t0, metrics)
+            except _Done as done:
+                self._tell(trial, timings, t0, done.values)
+            except optuna.TrialPruned as exc:
+                self._pending.update({"status": "pruned", "pruned_by": str(exc) or "pruner",
+                                      "history": self._history, "epochs": len(self._history)})
+                self._tell(trial, timings, t0, state=TrialState.PRUNED)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                raise
+            except Exception as exc:
+                if _interrupted(exc):  # a Ctrl-C a library wrapped (e.g. Optuna's StorageInternalError in a commit)
+                    raise KeyboardInterrupt from exc
+                self._fail(trial, timings, t0, exc)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self._ended_elsewhere(trial)
         finally:
             beat.stop()
+
+    def _ended_elsewhere(self, trial: optuna.Trial) -> None:
+        """Another process ended this trial while this worker ran it: its heartbeat had stopped for longer than
+        the grace period (the worker was frozen, or cut off from the storage), so the trial was failed as dead and
+        its params queued again for another worker. Whatever this worker measured is dropped: the re-run is the
+        trial's result, recorded once. The weights file it saved, which no record names, is removed."""
+        self._pending = {}
+        if self._weights is not None and os.path.exists(self._weights):
+            os.remove(self._weights)
+        print(f"nas worker: trial {trial.number} was ended by another process while this worker ran it (no heartbeat "
+              f"for longer than the grace period: frozen or cut off); its result is discarded", flush=True)
 
     # -- the steps
     def _sample(self, trial: optuna.Trial, timings: dict[str, float], t0: float) -> ArchSpec:
@@ -408,6 +425,7 @@ class Runner:
         path = os.path.join(config.artifacts, f"{self.study.study_name}.trial-{trial.number}.{spec.key()[:12]}"
                                               f".weights.h5")
         model.save_weights(path)
+        self._weights = path
         result["weights"] = path
         result["weights_sha256"] = records.file_sha256(path)
         timings["save_s"] = time.perf_counter() - t

@@ -218,11 +218,9 @@ def space_ref(space: Any) -> Any:
 
 
 def data_ref(data: Any) -> Any:
-    """Data given as a reference in its one spelling (``{"kind": ..., ...}``) from a name or the short mappings of
-    a YAML file (``{name: fashion_mnist, train_samples: ...}``, ``{folder: path}``, ``{npz: file}``); anything
-    else (arrays, datasets, a ``nas.data.Data``) as it is."""
-    if isinstance(data, str):
-        return {"kind": "name", "name": data}
+    """Data given as a reference in its one spelling (``{"kind": ..., ...}``) from the short mappings of a YAML file
+    (``{name: fashion_mnist, train_samples: ...}``, ``{folder: path}``, ``{npz: file}``); anything else (a name or
+    folder path as a string, arrays, datasets, a ``nas.data.Data``) as it is: ``nas.data.load_data`` reads them."""
     if isinstance(data, dict) and "kind" not in data:
         if "folder" in data:
             return {"kind": "folder", "path": data["folder"], **{k: v for k, v in data.items() if k != "folder"}}
@@ -328,6 +326,11 @@ class StudyConfig:
         elif version == 2:
             data = from_version_2(data)
         elif version is None and set(data) & set(FLAT_KEYS):
+            grouped = sorted(set(data) & {"goal", "strategy", "run"})
+            if grouped:  # a grouped config with a flat setting of earlier versions left in it
+                flat = sorted(set(data) & set(FLAT_KEYS))[0]
+                raise ValueError(f"{where}: `{flat}` is a flat setting of earlier versions, but this config is grouped; "
+                                 f"write it in {_where_to(flat)}, but got {flat}={data[flat]!r}")
             data = from_flat(data, where)
         known_fields(where, data, [f.name for f in dataclasses.fields(cls)])
         if not isinstance(data.get("space"), (str, dict)):
@@ -367,6 +370,21 @@ _BACKEND_SHORT = {"local": ("n_workers", "max_trials_per_worker"),
                   "ray": ("ray_address", "resources_per_trial", "max_concurrent", "scheduler"),
                   "keras_tuner": ("tuner", "tuner_options")}
 _DEVICE_SHORT = ("mixed_precision", "jit_compile", "tpu_address")
+
+
+def _where_to(flat: str) -> str:
+    """Where a flat setting of earlier versions goes in the grouped record."""
+    if flat in _GOAL:
+        return f"`goal.{flat}`"
+    if flat in _STRATEGY:
+        return f"`strategy.{flat}`"
+    if flat in ("study", "storage", "artifacts", "backend", "device"):
+        return f"`run.{flat}`"
+    if flat in _DEVICE_SHORT:
+        return f"`run.device` ({{kind: ..., {flat}: ...}})"
+    renamed = {"ray_address": "address", "resources_per_trial": "resources", "tuner_options": "options"}
+    kind = next(k for k, keys in _BACKEND_SHORT.items() if flat in keys)
+    return f"`run.backend` ({{kind: {kind}, {renamed.get(flat, flat)}: ...}})"
 
 
 def _backend_from_flat(flat: dict[str, Any], where: str) -> dict[str, Any]:
@@ -424,7 +442,11 @@ def _grouped(flat: dict[str, Any], where: str) -> dict[str, Any]:
                                                                   "created", "version")}
     goal = {k: flat[k] for k in _GOAL if k in flat}
     strategy = {k: flat[k] for k in _STRATEGY if k in flat}
-    run: dict[str, Any] = {"backend": _backend_from_flat(flat, where), "device": _device_from_flat(flat, where)}
+    run: dict[str, Any] = {}
+    if set(flat) & ({"backend"} | {k for keys in _BACKEND_SHORT.values() for k in keys}):
+        run["backend"] = _backend_from_flat(flat, where)
+    if set(flat) & ({"device"} | set(_DEVICE_SHORT)):
+        run["device"] = _device_from_flat(flat, where)
     for key, to in (("study", "study"), ("storage", "storage"), ("artifacts", "artifacts")):
         if key in flat:
             run[to] = flat[key]

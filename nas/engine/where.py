@@ -127,8 +127,9 @@ class Ray(Backend):
             have = node.get("Resources") or {}
             if all(float(have.get(k, 0.0)) >= v for k, v in wanted.items()):
                 return None
+        head = f"Ray: no node of the cluster can ever hold a worker with resources={self.resources}: "
         if not alive:
-            return "the Ray cluster has no live node"
+            return head + "the Ray cluster has no live node"
 
         def shown(resources: dict[str, Any]) -> str:
             keep = {k: v for k, v in resources.items() if not k.startswith("node:") and not k.startswith(
@@ -141,8 +142,7 @@ class Ray(Backend):
                                for n in alive)
         hint = (" (on a machine without a GPU leave `gpu` out, e.g. resources={'cpu': 1})" if "GPU" in missing
                 else "")
-        return (f"Ray: no node of the cluster can ever hold a worker with resources={self.resources}: "
-                f"{', '.join(missing) or 'their combination'} is more than any node has ({nodes_text}){hint}")
+        return f"{head}{', '.join(missing) or 'their combination'} is more than any node has ({nodes_text}){hint}"
 
     def check(self, config: Any) -> None:
         strategy = config.strategy
