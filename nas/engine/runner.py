@@ -314,7 +314,14 @@ class Runner:
                               "worker_memory": {"rss_mb": rss_mb(), "trial_in_worker": self.trials_run}})
         ended = state in (TrialState.COMPLETE, TrialState.PRUNED)
         self._flush(trial, records.constraints_attr(self.config.constraints, self._violations) if ended else None)
-        self.study.tell(trial, values, state=state)
+        try:
+            self.study.tell(trial, values, state=state)
+        except RuntimeError as exc:
+            # Optuna's GridSampler asks the study to stop when its grid is exhausted, which Optuna allows only inside
+            # Study.optimize; the trial is stored all the same (Optuna writes it in a `finally`), and the claim
+            # decides whether the search goes on
+            if "Study.stop" not in str(exc):
+                raise
 
     def _flush(self, trial: optuna.Trial, system: dict[str, Any] | None = None) -> None:
         pending, self._pending = self._pending, {}
