@@ -32,7 +32,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.backends.ray_folders import RAY_DIR, TOKEN, make_private_folder, remove_dead
-from nas.engine.claims import SearchStopped, claim, counts, fail_dead_trials, stop_reason, stopped
+from nas.engine.claims import SearchStopped, claim, counts, fail_dead_trials, give_back, stop_reason, stopped
 from nas.engine.progress import FINISHED, report_finished
 from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path
@@ -147,9 +147,42 @@ def _actor_options(resources: dict[str, float]) -> dict[str, Any]:
     return options
 
 
+_RAY_FIELDS = ("class_name:", "actor_id:", "pid:", "namespace:", "ip:", "name:")  # who died, not why
+
+
+def death_cause(exc: BaseException) -> str:
+    """Why a Ray actor's task ended in error, on one line: Ray's explanation without the fields that only
+    identify the actor (``The actor died because its node has died. Node Id: ...; the actor's node was
+    terminated unexpectedly: ...``); for an error raised in the actor's code, the error's own line."""
+    from ray.exceptions import RayTaskError
+
+    text = str(getattr(exc, "error_msg", None) or exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(exc, RayTaskError):  # raised in the actor's loop: the error's line, after Ray's traceback
+        return (lines[-1] if lines else type(exc).__name__)[:2000]
+    cause = [line for line in lines[1:] if not line.startswith(_RAY_FIELDS)]
+    return "; ".join(cause or lines[:1] or [type(exc).__name__])[:2000]
+
+
+def _fail_trials_of(study: optuna.Study, url: str, actor_id: str, exc: BaseException, max_retries: int) -> None:
+    """Fail (and re-enqueue) the RUNNING trials that the dead pool actor ``actor_id`` claimed (their ``ray`` tag,
+    written at the claim), with Ray's account of its death. The driver learns of it from Ray within seconds on
+    any node; without this, a trial of an actor on another machine waited for its heartbeats to go stale (30 s,
+    and only on a storage with heartbeats), and its failure did not say that the node died."""
+    with claim_lock(lock_path(url)):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            tag = t.user_attrs.get("ray") or {}
+            if tag.get("actor_id") == actor_id:
+                give_back(study, t._trial_id, f"its Ray worker (actor {actor_id}, node {tag.get('node_id')}) died "
+                                              f"while running the trial: {death_cause(exc)}", max_retries)
+
+
 def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, *, verbose: bool) -> None:
     """Keep ``max_concurrent`` pool actors busy until the target is met; an actor that finishes its
-    ``max_trials_per_worker`` trials is replaced, one that dies has its trial failed and re-enqueued."""
+    ``max_trials_per_worker`` trials is replaced, one that dies (its process or its node) has its trial failed
+    with Ray's reason and re-enqueued. On a cluster the default ``max_concurrent`` is what the live nodes hold
+    (:meth:`Ray.capacity`), counted again when an actor dies: a dead node's worker is not replaced by one that
+    no node could place."""
     import ray
 
     @ray.remote(max_restarts=0)
@@ -158,10 +191,13 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
             return pool_worker(study_name, url, max_trials, artifacts)
 
     target = config.n_trials
-    concurrency = backend.max_concurrent
-    if concurrency is None:
-        per = float(backend.resources.get("cpu", 1)) or 1.0
-        concurrency = 2 if not backend.address else max(1, int(ray.cluster_resources().get("CPU", 1) // per))
+
+    def concurrency_now() -> int:
+        if backend.max_concurrent is not None:
+            return backend.max_concurrent
+        return 2 if not backend.address else max(1, backend.capacity(ray.nodes()))
+
+    concurrency = concurrency_now()
     options = _actor_options(dict(backend.resources))
     running: dict[Any, Any] = {}
     reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
@@ -198,9 +234,12 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             for ref in ready:
                 actor = running.pop(ref)
+                ray.kill(actor)  # done, or dead (an error in its loop: gone before its trials are failed)
                 try:
                     code = ray.get(ref)
                 except ray.exceptions.RayError as exc:
+                    _fail_trials_of(study, url, actor._actor_id.hex(), exc, config.strategy.max_retries)
+                    concurrency = concurrency_now()
                     crashes += 1
                     if crashes >= 3:
                         raise SearchStopped(f"3 Ray workers in a row died before finishing a trial; the last: "
@@ -208,7 +247,6 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 else:
                     if code == 130:
                         raise KeyboardInterrupt
-                ray.kill(actor)
     finally:
         for actor in running.values():
             ray.kill(actor)

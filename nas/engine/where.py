@@ -88,9 +88,10 @@ class Local(Backend):
 class Ray(Backend):
     """Ray places the workers: ``address`` of a cluster to join (None: start a private local Ray instance),
     ``resources`` per worker (``{"cpu": 1, "gpu": 0.5}``, custom resource names too), ``max_concurrent`` workers
-    at once (default 2 locally; on a cluster as many as its CPUs hold), ``max_trials_per_worker`` trials per Ray
-    worker before it is replaced (0: never), and ``scheduler`` ``asha`` / ``hyperband`` (Ray Tune's single-metric
-    early stopping: single-objective accuracy searches only; one Ray worker process per trial)."""
+    at once (default 2 locally; on a cluster as many as its live nodes hold: :meth:`capacity`),
+    ``max_trials_per_worker`` trials per Ray worker before it is replaced (0: never), and ``scheduler`` ``asha``
+    / ``hyperband`` (Ray Tune's single-metric early stopping: single-objective accuracy searches only; one Ray
+    worker process per trial)."""
 
     kind = "ray"
     address: str | None = None
@@ -116,12 +117,25 @@ class Ray(Backend):
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
             raise ValueError(f"Ray: `scheduler` must be None, 'asha' or 'hyperband', but got scheduler={self.scheduler!r}")
 
+    def _wanted(self) -> dict[str, float]:
+        """``resources`` under Ray's names (``CPU``, ``GPU``, ``memory``, custom names), those asked for (> 0)."""
+        names = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
+        return {names.get(k, k): float(v) for k, v in self.resources.items() if float(v) > 0}
+
+    def capacity(self, nodes: list[dict[str, Any]]) -> int:
+        """How many workers with ``resources`` the live nodes of a Ray cluster hold at once, counted node by node
+        and by every resource asked for (a node with 8 CPUs and 1 GPU holds one worker of ``{'cpu': 1, 'gpu':
+        1}``, not 8; a request of nothing counts CPUs, one per worker), from the nodes as ``ray.nodes()`` lists
+        them. The default ``max_concurrent`` on a cluster: workers beyond it could not be placed."""
+        wanted = self._wanted() or {"CPU": 1.0}
+        return sum(min(int(float((n.get("Resources") or {}).get(k, 0.0)) // v) for k, v in wanted.items())
+                   for n in nodes if n.get("Alive", True))
+
     def unsatisfiable(self, nodes: list[dict[str, Any]]) -> str | None:
         """Why no node of a Ray cluster can ever hold one worker with ``resources`` (None: some node can), from
         the nodes as ``ray.nodes()`` lists them (``Alive``, ``Resources``: ``CPU``, ``GPU``, ``memory`` in bytes,
         custom names). A plain function of the nodes given, so it is tested without a cluster."""
-        names = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
-        wanted = {names.get(k, k): float(v) for k, v in self.resources.items() if float(v) > 0}
+        wanted = self._wanted()
         alive = [n for n in nodes if n.get("Alive", True)]
         for node in alive:
             have = node.get("Resources") or {}
