@@ -6,6 +6,8 @@ driver and the other nodes' workers cannot see its processes, only what Ray and 
 
 * A worker node killed in the middle of a search: the search ends with the exact count, the trial lost with the
   node failed with Ray's reason and re-run once elsewhere, and every trial says on which node it ran.
+* A request the cluster can hold but not now (an actor of the test holds the only ``gpu_standin``): the driver
+  says it is waiting, with what is free, and goes on once the resource is freed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import datetime
 import json
 import os
 import queue
+import re
 import secrets
 import shutil
 import signal
@@ -253,3 +256,42 @@ def test_a_worker_node_killed_mid_search(tmp_path: Path) -> None:
     assert {n: len(a) for n, a in actors.items()} == {n0: 1, n1: 1, n2: 1}
     assert [t.number for t in trials if t.user_attrs["ray"]["node_id"] == n2] == [lost.number]
     assert {t.user_attrs["ray"]["node_id"] for t in trials if t.state == optuna.trial.TrialState.COMPLETE} == {n0, n1}
+
+
+WAITING = re.compile(r"nas: waiting for Ray to place 1 worker\(s\) with resources=\{'cpu': 1, 'gpu_standin': 1\}: "
+                     r"not running after (\d+) s; free in the cluster now: (.*)")
+
+
+def test_a_busy_cluster_is_waited_for_with_a_notice(tmp_path: Path) -> None:
+    """The only gpu_standin (node 1's) is held by an actor of the test: the request can be held by the cluster,
+    so it is not refused, but not now. After WAIT_NOTICE_S (3 s here) the driver says it is waiting, with what
+    is free (both CPUs and the memory: the holder takes no CPU), and no trial has started; once the holder is
+    killed the search goes on, on node 1, to the exact count."""
+    with ray_cluster([{"CPU": 1}, {"CPU": 1, "gpu_standin": 1}], tmp_path) as cluster:
+        n0, n1 = (node.node_id for node in cluster.nodes)
+        assert cluster.nodes[0].command('hold {"gpu_standin": 1}') == f"held {n1}"
+        driver, log = _driver(cluster, tmp_path, evaluator="slow_evaluator", n_trials=2, resources=GPU_WORKER,
+                              notice_s=3.0)
+        try:
+            assert driver.stdout is not None
+            out = _lines(driver.stdout)
+            first = _next(out, 150, log)
+            assert _trials(tmp_path) == []  # nothing ran meanwhile
+            freed = datetime.datetime.now()
+            assert cluster.nodes[0].command("free") == "freed"
+            assert driver.wait(timeout=120) == 0, log.read_text()[-3000:]
+            later = []
+            while (line := out.get(timeout=10)) is not None:
+                later.append(line)
+        finally:
+            _stop(driver)
+    match = WAITING.fullmatch(first)
+    assert match, first
+    assert int(match.group(1)) >= 3 and match.group(2) == "CPU 2, memory 2.0 GB"
+    # until the freed resource's worker runs, the notice may come again (every 3 s): then with node 1's CPU taken
+    assert [WAITING.sub(r"\2", line) for line in later] == ["CPU 1, memory 2.0 GB"] * len(later)
+    study = nas.load_study("c", tmp_path / "c.db")
+    assert study.counts()["done"] == 2 and study.counts()["failed"] == 0
+    trials = study.optuna_study.trials
+    assert [t.user_attrs["ray"]["node_id"] for t in trials] == [n1, n1]
+    assert all(t.datetime_start > freed for t in trials)

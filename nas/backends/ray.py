@@ -36,11 +36,11 @@ from nas.engine.claims import SearchStopped, claim, counts, fail_dead_trials, gi
 from nas.engine.progress import FINISHED, report_finished
 from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path
-from nas.engine.where import Ray
+from nas.engine.where import Ray, ray_resources_text
 
 __all__ = ["ray_environment", "run_ray", "start_local_ray", "stop_local_ray"]
 
-WAIT_NOTICE_S = 30.0  # a pool that has started no trial for this long says it is waiting for the cluster
+WAIT_NOTICE_S = 30.0  # a pool worker that Ray has not started for this long: the driver says it is waiting
 
 
 def ray_environment() -> None:
@@ -187,6 +187,10 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
 
     @ray.remote(max_restarts=0)
     class Worker:
+        def running(self) -> bool:
+            """Answers as soon as the actor runs: placed on a node, its process started."""
+            return True
+
         def run(self, study_name: str, url: str, max_trials: int, artifacts: str) -> int:
             return pool_worker(study_name, url, max_trials, artifacts)
 
@@ -200,10 +204,10 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
     concurrency = concurrency_now()
     options = _actor_options(dict(backend.resources))
     running: dict[Any, Any] = {}
+    placing: dict[Any, float] = {}  # an actor's `running` call -> when the actor was asked for, until it answers
     reported = {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
     crashes = 0
-    known = {t.number for t in study.get_trials(deepcopy=False)}  # a new trial means a worker was placed
-    started, told = time.time(), 0.0
+    told = 0.0
     try:
         while True:
             with claim_lock(lock_path(url)):
@@ -219,18 +223,20 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 return
             while len(running) < concurrency and len(running) < target - c["done"]:
                 actor = Worker.options(**options).remote()
+                placing[actor.running.remote()] = time.time()  # called first: actor calls run in order
                 running[actor.run.remote(study.study_name, url, backend.max_trials_per_worker,
                                          config.artifacts)] = actor
-            idle = time.time() - started
-            if started and any(t.number not in known for t in trials):
-                started = 0.0  # a worker runs: no more notices
-            elif started and idle > WAIT_NOTICE_S and time.time() - told > WAIT_NOTICE_S:
-                # satisfiable (checked at the start) but not placed yet: a busy cluster; say so instead of silence
+            if placing:
+                for ref in ray.wait(list(placing), num_returns=len(placing), timeout=0)[0]:
+                    del placing[ref]  # running (or dead: its `run` call says so)
+            waited = time.time() - min(placing.values(), default=time.time())
+            if waited > WAIT_NOTICE_S and time.time() - told > WAIT_NOTICE_S:
+                # satisfiable (checked at the start) but not placed: a busy cluster, or a node that died; say so
+                # instead of silence, whenever in the search it happens
                 told = time.time()
-                free = {k: v for k, v in ray.available_resources().items() if not k.startswith("node:")}
-                print(f"nas: waiting for Ray to place {len(running)} worker(s) with resources={backend.resources}: "
-                      f"none has started a trial in {idle:.0f} s; free in the cluster now: "
-                      f"{', '.join(f'{k} {v:g}' for k, v in sorted(free.items())) or 'nothing'}", flush=True)
+                free = ray_resources_text(ray.available_resources()) or "nothing"
+                print(f"nas: waiting for Ray to place {len(placing)} worker(s) with resources={backend.resources}: "
+                      f"not running after {waited:.0f} s; free in the cluster now: {free}", flush=True)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             for ref in ready:
                 actor = running.pop(ref)

@@ -26,12 +26,21 @@ from typing import Any, ClassVar
 from nas.devices import Device, Found, Placement, check_placement, find_devices, place_workers
 from nas.validate import check_int, check_name, check_path, known_fields
 
-__all__ = ["BACKENDS", "Backend", "KerasTuner", "Local", "Ray", "Run", "SCHEDULERS", "TUNER_KINDS", "backend_of"]
+__all__ = ["BACKENDS", "Backend", "KerasTuner", "Local", "Ray", "Run", "SCHEDULERS", "TUNER_KINDS", "backend_of",
+           "ray_resources_text"]
 
 SCHEDULERS = ("asha", "hyperband")
 TUNER_KINDS = ("random", "bayesian", "hyperband")
 # keras-tuner arguments that nas sets itself
 TUNER_RESERVED = ("hypermodel", "objective", "max_trials", "seed", "directory", "project_name", "overwrite")
+
+
+def ray_resources_text(resources: dict[str, Any]) -> str:
+    """Ray resources as people read them: ``CPU 2, gpu_standin 1, memory 2.0 GB`` (sorted; memory in GB; Ray's
+    bookkeeping entries ``node:...``, ``accelerator_type:...`` and the object store left out)."""
+    keep = {k: v for k, v in resources.items() if not k.startswith("node:") and not k.startswith(
+        "accelerator_type") and k != "object_store_memory"}
+    return ", ".join(f"{k} {v / 2**30:.1f} GB" if k == "memory" else f"{k} {v:g}" for k, v in sorted(keep.items()))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -144,16 +153,10 @@ class Ray(Backend):
         head = f"Ray: no node of the cluster can ever hold a worker with resources={self.resources}: "
         if not alive:
             return head + "the Ray cluster has no live node"
-
-        def shown(resources: dict[str, Any]) -> str:
-            keep = {k: v for k, v in resources.items() if not k.startswith("node:") and not k.startswith(
-                "accelerator_type") and k != "object_store_memory"}
-            return ", ".join(f"{k} {v / 2**30:.1f} GB" if k == "memory" else f"{k} {v:g}" for k, v in sorted(
-                keep.items()))
         missing = sorted({k for k, v in wanted.items()
                           if all(float((n.get("Resources") or {}).get(k, 0.0)) < v for n in alive)})
-        nodes_text = "; ".join(f"node {n.get('NodeManagerAddress', '?')}: {shown(n.get('Resources') or {})}"
-                               for n in alive)
+        nodes_text = "; ".join(f"node {n.get('NodeManagerAddress', '?')}: "
+                               f"{ray_resources_text(n.get('Resources') or {})}" for n in alive)
         hint = (" (on a machine without a GPU leave `gpu` out, e.g. resources={'cpu': 1})" if "GPU" in missing
                 else "")
         return f"{head}{', '.join(missing) or 'their combination'} is more than any node has ({nodes_text}){hint}"
