@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export KERAS_HOME := $(CURDIR)/.keras
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install test test-fast demo bench bench-quick chaos accelerator-check lock clean
+.PHONY: install test test-fast demo docs bench bench-quick chaos accelerator-check lock clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or set PYTHON=...)"; exit 1; }
@@ -33,6 +33,11 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m nas.demo
 
+docs: $(STAMP)  # the documentation site from docs/ into site/ (warnings are errors); open site/index.html
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+	@echo "nas: documentation in site/: open site/index.html, or serve it for the search box:"
+	@echo "  $(PY) -m http.server --directory site --bind 127.0.0.1 8000   # then http://127.0.0.1:8000"
+
 bench: $(STAMP)
 	bash benchmarks/get_fashion_mnist.sh
 	$(PY) benchmarks/run.py
@@ -54,4 +59,4 @@ lock:  # the exact versions of a fresh install of .[test,docs] within pyproject'
 	  echo "# Regenerate: make lock"; /tmp/nas-lock-venv/bin/pip freeze --exclude-editable | grep -v '^nas=='; } > requirements.lock
 
 clean:
-	rm -rf $(VENV) .keras runs .pytest_cache
+	rm -rf $(VENV) .keras runs .pytest_cache site

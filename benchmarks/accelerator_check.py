@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import nas  # noqa: E402
 from nas.devices import Device, find_devices  # noqa: E402
 
-SPACE = {"space": "families", "options": {"stages": [1, 2], "depth": [1, 1], "widths": [16, 32], "head_widths": [0]}}
+SPACE = {"name": "families", "options": {"stages": [1, 2], "depth": [1, 1], "widths": [16, 32], "head_widths": [0]}}
 
 
 def search(folder: Path, name: str, trials: int, device: Device, backend: Any, env: dict[str, str]) -> dict[str, Any]:
@@ -44,7 +44,11 @@ def search(folder: Path, name: str, trials: int, device: Device, backend: Any, e
     os.environ.update(env)
     try:
         t = time.perf_counter()
-        study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=trials, sampler="random", seed=0, budget={"epochs": 2, "batch_size": 64}), run=nas.Run(storage=folder / "check.db", study=name, device=device, backend=backend), verbose=False)
+        study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                           strategy=nas.Strategy(n_trials=trials, sampler="random", seed=0,
+                                                 budget=nas.Budget(epochs=2, batch_size=64)),
+                           run=nas.Run(study=name, storage=folder / "check.db", backend=backend, device=device),
+                           verbose=False)
         wall = time.perf_counter() - t
     finally:
         for k, v in saved.items():

@@ -49,10 +49,17 @@ import nas
 from nas.engine.claims import WORKERS_ATTR
 from nas.engine.records import attrs_of, file_sha256
 
-SPACE = {"space": "conv", "options": {"stages": [1, 3], "depth": [1, 2], "widths": [4, 8, 12, 16, 24, 32],
-                                      "kernels": [3, 5], "hidden": [0, 1], "dropouts": [0.0, 0.1]}}
-BUDGET = {"epochs": 4, "batch_size": 32}
+SPACE = {"name": "conv", "options": {"stages": [1, 3], "depth": [1, 2], "widths": [4, 8, 12, 16, 24, 32],
+                                     "kernels": [3, 5], "hidden": [0, 1], "dropouts": [0.0, 0.1]}}
+BUDGET = nas.Budget(epochs=4, batch_size=32)
 PHASES = ("claimed", "training", "saving weights", "recording")
+
+
+def strategy(n_trials: int, seed: int) -> nas.Strategy:
+    """Every part's strategy: random architectures, and limits high enough that the kills' failed trials are
+    re-run (up to 50 times each) and do not stop the search (below 500)."""
+    return nas.Strategy(n_trials=n_trials, sampler="random", seed=seed, budget=BUDGET, max_retries=50,
+                        max_failures=500)
 
 
 def finished(study: optuna.Study) -> dict[int, tuple]:
@@ -141,7 +148,7 @@ def raise_target(url: str, name: str, by: int) -> int:
 
     study = optuna.load_study(study_name=name, storage=url)
     config = read_config(study)
-    write_config(study, config.replace(n_trials=config.n_trials + by))
+    write_config(study, config.replace(strategy=config.strategy.replace(n_trials=config.n_trials + by)))
     return config.n_trials + by
 
 
@@ -195,7 +202,8 @@ def local_part(url: str, args: argparse.Namespace, rng: random.Random) -> dict:
 
 def postgres_part(url: str, args: argparse.Namespace, rng: random.Random, folder: Path) -> dict:
     name = f"chaos-{os.getpid()}"
-    nas.create_study(SPACE, "digits", strategy=nas.Strategy(n_trials=args.trials, sampler="random", seed=args.seed, budget=BUDGET, max_retries=50, max_failures=500), run=nas.Run(storage=url, study=name, artifacts=folder / "pg-art"), verbose=False)
+    nas.create_study(SPACE, "digits", strategy=strategy(args.trials, args.seed),
+                     run=nas.Run(study=name, storage=url, artifacts=folder / "pg-art"), verbose=False)
     study = optuna.load_study(study_name=name, storage=url)
     artifacts = folder / "pg-art"
     target = args.trials
@@ -304,7 +312,9 @@ def spawn_part(url: str, args: argparse.Namespace, rng: random.Random) -> dict:
     """Aimed kills: a driver SIGKILLed within milliseconds of its first or second worker process appearing;
     orphans are the study's worker processes still running ``args.orphan_wait`` seconds later."""
     name = "spawn"
-    nas.create_study(SPACE, "digits", strategy=nas.Strategy(n_trials=max(4, args.trials // 6), sampler="random", seed=args.seed, budget=BUDGET, max_retries=50, max_failures=500), run=nas.Run(storage=url, study=name, backend=nas.Local(n_workers=2, max_trials_per_worker=3)), verbose=False)
+    nas.create_study(SPACE, "digits", strategy=strategy(max(4, args.trials // 6), args.seed),
+                     run=nas.Run(study=name, storage=url, backend=nas.Local(n_workers=2, max_trials_per_worker=3)),
+                     verbose=False)
     study = optuna.load_study(study_name=name, storage=url)
     code = f"import nas; nas.load_study({name!r}, {url!r}).resume(verbose=False)"
     lags: list[float] = []
@@ -357,7 +367,9 @@ def ray_part(url: str, args: argparse.Namespace, rng: random.Random, folder: Pat
     counted before and after the next driver's start or `nas cleanup` removed it."""
     name = "raychaos"
     target = max(6, args.trials // 3)
-    nas.create_study(SPACE, "digits", strategy=nas.Strategy(n_trials=target, sampler="random", seed=args.seed, budget=BUDGET, max_retries=50, max_failures=500), run=nas.Run(storage=url, study=name, backend=nas.Ray(max_concurrent=2, max_trials_per_worker=3)), verbose=False)
+    nas.create_study(SPACE, "digits", strategy=strategy(target, args.seed),
+                     run=nas.Run(study=name, storage=url, backend=nas.Ray(max_concurrent=2, max_trials_per_worker=3)),
+                     verbose=False)
     study = optuna.load_study(study_name=name, storage=url)
     code = f"import nas; nas.load_study({name!r}, {url!r}).resume(verbose=False)"
     kills: Counter[str] = Counter()
@@ -528,7 +540,10 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/chaos.db"
-        nas.create_study(SPACE, "digits", strategy=nas.Strategy(n_trials=args.trials, sampler="random", seed=args.seed, budget=BUDGET, max_retries=50, max_failures=500), run=nas.Run(storage=url, study="chaos", backend=nas.Local(n_workers=2, max_trials_per_worker=3)), verbose=False)
+        nas.create_study(SPACE, "digits", strategy=strategy(args.trials, args.seed),
+                         run=nas.Run(study="chaos", storage=url,
+                                     backend=nas.Local(n_workers=2, max_trials_per_worker=3)),
+                         verbose=False)
         if args.kills:
             rows.append(local_part(url, args, rng))
         if args.postgres and args.kills:
@@ -538,7 +553,7 @@ def main() -> int:
         if args.ray_kills:
             rows.append(ray_part(url, args, rng, Path(tmp)))
     print(f"Settings: {args.kills} kills in parts 1 and 2, a study of {args.trials} trials (conv space on digits, "
-          f"{BUDGET['epochs']} epochs each, random sampler, seed {args.seed}), its target raised by a third whenever "
+          f"{BUDGET.epochs} epochs each, random sampler, seed {args.seed}), its target raised by a third whenever "
           f"it finished before the kills were all made; {args.spawn_kills} aimed kills at worker spawn (a study of "
           f"{max(4, args.trials // 6)} trials) and {args.ray_kills} Ray driver kills (a study of "
           f"{max(6, args.trials // 3)} trials, raised likewise).\n")

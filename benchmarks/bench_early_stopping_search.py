@@ -1,5 +1,5 @@
 """Early stopping in a real search (not the replay): the same multi-objective search on Fashion-MNIST with
-``pruner="pareto"`` against without, same sampler, seed and trial count, for several seeds.
+``nas.Strategy(pruner="pareto")`` against without, same sampler, seed and trial count, for several seeds.
 
 Each run is ``nas.search`` over the `families` space configured as in ``bench_fashion.py`` (28x28x1, 10
 classes), 2,000/1,000 Fashion-MNIST images, objectives accuracy and MACs (limit ``--max-macs``), TPE, one
@@ -43,11 +43,17 @@ ARMS = {"none": None, "calibrated": {"calibrate": True}, "plain": {"calibrate": 
 
 def run(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
     options = ARMS[arm]
-    space = {"space": "families", "options": SPACES["families"]}
+    space = {"name": "families", "options": SPACES["families"]}
     data = {"name": "fashion_mnist", "train_samples": args.train, "val_samples": args.val}
+    pruner = None if options is None else {"name": "pareto", "options": {"min_epochs": args.min_epochs, **options}}
     t = time.perf_counter()
-    study = nas.search(space, data, goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": args.max_macs}), strategy=nas.Strategy(n_trials=args.trials, sampler="tpe", pruner=None if options is None else
-                               {"name": "pareto", "options": {"min_epochs": args.min_epochs, **options}}, seed=seed, budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed)), run=nas.Run(storage=Path(folder) / f"{arm}-{seed}.db", study="es", backend=nas.Local(n_workers=1)), verbose=False)
+    study = nas.search(space, data,
+                       goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": args.max_macs}),
+                       strategy=nas.Strategy(n_trials=args.trials, sampler="tpe", pruner=pruner, seed=seed,
+                                             budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed)),
+                       run=nas.Run(study="es", storage=Path(folder) / f"{arm}-{seed}.db",
+                                   backend=nas.Local(n_workers=1)),
+                       verbose=False)
     wall = time.perf_counter() - t
     counts = study.counts()
     done = [r for r in study.trials if r.status in ("ok", "reused")]

@@ -15,15 +15,18 @@ from pathlib import Path
 
 import nas
 
-SPACE = {"space": "conv", "options": {"stages": [1, 2], "depth": [1, 1], "widths": [8, 16], "kernels": [3],
-                                      "hidden": [0, 0], "dropouts": [0.0]}}
+SPACE = {"name": "conv", "options": {"stages": [1, 2], "depth": [1, 1], "widths": [8, 16], "kernels": [3],
+                                     "hidden": [0, 0], "dropouts": [0.0]}}
 
 
 def run(trials: int, per_worker: int, folder: Path, name: str, ray: bool = False) -> dict:
     t = time.perf_counter()
     backend = (nas.Ray(max_concurrent=1, max_trials_per_worker=per_worker) if ray
                else nas.Local(max_trials_per_worker=per_worker))
-    study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=trials, sampler="random", seed=0, budget={"epochs": 1, "batch_size": 256}), run=nas.Run(storage=folder / "bench.db", study=name, backend=backend), verbose=False)
+    study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                       strategy=nas.Strategy(n_trials=trials, sampler="random", seed=0,
+                                             budget=nas.Budget(epochs=1, batch_size=256)),
+                       run=nas.Run(study=name, storage=folder / "bench.db", backend=backend), verbose=False)
     wall = time.perf_counter() - t
     records = study.trials
     mem = [(r.user_attrs["worker_memory"]["trial_in_worker"], r.user_attrs["worker_memory"]["rss_mb"])

@@ -1,13 +1,13 @@
 """Real data: nas (NSGA-II) against keras-tuner (RandomSearch, Hyperband) over the same space on Fashion-MNIST.
 
 Every method searches the same configured space with the same data subset, training budget, MACs limit and
-number of trials, one process training at a time (batch 64, the budget's cosine schedule). keras-tuner runs through the bridge
-(``nas.search(backend=nas.KerasTuner(...))``), which replaces over-budget candidates before building, so both sides
-only train candidates within the limit. Reported per method: hypervolume of (validation accuracy, MACs) with
-the fixed reference (accuracy 0, MACs = the limit), the best accuracy under the limit and under half of it,
-trials trained, epochs trained in total, wall time. Accuracy is the best epoch's validation accuracy for
-every method (keras-tuner scores a trial by its best epoch and keeps no other; nas records the final epoch
-and the per-epoch history).
+number of trials, one process training at a time (batch 64, the budget's cosine schedule). keras-tuner runs
+through the bridge (``nas.search(..., run=nas.Run(backend=nas.KerasTuner(...)))``), which replaces over-budget
+candidates before building, so both sides only train candidates within the limit. Reported per method:
+hypervolume of (validation accuracy, MACs) with the fixed reference (accuracy 0, MACs = the limit), the best
+accuracy under the limit and under half of it, trials trained, epochs trained in total, wall time. Accuracy is
+the best epoch's validation accuracy for every method (keras-tuner scores a trial by its best epoch and keeps no
+other; nas records the final epoch and the per-epoch history).
 
 Run: `.venv/bin/python benchmarks/bench_fashion.py [--quick] [--seeds N]` (part of `make bench`). Needs the
 Debian package `dataset-fashion-mnist` (`benchmarks/get_fashion_mnist.sh` installs it).
@@ -64,21 +64,22 @@ def hypervolume(points: list[tuple[float, float]], max_macs: float) -> float:
 
 
 def run(method: str, space: str, args: argparse.Namespace, folder: Path, seed: int) -> dict:
-    common = dict(objectives=("accuracy", "macs"), budget={"epochs": args.epochs, "batch_size": 64, "seed": seed},
-                  constraints={"max_macs": args.max_macs}, storage=folder / "bench.db", seed=seed, verbose=False,
-                  study_name=f"{method}-{space}-{seed}")
     data = {"name": "fashion_mnist", "train_samples": args.train, "val_samples": args.val, "seed": 0}
-    cfg = {"space": space, "options": SPACES[space]}
-    t = time.perf_counter()
+    goal = nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": args.max_macs})
+    # keras-tuner's tuner samples on its side: nas's sampler only for the nas method
+    strategy = nas.Strategy(n_trials=args.trials, sampler="nsga2" if method == "nas nsga2" else None, seed=seed,
+                            budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed))
     if method == "nas nsga2":
-        study = nas.search(cfg, data, n_trials=args.trials, sampler="nsga2",
-                           backend=nas.Local(max_trials_per_worker=args.trials), **common)
+        backend = nas.Local(max_trials_per_worker=args.trials)
     elif method == "keras-tuner random":
-        study = nas.search(cfg, data, n_trials=args.trials, backend=nas.KerasTuner(tuner="random"), **common)
+        backend = nas.KerasTuner(tuner="random")
     else:
-        study = nas.search(cfg, data, n_trials=args.trials, backend=nas.KerasTuner(
-            tuner="hyperband", options={"max_epochs": args.epochs, "factor": args.hb_factor,
-                                        "hyperband_iterations": args.hb_iterations}), **common)
+        backend = nas.KerasTuner(tuner="hyperband", options={"max_epochs": args.epochs, "factor": args.hb_factor,
+                                                             "hyperband_iterations": args.hb_iterations})
+    t = time.perf_counter()
+    study = nas.search({"name": space, "options": SPACES[space]}, data, goal=goal, strategy=strategy,
+                       run=nas.Run(study=f"{method}-{space}-{seed}", storage=folder / "bench.db", backend=backend),
+                       verbose=False)
     wall = time.perf_counter() - t
     trials = study.trials
     done = [r for r in trials if r.status in ("ok", "reused")]

@@ -4,8 +4,9 @@ Every method searches ``search_spaces.get("nasbench201")`` with the tabular eval
 ``search_spaces.nasbench201.Table("cifar10")`` (the mean validation accuracy over NAS-Bench-201's training
 runs), so nothing is trained and the whole comparison is about the search strategy:
 
-* nas ``nsga2``, ``tpe`` and ``random``: ``nas.search(space, evaluator=table, objectives=("accuracy",
-  "params"), sampler=..., n_trials=N, seed=s)``, the real engine (worker process, SQLite storage);
+* nas ``nsga2``, ``tpe`` and ``random``: ``nas.search(space, evaluator=table, goal=nas.Goal(objectives=(
+  "accuracy", "params")), strategy=nas.Strategy(n_trials=N, sampler=..., seed=s))``, the real engine (worker
+  process, SQLite storage);
 * keras-tuner ``RandomSearch`` and ``BayesianOptimization`` through the bridge
   (``nas.keras_tuner.make_tuner(..., evaluator=table)``), which optimise validation accuracy only:
   keras-tuner has no multi-objective search.
@@ -67,7 +68,11 @@ def arch_sequence(method: str, budget: int, seed: int, folder: str) -> tuple[lis
     if method.startswith("nas "):
         import nas
 
-        study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=budget, sampler=method.split()[1], seed=seed), run=nas.Run(storage=Path(folder) / f"{method}-{budget}-{seed}.db", study="nb201", backend=nas.Local(max_trials_per_worker=0)), evaluator=table, verbose=False)
+        study = nas.search(space, evaluator=table, goal=nas.Goal(objectives=("accuracy", "params")),
+                           strategy=nas.Strategy(n_trials=budget, sampler=method.split()[1], seed=seed),
+                           run=nas.Run(study="nb201", storage=Path(folder) / f"{method}-{budget}-{seed}.db",
+                                       backend=nas.Local(max_trials_per_worker=0)),
+                           verbose=False)
         archs = [nb201_arch_string(r.spec) for r in sorted(study.trials, key=lambda r: r.number)
                  if r.status in ("ok", "reused")]
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import os
 import signal
@@ -20,7 +21,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from nas.engine.schema import StudyConfig
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -119,16 +123,18 @@ def end_leftovers(watch: Descendants, wait: float = 20.0) -> list[str]:
 
 # ------------------------------------------------------------------ one search and its accounting
 
-def run_backend(backend: str, kwargs: dict[str, Any], folder: Path) -> dict[str, Any]:
+def run_backend(backend: str, config: StudyConfig, folder: Path) -> dict[str, Any]:
+    """The search of ``config`` (the demo config's record) on ``backend`` (local: the config's own) into a study of
+    its own in ``folder``, and its accounting."""
     import nas
 
-    kwargs = dict(kwargs, storage=folder / "bench.db", study_name=f"overhead-{backend}",
-                  artifacts=folder / f"artifacts-{backend}", verbose=False)
+    run = config.run.replace(study=f"overhead-{backend}", storage=folder / "bench.db",
+                             artifacts=folder / f"artifacts-{backend}")
     if backend == "ray":
-        kwargs["backend"] = nas.Ray(max_concurrent=2)
+        run = run.replace(backend=nas.Ray(max_concurrent=2))
         concurrency = 2
     else:
-        concurrency = kwargs["backend"].n_workers
+        concurrency = run.backend.n_workers
     load = os.getloadavg()
     started = datetime.datetime.now()
     t = time.perf_counter()
@@ -136,7 +142,8 @@ def run_backend(backend: str, kwargs: dict[str, Any], folder: Path) -> dict[str,
         try:
             # Ray Tune prints a line per finished trial even at verbose=0: keep stdout for the tables
             with contextlib.redirect_stdout(sys.stderr):
-                study = nas.search(**kwargs)
+                study = nas.search(config.space, config.data, goal=config.goal, strategy=config.strategy, run=run,
+                                   evaluator=config.evaluator, description=config.description, verbose=False)
         finally:
             wall = time.perf_counter() - t
             if backend == "ray":
@@ -284,24 +291,20 @@ def main() -> int:
     if bad or not backends:
         parser.error(f"--backends takes local and/or ray, but got {args.backends!r}")
 
-    from nas.config import load_config, search_kwargs
+    from nas.config import load_config
 
-    config = load_config(CONFIG)
-    kwargs = search_kwargs(config)
-    kwargs.pop("study_name", None)
+    config = load_config(CONFIG).config
+    strategy = config.strategy
     if args.quick:
-        kwargs["n_trials"] = 4
-        kwargs["budget"] = {**dict(kwargs.get("budget") or {}), "epochs": 1}
-    budget = kwargs.get("budget") or {}
-    space = kwargs["space"]
-    describe = (f"{CONFIG.relative_to(ROOT)} ({space['space'] if isinstance(space, dict) else space} space on "
-                f"{config.get('data', 'digits')}, {kwargs['n_trials']} trials, {budget.get('epochs', 5)} epoch(s) each, "
-                f"{kwargs.get('sampler')}, {kwargs['backend'].n_workers} local workers"
-                f"{', --quick' if args.quick else ''})")
+        strategy = strategy.replace(n_trials=4, budget=dataclasses.replace(strategy.budget, epochs=1))
+        config = config.replace(strategy=strategy)
+    describe = (f"{CONFIG.relative_to(ROOT)} ({config.space['name']} space on {config.data['name']}, "
+                f"{strategy.n_trials} trials, {strategy.budget.epochs} epoch(s) each, {strategy.sampler.name}, "
+                f"{config.run.backend.n_workers} local workers{', --quick' if args.quick else ''})")
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         for backend in backends:
-            results.append(run_backend(backend, kwargs, Path(tmp)))
+            results.append(run_backend(backend, config, Path(tmp)))
     report(results, describe)
     return 1 if any(r["leftovers"] for r in results) else 0
 

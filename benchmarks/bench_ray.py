@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent),
@@ -28,15 +29,16 @@ from bench_helpers import params_as_accuracy
 import nas
 import search_spaces
 
-TINY = {"space": "conv", "options": {"stages": [1, 2], "depth": [1, 1], "widths": [8, 16], "kernels": [3],
-                                     "hidden": [0, 0], "dropouts": [0.0]}}
+TINY = {"name": "conv", "options": {"stages": [1, 2], "depth": [1, 1], "widths": [8, 16], "kernels": [3],
+                                    "hidden": [0, 0], "dropouts": [0.0]}}
 
 
-def timed(**kwargs) -> float:
+def timed(space: Any, data: Any = "digits", *, strategy: nas.Strategy, run: nas.Run, evaluator: Any = None) -> float:
+    """Wall seconds of one ``nas.search`` (accuracy and MACs, the default goal)."""
     t = time.perf_counter()
     # Ray Tune prints a line per finished trial even at verbose=0: keep stdout for the table
     with contextlib.redirect_stdout(sys.stderr):
-        nas.search(verbose=False, **kwargs)
+        nas.search(space, data, strategy=strategy, run=run, evaluator=evaluator, verbose=False)
     return time.perf_counter() - t
 
 
@@ -50,18 +52,19 @@ def main() -> None:
         db = Path(tmp) / "b.db"
         rows = []
         marginal: dict[str, float] = {}
+        tiny = nas.Budget(epochs=2, batch_size=128)
         for backend in ("local", "ray"):
-            extra = {"backend": nas.Ray(max_concurrent=1) if backend == "ray" else nas.Local(n_workers=1)}
-            dispatch = timed(space=space, evaluator=params_as_accuracy, n_trials=n, storage=db, sampler="random",
-                             study_name=f"d-{backend}", **extra)
-            many = timed(space=space, evaluator=params_as_accuracy, n_trials=4 * n, storage=db, sampler="random",
-                         study_name=f"d4-{backend}", **extra)
+            alone = nas.Ray(max_concurrent=1) if backend == "ray" else nas.Local(n_workers=1)
+            two_at_once = nas.Ray(max_concurrent=2) if backend == "ray" else nas.Local(n_workers=2)
+            dispatch = timed(space, evaluator=params_as_accuracy, strategy=nas.Strategy(n_trials=n, sampler="random"),
+                             run=nas.Run(study=f"d-{backend}", storage=db, backend=alone))
+            many = timed(space, evaluator=params_as_accuracy, strategy=nas.Strategy(n_trials=4 * n, sampler="random"),
+                         run=nas.Run(study=f"d4-{backend}", storage=db, backend=alone))
             marginal[backend] = (many - dispatch) / (3 * n)
-            one = timed(space=TINY, data="digits", n_trials=n, storage=db, sampler="random", seed=0,
-                        budget={"epochs": 2, "batch_size": 128}, study_name=f"t1-{backend}", **extra)
-            extra2 = {"backend": nas.Ray(max_concurrent=2) if backend == "ray" else nas.Local(n_workers=2)}
-            two = timed(space=TINY, data="digits", n_trials=n, storage=db, sampler="random", seed=0,
-                        budget={"epochs": 2, "batch_size": 128}, study_name=f"t2-{backend}", **extra2)
+            one = timed(TINY, "digits", strategy=nas.Strategy(n_trials=n, sampler="random", seed=0, budget=tiny),
+                        run=nas.Run(study=f"t1-{backend}", storage=db, backend=alone))
+            two = timed(TINY, "digits", strategy=nas.Strategy(n_trials=n, sampler="random", seed=0, budget=tiny),
+                        run=nas.Run(study=f"t2-{backend}", storage=db, backend=two_at_once))
             rows.append((backend, dispatch, one, two))
     print(f"# {n} trials per run, 2 cores; wall seconds including start-up (Ray: ray.init + shutdown)")
     print(f"{'backend':<8} {'no-training trials':>20} {'per trial':>10} {'tiny training, 1':>17} {'2 at once':>10} "

@@ -14,7 +14,7 @@ Optuna study over the same space (``space.sample(trial)``, objectives (accuracy,
 * ``rea``: regularized evolution written here (Real et al. 2019): 20 random networks, then each step samples 5
   of the population, mutates one edge of the most accurate of them, adds the child and removes the oldest;
   accuracy only, repeats allowed;
-* ``nas random``: the sampler nas makes for ``sampler="random"``.
+* ``nas random``: the sampler nas makes for ``nas.Strategy(sampler="random")``.
 
 Per budget (50, 100, 300 trials; the samplers that do not depend on the budget are read at each prefix of one
 300-trial run) and seed: the hypervolume of (validation accuracy, table params / largest) of the networks
@@ -22,8 +22,8 @@ evaluated in the first N trials against (0, 1), as in bench_nb201.py, its gap to
 (best network's accuracy minus the best found); the distinct networks evaluated. Medians with quartiles, and
 two-sided Mann-Whitney U p-values of the gap and the regret of each method against plain TPE and against REA
 (and of the gap against NSGA-II, nas's former multi-objective default).
-A last line per budget runs ``nas.search(..., sampler="evolution")`` end to end (worker in-process, journal
-storage) for a few seeds of CIFAR-10, to confirm the engine gives the same kind of result.
+A last line per budget runs ``nas.search(..., strategy=nas.Strategy(sampler="evolution"))`` end to end (worker
+in-process, journal storage) for a few seeds of CIFAR-10, to confirm the engine gives the same kind of result.
 
 Run: `.venv/bin/python benchmarks/bench_sampler.py [--quick] [--seeds 20] [--budgets 50,100,300]
 [--datasets cifar10,cifar100,imagenet] [--nas-seeds 3] [--jobs 2]`.
@@ -140,12 +140,17 @@ def _arch_string(ops: tuple[str, ...]) -> str:
 
 
 def nas_run(dataset: str, budget: int, seed: int, folder: str) -> list[str]:
-    """``nas.search(..., sampler="evolution")`` end to end: the real engine, worker in this process."""
+    """``nas.search(..., strategy=nas.Strategy(sampler="evolution"))`` end to end: the real engine, worker in this
+    process."""
     import nas
     from search_spaces.nasbench201 import nb201_arch_string
 
     space, table = _space(dataset)
-    study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(sampler="evolution", n_trials=budget, seed=seed), run=nas.Run(storage=Path(folder) / f"nas-{dataset}-{budget}-{seed}.journal", study="evolution", backend=nas.Local(max_trials_per_worker=0)), evaluator=table, verbose=False)
+    study = nas.search(space, evaluator=table, goal=nas.Goal(objectives=("accuracy", "params")),
+                       strategy=nas.Strategy(n_trials=budget, sampler="evolution", seed=seed),
+                       run=nas.Run(study="evolution", storage=Path(folder) / f"nas-{dataset}-{budget}-{seed}.journal",
+                                   backend=nas.Local(max_trials_per_worker=0)),
+                       verbose=False)
     return [nb201_arch_string(r.spec) for r in sorted(study.trials, key=lambda r: r.number)
             if r.status in ("ok", "reused")]
 

@@ -1,17 +1,17 @@
 """Real training: nas's samplers (evolution, TPE, NSGA-II) against each other on Fashion-MNIST.
 
 Every run is one ``nas.search`` over bench_fashion.py's ``mbconv`` space options with the same data subset
-(3,000 train / 1,000 validation images), training budget (3 epochs, batch 64, the budget's cosine schedule),
-MACs limit (3 M), number of trials (16) and one local worker training at a time, on an SQLite file in a temporary
-folder; only ``sampler=`` ("evolution", nas's multi-objective default; "tpe"; "nsga2") and the seed (0, 1, 2;
-the run seed is the sampler's and the training budget's) differ. Reported per sampler, median with quartiles
-over the seeds and each seed's value: the hypervolume of (validation accuracy, MACs / limit) against (0, 1) with
-the final epoch's accuracy (``record.metrics["accuracy"]``, what nas ranks by) and with the best epoch's
+(3,000 train / 1,000 validation images), training budget (3 epochs, batch 64, the budget's cosine schedule), MACs
+limit (3 M), number of trials (16) and one local worker training at a time, on an SQLite file in a temporary folder;
+only the strategy's ``sampler`` ("evolution", nas's multi-objective default; "tpe"; "nsga2") and ``seed`` (0, 1, 2;
+the run seed is the sampler's and the training budget's) differ. Reported per sampler, median with quartiles over
+the seeds and each seed's value: the hypervolume of (validation accuracy, MACs / limit) against (0, 1) with the
+final epoch's accuracy (``record.metrics["accuracy"]``, what nas ranks by) and with the best epoch's
 (bench_fashion's ``accuracy_of``); the best final accuracy under the limit and under half of it; the distinct
-architectures trained (distinct spec keys; a repeated spec is recorded ``reused``, not trained again); the
-trials recorded infeasible (over the limit, never built); wall seconds. Then two-sided Mann-Whitney U p-values
-of evolution's hypervolume against TPE's and NSGA-II's: with 3 seeds per sampler the smallest possible
-two-sided p is 0.1, so this benchmark cannot show a significant difference, only the direction and the spread.
+architectures trained (distinct spec keys; a repeated spec is recorded ``reused``, not trained again); the trials
+recorded infeasible (over the limit, never built); wall seconds. Then two-sided Mann-Whitney U p-values of
+evolution's hypervolume against TPE's and NSGA-II's: with 3 seeds per sampler the smallest possible two-sided p is
+0.1, so this benchmark cannot show a significant difference, only the direction and the spread.
 
 Run: `.venv/bin/python benchmarks/bench_sampler_fashion.py [--quick] [--seeds 3] [--trials 16] [--epochs 3]`.
 Needs the Debian package `dataset-fashion-mnist` (`benchmarks/get_fashion_mnist.sh` installs it).
@@ -38,7 +38,13 @@ DEFAULT_TRIALS = 16  # 9 runs of 16 trials take about 50-60 minutes on 2 cores (
 def run(sampler: str, seed: int, args: argparse.Namespace, folder: Path) -> dict:
     data = {"name": "fashion_mnist", "train_samples": args.train, "val_samples": args.val, "seed": 0}
     t = time.perf_counter()
-    study = nas.search({"space": "mbconv", "options": SPACES["mbconv"]}, data, goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": MAX_MACS}), strategy=nas.Strategy(n_trials=args.trials, sampler=sampler, budget={"epochs": args.epochs, "batch_size": 64, "seed": seed}, seed=seed), run=nas.Run(backend=nas.Local(max_trials_per_worker=args.trials), storage=folder / "bench.db", study=f"{sampler}-seed{seed}"), verbose=False)
+    study = nas.search({"name": "mbconv", "options": SPACES["mbconv"]}, data,
+                       goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": MAX_MACS}),
+                       strategy=nas.Strategy(n_trials=args.trials, sampler=sampler, seed=seed,
+                                             budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed)),
+                       run=nas.Run(study=f"{sampler}-seed{seed}", storage=folder / "bench.db",
+                                   backend=nas.Local(max_trials_per_worker=args.trials)),
+                       verbose=False)
     wall = time.perf_counter() - t
     trials = study.trials
     done = [r for r in trials if r.status in ("ok", "reused") and "accuracy" in r.metrics]

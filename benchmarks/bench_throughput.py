@@ -8,9 +8,10 @@ Every method searches the NAS-Bench-201 space with its CIFAR-10 table as the eva
 * plain Optuna, in memory: ``optuna.create_study()`` + ``study.optimize(objective)``, the objective sampling the
   space through the trial and looking the cell up in the table (what a user would write instead of nas);
 * plain Optuna on an SQLite file (``sqlite:///...``, Optuna's defaults);
-* nas: ``nas.search(space, evaluator=table, sampler="tpe")`` (one worker, which for an evaluator search runs in
-  the calling process) on an SQLite file, and on a journal file (``storage="runs/x.journal"``): the whole engine
-  (claims under the lock, records, recovery checks, reuse lookups).
+* nas: ``nas.search(space, evaluator=table, strategy=nas.Strategy(sampler="tpe"))`` (one worker, which for an
+  evaluator search runs in the calling process) on an SQLite file, and on a journal file
+  (``run=nas.Run(storage="runs/x.journal")``): the whole engine (claims under the lock, records, recovery checks,
+  reuse lookups).
 
 Milliseconds per trial are wall time over the trials (nas: from the start of ``search`` to its return, process
 start included) and the ratios are against the plain Optuna runs of this same run.
@@ -47,7 +48,9 @@ def plain(storage: str | None, trials: int, seed: int, space, table) -> float:
 
 def engine(path: Path, trials: int, seed: int, space, table) -> float:
     t = time.perf_counter()
-    nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=trials, sampler="tpe", seed=seed), run=nas.Run(storage=path, study="throughput"), evaluator=table, verbose=False)
+    nas.search(space, evaluator=table, goal=nas.Goal(objectives=("accuracy", "params")),
+               strategy=nas.Strategy(n_trials=trials, sampler="tpe", seed=seed),
+               run=nas.Run(study="throughput", storage=path), verbose=False)
     return time.perf_counter() - t
 
 

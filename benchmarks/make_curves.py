@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     done = {r["draw"] for r in rows}
 
     data = nas.load_data("fashion_mnist", train_samples=args.train, val_samples=args.val, seed=0)
-    spaces = {name: configure_space({"space": name, "options": SPACES[name]}, data.input_shape, data.num_classes)
+    spaces = {name: configure_space({"name": name, "options": SPACES[name]}, data.input_shape, data.num_classes)
               for name in SPACE_ORDER}
     budget = nas.Budget(epochs=args.epochs, batch_size=64, seed=args.seed)
     header = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "seed": args.seed,

@@ -64,15 +64,15 @@ DESCRIPTIONS = {
              "(accuracy only) through the bridge. Per trial budget and over seeds: hypervolume of (accuracy, "
              "params), best accuracy and distinct networks, against the table's own ceiling (its true front and "
              "best network). Quick: 3 seeds, budgets 50 and 100, and no BayesianOptimization (seconds per trial).",
-    "sampler": "nas's evolution sampler (`sampler=\"evolution\"`) against plain Optuna TPE (multivariate) and "
-               "NSGA-II, regularized evolution (REA, accuracy only, written in the benchmark) and nas's random "
-               "sampler on the NAS-Bench-201 tables of CIFAR-10, CIFAR-100 and ImageNet16-120 (objectives accuracy "
-               "and params; samplers in-process on an in-memory Optuna study, nothing trained), 50/100/300 trials, "
-               "20 seeds each: hypervolume gap to the true front, best-accuracy regret, distinct networks, quartiles "
-               "and two-sided Mann-Whitney U p-values against TPE and REA (gap also against NSGA-II); plus "
-               "`nas.search(sampler=\"evolution\")` "
-               "end to end for 3 seeds of CIFAR-10. The sampler was tuned on CIFAR-10 only (on other seeds); the "
-               "other tables ran with the same settings. Quick: 5 seeds, CIFAR-10, budgets 50 and 100.",
+    "sampler": "nas's evolution sampler (`nas.Strategy(sampler=\"evolution\")`) against plain Optuna TPE "
+               "(multivariate) and NSGA-II, regularized evolution (REA, accuracy only, written in the benchmark) and "
+               "nas's random sampler on the NAS-Bench-201 tables of CIFAR-10, CIFAR-100 and ImageNet16-120 "
+               "(objectives accuracy and params; samplers in-process on an in-memory Optuna study, nothing trained), "
+               "50/100/300 trials, 20 seeds each: hypervolume gap to the true front, best-accuracy regret, distinct "
+               "networks, quartiles and two-sided Mann-Whitney U p-values against TPE and REA (gap also against "
+               "NSGA-II); plus `nas.search(strategy=nas.Strategy(sampler=\"evolution\"))` end to end for 3 seeds of "
+               "CIFAR-10. The sampler was tuned on CIFAR-10 only (on other seeds); the other tables ran with the same "
+               "settings. Quick: 5 seeds, CIFAR-10, budgets 50 and 100.",
     "throughput": "Engine overhead per trial in evaluator mode (NAS-Bench-201 CIFAR-10 table lookups, TPE "
                   "multivariate, 300 trials, one process): nas on an SQLite file and on a journal file against plain "
                   "Optuna used directly, in memory and on an SQLite file, in the same run. Quick: 60 trials.",
@@ -112,25 +112,25 @@ DESCRIPTIONS = {
              "2 Ray kills.",
     "fashion": "Real training on Fashion-MNIST (Debian package `dataset-fashion-mnist`; "
                "`benchmarks/get_fashion_mnist.sh` installs it): nas (NSGA-II) against keras-tuner (RandomSearch, "
-               "Hyperband, through `nas.search(backend=\"keras_tuner\")`) over the same space, data subset, "
-               "training budget, MACs limit and number of trials, one process training at a time. Per method: "
+               "Hyperband, through `nas.search(run=nas.Run(backend=\"keras_tuner\"))`) over the same space, data "
+               "subset, training budget, MACs limit and number of trials, one process training at a time. Per method: "
                "hypervolume of (validation accuracy, MACs), best accuracy under the limit and under half of it, "
-               "trials and epochs trained, wall time. Quick: the mbconv space only, 2 trials of 2 epochs on "
-               "2,000/500 images.",
+               "trials and epochs trained, wall time. Quick: the mbconv space only, 2 trials of 2 epochs on 2,000/500 "
+               "images.",
     "sampler_50": "The sampler comparison of `sampler` at 100 trials with 50 seeds per method instead of 20 "
                   "(seeds 0-49, which include the 20 of `sampler`), on the three NAS-Bench-201 tables: the "
                   "20-seed p-values of the CIFAR-10 gap moved between 0.02 and 0.16 with the seed set, so this "
                   "run says whether the differences at 100 trials hold. Same methods and settings; no nas.search "
                   "confirmation runs. Quick: as `sampler --quick`.",
-    "sampler_fashion": "nas's samplers with real training on Fashion-MNIST (`dataset-fashion-mnist`): "
-                       "`nas.search` with `sampler=\"evolution\"` (nas's multi-objective default), `\"tpe\"` "
-                       "and `\"nsga2\"` over bench_fashion's mbconv space, 3,000/1,000 images, 16 trials of 3 "
-                       "epochs, MACs <= 3 M, one local worker, 3 seeds each. Per sampler, median with quartiles "
-                       "and each seed's value: hypervolume of (final-epoch and best-epoch validation accuracy, "
-                       "MACs / limit), best accuracy under the limit and half of it, distinct architectures "
-                       "trained, infeasible trials, wall time; two-sided Mann-Whitney U p-values of evolution "
-                       "against TPE and NSGA-II (with 3 seeds the smallest possible p is 0.1: no difference can "
-                       "be significant). Quick: 1 seed, 3 trials of 1 epoch on 1,000/300 images.",
+    "sampler_fashion": "nas's samplers with real training on Fashion-MNIST (`dataset-fashion-mnist`): `nas.search` "
+                       "with `nas.Strategy(sampler=\"evolution\")` (nas's multi-objective default), `\"tpe\"` and "
+                       "`\"nsga2\"` over bench_fashion's mbconv space, 3,000/1,000 images, 16 trials of 3 epochs, "
+                       "MACs <= 3 M, one local worker, 3 seeds each. Per sampler, median with quartiles and each "
+                       "seed's value: hypervolume of (final-epoch and best-epoch validation accuracy, MACs / limit), "
+                       "best accuracy under the limit and half of it, distinct architectures trained, infeasible "
+                       "trials, wall time; two-sided Mann-Whitney U p-values of evolution against TPE and NSGA-II "
+                       "(with 3 seeds the smallest possible p is 0.1: no difference can be significant). Quick: 1 "
+                       "seed, 3 trials of 1 epoch on 1,000/300 images.",
 }
 
 

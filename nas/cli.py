@@ -311,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "nas search experiments/digits_quick.yaml",
                 "nas search experiments/fashion_mnist_mbconv.yaml --n-trials 50 --n-workers 2",
                 "nas search cfg.yaml --storage postgresql://host/db --create-only   # then `nas worker`s",
-                note="The config keys are listed in the README (Experiment configs); a study name already in the "
+                note="The config keys are described in docs/guides/configs.md (`make docs` builds the site); a study name already in the "
                      "storage is an error: continue it with `nas resume`.")
     p.add_argument("config", help="YAML file (see experiments/)")
     p.add_argument("--study", help="override the config's study name")

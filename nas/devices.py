@@ -256,7 +256,7 @@ def place_workers(found: Found, device: Device, *, n_workers: int | None = None,
                                  f"{found.memory_of(gpu)} MB")
             slots += [Placement(kind="gpu", gpus=(gpu,), memory_mb=memory, share=share) for _ in range(share)]
     if n_workers is not None and n_workers > len(slots):
-        raise ValueError(f"`n_workers`={n_workers}, but {len(found.gpus)} GPU(s) at gpus_per_worker={gpus_per_worker} "
+        raise ValueError(f"`n_workers` asks for more workers than the GPUs hold: n_workers={n_workers}, but {len(found.gpus)} GPU(s) at gpus_per_worker={gpus_per_worker} "
                          f"hold {len(slots)} worker(s): lower n_workers, or share GPUs (gpus_per_worker=0.5)")
     return tuple(slots[:n_workers] if n_workers is not None else slots)
 

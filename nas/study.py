@@ -51,7 +51,11 @@ class Study:
     def __init__(self, study: optuna.Study, storage_url: str) -> None:
         self.optuna_study = study
         self.storage_url = storage_url
-        self.config = read_config(study)
+        self.config = self._located(read_config(study))
+
+    def _located(self, config: StudyConfig) -> StudyConfig:
+        """The record with the storage it was read from (which the stored record leaves out)."""
+        return config.replace(run=config.run.replace(storage=self.storage_url))
 
     # ------------------------------------------------------------------ identity
     @property
@@ -131,7 +135,7 @@ class Study:
         ``stopped_at`` (epochs -> trials stopped there). Reused trials (a repeated architecture taking an earlier
         trial's result or stop, ``reused_from``) and over-budget ones train nothing; failed trials count the
         epochs they recorded."""
-        full_budget = self.budget.epochs
+        full_budget = self.budget.epochs if self.config.evaluator is None else 0  # an evaluator trains nothing
         trained = full = 0
         stopped: dict[int, int] = {}
         for r in self.trials:
@@ -319,7 +323,7 @@ class Study:
                                  f"{exc}") from None
         if changed != config:
             write_config(self.optuna_study, changed)
-        self.config = changed
+        self.config = self._located(changed)
         self._run(changed.with_artifacts(folder), verbose, callbacks, progress_bar)
         return self
 

@@ -155,6 +155,17 @@ class NASBench201Space(Space):
             raise opt_fail(n, "input_shape", f"a size the NAS-Bench-201 skeleton takes ({exc})",
                            self.input_shape) from None
 
+    def grid(self) -> dict[str, list[Any]]:
+        """Every label with all its values, for Optuna's ``GridSampler`` (``sampler="grid"``): this space asks the
+        same labels for every network, so its grid is the product of their choices (5**6 = 15,625 cells by
+        default)."""
+        from nas.trial import RandomTrial, grid
+
+        trial = RandomTrial(seed=0)
+        self.sample(trial)
+        values = {label: grid(dist) for label, dist in trial.distributions.items()}
+        return {label: v for label, v in values.items() if v is not None}
+
     def sample(self, trial: Any) -> ArchSpec:
         ops = tuple(self.choose(trial, label, self.ops) for label in LABELS)
         channels = self.choose(trial, "channels", self.channels)

@@ -123,7 +123,8 @@ def test_one_worker_per_gpu_by_default_each_seeing_only_its_own() -> None:
     # the supervisor's own CUDA_VISIBLE_DEVICES entries are what its workers get
     assert envs(place_workers(Found(gpus=("5", "2")), GPU)) == [{"CUDA_VISIBLE_DEVICES": "5"},
                                                                 {"CUDA_VISIBLE_DEVICES": "2"}]
-    with pytest.raises(ValueError, match=r"`n_workers`=5, but 4 GPU\(s\) at gpus_per_worker=1 hold 4 worker\(s\)"):
+    with pytest.raises(ValueError, match=r"`n_workers` asks for more workers than the GPUs hold: n_workers=5, but 4 "
+                                         r"GPU\(s\) at gpus_per_worker=1 hold 4 worker\(s\)"):
         place_workers(four, GPU, n_workers=5)
 
 

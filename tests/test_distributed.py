@@ -185,12 +185,16 @@ def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path,
 
 
 SLOW_EVALUATOR = '''
+import socket
 import time
+from pathlib import Path
 from nas import cost, evaluator
 
 
 @evaluator
 def two_seconds(spec):
+    with open(Path(__file__).with_name("started.log"), "a") as log:
+        log.write(socket.gethostname() + "\\n")
     time.sleep(2)
     return {"accuracy": 1.0 - 1.0 / (1 + cost(spec).params / 1000)}
 '''
@@ -231,11 +235,18 @@ def test_a_frozen_worker_is_replaced_and_records_nothing_when_it_wakes(tmp_path:
     storage = open_storage(POSTGRES)
     study_id = storage.get_study_id_from_name(name)
     deadline, victim = time.time() + 120, None
+    started = tmp_path / "started.log"
     while victim is None and time.time() < deadline:
-        for t in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            if (t.user_attrs.get("worker") or {}).get("host") == "frozen-host":
-                victim = t
-        time.sleep(0.05)
+        # frozen inside the evaluator, once every parameter is sampled: the frozen host's trials so far (running or
+        # done) all have their evaluator start written
+        mine = [t for t in storage.get_all_trials(study_id, deepcopy=False)
+                if (t.user_attrs.get("worker") or {}).get("host") == "frozen-host"]
+        running = [t for t in mine if t.state == optuna.trial.TrialState.RUNNING]
+        begun = started.read_text().split().count("frozen-host") if started.exists() else 0
+        if running and begun == len(mine):
+            victim = running[0]
+        else:
+            time.sleep(0.05)
     assert victim is not None, (tmp_path / "frozen.log").read_text()[-2000:]
     pid = victim.user_attrs["worker"]["pid"]
     os.kill(pid, signal.SIGSTOP)

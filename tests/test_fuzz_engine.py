@@ -5,6 +5,7 @@ a message); never a traceback of another type, and a refused command never chang
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -118,7 +119,9 @@ def test_create_study_arguments_work_or_are_refused_by_name(keep, args: dict) ->
     except ValueError as exc:
         assert "`" in str(exc) or ":" in str(exc)
     else:
-        assert study.config == StudyConfig.from_json(study.config.to_json())
+        # the record holds everything but where it lives (a storage URL may carry a password)
+        where_not_stored = dataclasses.replace(study.config, run=dataclasses.replace(study.config.run, storage=None))
+        assert StudyConfig.from_json(study.config.to_json()) == where_not_stored
         if study.name != "made":
             optuna.delete_study(study_name=study.name, storage=f"sqlite:///{folder}/s.db")
     _unchanged(keep)

@@ -513,3 +513,21 @@ def test_built_models_match_the_cost_and_pytorch_semantics(tmp_path) -> None:
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+
+
+def test_the_grid_sampler_walks_the_whole_space_and_ends_when_it_is_exhausted(tmp_path, capsys) -> None:
+    """`sampler="grid"` on the NAS-Bench-201 space (a fixed set of labels): every cell of a 2-op space exactly once,
+    and the search ends cleanly when the grid is exhausted (Optuna's GridSampler asks the study to stop, which Optuna
+    allows only inside Study.optimize: that failed the last trial's record before)."""
+    import nas
+
+    space = search_spaces.get("nasbench201", ops=("nor_conv_3x3", "skip_connect"))
+    assert space.grid() == {f"edge_{i}_{j}": ["nor_conv_3x3", "skip_connect"]
+                            for i, j in ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))}
+    study = nas.search(space, evaluator="engine_helpers:score_by_macs", goal={"objectives": ("accuracy", "params")},
+                       strategy={"n_trials": 64, "sampler": "grid", "seed": 0},
+                       run={"storage": tmp_path / "g.db", "study": "g"}, verbose=False)
+    assert study.counts() == {"done": 64, "running": 0, "waiting": 0, "infeasible": 0, "failed": 0, "pruned": 0,
+                              "complete": 64}
+    assert len({r.key for r in study.trials}) == 64 and {r.status for r in study.trials} == {"ok"}
+    assert capsys.readouterr().out == ""  # the last trial was not taken for one another process ended

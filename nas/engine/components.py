@@ -274,8 +274,10 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
         return optuna.samplers.NSGAIISampler(population_size=int(size), seed=seed)
     if name == "tpe":
         startup = options.get("n_startup_trials") or max(3, min(10, n_trials // 5))
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
-                                          n_startup_trials=int(startup))
+        with warnings.catch_warnings():  # multivariate, group and constant_liar are "experimental" in Optuna 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                              n_startup_trials=int(startup))
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":

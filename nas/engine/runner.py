@@ -308,7 +308,14 @@ class Runner:
         self._pending.update({"timings": timings,
                               "worker_memory": {"rss_mb": rss_mb(), "trial_in_worker": self.trials_run}})
         self._flush(trial)
-        self.study.tell(trial, values, state=state)
+        try:
+            self.study.tell(trial, values, state=state)
+        except RuntimeError as exc:
+            # Optuna's GridSampler asks the study to stop when its grid is exhausted, which Optuna allows only inside
+            # Study.optimize; the trial is stored all the same (Optuna writes it in a `finally`), and the claim
+            # decides whether the search goes on
+            if "Study.stop" not in str(exc):
+                raise
 
     def _flush(self, trial: optuna.Trial) -> None:
         pending, self._pending = self._pending, {}

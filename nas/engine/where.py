@@ -256,7 +256,7 @@ class Run:
     ``nas.Ray(...)``, ``nas.KerasTuner(...)`` or their names) and ``device`` (``nas.Device(...)`` or a kind name)."""
 
     study: str | None = None
-    storage: Any = None
+    storage: Any = dataclasses.field(default=None, repr=False)  # a URL may hold a password: never in a repr
     artifacts: str | None = None
     backend: Backend = dataclasses.field(default_factory=Local)
     device: Device = dataclasses.field(default_factory=Device)
