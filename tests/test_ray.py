@@ -388,6 +388,25 @@ def test_which_resource_requests_no_node_can_ever_hold(resources: dict, nodes: l
         assert problem in got
 
 
+GPU_NODE = {"Alive": True, "Resources": {"CPU": 8.0, "GPU": 2.0, "memory": 32 * 2**30, "node:10.0.0.3": 1.0}}
+
+
+@pytest.mark.parametrize("resources, nodes, workers", [
+    ({"cpu": 1}, [NODE], 2),
+    ({"cpu": 1, "gpu": 1}, [NODE, GPU_NODE], 2),  # 8 CPUs, but 2 GPUs: two workers, not 8
+    ({"cpu": 1, "gpu": 0.5}, [NODE, GPU_NODE], 4),
+    ({"cpu": 4, "gpu": 0.5}, [GPU_NODE, GPU_NODE], 4),  # CPUs are the limit on each node
+    ({"cpu": 1, "memory": 3 * 2**30}, [NODE, GPU_NODE], 2 + 8),  # NODE: 8 GB hold 2 workers of 3 GB
+    ({"cpu": 1, "gpu": 1}, [NODE, {**GPU_NODE, "Alive": False}], 0),  # a dead node holds nothing
+    ({"cpu": 0}, [NODE, GPU_NODE], 10),  # a request of nothing: one worker per CPU
+    ({"cpu": 1, "accel": 1}, [NODE, {**NODE, "Resources": {"CPU": 3.0, "accel": 2.0}}], 2),
+])
+def test_how_many_workers_a_cluster_holds(resources: dict, nodes: list, workers: int) -> None:
+    """The default `max_concurrent` on a cluster, node by node and by every resource asked for (it counted
+    CPUs alone: on machines of 8 CPUs and 2 GPUs it started 8 workers per machine, 6 of them waiting for a GPU)."""
+    assert nas.Ray(resources=resources).capacity(nodes) == workers
+
+
 def test_an_impossible_ray_request_fails_at_once_naming_the_resource(tmp_path: Path) -> None:
     """The README's old example on a machine without a GPU waited forever in silence; now it fails when the
     search starts, before any trial, with what the cluster has."""

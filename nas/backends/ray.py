@@ -34,15 +34,15 @@ from optuna.trial import TrialState
 
 from nas.backends.ray_folders import RAY_DIR, TOKEN, make_private_folder, remove_dead
 from nas.engine import records
-from nas.engine.claims import SearchStopped, claim, counts, fail_dead_trials, stop_reason, stopped
+from nas.engine.claims import SearchStopped, claim, counts, fail_dead_trials, give_back, stop_reason, stopped
 from nas.engine.progress import Live
 from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path
-from nas.engine.where import Ray
+from nas.engine.where import Ray, ray_resources_text
 
 __all__ = ["ray_environment", "run_ray", "start_local_ray", "stop_local_ray"]
 
-WAIT_NOTICE_S = 30.0  # a pool that has started no trial for this long says it is waiting for the cluster
+WAIT_NOTICE_S = 30.0  # a pool worker that Ray has not started for this long: the driver says it is waiting
 
 
 def ray_environment() -> None:
@@ -149,21 +149,61 @@ def _actor_options(resources: dict[str, float]) -> dict[str, Any]:
     return options
 
 
+_RAY_FIELDS = ("class_name:", "actor_id:", "pid:", "namespace:", "ip:", "name:")  # who died, not why
+
+
+def death_cause(exc: BaseException) -> str:
+    """Why a Ray actor's task ended in error, on one line: Ray's explanation without the fields that only
+    identify the actor (``The actor died because its node has died. Node Id: ...; the actor's node was
+    terminated unexpectedly: ...``); for an error raised in the actor's code, the error's own line."""
+    from ray.exceptions import RayTaskError
+
+    text = str(getattr(exc, "error_msg", None) or exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(exc, RayTaskError):  # raised in the actor's loop: the error's line, after Ray's traceback
+        return (lines[-1] if lines else type(exc).__name__)[:2000]
+    cause = [line for line in lines[1:] if not line.startswith(_RAY_FIELDS)]
+    return "; ".join(cause or lines[:1] or [type(exc).__name__])[:2000]
+
+
+def _fail_trials_of(study: optuna.Study, url: str, actor_id: str, exc: BaseException, max_retries: int) -> None:
+    """Fail (and re-enqueue) the RUNNING trials that the dead pool actor ``actor_id`` claimed (their ``ray`` tag,
+    written at the claim), with Ray's account of its death. The driver learns of it from Ray within seconds on
+    any node; without this, a trial of an actor on another machine waited for its heartbeats to go stale (30 s,
+    and only on a storage with heartbeats), and its failure did not say that the node died."""
+    with claim_lock(lock_path(url)):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            tag = records.attr(t, "ray") or {}
+            if tag.get("actor_id") == actor_id:
+                give_back(study, t._trial_id, f"its Ray worker (actor {actor_id}, node {tag.get('node_id')}) died "
+                                              f"while running the trial: {death_cause(exc)}", max_retries)
+
+
 def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, live: Live) -> None:
     """Keep ``max_concurrent`` pool actors busy until the target is met; an actor that finishes its
-    ``max_trials_per_worker`` trials is replaced, one that dies has its trial failed and re-enqueued."""
+    ``max_trials_per_worker`` trials is replaced, one that dies (its process or its node) has its trial failed
+    with Ray's reason and re-enqueued. On a cluster the default ``max_concurrent`` is what the live nodes hold
+    (:meth:`Ray.capacity`), counted again when an actor dies: a dead node's worker is not replaced by one that
+    no node could place."""
     import ray
 
     @ray.remote(max_restarts=0)
     class Worker:
+        def running(self) -> bool:
+            """Answers as soon as the actor runs: placed on a node, its process started."""
+            return True
+
         def run(self, study_name: str, url: str, max_trials: int, artifacts: str) -> int:
             return pool_worker(study_name, url, max_trials, artifacts)
 
     target = config.n_trials
-    concurrency = backend.max_concurrent
-    if concurrency is None:
-        per = float(backend.resources.get("cpu", 1)) or 1.0
-        concurrency = 2 if not backend.address else max(1, int(ray.cluster_resources().get("CPU", 1) // per))
+
+    def concurrency_now() -> int:
+        if backend.max_concurrent is not None:
+            return backend.max_concurrent
+        return 2 if not backend.address else max(1, backend.capacity(ray.nodes()))
+
+    concurrency = concurrency_now()
     options = _actor_options(dict(backend.resources))
     running: dict[Any, Any] = {}
     if live.verbose:
@@ -171,9 +211,9 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
         loads = "TensorFlow loads in each: 5-60 s" if config.evaluator is None else "no TensorFlow: an evaluator"
         print(f"nas: starting {n} Ray worker{'s' if n > 1 else ''} with resources {dict(backend.resources)} "
               f"({loads}); their output goes to Ray's logs", flush=True)
+    placing: dict[Any, float] = {}  # an actor's `running` call -> when the actor was asked for, until it answers
     crashes = 0
-    known = {t.number for t in study.get_trials(deepcopy=False)}  # a new trial means a worker was placed
-    started, told = time.time(), 0.0
+    told = 0.0
     try:
         while True:
             with claim_lock(lock_path(url)):
@@ -189,24 +229,29 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 return
             while len(running) < concurrency and len(running) < target - c["done"]:
                 actor = Worker.options(**options).remote()
+                placing[actor.running.remote()] = time.time()  # called first: actor calls run in order
                 running[actor.run.remote(study.study_name, url, backend.max_trials_per_worker,
                                          config.artifacts)] = actor
-            idle = time.time() - started
-            if started and any(t.number not in known for t in trials):
-                started = 0.0  # a worker runs: no more notices
-            elif started and idle > WAIT_NOTICE_S and time.time() - told > WAIT_NOTICE_S:
-                # satisfiable (checked at the start) but not placed yet: a busy cluster; say so instead of silence
+            if placing:
+                for ref in ray.wait(list(placing), num_returns=len(placing), timeout=0)[0]:
+                    del placing[ref]  # running (or dead: its `run` call says so)
+            waited = time.time() - min(placing.values(), default=time.time())
+            if waited > WAIT_NOTICE_S and time.time() - told > WAIT_NOTICE_S:
+                # satisfiable (checked at the start) but not placed: a busy cluster, or a node that died; say so
+                # instead of silence, whenever in the search it happens
                 told = time.time()
-                free = {k: v for k, v in ray.available_resources().items() if not k.startswith("node:")}
-                print(f"nas: waiting for Ray to place {len(running)} worker(s) with resources={backend.resources}: "
-                      f"none has started a trial in {idle:.0f} s; free in the cluster now: "
-                      f"{', '.join(f'{k} {v:g}' for k, v in sorted(free.items())) or 'nothing'}", flush=True)
+                free = ray_resources_text(ray.available_resources()) or "nothing"
+                print(f"nas: waiting for Ray to place {len(placing)} worker(s) with resources={backend.resources}: "
+                      f"not running after {waited:.0f} s; free in the cluster now: {free}", flush=True)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             for ref in ready:
                 actor = running.pop(ref)
+                ray.kill(actor)  # done, or dead (an error in its loop: gone before its trials are failed)
                 try:
                     code = ray.get(ref)
                 except ray.exceptions.RayError as exc:
+                    _fail_trials_of(study, url, actor._actor_id.hex(), exc, config.strategy.max_retries)
+                    concurrency = concurrency_now()
                     crashes += 1
                     if crashes >= 3:
                         raise SearchStopped(f"3 Ray workers in a row died before finishing a trial; the last: "
@@ -214,7 +259,6 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
                 else:
                     if code == 130:
                         raise KeyboardInterrupt
-                ray.kill(actor)
     finally:
         for actor in running.values():
             ray.kill(actor)

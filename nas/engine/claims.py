@@ -108,11 +108,13 @@ def _signals_held() -> Iterator[None]:
 
 
 def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 1.0,
-          seen: list[Any] | None = None) -> optuna.Trial | None:
+          seen: list[Any] | None = None, tags: dict[str, Any] | None = None) -> optuna.Trial | None:
     """A new trial owned by this process, or None when the target is met or the search must stop. While
     finished + running trials cover the target, it waits (a running trial may still fail). ``seen`` (a list)
     receives the trials read for the decision: one read of the study per claim, which the trial's reuse step
-    looks the architecture up in."""
+    looks the architecture up in. ``tags`` are user attributes written with the owner (the Ray pool: which
+    actor on which node), so that a trial lost with its worker still says where it ran, and the Ray driver can
+    tell which trial a dead actor held."""
     target = config.n_trials
     while True:
         with claim_lock(lock):
@@ -127,7 +129,7 @@ def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 
                 try:
                     with _signals_held():
                         trial = study.ask()
-                        records.write(trial, {"worker": {"host": HOST, "pid": os.getpid()}})
+                        records.write(trial, {"worker": {"host": HOST, "pid": os.getpid()}, **(tags or {})})
                         _first_heartbeat(study, trial._trial_id)
                 except KeyboardInterrupt:  # a Ctrl-C that came during the claim: give the trial back
                     if trial is not None:
@@ -189,7 +191,8 @@ def fail_running(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, reason
 
 
 def give_back(study: optuna.Study, trial_id: int, reason: str, max_retries: int) -> None:
-    """Fail this process's RUNNING trial with ``reason`` and enqueue its params again (an interrupted worker)."""
+    """Fail a RUNNING trial with ``reason`` and enqueue its params again: this process's own (an interrupted
+    worker), or one whose worker the caller knows is dead (a Ray actor that died with its node)."""
     frozen = study._storage.get_trial(trial_id)
     if fail_running(study, frozen, reason=reason):
         requeue(study, frozen, max_retries=max_retries)

@@ -123,8 +123,6 @@ class Runner:
     trials_run = 0
     # called after every epoch with (epoch, validation accuracy): the Ray backend reports to Tune through it
     epoch_hook: Any = None
-    # attributes every trial of this runner records (the Ray pool: which actor ran it)
-    tags: dict[str, Any] = {}
     # print each epoch's progress line to stdout too (a worker process: its log)
     echo = False
 
@@ -148,7 +146,7 @@ class Runner:
         of what came before the trial in its worker (start-up, claim), recorded with it."""
         timings: dict[str, float] = dict(before or {})
         t0 = time.perf_counter()
-        self._pending: dict[str, Any] = dict(self.tags)  # written together: before training, and at the end
+        self._pending: dict[str, Any] = {}  # written together: before training, and at the end
         self._history: list[float] = []  # per-epoch validation accuracy of this trial (a stopped one's record)
         self._calibrated: dict[int, float] = {}  # epoch (0-based) -> calibrated validation accuracy (rung checks)
         self._weights: str | None = None  # the weights file this trial saved

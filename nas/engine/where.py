@@ -26,12 +26,21 @@ from typing import Any, ClassVar
 from nas.devices import Device, Found, Placement, check_placement, find_devices, place_workers
 from nas.validate import check_int, check_name, check_path, known_fields
 
-__all__ = ["BACKENDS", "Backend", "KerasTuner", "Local", "Ray", "Run", "SCHEDULERS", "TUNER_KINDS", "backend_of"]
+__all__ = ["BACKENDS", "Backend", "KerasTuner", "Local", "Ray", "Run", "SCHEDULERS", "TUNER_KINDS", "backend_of",
+           "ray_resources_text"]
 
 SCHEDULERS = ("asha", "hyperband")
 TUNER_KINDS = ("random", "bayesian", "hyperband")
 # keras-tuner arguments that nas sets itself
 TUNER_RESERVED = ("hypermodel", "objective", "max_trials", "seed", "directory", "project_name", "overwrite")
+
+
+def ray_resources_text(resources: dict[str, Any]) -> str:
+    """Ray resources as people read them: ``CPU 2, gpu_standin 1, memory 2.0 GB`` (sorted; memory in GB; Ray's
+    bookkeeping entries ``node:...``, ``accelerator_type:...`` and the object store left out)."""
+    keep = {k: v for k, v in resources.items() if not k.startswith("node:") and not k.startswith(
+        "accelerator_type") and k != "object_store_memory"}
+    return ", ".join(f"{k} {v / 2**30:.1f} GB" if k == "memory" else f"{k} {v:g}" for k, v in sorted(keep.items()))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -88,9 +97,10 @@ class Local(Backend):
 class Ray(Backend):
     """Ray places the workers: ``address`` of a cluster to join (None: start a private local Ray instance),
     ``resources`` per worker (``{"cpu": 1, "gpu": 0.5}``, custom resource names too), ``max_concurrent`` workers
-    at once (default 2 locally; on a cluster as many as its CPUs hold), ``max_trials_per_worker`` trials per Ray
-    worker before it is replaced (0: never), and ``scheduler`` ``asha`` / ``hyperband`` (Ray Tune's single-metric
-    early stopping: single-objective accuracy searches only; one Ray worker process per trial)."""
+    at once (default 2 locally; on a cluster as many as its live nodes hold: :meth:`capacity`),
+    ``max_trials_per_worker`` trials per Ray worker before it is replaced (0: never), and ``scheduler`` ``asha``
+    / ``hyperband`` (Ray Tune's single-metric early stopping: single-objective accuracy searches only; one Ray
+    worker process per trial)."""
 
     kind = "ray"
     address: str | None = None
@@ -116,12 +126,25 @@ class Ray(Backend):
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
             raise ValueError(f"Ray: `scheduler` must be None, 'asha' or 'hyperband', but got scheduler={self.scheduler!r}")
 
+    def _wanted(self) -> dict[str, float]:
+        """``resources`` under Ray's names (``CPU``, ``GPU``, ``memory``, custom names), those asked for (> 0)."""
+        names = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
+        return {names.get(k, k): float(v) for k, v in self.resources.items() if float(v) > 0}
+
+    def capacity(self, nodes: list[dict[str, Any]]) -> int:
+        """How many workers with ``resources`` the live nodes of a Ray cluster hold at once, counted node by node
+        and by every resource asked for (a node with 8 CPUs and 1 GPU holds one worker of ``{'cpu': 1, 'gpu':
+        1}``, not 8; a request of nothing counts CPUs, one per worker), from the nodes as ``ray.nodes()`` lists
+        them. The default ``max_concurrent`` on a cluster: workers beyond it could not be placed."""
+        wanted = self._wanted() or {"CPU": 1.0}
+        return sum(min(int(float((n.get("Resources") or {}).get(k, 0.0)) // v) for k, v in wanted.items())
+                   for n in nodes if n.get("Alive", True))
+
     def unsatisfiable(self, nodes: list[dict[str, Any]]) -> str | None:
         """Why no node of a Ray cluster can ever hold one worker with ``resources`` (None: some node can), from
         the nodes as ``ray.nodes()`` lists them (``Alive``, ``Resources``: ``CPU``, ``GPU``, ``memory`` in bytes,
         custom names). A plain function of the nodes given, so it is tested without a cluster."""
-        names = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
-        wanted = {names.get(k, k): float(v) for k, v in self.resources.items() if float(v) > 0}
+        wanted = self._wanted()
         alive = [n for n in nodes if n.get("Alive", True)]
         for node in alive:
             have = node.get("Resources") or {}
@@ -130,16 +153,10 @@ class Ray(Backend):
         head = f"Ray: no node of the cluster can ever hold a worker with resources={self.resources}: "
         if not alive:
             return head + "the Ray cluster has no live node"
-
-        def shown(resources: dict[str, Any]) -> str:
-            keep = {k: v for k, v in resources.items() if not k.startswith("node:") and not k.startswith(
-                "accelerator_type") and k != "object_store_memory"}
-            return ", ".join(f"{k} {v / 2**30:.1f} GB" if k == "memory" else f"{k} {v:g}" for k, v in sorted(
-                keep.items()))
         missing = sorted({k for k, v in wanted.items()
                           if all(float((n.get("Resources") or {}).get(k, 0.0)) < v for n in alive)})
-        nodes_text = "; ".join(f"node {n.get('NodeManagerAddress', '?')}: {shown(n.get('Resources') or {})}"
-                               for n in alive)
+        nodes_text = "; ".join(f"node {n.get('NodeManagerAddress', '?')}: "
+                               f"{ray_resources_text(n.get('Resources') or {})}" for n in alive)
         hint = (" (on a machine without a GPU leave `gpu` out, e.g. resources={'cpu': 1})" if "GPU" in missing
                 else "")
         return f"{head}{', '.join(missing) or 'their combination'} is more than any node has ({nodes_text}){hint}"
