@@ -117,10 +117,12 @@ def _print_front(study: Any, objectives: list[str] | None, limit: int | None) ->
 
 
 def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, float], formats: Any = ("keras",)) -> None:
+    from nas.export import FORMATS
+
     folders = study.export(which, out, retrain_epochs=retrain, formats=formats, verbose=True, **limits)
     for f in folders:
         files = json.loads((f / "metrics.json").read_text())["files"]
-        extra = "".join(f", {name}" for kind, name in files.items() if kind != "keras")
+        extra = "".join(f", {files[kind]}" for kind in FORMATS if kind != "keras" and kind in files)
         print(f"exported {f / 'model.keras'} (+ spec.json, metrics.json{extra})")
 
 
