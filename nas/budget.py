@@ -58,10 +58,11 @@ class Budget:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
                 raise bad(name, f"an integer in [{low}, {high}]")
-        for name, low, high in (("learning_rate", 1e-7, 10.0), ("weight_decay", 0.0, 1.0), ("bn_momentum", 0.0, 0.9999)):
+        real_ranges = (("learning_rate", 1e-7, 10.0), ("weight_decay", 0.0, 1.0), ("bn_momentum", 0.0, 0.9999))
+        for name, lowest, highest in real_ranges:
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or not low <= v <= high:
-                raise bad(name, f"a number in [{low}, {high}]")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or not lowest <= v <= highest:
+                raise bad(name, f"a number in [{lowest}, {highest}]")
             object.__setattr__(self, name, float(v))
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise bad("optimizer", "one of 'adam', 'adamw', 'sgd'")

@@ -78,7 +78,8 @@ def _json_arg(name: str, text: str | None) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"`--{name}` must be JSON, e.g. '{{\"cpu\": 1, \"gpu\": 0.5}}', but got {text!r} ({exc.msg})") from None
+        raise ValueError(f"`--{name}` must be JSON, e.g. '{{\"cpu\": 1, \"gpu\": 0.5}}', "
+                         f"but got {text!r} ({exc.msg})") from None
 
 
 def _resume_backend(study: Any, args: argparse.Namespace) -> Any:
@@ -116,7 +117,8 @@ def _print_front(study: Any, objectives: list[str] | None, limit: int | None) ->
           f"{ {k: v for k, v in ref.items()} })")
 
 
-def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, float], formats: Any = ("keras",)) -> None:
+def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, float],
+            formats: Any = ("keras",)) -> None:
     folders = study.export(which, out, retrain_epochs=retrain, formats=formats, verbose=True, **limits)
     for f in folders:
         files = json.loads((f / "metrics.json").read_text())["files"]
@@ -262,8 +264,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from nas.engine.worker import STORAGE_ENV, worker_main
     from nas.engine.storage import describe_storage
+    from nas.engine.worker import STORAGE_ENV, worker_main
 
     os.environ[STORAGE_ENV] = describe_storage(args.storage)  # the URL stays off every command line
     argv = ["--study", args.study]
@@ -340,8 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "nas search experiments/digits_quick.yaml",
                 "nas search experiments/fashion_mnist_mbconv.yaml --n-trials 50 --n-workers 2",
                 "nas search cfg.yaml --storage postgresql://host/db --create-only   # then `nas worker`s",
-                note="The config keys are described in docs/guides/configs.md (`make docs` builds the site); a study name already in the "
-                     "storage is an error: continue it with `nas resume`.")
+                note="The config keys are described in docs/guides/configs.md (`make docs` builds the site); "
+                     "a study name already in the storage is an error: continue it with `nas resume`.")
     p.add_argument("config", help="YAML file (see experiments/)")
     p.add_argument("--study", help="override the config's study name")
     p.add_argument("--storage", default=os.environ.get("NAS_STORAGE"), help=storage_help)

@@ -23,8 +23,8 @@ import json
 import math
 import sys
 import zlib
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import keras_tuner
@@ -35,10 +35,10 @@ import search_spaces
 from nas.budget import ANALYTIC, CONSTRAINTS, OBJECTIVES, Budget, check_constraints, check_objectives
 from nas.cost import cost
 from nas.engine import records
-from nas.engine.schema import Component, Goal, Strategy, StudyConfig, now, read_config, write_config
-from nas.engine.where import KerasTuner, Run
 from nas.engine.distributions import to_optuna
+from nas.engine.schema import Component, Goal, Strategy, StudyConfig, now, read_config, write_config
 from nas.engine.storage import describe_storage, open_storage
+from nas.engine.where import KerasTuner, Run
 from nas.spec import ArchSpec
 from nas.trial import RandomTrial, cat_dist, fits, float_dist, int_dist, rule
 
@@ -164,8 +164,9 @@ def _limits(constraints: dict[str, float]) -> dict[str, float]:
     checked = check_constraints(constraints)
     bad = [name for name in checked if CONSTRAINTS[name] not in ANALYTIC]
     if bad:
+        analytic = ", ".join(k for k, v in CONSTRAINTS.items() if v in ANALYTIC)
         raise ValueError(f"`constraints`: {bad[0]} is not an analytic cost; the keras-tuner bridge rejects "
-                         f"candidates before building, so only {', '.join(k for k, v in CONSTRAINTS.items() if v in ANALYTIC)} "
+                         f"candidates before building, so only {analytic} "
                          f"can be used, but got {bad[0]}={checked[bad[0]]!r}")
     return checked
 

@@ -214,8 +214,8 @@ def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
     * ``"nds"``: pool = all of ``reached``; "before" = smaller (front index, -crowding distance) in
       :func:`nds_order`: non-dominated sorting over (accuracy up, costs down), within a front larger NSGA-II
       crowding distance first. MO-ASHA's paper also has an epsilon-net variant (a greedy selection that
-      spreads the continuing trials over the objective space); this is the NSGA-II variant, not that one. When the first front holds more
-      than ``q`` trials, front members with small crowding distance are stopped.
+      spreads the continuing trials over the objective space); this is the NSGA-II variant, not that one. When
+      the first front holds more than ``q`` trials, front members with small crowding distance are stopped.
     * ``"asha"``: pool = all of ``reached``; "before" = strictly more accurate; costs are ignored. This equals
       Optuna's ``SuccessiveHalvingPruner`` test (continue iff accuracy >= the ``q``-th best accuracy).
 

@@ -16,8 +16,16 @@ from typing import Any
 
 from nas._ops import ACTIVATIONS, ShapeError, ShapeOps
 from nas.blocks import KINDS, Block, Conv, block_from_dict, parse_block
-from nas.blocks._base import (check_activation, check_bool, check_channels, check_choice, check_float, check_int, fail,
-                              fmt_float)
+from nas.blocks._base import (
+    check_activation,
+    check_bool,
+    check_channels,
+    check_choice,
+    check_float,
+    check_int,
+    fail,
+    fmt_float,
+)
 
 FORMAT = "nas.ArchSpec/1"
 _MAX_INT = 2 ** 63  # JSON numbers beyond 64 bits are refused (no layer has that many of anything)

@@ -24,19 +24,37 @@ from nas.budget import OBJECTIVES, Budget, check_objectives
 from nas.devices import check_devices
 from nas.engine import records
 from nas.engine.claims import counts
-from nas.engine.components import (check_runnable, evaluator_component, pruner_component, sampler_component)
+from nas.engine.components import check_runnable, evaluator_component, pruner_component, sampler_component
 from nas.engine.limits import check_reachable
-from nas.engine.schema import (Component, Goal, Strategy, StudyConfig, data_ref, is_nas_study, now, read_config,
-                               space_ref, write_config)
-from nas.engine.setup import configure_space, warm_start_params
-from nas.engine.where import Backend, KerasTuner, Run, backend_of
-from nas.validate import check_int
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
-from nas.engine.storage import (artifacts_folder, check_storage_path, claim_lock, default_artifacts, describe_storage,
-                                lock_path, mask_url, open_storage)
+from nas.engine.schema import (
+    Component,
+    Goal,
+    Strategy,
+    StudyConfig,
+    data_ref,
+    is_nas_study,
+    now,
+    read_config,
+    space_ref,
+    write_config,
+)
+from nas.engine.setup import configure_space, warm_start_params
+from nas.engine.storage import (
+    artifacts_folder,
+    check_storage_path,
+    claim_lock,
+    default_artifacts,
+    describe_storage,
+    lock_path,
+    mask_url,
+    open_storage,
+)
+from nas.engine.where import Backend, KerasTuner, Run, backend_of
 from nas.ranking import hypervolume as _hypervolume
 from nas.ranking import knee_index, non_dominated_ranks
+from nas.validate import check_int
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -496,9 +514,9 @@ def _resolve(space: Any, data: Any, *, goal: Any, strategy: Any, run: Any, evalu
         backend = backend.replace(directory=str(Path(artifacts) / "keras_tuner"), project_name=name)
     goal = goal.replace(constraints={**dict(getattr(space_obj, "constraints", {}) or {}), **goal.constraints})
     strategy = _strategy_for(strategy, goal, space_obj, backend)
+    stored_run = Run(study=name, artifacts=artifacts, backend=backend, device=run.device)
     config = StudyConfig(space=space_obj.config(), data=data_stored, evaluator=evaluator_ref, goal=goal,
-                         strategy=strategy, run=Run(study=name, artifacts=artifacts, backend=backend, device=run.device),
-                         description=description, created=now())
+                         strategy=strategy, run=stored_run, description=description, created=now())
     if strategy.sample_within_limits:
         check_reachable(space_obj, goal.constraints)
     warm = warm_start_params(space_obj, strategy.warm_start)

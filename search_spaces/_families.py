@@ -7,7 +7,7 @@ from typing import Any
 
 from nas.blocks import Basic, Block, Bottleneck, Conv, Inception, MBConv, SepConv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, choices_option, opt_fail, range_option, widths_option)
+from search_spaces._space import Space, choices_option, opt_fail, range_option, widths_option
 
 FAMILIES = ("conv", "sepconv", "basic", "bottleneck", "inception", "mbconv")
 DEFAULTS: dict[str, Any] = {
@@ -68,7 +68,8 @@ class FamiliesSpace(Space):
         for w in self.widths:
             for e in self.bottleneck_expansions:
                 if w % e:
-                    raise opt_fail(n, "widths", f"divisible by every bottleneck expansion {list(self.bottleneck_expansions)}",
+                    raise opt_fail(n, "widths",
+                                   f"divisible by every bottleneck expansion {list(self.bottleneck_expansions)}",
                                    list(self.widths))
 
     def _stage(self, trial: Any, i: int, activation: str, used: int) -> Block:
@@ -107,4 +108,5 @@ class FamiliesSpace(Space):
             used += stages[-1].stride == 2
         return ArchSpec(input_shape=self.input_shape, num_classes=self.num_classes,
                         stem=(Conv(filters=stem_width, stride=self.stem_stride, activation=activation),),
-                        stages=tuple(stages), head=Head(conv=head_width, pool="avg", dropout=dropout, activation=activation))
+                        stages=tuple(stages),
+                        head=Head(conv=head_width, pool="avg", dropout=dropout, activation=activation))

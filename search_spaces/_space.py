@@ -215,7 +215,8 @@ def choices_option(space: str, option: str, value: Any, *, kind: type | tuple[ty
         raise opt_fail(space, option, "a non-empty list", value)
     out = []
     for v in value:
-        bad = not isinstance(v, kind) or (isinstance(v, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)))
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        bad = not isinstance(v, kind) or (isinstance(v, bool) and bool not in kinds)
         if bad or (allowed is not None and v not in allowed) or (low is not None and v < low):
             rule = f"a list of values from {list(allowed)}" if allowed is not None else \
                 f"a list of {getattr(kind, '__name__', 'values')}" + (f" >= {low}" if low is not None else "")

@@ -275,8 +275,8 @@ def ray_trial(tune_config: dict[str, Any], storage: str = "", artifacts: str = "
     from ray import tune
 
     from nas._quiet import import_keras
-    from nas.engine.worker import open_worker_study
     from nas.engine.runner import Runner
+    from nas.engine.worker import open_worker_study
 
     url = storage
     lock = lock_path(url)

@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 from nas._ops import ACTIVATIONS, Ops
 
-
 # ---------------------------------------------------------------- validation
 
 def fail(field: str, rule: str, value: Any) -> ValueError:
@@ -61,7 +60,8 @@ def check_bool(field: str, value: Any) -> None:
 
 def check_choice(field: str, value: Any, choices: Iterable[Any]) -> None:
     options = tuple(choices)
-    if isinstance(value, (list, dict, set)) or value not in options or isinstance(value, bool) != isinstance(options[0], bool):
+    if (isinstance(value, (list, dict, set)) or value not in options
+            or isinstance(value, bool) != isinstance(options[0], bool)):
         raise fail(field, "one of " + ", ".join(repr(c) for c in options), value)
 
 

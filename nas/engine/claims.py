@@ -231,7 +231,8 @@ def _stale_ids(study: optuna.Study) -> set[int]:
         return set()
 
 
-def _death(t: optuna.trial.FrozenTrial, stale: set[int], reason_for: dict[int, str], now: datetime.datetime) -> str | None:
+def _death(t: optuna.trial.FrozenTrial, stale: set[int], reason_for: dict[int, str],
+           now: datetime.datetime) -> str | None:
     """Why a RUNNING trial is dead, or None if its worker may still be at work."""
     worker = records.attr(t, "worker")
     if not worker:

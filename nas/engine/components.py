@@ -27,8 +27,8 @@ from typing import Any
 
 import optuna
 
-from nas.engine.evolution import ParetoEvolutionSampler
 import search_spaces
+from nas.engine.evolution import ParetoEvolutionSampler
 from nas.engine.schema import NAS_PRUNERS, PICKLE, Component, StudyConfig, options_of, read_config
 from nas.engine.sources import check_marked_source
 from nas.trial import EVALUATOR_MARK
@@ -82,7 +82,8 @@ def _optuna_class(module: Any, base: type, name: str, what: str) -> type:
     if (name != short and name.rsplit(".", 1)[0] != module.__name__) or not (isinstance(cls, type)
                                                                             and issubclass(cls, base)):
         raise ValueError(f"`{what}` must be one of {', '.join(builtins)} or the name of a class of {module.__name__} "
-                         f"(e.g. {'GridSampler' if what == 'sampler' else 'PercentilePruner'}), but got {what}={name!r}")
+                         f"(e.g. {'GridSampler' if what == 'sampler' else 'PercentilePruner'}), "
+                         f"but got {what}={name!r}")
     return cls
 
 
@@ -371,7 +372,8 @@ def make_evaluator(component: Component | None) -> Any:
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"`evaluator` {component.name!r} cannot be imported here: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"`evaluator` {component.name!r} cannot be imported here: "
+                         f"{type(exc).__name__}: {exc}") from None
     if vars(obj).get(EVALUATOR_MARK) is not True:  # marked itself, not through a marked base class
         raise ValueError(f"`evaluator` {component.name!r} is not marked with @nas.evaluator, so a study may not call "
                          f"it")

@@ -209,7 +209,8 @@ class Runner:
         limits = self.config.constraints
         violations = records.analytic_violations(limits, metrics)
         self._violations.update(violations)
-        over = [f"{CONSTRAINTS[n]} {metrics[CONSTRAINTS[n]]:,} > {limits[n]:,.0f}" for n, v in violations.items() if v > 0]
+        over = [f"{CONSTRAINTS[n]} {metrics[CONSTRAINTS[n]]:,} > {limits[n]:,.0f}"
+                for n, v in violations.items() if v > 0]
         if over:
             self._pending.update(records.infeasible_attrs(", ".join(over)))
             self._violations.update({name: 1.0 for name in limits if name not in violations})  # never measured

@@ -40,8 +40,9 @@ from nas.devices import Device
 from nas.engine.where import Run
 from nas.validate import check_bool, check_int, check_name, known_fields, plain_json
 
-__all__ = ["CONFIG_ATTR", "CONFIG_VERSION", "RECORD_ATTR", "is_nas_study", "summary", "Component", "DATA_KINDS", "Goal", "MAX_TRIALS", "NAS_PRUNERS", "PICKLE",
-           "Strategy", "StudyConfig", "data_ref", "from_flat", "now", "options_of", "read_config", "space_ref", "write_config"]
+__all__ = ["CONFIG_ATTR", "CONFIG_VERSION", "RECORD_ATTR", "is_nas_study", "summary", "Component", "DATA_KINDS",
+           "Goal", "MAX_TRIALS", "NAS_PRUNERS", "PICKLE", "Strategy", "StudyConfig", "data_ref", "from_flat", "now",
+           "options_of", "read_config", "space_ref", "write_config"]
 
 CONFIG_VERSION = 3
 CONFIG_ATTR = "nas"  # the study user attribute: a one-line summary (the record itself before version 3)
@@ -329,8 +330,9 @@ class StudyConfig:
             grouped = sorted(set(data) & {"goal", "strategy", "run"})
             if grouped:  # a grouped config with a flat setting of earlier versions left in it
                 flat = sorted(set(data) & set(FLAT_KEYS))[0]
-                raise ValueError(f"{where}: `{flat}` is a flat setting of earlier versions, but this config is grouped; "
-                                 f"write it in {_where_to(flat)}, but got {flat}={data[flat]!r}")
+                raise ValueError(f"{where}: `{flat}` is a flat setting of earlier versions, "
+                                 f"but this config is grouped; write it in {_where_to(flat)}, "
+                                 f"but got {flat}={data[flat]!r}")
             data = from_flat(data, where)
         known_fields(where, data, [f.name for f in dataclasses.fields(cls)])
         if not isinstance(data.get("space"), (str, dict)):

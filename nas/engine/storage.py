@@ -177,7 +177,7 @@ def describe_storage(storage: Any) -> str:
             if path.suffix in (".log", ".journal"):
                 return f"journal:///{path.resolve()}"
             return f"sqlite:///{path.resolve()}"
-        if text.startswith("sqlite:///") and not text.startswith("sqlite:////") and not text == "sqlite:///:memory:":
+        if text.startswith("sqlite:///") and not text.startswith("sqlite:////") and text != "sqlite:///:memory:":
             # make relative SQLite paths absolute, so every worker (and a later resume) finds the same file
             return f"sqlite:///{Path(text[len('sqlite:///'):]).resolve()}"
         return text

@@ -124,7 +124,8 @@ class Ray(Backend):
         check_int("max_concurrent", self.max_concurrent, 1, 100_000, optional=True)
         check_int("max_trials_per_worker", self.max_trials_per_worker, 0, 1_000_000)
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
-            raise ValueError(f"Ray: `scheduler` must be None, 'asha' or 'hyperband', but got scheduler={self.scheduler!r}")
+            raise ValueError(f"Ray: `scheduler` must be None, 'asha' or 'hyperband', "
+                             f"but got scheduler={self.scheduler!r}")
 
     def _wanted(self) -> dict[str, float]:
         """``resources`` under Ray's names (``CPU``, ``GPU``, ``memory``, custom names), those asked for (> 0)."""
@@ -191,7 +192,8 @@ class KerasTuner(Backend):
 
     def __post_init__(self) -> None:
         if self.continuable and self.tuner not in TUNER_KINDS:
-            raise ValueError(f"KerasTuner: `tuner` must be one of {', '.join(TUNER_KINDS)}, but got tuner={self.tuner!r}")
+            raise ValueError(f"KerasTuner: `tuner` must be one of {', '.join(TUNER_KINDS)}, "
+                             f"but got tuner={self.tuner!r}")
         if not isinstance(self.options, dict):
             raise ValueError(f"KerasTuner: `options` must be a dict of keras-tuner arguments, but got {self.options!r}")
         clash = sorted(set(TUNER_RESERVED) & set(self.options))
@@ -287,7 +289,8 @@ class Run:
         out: dict[str, Any] = {"study": self.study, "artifacts": self.artifacts, "backend": self.backend.to_dict(),
                                "device": self.device.to_dict()}
         if not stored:
-            out["storage"] = self.storage if self.storage is None or isinstance(self.storage, str) else str(self.storage)
+            storage = self.storage
+            out["storage"] = storage if storage is None or isinstance(storage, str) else str(storage)
         return out
 
     def replace(self, **changes: Any) -> Run:
