@@ -227,15 +227,15 @@ class Block:
         values: dict[str, Any] = {}
         seen: dict[str, str] = {}
         for tok in tokens:
-            matches = [t for t in cls.tokens if t.pattern.fullmatch(tok)]
+            matches = [(t, m) for t in cls.tokens if (m := t.pattern.fullmatch(tok)) is not None]
             if not matches:
                 raise ValueError(f"unknown token {tok!r} in block string {text!r} (kind {cls.kind!r})")
-            token = matches[0]
+            token, match = matches[0]
             if token.name in seen:
                 raise ValueError(f"token {tok!r} repeats {seen[token.name]!r} in block string {text!r}")
             seen[token.name] = tok
             try:
-                values.update(token.read(token.pattern.fullmatch(tok)))  # type: ignore[arg-type]
+                values.update(token.read(match))
             except ValueError as exc:
                 raise ValueError(f"malformed token {tok!r} in block string {text!r}: {exc}") from None
         try:
