@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["Budget", "OBJECTIVES", "CONSTRAINTS", "TrialFailed", "check_objectives", "check_constraints"]
+__all__ = ["Budget", "CONSTRAINTS", "Direction", "OBJECTIVES", "TrialFailed", "check_objectives", "check_constraints"]
 
-# objective -> (direction, metric key)
-OBJECTIVES: dict[str, str] = {"accuracy": "maximize", "macs": "minimize", "flops": "minimize",
+Direction = Literal["maximize", "minimize"]
+
+# objective -> its direction (Optuna's names)
+OBJECTIVES: dict[str, Direction] = {"accuracy": "maximize", "macs": "minimize", "flops": "minimize",
                               "params": "minimize", "latency": "minimize"}
 # constraint -> metric it limits (analytic ones are checked before anything is built)
 CONSTRAINTS: dict[str, str] = {"max_macs": "macs", "max_flops": "flops", "max_params": "params",

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model = keras.saving.load_model(folders[0] / "model.keras")
     best = study.best()
+    assert best is not None  # the export above found it
     print(f"\nbest: trial {best.number}, validation accuracy {best.metrics['accuracy']:.4f}, "
           f"{best.metrics['macs']:,} MACs, {best.metrics['params']:,} params")
     print(f"exported to {folders[0]}/model.keras: reloaded with keras.saving.load_model, "

@@ -20,7 +20,7 @@ import optuna
 
 import search_spaces
 from nas import backends
-from nas.budget import OBJECTIVES, Budget, check_objectives
+from nas.budget import OBJECTIVES, Budget, Direction, check_objectives
 from nas.devices import check_devices
 from nas.engine import records
 from nas.engine.claims import counts
@@ -51,7 +51,7 @@ from nas.engine.storage import (
     mask_url,
     open_storage,
 )
-from nas.engine.where import Backend, KerasTuner, Run, backend_of
+from nas.engine.where import Backend, KerasTuner, Ray, Run, backend_of
 from nas.ranking import hypervolume as _hypervolume
 from nas.ranking import knee_index, non_dominated_ranks
 from nas.validate import check_int
@@ -297,7 +297,7 @@ class Study:
         stored = config.run.backend
         from_storage = backend is None or backend == stored.kind  # a bare name keeps the stored options
         chosen = stored if from_storage else backend_of(backend)
-        if from_storage and getattr(stored, "address", None) is not None:
+        if from_storage and isinstance(stored, Ray) and stored.address is not None:
             # an address read from the storage decides which machines get the storage URL and whose objects this
             # process unpickles: whoever resumes confirms it
             raise ValueError(f"study {self.name!r} ran on the Ray cluster at {stored.address!r}: resume it with "
@@ -465,7 +465,7 @@ def _store(url: str, name: str, config: StudyConfig, warm: list[tuple[str, dict[
     return study
 
 
-def _adoptable(study: optuna.Study, url: str, directions: list[str]) -> optuna.Study:
+def _adoptable(study: optuna.Study, url: str, directions: list[Direction]) -> optuna.Study:
     """A study made beforehand with plain Optuna (same name, no trials, no nas record, the directions of the
     objectives) becomes the nas study; any other existing study is an error."""
     name = study.study_name

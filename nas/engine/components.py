@@ -176,6 +176,7 @@ def evaluator_component(evaluator: Any) -> Component | None:
         return None
     if isinstance(evaluator, Component):
         evaluator = evaluator.to_dict()
+    component: Component | None
     if hasattr(evaluator, "evaluator_ref"):
         name, options = evaluator.evaluator_ref()
         component = Component(name=name, options=options)
@@ -287,7 +288,7 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
         raise ValueError(f"sampler {name!r} is keras-tuner's: this study runs on the keras_tuner backend")
     cls = _optuna_class(optuna.samplers, optuna.samplers.BaseSampler, name, "sampler")
     kwargs = {k: v for k, v in options.items() if k != "seed"}
-    if "seed" in inspect.signature(cls.__init__).parameters:
+    if "seed" in inspect.signature(cls).parameters:
         kwargs["seed"] = seed  # this worker's stream
     try:
         return cls(**kwargs)

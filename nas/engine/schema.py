@@ -33,7 +33,7 @@ import functools
 import json
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from nas.budget import Budget, check_constraints, check_objectives
 from nas.devices import Device
@@ -98,7 +98,10 @@ def options_of(value: dict[str, Any], what: str) -> dict[str, Any]:
     return dict(options)
 
 
-def _group_of(cls: Any, value: Any, name: str) -> Any:
+G = TypeVar("G", "Goal", "Strategy")
+
+
+def _group_of(cls: type[G], value: G | dict[str, Any] | None, name: str) -> G:
     """A group from itself, None (its defaults) or a mapping of its fields."""
     if value is None:
         return cls()
@@ -131,7 +134,7 @@ class Goal:
 
     @classmethod
     def of(cls, value: Any) -> Goal:
-        return _group_of(cls, value, "goal")  # type: ignore[no-any-return]
+        return _group_of(cls, value, "goal")
 
     def to_dict(self) -> dict[str, Any]:
         return {"objectives": list(self.objectives), "constraints": dict(self.constraints)}
@@ -189,7 +192,7 @@ class Strategy:
 
     @classmethod
     def of(cls, value: Any) -> Strategy:
-        return _group_of(cls, value, "strategy")  # type: ignore[no-any-return]
+        return _group_of(cls, value, "strategy")
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_trials": self.n_trials, "sampler": self.sampler.to_dict() if self.sampler else None,
@@ -498,8 +501,8 @@ def _legacy_component(value: Any, kind: str) -> dict[str, Any] | None:
 
 def from_version_1(old: dict[str, Any]) -> dict[str, Any]:
     """The version-2 fields of a configuration written by nas 0.1 (an untyped dict)."""
-    new = {k: old[k] for k in ("space", "objectives", "n_trials", "artifacts", "budget", "constraints", "data",
-                               "max_retries", "max_failures", "created") if k in old}
+    new: dict[str, Any] = {k: old[k] for k in ("space", "objectives", "n_trials", "artifacts", "budget", "constraints",
+                                               "data", "max_retries", "max_failures", "created") if k in old}
     new["version"] = 2
     sampler = old.get("sampler") or {"name": "tpe"}
     seed = sampler.get("seed")

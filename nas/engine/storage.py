@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import optuna.storages.journal
 
 HEARTBEAT_INTERVAL = 5   # seconds between a running trial's heartbeats
 GRACE_PERIOD = 30        # a RUNNING trial without a heartbeat for this long belongs to a dead worker

@@ -49,6 +49,7 @@ def open_worker_study(study_name: str, url: str, seed: int | None, *, numbered: 
     import search_spaces
 
     space = search_spaces.from_config(config.space)
+    assert strategy.sampler is not None  # chosen when the study was created
     sampler = make_sampler(strategy.sampler, n_trials=strategy.n_trials, space=space, seed=seed)
     if strategy.sample_within_limits:
         sampler = within_limits(sampler, space, config.goal.constraints, seed=seed)
