@@ -15,13 +15,14 @@ from nas.spec import ArchSpec
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _shape(text: str | None) -> tuple[int, ...] | None:
+def _shape(text: str | None) -> tuple[int, int, int] | None:
     if text is None:
         return None
     parts = text.lower().split("x")
     if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise ValueError(f"`--input-shape` must be HxWxC with positive integers, e.g. 32x32x3, but got {text!r}")
-    return tuple(int(p) for p in parts)
+    height, width, channels = (int(p) for p in parts)
+    return height, width, channels
 
 
 def _load_spec(ref: str, *, input_shape: str | None, num_classes: int | None) -> ArchSpec:
@@ -31,7 +32,7 @@ def _load_spec(ref: str, *, input_shape: str | None, num_classes: int | None) ->
     if num_classes is not None and num_classes < 2:
         raise ValueError(f"`--classes` must be an integer >= 2, but got --classes={num_classes}")
     if ref in search_spaces.baselines():
-        return search_spaces.baseline(ref, input_shape=shape,  # type: ignore[arg-type]
+        return search_spaces.baseline(ref, input_shape=shape,
                                       num_classes=1000 if num_classes is None else num_classes)
     path = Path(ref)
     if path.is_file():
@@ -100,11 +101,11 @@ def _resume_backend(study: Any, args: argparse.Namespace) -> Any:
         base = stored if isinstance(stored, Local) else Local()
         return base.replace(n_workers=args.n_workers) if args.n_workers is not None else base
     if kind == "ray":
-        base = stored if isinstance(stored, Ray) else Ray()
-        if base.address is not None and "address" not in ray_given:
-            raise ValueError(f"study {study.name!r} ran on the Ray cluster at {base.address!r}: give --ray-address "
+        ray_base = stored if isinstance(stored, Ray) else Ray()
+        if ray_base.address is not None and "address" not in ray_given:
+            raise ValueError(f"study {study.name!r} ran on the Ray cluster at {ray_base.address!r}: give --ray-address "
                              f"to confirm it (an address read from the storage is not followed), or --backend local")
-        return base.replace(**ray_given)
+        return ray_base.replace(**ray_given)
     return backend_of(kind) if kind != stored.kind else stored
 
 
