@@ -5,15 +5,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
-__all__ = ["Budget", "CONSTRAINTS", "Direction", "OBJECTIVES", "TrialFailed", "check_objectives", "check_constraints"]
+__all__ = ["Budget", "BudgetLike", "CONSTRAINTS", "Direction", "OBJECTIVES", "ObjectivesLike", "TrialFailed",
+           "check_objectives", "check_constraints"]
 
 Direction = Literal["maximize", "minimize"]
 
 # objective -> its direction (Optuna's names)
 OBJECTIVES: dict[str, Direction] = {"accuracy": "maximize", "macs": "minimize", "flops": "minimize",
-                              "params": "minimize", "latency": "minimize"}
+                                    "params": "minimize", "latency": "minimize"}
+# objectives as they are given: one name, or a list or tuple of names (see check_objectives)
+ObjectivesLike: TypeAlias = str | list[str] | tuple[str, ...]
 # constraint -> metric it limits (analytic ones are checked before anything is built)
 CONSTRAINTS: dict[str, str] = {"max_macs": "macs", "max_flops": "flops", "max_params": "params",
                                "max_latency": "latency"}
@@ -79,7 +82,7 @@ class Budget:
             raise bad("tensorboard", "true or false")
 
     @classmethod
-    def of(cls, value: Budget | dict[str, Any] | None) -> Budget:
+    def of(cls, value: BudgetLike) -> Budget:
         if value is None:
             return cls()
         if isinstance(value, Budget):
@@ -94,6 +97,10 @@ class Budget:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# a budget as it is given: itself, a dict of its fields (a YAML mapping) or None (the defaults)
+BudgetLike: TypeAlias = Budget | dict[str, Any] | None
 
 
 def check_objectives(objectives: Any) -> tuple[str, ...]:

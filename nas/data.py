@@ -23,11 +23,23 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 
-__all__ = ["Data", "check_data", "load_data", "FASHION_MNIST_DIR"]
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from numpy.typing import ArrayLike
+
+__all__ = ["Data", "DataLike", "check_data", "load_data", "FASHION_MNIST_DIR"]
+
+# data as load_data takes it: a name ("digits", "fashion_mnist"), the path of an image folder (one sub-folder per
+# class), a stored reference dict, (x, y) or (x_train, y_train, x_val, y_val) arrays (a tuple or a list), one tf.data
+# dataset of (image, label) pairs (split here) or a pair (train, validation) of them
+DataLike: TypeAlias = ("str | os.PathLike[str] | dict[str, Any] | tf.data.Dataset"
+                       " | tuple[tf.data.Dataset, tf.data.Dataset] | list[tf.data.Dataset]"
+                       " | tuple[ArrayLike, ArrayLike] | tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike]"
+                       " | list[ArrayLike]")
 
 FASHION_MNIST_DIR = Path(os.environ.get("NAS_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -642,8 +654,9 @@ def _from_ref(data: dict[str, Any], given: dict[str, Any], save_to: Any) -> Data
     return _load(Path(path), merged, save_to, folder=True)
 
 
-def load_data(data: Any, *, seed: int = 0, val_fraction: float = 0.2, train_samples: int | None = None,
-              val_samples: int | None = None, image_size: Any = None, save_to: Path | None = None) -> Data:
+def load_data(data: DataLike, *, seed: int = 0, val_fraction: float = 0.2, train_samples: int | None = None,
+              val_samples: int | None = None, image_size: tuple[int, int] | list[int] | None = None,
+              save_to: str | os.PathLike[str] | None = None) -> Data:
     """Turn ``data`` into :class:`Data`.
 
     ``data`` is a name (``"digits"``: scikit-learn's 8x8 digits, embedded; ``"fashion_mnist"``: the

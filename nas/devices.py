@@ -27,11 +27,11 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
-__all__ = ["CPU_DEVICES_ENV", "DEVICES", "Device", "Found", "GPU_MEMORY_ENV", "Placement", "check_devices",
-           "check_placement", "configure_process", "find_devices", "make_strategy", "place_workers", "strategy_plan",
-           "where"]
+__all__ = ["CPU_DEVICES_ENV", "DEVICES", "Device", "DeviceLike", "Found", "GPU_MEMORY_ENV", "Placement",
+           "check_devices", "check_placement", "configure_process", "find_devices", "make_strategy", "place_workers",
+           "strategy_plan", "where"]
 
 DEVICES = ("auto", "cpu", "gpu", "tpu")
 GPU_MEMORY_ENV = "NAS_GPU_MEMORY_MB"  # a worker's memory limit per visible GPU (MB), set by its placement
@@ -65,8 +65,8 @@ class Device:
                              f"kind={self.kind!r}, tpu_address={self.tpu_address!r}")
 
     @classmethod
-    def of(cls, value: Any) -> Device:
-        """A :class:`Device` from itself, a kind name (``"cpu"``) or a dict of its fields."""
+    def of(cls, value: DeviceLike) -> Device:
+        """A :class:`Device` from itself, None (the defaults), a kind name (``"cpu"``) or a dict of its fields."""
         if isinstance(value, Device):
             return value
         if value is None:
@@ -84,6 +84,10 @@ class Device:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# a device as it is given: itself, a kind name ("cpu"), a dict of its fields (a YAML mapping) or None ("auto")
+DeviceLike: TypeAlias = Device | str | dict[str, Any] | None
 
 
 _PROBE = """

@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import warnings
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import optuna
 
@@ -31,17 +31,31 @@ import search_spaces
 from nas.engine.evolution import ParetoEvolutionSampler
 from nas.engine.schema import NAS_PRUNERS, PICKLE, Component, StudyConfig, options_of, read_config
 from nas.engine.sources import check_marked_source
-from nas.trial import EVALUATOR_MARK
+from nas.trial import EVALUATOR_MARK, Evaluator
 from nas.validate import check_int
 
-__all__ = ["EVALUATORS", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "check_runnable", "evaluator_component",
-           "make_evaluator", "make_pruner", "make_sampler", "pruner_component", "rung_options", "sampler_component"]
+__all__ = ["EVALUATORS", "EvaluatorLike", "HasEvaluatorRef", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "check_runnable",
+           "evaluator_component", "make_evaluator", "make_pruner", "make_sampler", "pruner_component", "rung_options",
+           "sampler_component"]
 
 RUN_CODE_ENV = "NAS_RUN_CODE_FROM_STORAGE"
 SAMPLERS = ("evolution", "nsga2", "tpe", "random", "grid")
 PRUNERS = ("pareto", "median", "successive_halving", "asha", "hyperband")
 # registered evaluators: name -> import path of a marked factory
 EVALUATORS = {"nasbench201": "search_spaces.nasbench201:Table"}
+
+
+class HasEvaluatorRef(Protocol):
+    """An evaluator object that says how a study stores it: a registered name and its JSON arguments (e.g. the
+    NAS-Bench-201 table)."""
+
+    def evaluator_ref(self) -> tuple[str, dict[str, Any]]: ...
+
+
+# an evaluator as it is given (evaluator_component): a function or class marked with @nas.evaluator (or a
+# functools.partial of one with JSON keyword arguments), an object with evaluator_ref(), an import path
+# "package.module:name", {"name": ..., "options": {...}}, a Component, or None (the trials train)
+EvaluatorLike: TypeAlias = Evaluator | type[Evaluator] | HasEvaluatorRef | str | dict[str, Any] | Component | None
 
 _SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates"), "nsga2": ("population_size",),
                     "tpe": ("n_startup_trials",), "random": (), "grid": ()}
@@ -168,7 +182,7 @@ def pruner_component(pruner: Any, objectives: tuple[str, ...]) -> Component | No
     return component
 
 
-def evaluator_component(evaluator: Any) -> Component | None:
+def evaluator_component(evaluator: EvaluatorLike) -> Component | None:
     """The stored form of the ``evaluator`` argument: an object with ``evaluator_ref()`` (e.g. the NAS-Bench-201
     table), a function or class marked with :func:`nas.evaluator`, a ``functools.partial`` of one with JSON
     keyword arguments, an import path ``"package.module:name"`` or a dict ``{"name": ..., "options": {...}}``."""
@@ -352,7 +366,7 @@ def make_pruner(component: Component | None, *, epochs: int) -> optuna.pruners.B
         raise ValueError(f"`pruner` {name} with options {options}: {type(exc).__name__}: {exc}") from None
 
 
-def make_evaluator(component: Component | None) -> Any:
+def make_evaluator(component: Component | None) -> Evaluator | None:
     """The evaluator a stored component stands for: a registered name or a marked import path (None: train)."""
     if component is None:
         return None
