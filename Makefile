@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export KERAS_HOME := $(CURDIR)/.keras
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install test test-fast demo docs bench bench-quick chaos accelerator-check lock clean
+.PHONY: install lint test test-fast demo docs bench bench-quick chaos accelerator-check lock clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or set PYTHON=...)"; exit 1; }
@@ -23,6 +23,10 @@ $(STAMP): $(PY) pyproject.toml requirements.lock
 	@touch $(STAMP) && echo "nas: installed"
 
 install: $(STAMP)
+
+lint: $(STAMP)  # style, imports and likely bugs (ruff), then types (mypy: nas and search_spaces, see pyproject.toml)
+	$(PY) -m ruff check nas search_spaces tests benchmarks
+	$(PY) -m mypy
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
@@ -59,4 +63,4 @@ lock:  # the exact versions of a fresh install of .[test,docs] within pyproject'
 	  echo "# Regenerate: make lock"; /tmp/nas-lock-venv/bin/pip freeze --exclude-editable | grep -v '^nas=='; } > requirements.lock
 
 clean:
-	rm -rf $(VENV) .keras runs .pytest_cache site
+	rm -rf $(VENV) .keras runs .pytest_cache site .mypy_cache .ruff_cache

@@ -169,7 +169,7 @@ def local_part(url: str, args: argparse.Namespace, rng: random.Random) -> dict:
                                 start_new_session=True)
         while proc.poll() is None and sum(kills.values()) < args.kills:
             how = rng.choice(["SIGKILL group", "SIGINT group", "SIGKILL worker", "SIGINT worker"])
-            found = aim(study, lambda: descendants(proc.pid), artifacts, rng, lambda: proc.poll() is None)
+            found = aim(study, lambda p=proc: descendants(p.pid), artifacts, rng, lambda p=proc: p.poll() is None)
             if proc.poll() is not None:
                 break
             workers = descendants(proc.pid)
@@ -223,8 +223,8 @@ def postgres_part(url: str, args: argparse.Namespace, rng: random.Random, folder
         workers = [w for w in workers if w.poll() is None] + [start() for _ in range(2 - len(
             [w for w in workers if w.poll() is None]))]
         before = finished(study)
-        found = aim(study, lambda: {w.pid for w in workers if w.poll() is None}, artifacts, rng,
-                    lambda: any(w.poll() is None for w in workers))
+        found = aim(study, lambda ws=workers: {w.pid for w in ws if w.poll() is None}, artifacts, rng,
+                    lambda ws=workers: any(w.poll() is None for w in ws))
         alive = [w for w in workers if w.poll() is None]
         if not alive:
             continue

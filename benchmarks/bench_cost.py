@@ -16,10 +16,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from random_specs import random_spec
-
 import nas
 import search_spaces
+
+from random_specs import random_spec
 
 
 def main() -> None:

@@ -37,7 +37,6 @@ from bench_fashion import SPACES, hypervolume
 import nas
 from nas.engine.components import rung_options
 
-
 ARMS = {"none": None, "calibrated": {"calibrate": True}, "plain": {"calibrate": False}}
 
 

@@ -60,7 +60,8 @@ def main() -> None:
     print(f"# engine: {n} tiny trials on digits (1 epoch), one worker at a time")
     recycled_label = f"recycled every {every}"
     ray_label = "Ray, recycled" if on_ray else ""
-    print(f"{'worker RSS (MB) after trial k of the worker':<46} {recycled_label:>18} {'one worker':>12} {ray_label:>14}")
+    print(f"{'worker RSS (MB) after trial k of the worker':<46} {recycled_label:>18} {'one worker':>12} "
+          f"{ray_label:>14}")
     checkpoints = sorted({1, 5, 10, every, n // 2, n} - {0})
     for k in checkpoints:
         a, b = rss_at(recycled["mem"], min(k, every)), rss_at(single["mem"], k)
@@ -77,7 +78,8 @@ def main() -> None:
     print(f"peak worker RSS: recycled {peak_recycled:.0f} MB, one worker {peak_single:.0f} MB "
           f"(ratio {peak_single / peak_recycled:.2f}); one worker grew {grow_single:.0f} MB from trial 10 to {n} "
           f"({grow_single / (n - 10):.1f} MB per trial)")
-    for label, r in ((recycled_label, recycled), ("one worker", single)) + ((("Ray, recycled", on_ray),) if on_ray else ()):
+    rows = ((recycled_label, recycled), ("one worker", single)) + ((("Ray, recycled", on_ray),) if on_ray else ())
+    for label, r in rows:
         overhead = 1 - r["train"] / r["wall"]
         print(f"{label}: {r['n']} trials in {r['wall']:.0f} s ({r['wall'] / r['n']:.2f} s per trial); training + "
               f"evaluation {r['train']:.0f} s = {100 * (1 - overhead):.0f}% of wall time; inside a trial outside "

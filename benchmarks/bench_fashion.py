@@ -89,7 +89,8 @@ def run(method: str, space: str, args: argparse.Namespace, folder: Path, seed: i
     best = max((a for a, _ in points), default=0.0)
     best_half = max((a for a, m in points if m <= args.max_macs / 2), default=0.0)
     return {"method": method, "space": space, "seed": seed, "hv": hypervolume(points, args.max_macs),
-            "best": best, "best_half": best_half, "complete": len(done), "pruned": sum(r.status == "pruned" for r in trials),
+            "best": best, "best_half": best_half, "complete": len(done),
+            "pruned": sum(r.status == "pruned" for r in trials),
             "infeasible": sum(r.status == "infeasible" for r in trials), "epochs": epochs, "wall": wall}
 
 

@@ -77,7 +77,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--per-space", type=int, default=2, help="random architectures per space")
-    parser.add_argument("--quick", action="store_true", help="digits only, 1 architecture per space, 3 epochs, 1 repeat")
+    parser.add_argument("--quick", action="store_true",
+                        help="digits only, 1 architecture per space, 3 epochs, 1 repeat")
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.repeats, args.per_space = 3, 1, 1

@@ -186,8 +186,8 @@ def pct(part: float, whole: float) -> str:
 def report(results: list[dict[str, Any]], describe: str) -> None:
     print(f"# per-trial overhead outside training: {describe}")
     load = ", ".join(f"{x:.2f}" for x in results[0]["load"])
-    busy = f": above {os.cpu_count()}, other processes shared the cores" if results[0]["load"][0] > (os.cpu_count() or 1) \
-        else ""
+    busy = f": above {os.cpu_count()}, other processes shared the cores" \
+        if results[0]["load"][0] > (os.cpu_count() or 1) else ""
     print(f"# {os.cpu_count()} cores (load average {load} before the first run{busy}); each backend runs the same "
           f"search once, one after the other, in this run")
     print()
@@ -230,7 +230,8 @@ def report(results: list[dict[str, Any]], describe: str) -> None:
     print()
     # mean in-worker time by timing key, over trained trials
     keys = [k for k in KEY_ORDER if any(k in t.timings for r in results for t in r["trained"])]
-    keys += sorted({k for r in results for t in r["trained"] for k in t.timings} - set(keys) - {"total_s"} - set(OUTSIDE))
+    seen = {k for r in results for t in r["trained"] for k in t.timings}
+    keys += sorted(seen - set(keys) - {"total_s"} - set(OUTSIDE))
     outside = [k for k in OUTSIDE if any(k in t.timings for r in results for t in r["trained"])]
     print("mean in-worker time of a trained trial by timing key (ms, share of total_s; the keys after total_s are "
           "outside it: a worker's start-up on its first trial, a spare's wait, the claim):")
@@ -273,9 +274,10 @@ def report(results: list[dict[str, Any]], describe: str) -> None:
         print(f"  {line}")
     other = {r["backend"]: [s for s in r["statuses"] if s != "ok"] for r in results}
     for r in results:
+        non_trained = f" (non-trained: {', '.join(other[r['backend']])})" if other[r["backend"]] else ""
         print(f"{r['backend']}: 1-min load {r['load'][0]:.1f} before, {r['load_after']:.1f} after; {r['n_all']} "
-              f"trials stored, {len(r['finished'])} finished, {len(r['trained'])} trained; statuses {', '.join(r['statuses'])}" + (f" (non-trained: {', '.join(other[r['backend']])})"
-                                                                 if other[r["backend"]] else ""))
+              f"trials stored, {len(r['finished'])} finished, {len(r['trained'])} trained; "
+              f"statuses {', '.join(r['statuses'])}" + non_trained)
         if r["leftovers"]:
             print(f"WARNING: {len(r['leftovers'])} process(es) started by the {r['backend']} run were still alive "
                   f"20 s after it returned and were ended: {'; '.join(r['leftovers'])}")

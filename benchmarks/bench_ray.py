@@ -75,7 +75,8 @@ def main() -> None:
     print(f"Ray dispatch overhead per trial in a {n}-trial run, start-up included: {(ray_[1] - local[1]) / n:+.2f} s "
           f"against the local backend")
     print(f"marginal cost of one more no-training trial ({n} -> {4 * n} trials): local {marginal['local']:.3f} s, "
-          f"Ray {marginal['ray']:.3f} s; Ray's dispatch overhead {marginal['ray'] - marginal['local']:+.3f} s per trial "
+          f"Ray {marginal['ray']:.3f} s; Ray's dispatch overhead {marginal['ray'] - marginal['local']:+.3f} s "
+          f"per trial "
           f"(both recycle a worker every 20 trials; a Ray actor imports TensorFlow once for all of them)")
 
 

@@ -226,7 +226,8 @@ def main() -> None:
         true_hv = hypervolume([(r["accuracy"], r["table_params"]) for r in records.values()], max_params)
         optimum = max(r["accuracy"] for r in records.values())
 
-        def measure(archs: list[str], n: int) -> tuple[float, float, int]:
+        def measure(archs: list[str], n: int, *, records: dict = records, true_hv: float = true_hv,
+                    max_params: float = max_params, optimum: float = optimum) -> tuple[float, float, int]:
             seen = archs[:n]
             points = [(records[a]["accuracy"], records[a]["table_params"]) for a in seen]
             return true_hv - hypervolume(points, max_params), optimum - max(a for a, _ in points), len(set(seen))

@@ -27,8 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import nas
 from bench_fashion import SPACES, accuracy_of, hypervolume
+
+import nas
 
 SAMPLERS = ("evolution", "tpe", "nsga2")
 MAX_MACS = 3e6

@@ -70,7 +70,8 @@ def main() -> None:
         journal = engine(Path(tmp) / "nas.journal", trials, args.seed, space, table)
     ms = {k: 1000 * v / trials for k, v in (("memory", memory), ("sqlite", sqlite), ("nas", ours),
                                              ("journal", journal))}
-    print(f"{trials} trials, TPE (multivariate), NAS-Bench-201 CIFAR-10 table lookups, one process, seed {args.seed}:\n")
+    print(f"{trials} trials, TPE (multivariate), NAS-Bench-201 CIFAR-10 table lookups, one process, "
+          f"seed {args.seed}:\n")
     print(f"| {'method':<33} | {'ms/trial':>9} | {'x in-memory Optuna':>19} | {'x SQLite Optuna':>16} |")
     print(f"| {'-' * 33} | {'-' * 8}: | {'-' * 18}: | {'-' * 15}: |")
     for name, key in (("plain Optuna, in memory", "memory"), ("plain Optuna, SQLite file", "sqlite"),

@@ -45,9 +45,10 @@ DESCRIPTIONS = {
               "wrapped by nas.engine.limits.WithinLimits: candidates within the limit, sampling milliseconds "
               "per candidate).",
     "engine": "Worker memory over a long search: the same tiny search (a conv space on digits, 1 epoch per "
-              "trial, random sampler, one worker at a time) with worker processes recycled every 20 trials (quick: 12 trials, "
-              "recycled every 6) and with one long-lived worker. Worker RSS after its k-th trial, peak RSS and growth per trial (the "
-              "TensorFlow per-model leak that recycling bounds), and the share of wall time spent training.",
+              "trial, random sampler, one worker at a time) with worker processes recycled every 20 trials "
+              "(quick: 12 trials, recycled every 6) and with one long-lived worker. Worker RSS after its k-th trial, "
+              "peak RSS and growth per trial (the TensorFlow per-model leak that recycling bounds), and the share of "
+              "wall time spent training.",
     "overhead": "Per-trial overhead outside training for the demo config (`experiments/digits_quick.yaml`: "
                 "families space on digits, NSGA-II, accuracy vs MACs) on the local backend (2 worker processes) "
                 "and on Ray Tune (a local Ray instance, max_concurrent=2). The slot time (wall x concurrency) is "
@@ -372,7 +373,8 @@ def splice(existing: str, fresh: str, names: list[str], note: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the benchmarks and write BENCHMARKS.md.")
     parser.add_argument("--quick", action="store_true", help="each benchmark's quick settings (make bench-quick)")
-    parser.add_argument("--only", default=None, help=f"comma-separated subset of: {', '.join(b.name for b in REGISTRY)}")
+    parser.add_argument("--only", default=None,
+                        help=f"comma-separated subset of: {', '.join(b.name for b in REGISTRY)}")
     parser.add_argument("--timeout", type=float, default=None, help="minutes per benchmark before it is stopped "
                         f"and counted as failed (default {TIMEOUT[False]}, with --quick {TIMEOUT[True]})")
     parser.add_argument("--out", default=None, help="where to write (default: BENCHMARKS.md at the repository "

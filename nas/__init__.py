@@ -5,7 +5,7 @@ Importing ``nas`` does not import TensorFlow; ``nas.build_model`` loads Keras on
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas._ops import ACTIVATIONS, LayerCost
 from nas.blocks import KINDS, Basic, Block, Bottleneck, Conv, Inception, MBConv, SepConv, parse_block
@@ -31,6 +31,15 @@ _LAZY = {  # name -> module: the engine (Optuna, the data loaders) loads on firs
     "Run": "nas.engine.where", "Local": "nas.engine.where", "Ray": "nas.engine.where", "KerasTuner": "nas.engine.where",
     "Device": "nas.devices", "load_data": "nas.data",
 }
+
+if TYPE_CHECKING:  # the lazy names for type checkers (a module __getattr__ alone would make each of them Any)
+    from nas.budget import Budget
+    from nas.data import load_data
+    from nas.devices import Device
+    from nas.engine.records import TrialRecord
+    from nas.engine.schema import Goal, Strategy, StudyConfig
+    from nas.engine.where import KerasTuner, Local, Ray, Run
+    from nas.study import Study, create_study, from_keras_tuner, load_study, search
 
 
 def build_model(spec: ArchSpec, *, name: str | None = None, bn_momentum: float | None = None) -> Any:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
-__all__ = ["Budget", "OBJECTIVES", "CONSTRAINTS", "TrialFailed", "check_objectives", "check_constraints"]
+__all__ = ["Budget", "BudgetLike", "CONSTRAINTS", "Direction", "OBJECTIVES", "ObjectivesLike", "TrialFailed",
+           "check_objectives", "check_constraints"]
 
-# objective -> (direction, metric key)
-OBJECTIVES: dict[str, str] = {"accuracy": "maximize", "macs": "minimize", "flops": "minimize",
-                              "params": "minimize", "latency": "minimize"}
+Direction = Literal["maximize", "minimize"]
+
+# objective -> its direction (Optuna's names)
+OBJECTIVES: dict[str, Direction] = {"accuracy": "maximize", "macs": "minimize", "flops": "minimize",
+                                    "params": "minimize", "latency": "minimize"}
+# objectives as they are given: one name, or a list or tuple of names (see check_objectives)
+ObjectivesLike: TypeAlias = str | list[str] | tuple[str, ...]
 # constraint -> metric it limits (analytic ones are checked before anything is built)
 CONSTRAINTS: dict[str, str] = {"max_macs": "macs", "max_flops": "flops", "max_params": "params",
                                "max_latency": "latency"}
@@ -58,10 +63,11 @@ class Budget:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
                 raise bad(name, f"an integer in [{low}, {high}]")
-        for name, low, high in (("learning_rate", 1e-7, 10.0), ("weight_decay", 0.0, 1.0), ("bn_momentum", 0.0, 0.9999)):
+        real_ranges = (("learning_rate", 1e-7, 10.0), ("weight_decay", 0.0, 1.0), ("bn_momentum", 0.0, 0.9999))
+        for name, lowest, highest in real_ranges:
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or not low <= v <= high:
-                raise bad(name, f"a number in [{low}, {high}]")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or not lowest <= v <= highest:
+                raise bad(name, f"a number in [{lowest}, {highest}]")
             object.__setattr__(self, name, float(v))
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise bad("optimizer", "one of 'adam', 'adamw', 'sgd'")
@@ -76,7 +82,7 @@ class Budget:
             raise bad("tensorboard", "true or false")
 
     @classmethod
-    def of(cls, value: Budget | dict[str, Any] | None) -> Budget:
+    def of(cls, value: BudgetLike) -> Budget:
         if value is None:
             return cls()
         if isinstance(value, Budget):
@@ -91,6 +97,10 @@ class Budget:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# a budget as it is given: itself, a dict of its fields (a YAML mapping) or None (the defaults)
+BudgetLike: TypeAlias = Budget | dict[str, Any] | None
 
 
 def check_objectives(objectives: Any) -> tuple[str, ...]:

@@ -15,13 +15,14 @@ from nas.spec import ArchSpec
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _shape(text: str | None) -> tuple[int, ...] | None:
+def _shape(text: str | None) -> tuple[int, int, int] | None:
     if text is None:
         return None
     parts = text.lower().split("x")
     if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise ValueError(f"`--input-shape` must be HxWxC with positive integers, e.g. 32x32x3, but got {text!r}")
-    return tuple(int(p) for p in parts)
+    height, width, channels = (int(p) for p in parts)
+    return height, width, channels
 
 
 def _load_spec(ref: str, *, input_shape: str | None, num_classes: int | None) -> ArchSpec:
@@ -31,7 +32,7 @@ def _load_spec(ref: str, *, input_shape: str | None, num_classes: int | None) ->
     if num_classes is not None and num_classes < 2:
         raise ValueError(f"`--classes` must be an integer >= 2, but got --classes={num_classes}")
     if ref in search_spaces.baselines():
-        return search_spaces.baseline(ref, input_shape=shape,  # type: ignore[arg-type]
+        return search_spaces.baseline(ref, input_shape=shape,
                                       num_classes=1000 if num_classes is None else num_classes)
     path = Path(ref)
     if path.is_file():
@@ -78,7 +79,8 @@ def _json_arg(name: str, text: str | None) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"`--{name}` must be JSON, e.g. '{{\"cpu\": 1, \"gpu\": 0.5}}', but got {text!r} ({exc.msg})") from None
+        raise ValueError(f"`--{name}` must be JSON, e.g. '{{\"cpu\": 1, \"gpu\": 0.5}}', "
+                         f"but got {text!r} ({exc.msg})") from None
 
 
 def _resume_backend(study: Any, args: argparse.Namespace) -> Any:
@@ -99,11 +101,11 @@ def _resume_backend(study: Any, args: argparse.Namespace) -> Any:
         base = stored if isinstance(stored, Local) else Local()
         return base.replace(n_workers=args.n_workers) if args.n_workers is not None else base
     if kind == "ray":
-        base = stored if isinstance(stored, Ray) else Ray()
-        if base.address is not None and "address" not in ray_given:
-            raise ValueError(f"study {study.name!r} ran on the Ray cluster at {base.address!r}: give --ray-address "
+        ray_base = stored if isinstance(stored, Ray) else Ray()
+        if ray_base.address is not None and "address" not in ray_given:
+            raise ValueError(f"study {study.name!r} ran on the Ray cluster at {ray_base.address!r}: give --ray-address "
                              f"to confirm it (an address read from the storage is not followed), or --backend local")
-        return base.replace(**ray_given)
+        return ray_base.replace(**ray_given)
     return backend_of(kind) if kind != stored.kind else stored
 
 
@@ -116,7 +118,8 @@ def _print_front(study: Any, objectives: list[str] | None, limit: int | None) ->
           f"{ {k: v for k, v in ref.items()} })")
 
 
-def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, float], formats: Any = ("keras",)) -> None:
+def _export(study: Any, which: Any, out: str, retrain: int, limits: dict[str, float],
+            formats: Any = ("keras",)) -> None:
     from nas.export import FORMATS
 
     folders = study.export(which, out, retrain_epochs=retrain, formats=formats, verbose=True, **limits)
@@ -264,8 +267,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from nas.engine.worker import STORAGE_ENV, worker_main
     from nas.engine.storage import describe_storage
+    from nas.engine.worker import STORAGE_ENV, worker_main
 
     os.environ[STORAGE_ENV] = describe_storage(args.storage)  # the URL stays off every command line
     argv = ["--study", args.study]
@@ -342,8 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "nas search experiments/digits_quick.yaml",
                 "nas search experiments/fashion_mnist_mbconv.yaml --n-trials 50 --n-workers 2",
                 "nas search cfg.yaml --storage postgresql://host/db --create-only   # then `nas worker`s",
-                note="The config keys are described in docs/guides/configs.md (`make docs` builds the site); a study name already in the "
-                     "storage is an error: continue it with `nas resume`.")
+                note="The config keys are described in docs/guides/configs.md (`make docs` builds the site); "
+                     "a study name already in the storage is an error: continue it with `nas resume`.")
     p.add_argument("config", help="YAML file (see experiments/)")
     p.add_argument("--study", help="override the config's study name")
     p.add_argument("--storage", default=os.environ.get("NAS_STORAGE"), help=storage_help)

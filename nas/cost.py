@@ -38,7 +38,7 @@ def cost(spec: ArchSpec) -> Cost:
     """MACs, FLOPs, params and the per-layer table of ``spec`` (see the module docstring for the convention)."""
     if not isinstance(spec, ArchSpec):
         raise TypeError(f"cost() needs an ArchSpec, but got {type(spec).__name__}")
-    rows: tuple[LayerCost, ...] = spec._rows  # type: ignore[attr-defined]
+    rows: tuple[LayerCost, ...] = vars(spec)["_rows"]  # walked once by ArchSpec.__post_init__
     macs = params = 0
     for row in rows:
         macs += row.macs

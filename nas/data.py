@@ -23,11 +23,23 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 
-__all__ = ["Data", "check_data", "load_data", "FASHION_MNIST_DIR"]
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from numpy.typing import ArrayLike
+
+__all__ = ["Data", "DataLike", "check_data", "load_data", "FASHION_MNIST_DIR"]
+
+# data as load_data takes it: a name ("digits", "fashion_mnist"), the path of an image folder (one sub-folder per
+# class), a stored reference dict, (x, y) or (x_train, y_train, x_val, y_val) arrays (a tuple or a list), one tf.data
+# dataset of (image, label) pairs (split here) or a pair (train, validation) of them
+DataLike: TypeAlias = ("str | os.PathLike[str] | dict[str, Any] | tf.data.Dataset"
+                       " | tuple[tf.data.Dataset, tf.data.Dataset] | list[tf.data.Dataset]"
+                       " | tuple[ArrayLike, ArrayLike] | tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike]"
+                       " | list[ArrayLike]")
 
 FASHION_MNIST_DIR = Path(os.environ.get("NAS_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -56,7 +68,7 @@ class Data:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(int(d) for d in self.x_train.shape[1:])  # type: ignore[return-value]
+        return cast("tuple[int, int, int]", tuple(int(d) for d in self.x_train.shape[1:]))  # images are 4-D
 
     @property
     def num_classes(self) -> int:
@@ -106,7 +118,7 @@ def _check_options(seed: Any, val_fraction: Any, train_samples: Any, val_samples
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise _fail("seed", "an integer >= 0", seed)
     if (isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real)
-            or not 0 < val_fraction < 1):
+            or not 0 < float(val_fraction) < 1):
         raise ValueError(f"`val_fraction` must be in (0, 1), but got val_fraction={_brief(val_fraction)}")
     options: dict[str, Any] = {"seed": int(seed), "val_fraction": float(val_fraction)}
     for name, v in (("train_samples", train_samples), ("val_samples", val_samples)):
@@ -390,8 +402,8 @@ def _read_image(file: Path, root: Path, image_size: tuple[int, int] | None) -> n
     from PIL import Image
 
     try:
-        with Image.open(file) as img:
-            img = img.convert("L" if img.mode in ("L", "1", "I", "I;16") else "RGB")
+        with Image.open(file) as opened:
+            img = opened.convert("L" if opened.mode in ("L", "1", "I", "I;16") else "RGB")
             if image_size is not None:
                 img = img.resize((image_size[1], image_size[0]))
             return np.asarray(img)
@@ -427,9 +439,12 @@ def _folder_files(path: Path, val_fraction: float) -> tuple[list[str], dict[str,
     return classes, files, ys
 
 
-def _folder(path: Path, image_size: tuple[int, int] | None, seed: int, val_fraction: float) -> tuple[Any, ...]:
+def _folder(path: Path, image_size: tuple[int, int] | None, seed: int,
+            val_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The split images of an image folder and its class names."""
     classes, files, ys = _folder_files(path, val_fraction)
-    xs, first = [], {}
+    xs: list[np.ndarray] = []
+    first: dict[tuple[int, ...], Path] = {}
     for name in classes:
         for f in files[name]:
             a = _read_image(f, path, image_size)
@@ -446,7 +461,8 @@ def _folder(path: Path, image_size: tuple[int, int] | None, seed: int, val_fract
                          f"{str(gray.relative_to(path))!r} is grayscale and {str(colour.relative_to(path))!r} is "
                          f"colour; convert them to one mode")
     x = _as_images(np.stack(xs), "data")
-    return (*_split(x, ys, val_fraction, seed), classes)
+    x_tr, y_tr, x_va, y_va = _split(x, ys, val_fraction, seed)
+    return x_tr, y_tr, x_va, y_va, classes
 
 
 # ---------------------------------------------------------------- tf.data
@@ -638,8 +654,9 @@ def _from_ref(data: dict[str, Any], given: dict[str, Any], save_to: Any) -> Data
     return _load(Path(path), merged, save_to, folder=True)
 
 
-def load_data(data: Any, *, seed: int = 0, val_fraction: float = 0.2, train_samples: int | None = None,
-              val_samples: int | None = None, image_size: Any = None, save_to: Path | None = None) -> Data:
+def load_data(data: DataLike, *, seed: int = 0, val_fraction: float = 0.2, train_samples: int | None = None,
+              val_samples: int | None = None, image_size: tuple[int, int] | list[int] | None = None,
+              save_to: str | os.PathLike[str] | None = None) -> Data:
     """Turn ``data`` into :class:`Data`.
 
     ``data`` is a name (``"digits"``: scikit-learn's 8x8 digits, embedded; ``"fashion_mnist"``: the
@@ -664,7 +681,7 @@ def _load(data: Any, given: dict[str, Any], save_to: Any, folder: bool = False) 
     options = _check_options(given["seed"], given["val_fraction"], given["train_samples"], given["val_samples"])
     seed, val_fraction = options["seed"], options["val_fraction"]
     size = _check_image_size(given["image_size"])
-    classes = None
+    classes: list[str] | None = None
     if isinstance(data, str) and data in NAMES and not folder:
         if size is not None:
             raise ValueError(f"`image_size` resizes the images of an image folder; it does not apply to "
@@ -678,7 +695,8 @@ def _load(data: Any, given: dict[str, Any], save_to: Any, folder: bool = False) 
         if not path.exists():
             raise ValueError(f"`data` must be 'digits', 'fashion_mnist', arrays, tf.data datasets or an image "
                              f"folder, but got data={str(data)!r} (no such name or folder)")
-        *arrays, classes = _folder(path, size, seed, val_fraction)  # type: ignore[assignment]
+        x_tr, y_tr, x_va, y_va, classes = _folder(path, size, seed, val_fraction)
+        arrays = (x_tr, y_tr, x_va, y_va)
         ref = {"kind": "folder", "path": str(path.resolve()), "image_size": list(size) if size else None, **options}
     else:
         if size is not None:
@@ -745,7 +763,7 @@ def _from_python(data: Any, seed: int, val_fraction: float) -> tuple[np.ndarray,
             x_va = _as_images(data[2], fields[2])
             y_tr = _as_labels(data[1], len(x_tr), fields[1])
             y_va = _as_labels(data[3], len(x_va), fields[3])
-            _check_explicit_split(x_tr, y_tr, x_va, y_va, fields)  # type: ignore[arg-type]
+            _check_explicit_split(x_tr, y_tr, x_va, y_va, fields)
             return x_tr, y_tr, x_va, y_va
         raise ValueError(f"`data` must be (x, y) or (x_train, y_train, x_val, y_val), but got a "
                          f"{type(data).__name__} of {len(data)} items")

@@ -40,11 +40,13 @@ def main(argv: list[str] | None = None) -> int:
 
     model = keras.saving.load_model(folders[0] / "model.keras")
     best = study.best()
+    assert best is not None  # the export above found it
     print(f"\nbest: trial {best.number}, validation accuracy {best.metrics['accuracy']:.4f}, "
           f"{best.metrics['macs']:,} MACs, {best.metrics['params']:,} params")
     print(f"exported to {folders[0]}/model.keras: reloaded with keras.saving.load_model, "
           f"{model.count_params():,} params")
-    print(f"\ndemo finished in {time.perf_counter() - t:.0f} s (study {study.name!r} in {run.storage or 'runs/nas.db'}). "
+    print(f"\ndemo finished in {time.perf_counter() - t:.0f} s "
+          f"(study {study.name!r} in {run.storage or 'runs/nas.db'}). "
           f"Inspect it with (the latest study of the default storage):\n"
           f"  .venv/bin/nas status\n"
           f"  .venv/bin/nas front --plot front.png")

@@ -1,7 +1,7 @@
 """Where a trial trains: device strategies, mixed precision and XLA.
 
-``Device(kind=...)``: ``auto`` (every GPU the worker sees, else the CPU), ``cpu``, ``gpu`` (one GPU as is, several through
-``tf.distribute.MirroredStrategy``) or ``tpu`` (``tf.distribute.TPUStrategy`` on the TPU named by
+``Device(kind=...)``: ``auto`` (every GPU the worker sees, else the CPU), ``cpu``, ``gpu`` (one GPU as is, several
+through ``tf.distribute.MirroredStrategy``) or ``tpu`` (``tf.distribute.TPUStrategy`` on the TPU named by
 ``tpu_address``, e.g. ``local`` on a TPU VM or ``grpc://10.0.0.2:8470``). ``mixed_precision``: None,
 ``mixed_float16`` (GPUs) or ``mixed_bfloat16`` (TPUs, recent CPUs); the classifier stays float32.
 ``jit_compile``: XLA for training steps (True / False / ``auto``, Keras's default).
@@ -27,10 +27,11 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
-__all__ = ["CPU_DEVICES_ENV", "DEVICES", "Device", "Found", "GPU_MEMORY_ENV", "Placement", "check_devices", "check_placement",
-           "configure_process", "find_devices", "make_strategy", "place_workers", "strategy_plan", "where"]
+__all__ = ["CPU_DEVICES_ENV", "DEVICES", "Device", "DeviceLike", "Found", "GPU_MEMORY_ENV", "Placement",
+           "check_devices", "check_placement", "configure_process", "find_devices", "make_strategy", "place_workers",
+           "strategy_plan", "where"]
 
 DEVICES = ("auto", "cpu", "gpu", "tpu")
 GPU_MEMORY_ENV = "NAS_GPU_MEMORY_MB"  # a worker's memory limit per visible GPU (MB), set by its placement
@@ -64,8 +65,8 @@ class Device:
                              f"kind={self.kind!r}, tpu_address={self.tpu_address!r}")
 
     @classmethod
-    def of(cls, value: Any) -> Device:
-        """A :class:`Device` from itself, a kind name (``"cpu"``) or a dict of its fields."""
+    def of(cls, value: DeviceLike) -> Device:
+        """A :class:`Device` from itself, None (the defaults), a kind name (``"cpu"``) or a dict of its fields."""
         if isinstance(value, Device):
             return value
         if value is None:
@@ -83,6 +84,10 @@ class Device:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# a device as it is given: itself, a kind name ("cpu"), a dict of its fields (a YAML mapping) or None ("auto")
+DeviceLike: TypeAlias = Device | str | dict[str, Any] | None
 
 
 _PROBE = """
@@ -196,9 +201,10 @@ def check_placement(n_workers: int | None, gpus_per_worker: float, gpu_memory_mb
         raise ValueError(f"`n_workers` must be an integer in [1, {MAX_WORKERS}] or None (one per GPU slot), but got "
                          f"n_workers={n_workers!r}")
     if isinstance(gpus_per_worker, bool) or not isinstance(gpus_per_worker, (int, float)) \
-            or not 0 < gpus_per_worker <= 64 or (gpus_per_worker > 1 and gpus_per_worker != int(gpus_per_worker)):
-        raise ValueError(f"`gpus_per_worker` must be a whole number of GPUs (1 to 64) or a fraction 1/k of one, but got "
-                         f"gpus_per_worker={gpus_per_worker!r}")
+            or not 0 < gpus_per_worker <= 64 \
+            or (gpus_per_worker > 1 and gpus_per_worker != int(gpus_per_worker)):
+        raise ValueError(f"`gpus_per_worker` must be a whole number of GPUs (1 to 64) or a fraction 1/k of one, "
+                         f"but got gpus_per_worker={gpus_per_worker!r}")
     if gpu_memory_mb is not None and (isinstance(gpu_memory_mb, bool) or not isinstance(gpu_memory_mb, int)
                                       or gpu_memory_mb < 256):
         raise ValueError(f"`gpu_memory_mb` must be an integer number of megabytes >= 256, but got "
@@ -256,7 +262,8 @@ def place_workers(found: Found, device: Device, *, n_workers: int | None = None,
                                  f"{found.memory_of(gpu)} MB")
             slots += [Placement(kind="gpu", gpus=(gpu,), memory_mb=memory, share=share) for _ in range(share)]
     if n_workers is not None and n_workers > len(slots):
-        raise ValueError(f"`n_workers` asks for more workers than the GPUs hold: n_workers={n_workers}, but {len(found.gpus)} GPU(s) at gpus_per_worker={gpus_per_worker} "
+        raise ValueError(f"`n_workers` asks for more workers than the GPUs hold: n_workers={n_workers}, "
+                         f"but {len(found.gpus)} GPU(s) at gpus_per_worker={gpus_per_worker} "
                          f"hold {len(slots)} worker(s): lower n_workers, or share GPUs (gpus_per_worker=0.5)")
     return tuple(slots[:n_workers] if n_workers is not None else slots)
 

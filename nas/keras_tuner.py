@@ -23,8 +23,9 @@ import json
 import math
 import sys
 import zlib
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import keras_tuner
@@ -35,10 +36,10 @@ import search_spaces
 from nas.budget import ANALYTIC, CONSTRAINTS, OBJECTIVES, Budget, check_constraints, check_objectives
 from nas.cost import cost
 from nas.engine import records
-from nas.engine.schema import Component, Goal, Strategy, StudyConfig, now, read_config, write_config
-from nas.engine.where import KerasTuner, Run
 from nas.engine.distributions import to_optuna
+from nas.engine.schema import Component, Goal, Strategy, StudyConfig, now, read_config, write_config
 from nas.engine.storage import describe_storage, open_storage
+from nas.engine.where import KerasTuner, Run
 from nas.spec import ArchSpec
 from nas.trial import RandomTrial, cat_dist, fits, float_dist, int_dist, rule
 
@@ -164,8 +165,9 @@ def _limits(constraints: dict[str, float]) -> dict[str, float]:
     checked = check_constraints(constraints)
     bad = [name for name in checked if CONSTRAINTS[name] not in ANALYTIC]
     if bad:
+        analytic = ", ".join(k for k, v in CONSTRAINTS.items() if v in ANALYTIC)
         raise ValueError(f"`constraints`: {bad[0]} is not an analytic cost; the keras-tuner bridge rejects "
-                         f"candidates before building, so only {', '.join(k for k, v in CONSTRAINTS.items() if v in ANALYTIC)} "
+                         f"candidates before building, so only {analytic} "
                          f"can be used, but got {bad[0]}={checked[bad[0]]!r}")
     return checked
 
@@ -192,7 +194,7 @@ class HyperModel(keras_tuner.HyperModel):
                  name: str | None = None, tunable: bool = True) -> None:
         super().__init__(name=name, tunable=tunable)
         if isinstance(space, str):
-            options = {}
+            options: dict[str, Any] = {}
             if input_shape is not None:
                 options["input_shape"] = tuple(input_shape)
             if num_classes is not None:
@@ -295,11 +297,11 @@ class HyperModel(keras_tuner.HyperModel):
         from nas.train import make_optimizer
 
         spec: ArchSpec | None = getattr(model, "_nas_spec", None)
-        args = list(args)
+        positional = list(args)
         if spec is not None:
             shape = spec.input_shape
-            if args and isinstance(args[0], np.ndarray):
-                args[0] = self._resize(args[0], shape)
+            if positional and isinstance(positional[0], np.ndarray):
+                positional[0] = self._resize(positional[0], shape)
             if isinstance(kwargs.get("x"), np.ndarray):
                 kwargs["x"] = self._resize(kwargs["x"], shape)
             val = kwargs.get("validation_data")
@@ -309,12 +311,12 @@ class HyperModel(keras_tuner.HyperModel):
         kwargs.setdefault("verbose", 0)
         if "batch_size" not in kwargs or kwargs["batch_size"] is None:
             kwargs["batch_size"] = self.budget.batch_size
-        x = args[0] if args else kwargs.get("x")
+        x: Any = positional[0] if positional else kwargs.get("x")
         if (self.budget.schedule == "cosine" and getattr(model, "_nas_optimizer", None) is model.optimizer
                 and hasattr(x, "__len__")):
             steps = math.ceil(len(x) / kwargs["batch_size"]) * max(1, kwargs["epochs"] - kwargs.get("initial_epoch", 0))
             model.compile(optimizer=make_optimizer(self.budget, steps), loss=model.loss, metrics=["accuracy"])
-        return model.fit(*args, **kwargs)
+        return model.fit(*positional, **kwargs)
 
     def _resize(self, x: Any, shape: tuple[int, int, int]) -> Any:
         if tuple(x.shape[1:3]) == tuple(shape[:2]):
@@ -330,7 +332,7 @@ class HyperModel(keras_tuner.HyperModel):
 def _in_startup() -> bool:
     """Whether keras-tuner calls ``build`` from its start-up label registration (``_activate_all_conditions``,
     run by the tuner's constructor) rather than for a trial."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(8):
         if frame is None:
             return False
@@ -587,9 +589,11 @@ def run_study(study: optuna.Study, config: StudyConfig, *, verbose: bool = True)
     space, budget, seed = search_spaces.from_config(config.space), config.budget, config.strategy.seed
     evaluator = make_evaluator(config.evaluator)
     directory = Path(kt.directory)
+    limits = config.constraints  # analytic ones only (KerasTuner.check refuses the others)
     hypermodel = HyperModel(space, budget=budget, seed=seed or 0,
                             rejections_file=directory / kt.project_name / "nas_rejections.jsonl",
-                            **config.constraints)
+                            max_macs=limits.get("max_macs"), max_flops=limits.get("max_flops"),
+                            max_params=limits.get("max_params"))
     options = dict(kt.options)
     if kt.tuner == "hyperband":
         options.setdefault("max_epochs", budget.epochs)

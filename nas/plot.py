@@ -82,7 +82,8 @@ def plot_front(study: Any, path: str | Path, *, objectives: Any = None, cdn: boo
     def sy(v: float) -> float:
         return h - m - (v - y0) / (y1 - y0) * (h - 2 * m)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
+             'font-size="11">',
              f'<text x="{w / 2}" y="20" text-anchor="middle" font-size="14">{html.escape(study.name)}: accuracy vs '
              f'{html.escape(LABELS[cost])}</text>',
              f'<line x1="{m}" y1="{h - m}" x2="{w - m}" y2="{h - m}" stroke="black"/>',

@@ -124,12 +124,12 @@ def nds_order(points: Sequence[Point]) -> list[tuple[int, float]]:
 def _real(v: object) -> bool:
     if type(v) is float or type(v) is int:  # the common case, without the ABC check
         return not math.isnan(v)
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and not math.isnan(v)  # type: ignore[arg-type]
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and not math.isnan(v)
 
 
 def _point(field: str, p: object, n_costs: int | None) -> Point:
-    if type(p) in (tuple, list) and len(p) == 2:  # type: ignore[arg-type]
-        acc, costs = p  # type: ignore[misc]
+    if (type(p) is tuple or type(p) is list) and len(p) == 2:
+        acc, costs = p
         if type(costs) in (tuple, list) and _real(acc) and all(_real(c) for c in costs):
             if n_costs is not None and len(costs) != n_costs:
                 raise _bad(field, f"points with {n_costs} cost objectives, as mine", p)
@@ -214,8 +214,8 @@ def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
     * ``"nds"``: pool = all of ``reached``; "before" = smaller (front index, -crowding distance) in
       :func:`nds_order`: non-dominated sorting over (accuracy up, costs down), within a front larger NSGA-II
       crowding distance first. MO-ASHA's paper also has an epsilon-net variant (a greedy selection that
-      spreads the continuing trials over the objective space); this is the NSGA-II variant, not that one. When the first front holds more
-      than ``q`` trials, front members with small crowding distance are stopped.
+      spreads the continuing trials over the objective space); this is the NSGA-II variant, not that one. When
+      the first front holds more than ``q`` trials, front members with small crowding distance are stopped.
     * ``"asha"``: pool = all of ``reached``; "before" = strictly more accurate; costs are ignored. This equals
       Optuna's ``SuccessiveHalvingPruner`` test (continue iff accuracy >= the ``q``-th best accuracy).
 

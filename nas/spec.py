@@ -12,12 +12,20 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from nas._ops import ACTIVATIONS, ShapeError, ShapeOps
 from nas.blocks import KINDS, Block, Conv, block_from_dict, parse_block
-from nas.blocks._base import (check_activation, check_bool, check_channels, check_choice, check_float, check_int, fail,
-                              fmt_float)
+from nas.blocks._base import (
+    check_activation,
+    check_bool,
+    check_channels,
+    check_choice,
+    check_float,
+    check_int,
+    fail,
+    fmt_float,
+)
 
 FORMAT = "nas.ArchSpec/1"
 _MAX_INT = 2 ** 63  # JSON numbers beyond 64 bits are refused (no layer has that many of anything)
@@ -172,9 +180,9 @@ class ArchSpec:
         check_int("num_classes", self.num_classes, low=2)
         if not isinstance(self.stages, tuple):
             raise fail("stages", "a list of blocks", self.stages)
-        for i, block in enumerate(self.stem):
-            if not isinstance(block, Conv):
-                raise ValueError(f"stem layers must be plain `conv` blocks, but got {block!r} (stem {i + 1})")
+        for i, layer in enumerate(self.stem):
+            if not isinstance(layer, Conv):
+                raise ValueError(f"stem layers must be plain `conv` blocks, but got {layer!r} (stem {i + 1})")
         for i, block in enumerate(self.stages):
             if not isinstance(block, Block):
                 raise ValueError(f"stages must be blocks, but got {block!r} (stage {i + 1})")
@@ -193,7 +201,7 @@ class ArchSpec:
     # ------------------------------------------------------------------ structure
     def blocks(self) -> list[tuple[str, str, Block]]:
         """(prefix, where, block) for every stem layer and stage, in order."""
-        out = [(f"stem{i + 1}", f"stem {i + 1}", b) for i, b in enumerate(self.stem)]
+        out: list[tuple[str, str, Block]] = [(f"stem{i + 1}", f"stem {i + 1}", b) for i, b in enumerate(self.stem)]
         out += [(f"s{i + 1}", f"stage {i + 1}", b) for i, b in enumerate(self.stages)]
         return out
 
@@ -264,7 +272,8 @@ class ArchSpec:
         for required in ("input_shape", "num_classes"):
             if required not in kwargs:
                 raise ValueError(f"ArchSpec needs `{required}`")
-        return cls(stem=blocks("stem", "stem"), stages=blocks("stages", "stage"), head=head_obj, **kwargs)
+        stem = cast("tuple[Conv, ...]", blocks("stem", "stem"))  # __post_init__ refuses a block that is not a conv
+        return cls(stem=stem, stages=blocks("stages", "stage"), head=head_obj, **kwargs)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ArchSpec:

@@ -12,35 +12,85 @@ from __future__ import annotations
 import datetime
 import os
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeAlias, TypedDict
 
 import numpy as np
 import optuna
 
 import search_spaces
 from nas import backends
-from nas.budget import OBJECTIVES, Budget, check_objectives
+from nas.budget import OBJECTIVES, Budget, Direction, ObjectivesLike, check_objectives
 from nas.devices import check_devices
 from nas.engine import records
 from nas.engine.claims import counts
-from nas.engine.components import (check_runnable, evaluator_component, pruner_component, sampler_component)
+from nas.engine.components import (
+    EvaluatorLike,
+    check_runnable,
+    evaluator_component,
+    pruner_component,
+    sampler_component,
+)
 from nas.engine.limits import check_reachable
-from nas.engine.schema import (Component, Goal, Strategy, StudyConfig, data_ref, is_nas_study, now, read_config,
-                               space_ref, write_config)
-from nas.engine.setup import configure_space, warm_start_params
-from nas.engine.where import Backend, KerasTuner, Run, backend_of
-from nas.validate import check_int
 from nas.engine.progress import FINISHED, listening
 from nas.engine.records import TrialRecord
-from nas.engine.storage import (artifacts_folder, check_storage_path, claim_lock, default_artifacts, describe_storage,
-                                lock_path, mask_url, open_storage)
+from nas.engine.schema import (
+    Component,
+    Goal,
+    GoalLike,
+    Strategy,
+    StrategyLike,
+    StudyConfig,
+    data_ref,
+    is_nas_study,
+    now,
+    read_config,
+    space_ref,
+    write_config,
+)
+from nas.engine.setup import configure_space, warm_start_params
+from nas.engine.storage import (
+    artifacts_folder,
+    check_storage_path,
+    claim_lock,
+    default_artifacts,
+    describe_storage,
+    lock_path,
+    mask_url,
+    open_storage,
+)
+from nas.engine.where import Backend, BackendLike, KerasTuner, Ray, Run, RunLike, StorageLike, backend_of
 from nas.ranking import hypervolume as _hypervolume
 from nas.ranking import knee_index, non_dominated_ranks
+from nas.validate import check_int
+
+if TYPE_CHECKING:
+    import keras_tuner
+    import pandas as pd
+
+    from nas.data import Data, DataLike
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-__all__ = ["Study", "TrialRecord", "create_study", "from_keras_tuner", "load_study", "search"]
+__all__ = ["Callbacks", "EpochCounts", "SpaceLike", "Study", "TrialCallback", "TrialRecord", "create_study",
+           "from_keras_tuner", "load_study", "search"]
+
+# a search space as it is given: a name (configured from the data), {"name": ..., "options": {...}}, or a
+# search_spaces.Space
+SpaceLike: TypeAlias = str | dict[str, Any] | search_spaces.Space
+# a function called as fn(study, record) for every trial that finishes; `callbacks` take one or an iterable of them
+TrialCallback: TypeAlias = "Callable[[Study, TrialRecord], object]"
+Callbacks: TypeAlias = "TrialCallback | Iterable[TrialCallback]"
+
+
+class EpochCounts(TypedDict):
+    """Training epochs a study spent (:meth:`Study.epochs`)."""
+
+    trained: int
+    full: int
+    saved: int
+    stopped_at: dict[int, int]
 
 
 class Study:
@@ -96,7 +146,7 @@ class Study:
         """Trials by outcome: ``done`` (complete + pruned), ``running``, ``waiting``, ``infeasible``, ``failed``."""
         return counts(self.optuna_study.get_trials(deepcopy=False))
 
-    def trials_dataframe(self) -> Any:
+    def trials_dataframe(self) -> pd.DataFrame:
         """One row per trial (pandas): ``number``, ``state``, ``status``, the metrics (``accuracy``, ``macs``,
         ``flops``, ``params``, ``latency_ms``, ``epochs``), ``spec`` (the string form), ``pruned_by``, ``error``,
         ``duration_s``, where it trained (``devices``: the devices its strategy used, ``strategy``, ``precision``)
@@ -129,7 +179,7 @@ class Study:
                 out[where] = out.get(where, 0) + 1
         return dict(sorted(out.items()))
 
-    def epochs(self) -> dict[str, Any]:
+    def epochs(self) -> EpochCounts:
         """Training epochs spent: ``trained`` (every trial's epochs, stopped trials' up to their stop),
         ``full`` (what the same trials would have cost at the full budget), ``saved`` (the difference) and
         ``stopped_at`` (epochs -> trials stopped there). Reused trials (a repeated architecture taking an earlier
@@ -163,13 +213,13 @@ class Study:
     def _matrix(self, records: list[TrialRecord], objectives: tuple[str, ...]) -> np.ndarray:
         return np.array([[r.metrics.get(o, np.nan) for o in objectives] for r in records], dtype=float)
 
-    def front_objectives(self, objectives: Any = None) -> tuple[str, ...]:
+    def front_objectives(self, objectives: ObjectivesLike | None = None) -> tuple[str, ...]:
         """``objectives`` checked, or the study's own (accuracy and MACs for a single-objective study)."""
         if objectives is None:
             objectives = self.objectives if len(self.objectives) > 1 else ("accuracy", "macs")
         return check_objectives(objectives)
 
-    def ranked(self, objectives: Any = None) -> list[tuple[int, TrialRecord]]:
+    def ranked(self, objectives: ObjectivesLike | None = None) -> list[tuple[int, TrialRecord]]:
         """(rank, record) for every evaluated architecture: non-dominated rank on ``objectives`` (default: the
         study's, or accuracy and MACs for a single-objective study), then higher accuracy, then fewer MACs,
         then fewer params, then the earlier trial."""
@@ -183,10 +233,10 @@ class Study:
             records[i].number))
         return [(int(ranks[i]), records[i]) for i in order]
 
-    def pareto_front(self, objectives: Any = None) -> list[TrialRecord]:
+    def pareto_front(self, objectives: ObjectivesLike | None = None) -> list[TrialRecord]:
         return [r for rank, r in self.ranked(objectives) if rank == 0]
 
-    def knee(self, objectives: Any = None) -> TrialRecord | None:
+    def knee(self, objectives: ObjectivesLike | None = None) -> TrialRecord | None:
         """The front's knee: the best trade-off point (see ``nas.ranking.knee_index``)."""
         objectives = self.front_objectives(objectives)
         front = self.pareto_front(objectives)
@@ -211,7 +261,7 @@ class Study:
             return None
         return min(ok, key=lambda r: (-r.metrics["accuracy"], r.metrics["macs"], r.number))
 
-    def reference_point(self, objectives: Any = None) -> dict[str, float]:
+    def reference_point(self, objectives: ObjectivesLike | None = None) -> dict[str, float]:
         """The hypervolume reference: accuracy 0, and for each cost objective its constraint if the study has one,
         else 1.1 x the largest value among evaluated trials."""
         objectives = self.front_objectives(objectives)
@@ -227,7 +277,7 @@ class Study:
                 ref[o] = 1.1 * max((r.metrics.get(o, 0.0) for r in records), default=1.0) or 1.0
         return ref
 
-    def hypervolume(self, reference: dict[str, float] | None = None, objectives: Any = None) -> float:
+    def hypervolume(self, reference: dict[str, float] | None = None, objectives: ObjectivesLike | None = None) -> float:
         """Hypervolume of the evaluated trials, each cost objective divided by its reference value (so the
         result is in [0, 1] for accuracy x one cost). ``reference`` defaults to :meth:`reference_point`."""
         objectives = self.front_objectives(objectives)
@@ -240,7 +290,8 @@ class Study:
         return _hypervolume(values / scale, [OBJECTIVES[o] for o in objectives],
                             [ref[o] / s for o, s in zip(objectives, scale)])
 
-    def table(self, objectives: Any = None, *, limit: int | None = None, file: TextIO | None = None) -> str:
+    def table(self, objectives: ObjectivesLike | None = None, *, limit: int | None = None,
+              file: TextIO | None = None) -> str:
         """The ranked table (rank, trial, accuracy, MACs, params, latency, spec), knee marked with ``*``."""
         ranked = self.ranked(objectives)
         knee = self.knee(objectives)
@@ -256,8 +307,8 @@ class Study:
         return text
 
     # ------------------------------------------------------------------ running
-    def resume(self, n_trials: int | None = None, *, backend: Any = None, verbose: bool = True,
-               callbacks: Any = (), progress_bar: bool = False, max_failures: int | None = None,
+    def resume(self, n_trials: int | None = None, *, backend: BackendLike = None, verbose: bool = True,
+               callbacks: Callbacks = (), progress_bar: bool = False, max_failures: int | None = None,
                artifacts: str | os.PathLike[str] | None = None) -> Study:
         """Run trials until ``n_trials`` are finished (default: the stored target; a new target raises it and may
         not be below the trials already finished), on the study's stored backend or on ``backend`` (a name or a
@@ -279,7 +330,7 @@ class Study:
         stored = config.run.backend
         from_storage = backend is None or backend == stored.kind  # a bare name keeps the stored options
         chosen = stored if from_storage else backend_of(backend)
-        if from_storage and getattr(stored, "address", None) is not None:
+        if from_storage and isinstance(stored, Ray) and stored.address is not None:
             # an address read from the storage decides which machines get the storage URL and whose objects this
             # process unpickles: whoever resumes confirms it
             raise ValueError(f"study {self.name!r} ran on the Ray cluster at {stored.address!r}: resume it with "
@@ -327,7 +378,7 @@ class Study:
         self._run(changed.with_artifacts(folder), verbose, callbacks, progress_bar)
         return self
 
-    def _run(self, config: StudyConfig, verbose: bool, callbacks: list[Any], progress_bar: bool) -> None:
+    def _run(self, config: StudyConfig, verbose: bool, callbacks: list[TrialCallback], progress_bar: bool) -> None:
         """Run the backend, calling the callbacks (and the bar) for each trial reported finished; trials a backend
         does not report (keras-tuner's) are handed to them when it returns."""
         if not callbacks and not progress_bar:
@@ -359,8 +410,8 @@ class Study:
             if bar is not None:
                 bar.close()
 
-    def export(self, which: Any = "best", path: str | os.PathLike[str] = "exports", *, retrain_epochs: int = 0,
-               formats: Any = ("keras",), verbose: bool = False, **limits: float) -> list[Path]:
+    def export(self, which: int | str = "best", path: str | os.PathLike[str] = "exports", *, retrain_epochs: int = 0,
+               formats: str | Iterable[str] = ("keras",), verbose: bool = False, **limits: float) -> list[Path]:
         """Write ``.keras`` model + ``spec.json`` + ``metrics.json`` per architecture; ``which`` is a trial number,
         ``"best"`` (optionally under ``limits``, e.g. ``max_macs=``), ``"knee"`` or ``"front"``. With
         ``retrain_epochs`` > 0 each model is retrained from scratch on train + validation first. ``formats``
@@ -372,7 +423,7 @@ class Study:
                              report=print if verbose else None, **limits)
 
 
-def _check_callbacks(callbacks: Any) -> list[Any]:
+def _check_callbacks(callbacks: Callbacks) -> list[TrialCallback]:
     if callable(callbacks):
         callbacks = [callbacks]
     try:
@@ -447,7 +498,7 @@ def _store(url: str, name: str, config: StudyConfig, warm: list[tuple[str, dict[
     return study
 
 
-def _adoptable(study: optuna.Study, url: str, directions: list[str]) -> optuna.Study:
+def _adoptable(study: optuna.Study, url: str, directions: list[Direction]) -> optuna.Study:
     """A study made beforehand with plain Optuna (same name, no trials, no nas record, the directions of the
     objectives) becomes the nas study; any other existing study is an error."""
     name = study.study_name
@@ -496,9 +547,9 @@ def _resolve(space: Any, data: Any, *, goal: Any, strategy: Any, run: Any, evalu
         backend = backend.replace(directory=str(Path(artifacts) / "keras_tuner"), project_name=name)
     goal = goal.replace(constraints={**dict(getattr(space_obj, "constraints", {}) or {}), **goal.constraints})
     strategy = _strategy_for(strategy, goal, space_obj, backend)
+    stored_run = Run(study=name, artifacts=artifacts, backend=backend, device=run.device)
     config = StudyConfig(space=space_obj.config(), data=data_stored, evaluator=evaluator_ref, goal=goal,
-                         strategy=strategy, run=Run(study=name, artifacts=artifacts, backend=backend, device=run.device),
-                         description=description, created=now())
+                         strategy=strategy, run=stored_run, description=description, created=now())
     if strategy.sample_within_limits:
         check_reachable(space_obj, goal.constraints)
     warm = warm_start_params(space_obj, strategy.warm_start)
@@ -508,9 +559,9 @@ def _resolve(space: Any, data: Any, *, goal: Any, strategy: Any, run: Any, evalu
     return url, config, warm, space_obj
 
 
-def create_study(space: Any, data: Any = "digits", *, goal: Goal | dict[str, Any] | None = None,
-                 strategy: Strategy | dict[str, Any] | None = None, run: Run | dict[str, Any] | None = None,
-                 evaluator: Any = None, description: str = "", verbose: bool = True) -> Study:
+def create_study(space: SpaceLike, data: DataLike | Data = "digits", *, goal: GoalLike = None,
+                 strategy: StrategyLike = None, run: RunLike = None, evaluator: EvaluatorLike = None,
+                 description: str = "", verbose: bool = True) -> Study:
     """Check everything, store the study (its record and warm-start trials) and run nothing: the study is then run
     by ``Study.resume()``, ``nas resume`` or ``nas worker`` processes on other machines. See :func:`search`."""
     url, config, warm, _ = _resolve(space, data, goal=goal, strategy=strategy, run=run, evaluator=evaluator,
@@ -524,9 +575,9 @@ def create_study(space: Any, data: Any = "digits", *, goal: Goal | dict[str, Any
     return result
 
 
-def search(space: Any, data: Any = "digits", *, goal: Goal | dict[str, Any] | None = None,
-           strategy: Strategy | dict[str, Any] | None = None, run: Run | dict[str, Any] | None = None,
-           evaluator: Any = None, description: str = "", verbose: bool = True, callbacks: Any = (),
+def search(space: SpaceLike, data: DataLike | Data = "digits", *, goal: GoalLike = None,
+           strategy: StrategyLike = None, run: RunLike = None, evaluator: EvaluatorLike = None,
+           description: str = "", verbose: bool = True, callbacks: Callbacks = (),
            progress_bar: bool = False) -> Study:
     """Run a multi-objective architecture search and return the :class:`Study`.
 
@@ -549,7 +600,7 @@ def search(space: Any, data: Any = "digits", *, goal: Goal | dict[str, Any] | No
     return study.resume(backend=Run.of(run).backend, verbose=verbose, callbacks=callbacks, progress_bar=progress_bar)
 
 
-def load_study(study_name: str, storage: Any = None) -> Study:
+def load_study(study_name: str, storage: StorageLike = None) -> Study:
     """The :class:`Study` stored under ``study_name`` (for inspection, resume and export). Never creates a
     storage: a mistyped path is an error."""
     url = describe_storage(storage)
@@ -560,8 +611,9 @@ def load_study(study_name: str, storage: Any = None) -> Study:
     return Study(optuna.load_study(study_name=study_name, storage=storage_obj), url)
 
 
-def from_keras_tuner(tuner: Any, *, objectives: Any = ("accuracy", "macs"), space: search_spaces.Space | None = None,
-                     storage: Any = None, study_name: str | None = None) -> Study:
+def from_keras_tuner(tuner: keras_tuner.Tuner, *, objectives: ObjectivesLike = ("accuracy", "macs"),
+                     space: search_spaces.Space | None = None, storage: StorageLike = None,
+                     study_name: str | None = None) -> Study:
     """A keras-tuner run as a :class:`Study`: every finished trial with its spec, analytic MACs / FLOPs / params
     and accuracy (the tuner's best ``val_accuracy``), so ``pareto_front()``, ``knee()``, ``best()``, ``table()``
     and ``export()`` (from keras-tuner's saved best-epoch weights) work as for a ``nas`` search.

@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-__all__ = ["Distribution", "FixedTrial", "RandomTrial", "ReplayTrial", "cat_dist", "draw", "evaluator", "fits",
-           "float_dist", "grid", "int_dist", "rule"]
+if TYPE_CHECKING:
+    from nas.spec import ArchSpec
+
+__all__ = ["Distribution", "Evaluator", "FixedTrial", "RandomTrial", "ReplayTrial", "cat_dist", "draw", "evaluator",
+           "fits", "float_dist", "grid", "int_dist", "rule"]
 
 Distribution = tuple  # ("int", low, high, step, log) | ("float", low, high, step, log) | ("categorical", choices)
 
@@ -44,7 +47,17 @@ PLAIN = (int, float, str, bool, type(None))
 EVALUATOR_MARK = "__nas_evaluator__"
 
 
-def evaluator(obj: Any) -> Any:
+class Evaluator(Protocol):
+    """What ``@nas.evaluator`` marks (or, for a marked class, what its instances are): called with a spec, it
+    returns the spec's metrics (``accuracy``, and e.g. ``latency_ms``; nas counts the analytic costs itself)."""
+
+    def __call__(self, spec: ArchSpec, /) -> Mapping[str, object]: ...
+
+
+E = TypeVar("E", bound=Callable[..., object])
+
+
+def evaluator(obj: E) -> E:
     """Mark a function ``f(spec) -> metrics dict`` (or a class whose instances are such functions) as an
     evaluator that a study may name in its stored configuration.
 

@@ -104,4 +104,5 @@ def plain_json(value: Any, where: str) -> Any:
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError):
-        raise ValueError(f"{where} must be plain JSON data (numbers, strings, lists, dicts), but got {value!r}") from None
+        raise ValueError(f"{where} must be plain JSON data (numbers, strings, lists, dicts), "
+                         f"but got {value!r}") from None

@@ -11,12 +11,23 @@ count; Keras uses epsilon 1.001e-5 for ResNet and momentum 0.999 for MobileNetV2
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypedDict, cast
 
-from nas.blocks import Basic, Bottleneck, Conv, Inception, MBConv, SepConv
+from nas.blocks import Basic, Block, Bottleneck, Conv, Inception, MBConv, SepConv
 from nas.scaling import scale
 from nas.spec import ArchSpec, Head
 
 Shape = tuple[int, int, int]
+
+
+class Unit(TypedDict):
+    """Batch norm and bias of a convolution."""
+
+    bn: bool
+    bias: bool
+
+
+PLAIN = Unit(bn=False, bias=True)  # the networks before batch norm: a bias on every convolution
 
 
 def _lenet5(shape: Shape | None, classes: int) -> ArchSpec:
@@ -31,15 +42,14 @@ def _lenet5(shape: Shape | None, classes: int) -> ArchSpec:
 
 
 def _alexnet(shape: Shape | None, classes: int) -> ArchSpec:
-    plain = dict(bn=False, bias=True)
     return ArchSpec(
         input_shape=shape or (227, 227, 3), num_classes=classes,
         stages=(
-            Conv(filters=96, kernel=11, stride=4, padding="valid", pool="max", pool_size=3, pool_stride=2, **plain),
-            Conv(filters=256, kernel=5, pool="max", pool_size=3, pool_stride=2, **plain),
-            Conv(filters=384, **plain),
-            Conv(filters=384, **plain),
-            Conv(filters=256, pool="max", pool_size=3, pool_stride=2, **plain),
+            Conv(filters=96, kernel=11, stride=4, padding="valid", pool="max", pool_size=3, pool_stride=2, **PLAIN),
+            Conv(filters=256, kernel=5, pool="max", pool_size=3, pool_stride=2, **PLAIN),
+            Conv(filters=384, **PLAIN),
+            Conv(filters=384, **PLAIN),
+            Conv(filters=256, pool="max", pool_size=3, pool_stride=2, **PLAIN),
         ),
         head=Head(pool="flatten", hidden=(4096, 4096), dropout=0.5),
     )
@@ -59,6 +69,7 @@ _RESNET_STEM = (Conv(filters=64, kernel=7, stride=2, pool="max", pool_size=3, po
 
 def _resnet(depths: tuple[int, ...], bottleneck: bool) -> Callable[[Shape | None, int], ArchSpec]:
     def make(shape: Shape | None, classes: int) -> ArchSpec:
+        stages: tuple[Block, ...]
         if bottleneck:
             # Keras's ResNet50: convolutions with bias, stride on the first 1x1 (ResNet v1 as published)
             stem = (Conv(filters=64, kernel=7, stride=2, bias=True, pool="max", pool_size=3, pool_stride=2,
@@ -84,11 +95,10 @@ GOOGLENET_MODULES = {
 
 
 def _googlenet(shape: Shape | None, classes: int) -> ArchSpec:
-    plain = dict(bn=False, bias=True)
     stem = (
-        Conv(filters=64, kernel=7, stride=2, pool="max", pool_size=3, pool_stride=2, pool_padding="same", **plain),
-        Conv(filters=64, kernel=1, **plain),
-        Conv(filters=192, kernel=3, pool="max", pool_size=3, pool_stride=2, pool_padding="same", **plain),
+        Conv(filters=64, kernel=7, stride=2, pool="max", pool_size=3, pool_stride=2, pool_padding="same", **PLAIN),
+        Conv(filters=64, kernel=1, **PLAIN),
+        Conv(filters=192, kernel=3, pool="max", pool_size=3, pool_stride=2, pool_padding="same", **PLAIN),
     )
     stages = tuple(
         Inception(b1=m[0], b3_reduce=m[1], b3=m[2], b5_reduce=m[3], b5=m[4], pool_proj=m[5],
@@ -190,5 +200,5 @@ def baseline(name: str, *, input_shape: Shape | None = None, num_classes: int = 
     if name not in BASELINES:
         raise ValueError(f"`name` must be one of {', '.join(BASELINES)}, but got name={name!r}")
     if input_shape is not None:
-        input_shape = tuple(input_shape)  # type: ignore[assignment]
+        input_shape = cast(Shape, tuple(input_shape))  # a list from JSON too; ArchSpec checks it
     return BASELINES[name](input_shape, num_classes)

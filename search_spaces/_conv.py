@@ -9,7 +9,7 @@ from typing import Any
 from nas.blocks import Conv
 from nas.spec import ArchSpec, Head
 from search_spaces._baselines import baseline
-from search_spaces._space import Space, choices_option, opt_fail, range_option, widths_option
+from search_spaces._space import Space, choices_option, opt_fail, range_option, stages_of, widths_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (28, 28, 1), "num_classes": 10,
@@ -92,12 +92,13 @@ class ConvSpace(Space):
 
     def _params_of(self, name: str) -> dict[str, Any]:
         spec = baseline(name)
-        first = spec.stages[0]
+        stages = stages_of(spec, Conv)
+        first = stages[0]
         params: dict[str, Any] = {"n_stages": len(spec.stages), "bn": first.bn, "activation": first.activation,
                                   "head_pool": spec.head.pool, "n_hidden": len(spec.head.hidden),
                                   "dropout": spec.head.dropout}
         params.update({f"fc{j}_units": u for j, u in enumerate(spec.head.hidden, 1)})
-        for i, s in enumerate(spec.stages, 1):
+        for i, s in enumerate(stages, 1):
             params.update({f"s{i}_depth": s.repeats, f"s{i}_width": s.filters, f"s{i}_kernel": s.kernel,
                            f"s{i}_pool": s.pool})
         return params

@@ -3,11 +3,11 @@ bottleneck, inception, MBConv) and that family's options - a macro space over al
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from nas.blocks import Basic, Block, Bottleneck, Conv, Inception, MBConv, SepConv
 from nas.spec import ArchSpec, Head
-from search_spaces._space import (Space, choices_option, opt_fail, range_option, widths_option)
+from search_spaces._space import Space, choices_option, opt_fail, range_option, widths_option
 
 FAMILIES = ("conv", "sepconv", "basic", "bottleneck", "inception", "mbconv")
 DEFAULTS: dict[str, Any] = {
@@ -21,12 +21,31 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def inception_branches(width: int) -> dict[str, int]:
+class Branches(TypedDict):
+    """The branch widths of an :class:`~nas.blocks.Inception` block."""
+
+    b1: int
+    b3_reduce: int
+    b3: int
+    b5_reduce: int
+    b5: int
+    pool_proj: int
+
+
+class _Common(TypedDict):
+    """What a stage's block takes whatever its family."""
+
+    repeats: int
+    stride: int
+    activation: str
+
+
+def inception_branches(width: int) -> Branches:
     """Branch widths for an inception stage of output ``width``, in GoogLeNet module 3a's proportions
     (1x1 : 3x3 : 5x5 : pool = 2 : 4 : 1 : 1 of the output, reduces 3/8 and 1/16)."""
     b1, b3, b5 = max(1, width // 4), max(1, width // 2), max(1, width // 8)
-    return dict(b1=b1, b3_reduce=max(1, 3 * width // 8), b3=b3, b5_reduce=max(1, width // 16), b5=b5,
-                pool_proj=max(1, width - b1 - b3 - b5))
+    return Branches(b1=b1, b3_reduce=max(1, 3 * width // 8), b3=b3, b5_reduce=max(1, width // 16), b5=b5,
+                    pool_proj=max(1, width - b1 - b3 - b5))
 
 
 class FamiliesSpace(Space):
@@ -68,7 +87,8 @@ class FamiliesSpace(Space):
         for w in self.widths:
             for e in self.bottleneck_expansions:
                 if w % e:
-                    raise opt_fail(n, "widths", f"divisible by every bottleneck expansion {list(self.bottleneck_expansions)}",
+                    raise opt_fail(n, "widths",
+                                   f"divisible by every bottleneck expansion {list(self.bottleneck_expansions)}",
                                    list(self.widths))
 
     def _stage(self, trial: Any, i: int, activation: str, used: int) -> Block:
@@ -76,7 +96,7 @@ class FamiliesSpace(Space):
         depth = self.integer(trial, f"s{i}_depth", self.depth)
         width = self.choose(trial, f"s{i}_width", self.widths)
         stride = self._stride(trial, f"s{i}_stride", self.strides, used)
-        common = dict(repeats=depth, stride=stride, activation=activation)
+        common = _Common(repeats=depth, stride=stride, activation=activation)
         if family == "conv":
             return Conv(filters=width, kernel=self.choose(trial, f"s{i}_conv_kernel", self.conv_kernels), **common)
         if family == "sepconv":
@@ -107,4 +127,5 @@ class FamiliesSpace(Space):
             used += stages[-1].stride == 2
         return ArchSpec(input_shape=self.input_shape, num_classes=self.num_classes,
                         stem=(Conv(filters=stem_width, stride=self.stem_stride, activation=activation),),
-                        stages=tuple(stages), head=Head(conv=head_width, pool="avg", dropout=dropout, activation=activation))
+                        stages=tuple(stages),
+                        head=Head(conv=head_width, pool="avg", dropout=dropout, activation=activation))

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
-from nas.blocks import Conv, Inception
+from nas.blocks import Block, Conv, Inception
 from nas.spec import ArchSpec, Head
-from search_spaces._baselines import GOOGLENET_MODULES, baseline
+from search_spaces._baselines import GOOGLENET_MODULES, Unit, baseline
 from search_spaces._residual import stem_kind
-from search_spaces._space import Space, choices_option, range_option, widths_option
+from search_spaces._space import Space, choices_option, range_option, stages_of, widths_option
+
+
+class _Pool(TypedDict):
+    """GoogLeNet's stem pooling."""
+
+    pool: str
+    pool_size: int
+    pool_stride: int
+    pool_padding: str
+
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -58,14 +68,15 @@ class InceptionSpace(Space):
         n_stages = self.integer(trial, "n_stages", self.stages)
         bn = self.choose(trial, "bn", self.bns)
         dropout = self.choose(trial, "dropout", self.dropouts)
-        unit = dict(bn=bn, bias=not bn)
+        unit: Unit = {"bn": bn, "bias": not bn}
+        stem: tuple[Conv, ...]
         if self.stem == "imagenet":
-            pool = dict(pool="max", pool_size=3, pool_stride=2, pool_padding="same")
+            pool: _Pool = {"pool": "max", "pool_size": 3, "pool_stride": 2, "pool_padding": "same"}
             stem = (Conv(filters=64, kernel=7, stride=2, **pool, **unit), Conv(filters=64, kernel=1, **unit),
                     Conv(filters=192, kernel=3, **pool, **unit))
         else:
             stem = (Conv(filters=self.choose(trial, "stem_width", self.stem_widths), **unit),)
-        stages = []
+        stages: list[Block] = []
         for i in range(1, n_stages + 1):
             modules = self.integer(trial, f"s{i}_modules", self.modules)
             stride = self.choose(trial, f"s{i}_stride", self.strides)
@@ -81,12 +92,13 @@ class InceptionSpace(Space):
 
     def _params_of(self, name: str) -> dict[str, Any]:
         spec = baseline(name)
+        stages = stages_of(spec, Inception)
         groups: list[list[Inception]] = []
-        for block in spec.stages:
+        for block in stages:
             if block.stride == 2 or not groups:
                 groups.append([])
             groups[-1].append(block)
-        params: dict[str, Any] = {"n_stages": len(groups), "bn": spec.stages[0].bn, "dropout": spec.head.dropout}
+        params: dict[str, Any] = {"n_stages": len(groups), "bn": stages[0].bn, "dropout": spec.head.dropout}
         if self.stem == "small":
             params["stem_width"] = spec.stem[0].filters
         for i, group in enumerate(groups, 1):

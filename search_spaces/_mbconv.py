@@ -8,7 +8,7 @@ from typing import Any
 from nas.blocks import Conv, MBConv
 from nas.spec import ArchSpec, Head
 from search_spaces._baselines import baseline
-from search_spaces._space import Space, choices_option, range_option, widths_option
+from search_spaces._space import Space, choices_option, range_option, stages_of, widths_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -90,14 +90,15 @@ class MBConvSpace(Space):
 
     def _params_of(self, name: str) -> dict[str, Any]:
         spec = baseline(name)
-        last = spec.stages[-1]
-        total = sum(s.repeats for s in spec.stages)
+        stages = stages_of(spec, MBConv)
+        last = stages[-1]
+        total = sum(s.repeats for s in stages)
         # the rate at the last stage's first block, scaled back to the whole-network rate
         drop_connect = round(last.drop * total / (total - last.repeats), 4) if last.drop else 0.0
         params: dict[str, Any] = {"stem_width": spec.stem[0].filters, "n_stages": len(spec.stages),
                                   "activation": last.activation, "head_width": spec.head.conv,
                                   "drop_connect": drop_connect, "dropout": spec.head.dropout}
-        for i, s in enumerate(spec.stages, 1):
+        for i, s in enumerate(stages, 1):
             params.update({f"s{i}_kernel": s.kernel, f"s{i}_expansion": s.expansion, f"s{i}_depth": s.repeats,
                            f"s{i}_width": s.filters, f"s{i}_se": s.se, f"s{i}_stride": s.stride})
         return params

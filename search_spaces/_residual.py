@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.blocks import Basic, Bottleneck, Conv
+from nas.blocks import Basic, Block, Bottleneck, Conv
 from nas.spec import ArchSpec, Head
 from search_spaces._baselines import baseline
-from search_spaces._space import Space, choices_option, range_option, widths_option
+from search_spaces._space import Space, choices_option, range_option, stages_of, widths_option
 
 DEFAULTS: dict[str, Any] = {
     "input_shape": (32, 32, 3), "num_classes": 10,
@@ -61,7 +61,7 @@ class ResidualSpace(Space):
         stem_width = self.choose(trial, "stem_width", self.stem_widths)
         n_stages = self.integer(trial, "n_stages", self.stages)
         block = self.choose(trial, "block", self.blocks)
-        expansion = stride_on = None
+        expansion, stride_on = Bottleneck.expansion, Bottleneck.stride_on  # asked for bottleneck stages only
         if block == "bottleneck":
             expansion = self.choose(trial, "expansion", self.expansions)
             stride_on = self.choose(trial, "stride_on", self.stride_on)
@@ -73,7 +73,7 @@ class ResidualSpace(Space):
                         pool_size=3, pool_stride=2, pool_padding="same")
         else:
             stem = Conv(filters=stem_width, kernel=3, bias=bias, activation=activation)
-        stages = []
+        stages: list[Block] = []
         used = 2 if self.stem == "imagenet" else 0
         for i in range(1, n_stages + 1):
             depth = self.integer(trial, f"s{i}_depth", self.depth)
@@ -90,12 +90,13 @@ class ResidualSpace(Space):
 
     def _params_of(self, name: str) -> dict[str, Any]:
         spec = baseline(name)
-        first = spec.stages[0]
+        stages: list[Basic | Bottleneck] = stages_of(spec, (Basic, Bottleneck))
+        first = stages[0]
         params: dict[str, Any] = {"stem_width": spec.stem[0].filters, "n_stages": len(spec.stages),
                                   "block": first.kind, "bias": first.bias, "activation": first.activation,
                                   "dropout": spec.head.dropout}
-        if first.kind == "bottleneck":
+        if isinstance(first, Bottleneck):
             params.update(expansion=first.expansion, stride_on=first.stride_on)
-        for i, s in enumerate(spec.stages, 1):
+        for i, s in enumerate(stages, 1):
             params.update({f"s{i}_depth": s.repeats, f"s{i}_width": s.filters, f"s{i}_stride": s.stride})
         return params

@@ -31,19 +31,22 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, TypeVar
 
-from nas.blocks import MAX_CHANNELS
+from nas.blocks import MAX_CHANNELS, Block
 from nas.spec import ArchSpec
 from nas.trial import FixedTrial
 from search_spaces._baselines import baseline
 
+B = TypeVar("B", bound=Block)
+
 
 class Space:
     name: ClassVar[str]
-    # baselines this space contains (when configured at their input size and classes)
-    classics: ClassVar[tuple[str, ...]] = ()
+    # baselines this space contains (when configured at their input size and classes; the compound space's
+    # depend on its base network, so it sets them per instance)
+    classics: tuple[str, ...] = ()
 
     def _configure(self, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
         """Refuse unknown options, merge them over ``defaults``, remember them for :meth:`config`, and read the
@@ -215,7 +218,8 @@ def choices_option(space: str, option: str, value: Any, *, kind: type | tuple[ty
         raise opt_fail(space, option, "a non-empty list", value)
     out = []
     for v in value:
-        bad = not isinstance(v, kind) or (isinstance(v, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)))
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        bad = not isinstance(v, kind) or (isinstance(v, bool) and bool not in kinds)
         if bad or (allowed is not None and v not in allowed) or (low is not None and v < low):
             rule = f"a list of values from {list(allowed)}" if allowed is not None else \
                 f"a list of {getattr(kind, '__name__', 'values')}" + (f" >= {low}" if low is not None else "")
@@ -258,7 +262,16 @@ def classes_option(space: str, value: Any) -> int:
     return value
 
 
-def check_unknown(space: str, given: dict[str, Any], known: Sequence[str]) -> None:
+def stages_of(spec: ArchSpec, kind: type[B] | tuple[type[B], ...]) -> list[B]:
+    """The stages of ``spec``, a classic network of a space's own family, as blocks of ``kind``; a stage of
+    another kind is a programming error (the classics of each space are fixed data)."""
+    stages = [s for s in spec.stages if isinstance(s, kind)]
+    if len(stages) != len(spec.stages):
+        raise TypeError(f"{spec} has a stage that is not {kind}")
+    return stages
+
+
+def check_unknown(space: str, given: dict[str, Any], known: Iterable[str]) -> None:
     unknown = sorted(set(given) - set(known))
     if unknown:
         raise ValueError(f"{space} space: unknown option {unknown[0]!r}; known options: {', '.join(sorted(known))}")

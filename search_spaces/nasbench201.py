@@ -27,7 +27,7 @@ import math
 import os
 import pickle
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from nas.blocks import Conv
 from nas.blocks._base import fail
@@ -81,7 +81,8 @@ def nb201_spec(arch: str | Sequence[str], *, input_shape: tuple[int, int, int] =
     ops = parse_arch_string(arch) if isinstance(arch, str) else tuple(arch)
     c = channels
     return ArchSpec(
-        input_shape=tuple(input_shape), num_classes=num_classes,  # type: ignore[arg-type]
+        input_shape=cast("tuple[int, int, int]", tuple(input_shape)),  # a list from JSON too; ArchSpec checks it
+        num_classes=num_classes,
         stem=(Conv(filters=c, kernel=3, activation="linear"),),
         stages=(NB201Cell(filters=c, ops=ops, repeats=cells), NB201Res(filters=2 * c, stride=2),
                 NB201Cell(filters=2 * c, ops=ops, repeats=cells), NB201Res(filters=4 * c, stride=2),
@@ -97,7 +98,8 @@ def _skeleton(spec: Any) -> tuple[tuple[str, ...], int, int]:
     rule = "the NAS-Bench-201 skeleton: nb201cell, nb201res, nb201cell, nb201res, nb201cell"
     if kinds != ["nb201cell", "nb201res", "nb201cell", "nb201res", "nb201cell"]:
         raise fail("stages", rule, [str(b) for b in spec.stages])
-    first: NB201Cell = spec.stages[0]  # type: ignore[assignment]  # an nb201cell: checked above
+    first = spec.stages[0]
+    assert isinstance(first, NB201Cell)  # checked above
     expected = nb201_spec(first.ops, input_shape=spec.input_shape, num_classes=spec.num_classes,
                           channels=first.filters, cells=first.repeats, dropout=spec.head.dropout)
     for name in ("stem", "stages", "head", "bn_momentum", "bn_epsilon"):
@@ -187,14 +189,16 @@ class NASBench201Space(Space):
             spec = self.sample(trial)
         except ValueError as exc:
             raise ValueError(f"the {self.name!r} space as configured does not contain {arch}: {exc}") from None
-        got = spec.stages[0].ops  # type: ignore[attr-defined]
+        cell = spec.stages[0]
+        assert isinstance(cell, NB201Cell)  # the skeleton's first stage
+        got = cell.ops
         if got != ops:  # an edge fixed by `ops` that the arch string sets otherwise
             label, op, fixed = next((lb, a, b) for lb, a, b in zip(LABELS, ops, got) if a != b)
             raise ValueError(f"the {self.name!r} space as configured does not contain {arch}: `{label}` is fixed "
                              f"to {fixed!r} (ops={list(self.ops)}), but the arch string has {label}={op!r}")
         return spec, dict(trial.params)
 
-    def params_of(self, name: Any) -> dict[str, Any]:  # type: ignore[override]
+    def params_of(self, name: str | ArchSpec) -> dict[str, Any]:
         """The labels at which this space gives ``name``: an arch string or an ``ArchSpec`` of the space."""
         if isinstance(name, ArchSpec):
             ops, channels, cells = _skeleton(name)
@@ -300,7 +304,7 @@ class Table:
         return {"dataset": self.dataset, "seed": self.seed, "metric": self.metric}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["dataset"], seed=state["seed"], metric=state["metric"])  # type: ignore[misc]
+        type(self).__init__(self, state["dataset"], seed=state["seed"], metric=state["metric"])
 
     # -- lookup
     def key(self, arch: ArchSpec | str) -> str:

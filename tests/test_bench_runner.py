@@ -17,6 +17,6 @@ def test_splice_replaces_and_appends_sections_and_rows() -> None:
              "## chaos\n\nchaos body\n")
     out = run.splice(existing, fresh, ["ray", "chaos"], "*updated*")
     assert out == ("# Benchmarks\n\n## Summary\n\n| benchmark | result |\n| --- | --- |\n| [cost](#cost) | ok |\n"
-                   "| [ray](#ray) | failed |\n| [chaos](#chaos) | ok |\n\n## cost\n\nold cost\n\n## ray\n\n*updated*\n\n"
-                   "new ray\n\n## chaos\n\n*updated*\n\nchaos body\n")
+                   "| [ray](#ray) | failed |\n| [chaos](#chaos) | ok |\n\n## cost\n\nold cost\n\n"
+                   "## ray\n\n*updated*\n\nnew ray\n\n## chaos\n\n*updated*\n\nchaos body\n")
     assert run.splice(out, fresh, ["chaos"], "*again*").count("## chaos") == 1

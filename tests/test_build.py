@@ -13,6 +13,7 @@ import nas  # noqa: E402
 import search_spaces  # noqa: E402
 from nas import ArchSpec, Basic, Bottleneck, Conv, Head, Inception, MBConv, SepConv  # noqa: E402
 from nas.blocks import NB201Cell, NB201Res  # noqa: E402
+
 from random_specs import random_spec  # noqa: E402
 
 
@@ -245,7 +246,8 @@ def test_small_model_trains_on_digits() -> None:
     keras.utils.set_random_seed(0)
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).reshape(-1, 8, 8, 1).astype("float32")
-    spec = ArchSpec(input_shape=(8, 8, 1), num_classes=10, stages=(Conv(filters=16), MBConv(filters=16, stride=2, se=0.25)),
+    spec = ArchSpec(input_shape=(8, 8, 1), num_classes=10,
+                    stages=(Conv(filters=16), MBConv(filters=16, stride=2, se=0.25)),
                     bn_momentum=0.9)
     model = nas.build_model(spec)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -31,15 +31,16 @@ export: {which: best, path: EXPORT}
 
 
 def nas_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
 
 
 def _same_predictions(folder: Path) -> None:
     """model.tflite, saved_model/ and model.onnx (run by onnxruntime) give model.keras's outputs on raw digits
     (0-16 pixels)."""
+    import keras
     import numpy as np
     import tensorflow as tf
-    import keras
 
     x = (nas.load_data("digits").x_val[:50] * 16).astype(np.float32)
     expected = keras.saving.load_model(folder / "model.keras").predict(x, verbose=0)
@@ -79,7 +80,8 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert latest.stdout == status.stdout and latest.stderr == ""
 
     for name in ("front.png", "front.html", "front.svg"):
-        front = nas_cli("front", "--study", "cli-tiny", "--storage", storage, "--plot", str(tmp_path / name), cwd=tmp_path)
+        front = nas_cli("front", "--study", "cli-tiny", "--storage", storage, "--plot", str(tmp_path / name),
+                        cwd=tmp_path)
         assert front.returncode == 0, front.stderr
         assert (tmp_path / name).stat().st_size > 500
         size = (tmp_path / name).stat().st_size
@@ -139,14 +141,16 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
                   cwd=tmp_path)
     assert bad.returncode == 2 and "`--resources` must be JSON" in bad.stderr and "'{cpu: 1'" in bad.stderr
     bad = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--n-workers", "-2", cwd=tmp_path)
-    assert bad.returncode == 2 and "`n_workers` must be an integer in [1, 256] or None, but got n_workers=-2" in bad.stderr
+    assert bad.returncode == 2
+    assert "`n_workers` must be an integer in [1, 256] or None, but got n_workers=-2" in bad.stderr
     resumed = nas_cli("resume", "--study", "cli-tiny", "--storage", storage, "--n-trials", "4", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "[  4/4]" in resumed.stdout
     again = nas_cli("status", "--study", "cli-tiny", "--storage", storage, cwd=tmp_path)
     assert "progress 4/4 finished" in again.stdout and "backend local" in again.stdout
     # a second study: commands without --study take the one created last, and say so
-    nas.create_study(TINY_SPACE, "digits", strategy=nas.Strategy(n_trials=1), run=nas.Run(storage=storage, study="later"), verbose=False)
+    nas.create_study(TINY_SPACE, "digits", strategy=nas.Strategy(n_trials=1),
+                     run=nas.Run(storage=storage, study="later"), verbose=False)
     latest = nas_cli("status", "--storage", storage, cwd=tmp_path)
     assert latest.returncode == 0 and "study 'later'" in latest.stdout and "progress 0/1 finished" in latest.stdout
     assert f"nas: study 'later', the latest of 2 in {storage}" in latest.stderr

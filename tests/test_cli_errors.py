@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_helpers import stored_record
 
 from nas.cli import main
+
+from engine_helpers import stored_record
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -46,7 +47,9 @@ def test_a_binary_spec_file_and_a_missing_study(tmp_path: Path, monkeypatch) -> 
     import nas
     import search_spaces
 
-    nas.create_study(search_spaces.get("conv", input_shape=(8, 8, 1)), run=nas.Run(storage=tmp_path / "s.db", study="a"), evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
+    nas.create_study(search_spaces.get("conv", input_shape=(8, 8, 1)),
+                     run=nas.Run(storage=tmp_path / "s.db", study="a"),
+                     evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
     monkeypatch.setenv("NAS_STORAGE", str(tmp_path / "s.db"))
     code, _, err = run("worker", "--study", "b")
     assert code == 2 and "no study 'b' in sqlite:///" in err
@@ -122,9 +125,9 @@ def test_status_all_says_what_it_counts_and_a_cdn_plot_needs_an_html_one(tmp_pat
     """`nas status` counts the finished trials (toward the target); `--all` says so and counts every trial too,
     over-budget candidates included; a plain Optuna study in the same storage is listed as one."""
     import optuna
-    import search_spaces
 
     import nas
+    import search_spaces
 
     storage = tmp_path / "s.db"
     big = {"n_stages": 2, "bn": True, "head_pool": "avg", "s1_width": 8, "s1_pool": None, "s2_width": 16,

@@ -21,7 +21,7 @@ def test_digits_split_is_fixed_and_stratified() -> None:
     np.testing.assert_array_equal(a.x_train, b.x_train)
     counts = np.bincount(a.y_val, minlength=10)
     assert counts.min() >= 35 and counts.max() <= 37
-    assert 0.0 <= a.x_train.min() and a.x_train.max() <= 1.0
+    assert a.x_train.min() >= 0.0 and a.x_train.max() <= 1.0
     c = load_data("digits", train_samples=500, val_samples=100)
     assert len(c.x_train) == 500 and len(c.x_val) == 100
     assert c.ref == {"kind": "name", "name": "digits", "seed": 0, "val_fraction": 0.2, "train_samples": 500,
@@ -82,7 +82,8 @@ def test_arrays_tf_data_and_folder(tmp_path) -> None:
     for cls in ("cat", "dog"):
         (tmp_path / "imgs" / cls).mkdir(parents=True)
         for i in range(5):
-            Image.fromarray(rng.integers(0, 256, size=(9, 9, 3)).astype(np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+            pixels = rng.integers(0, 256, size=(9, 9, 3)).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / cls / f"{i}.png")
     f = load_data(tmp_path / "imgs", image_size=(8, 8))
     assert f.input_shape == (8, 8, 3) and f.num_classes == 2 and f.class_names == ["cat", "dog"]
     assert len(f.x_train) + len(f.x_val) == 10

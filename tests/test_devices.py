@@ -75,16 +75,21 @@ def test_strategy_selection_on_cpu() -> None:
         from nas.devices import where
 
         placed = where(auto, Device(), "float32", "auto")  # the default strategy has no worker_devices()
-        assert (placed["used"], placed["strategy"], placed["replicas"]) == (["CPU:0"], "_DefaultDistributionStrategy", 1)
+        assert (placed["used"], placed["strategy"], placed["replicas"]) == \
+            (["CPU:0"], "_DefaultDistributionStrategy", 1)
     else:
         assert auto.num_replicas_in_sync == _gpus()
 
 
 @pytest.mark.slow
 def test_mixed_precision_trial_on_cpu(tmp_path: Path) -> None:
-    study = nas.search({"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (8,), "kernels": (3,),
-                                                     "hidden": (0, 0), "dropouts": (0.0,), "bns": (True,)}}, "digits", strategy=nas.Strategy(n_trials=1, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=tmp_path / "mp.db", study="mp", device=nas.Device(kind="cpu", mixed_precision="mixed_bfloat16",
-                                                                jit_compile=False)), verbose=False)
+    study = nas.search({"space": "conv",
+                        "options": {"stages": (1, 1), "depth": (1, 1), "widths": (8,), "kernels": (3,),
+                                    "hidden": (0, 0), "dropouts": (0.0,), "bns": (True,)}}, "digits",
+                       strategy=nas.Strategy(n_trials=1, budget={"epochs": 1, "batch_size": 128}),
+                       run=nas.Run(storage=tmp_path / "mp.db", study="mp",
+                                   device=nas.Device(kind="cpu", mixed_precision="mixed_bfloat16", jit_compile=False)),
+                       verbose=False)
     record = study.trials[0]
     assert record.status == "ok" and 0.0 < record.metrics["accuracy"] <= 1.0
     assert study.config.device == nas.Device(kind="cpu", mixed_precision="mixed_bfloat16", jit_compile=False)
@@ -146,7 +151,8 @@ def test_a_shared_gpu_gives_each_worker_a_memory_limit() -> None:
         {"CUDA_VISIBLE_DEVICES": "0", "NAS_GPU_MEMORY_MB": "1000"}] * 3
     with pytest.raises(ValueError, match="the memory of GPU 0 is unknown: give `gpu_memory_mb`"):
         place_workers(Found(gpus=("0",)), GPU, gpus_per_worker=0.5)
-    with pytest.raises(ValueError, match="`gpu_memory_mb`=5000 for each of 2 workers on GPU 1 is more than its 8000 MB"):
+    with pytest.raises(ValueError,
+                       match="`gpu_memory_mb`=5000 for each of 2 workers on GPU 1 is more than its 8000 MB"):
         place_workers(two, GPU, gpus_per_worker=0.5, gpu_memory_mb=5000)
 
 
@@ -167,7 +173,8 @@ def test_cpu_and_tpu_workers_see_no_gpu() -> None:
     (dict(gpus_per_worker=1.5), "`gpus_per_worker` must be a whole number of GPUs (1 to 64) or a fraction 1/k"),
     (dict(gpus_per_worker=float("nan")), "but got gpus_per_worker=nan"),
     (dict(gpus_per_worker=True), "but got gpus_per_worker=True"),
-    (dict(gpu_memory_mb=100), "`gpu_memory_mb` must be an integer number of megabytes >= 256, but got gpu_memory_mb=100"),
+    (dict(gpu_memory_mb=100),
+     "`gpu_memory_mb` must be an integer number of megabytes >= 256, but got gpu_memory_mb=100"),
     (dict(n_workers=0), "`n_workers` must be an integer in [1, 256]"),
 ])
 def test_bad_placement_options_fail_when_the_backend_is_made(options: dict, message: str) -> None:
@@ -270,8 +277,13 @@ def test_every_trained_trial_records_where_it_trained(tmp_path: Path, monkeypatc
     both (one strategy for the worker's life: a second MirroredStrategy in a process fails its all-reduce, "Shape
     mismatch in the collective instance"), records it, and the worker was started seeing no GPU."""
     monkeypatch.setenv("NAS_CPU_DEVICES", "2")
-    study = nas.search({"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (8, 16),
-                                                     "kernels": (3,), "hidden": (0, 0), "dropouts": (0.0,)}}, "digits", strategy=nas.Strategy(n_trials=3, sampler="random", seed=0, budget={"epochs": 1, "batch_size": 128}, max_failures=1), run=nas.Run(storage=tmp_path / "d.db", study="d", device="cpu", backend=nas.Local(n_workers=1)), verbose=False)
+    study = nas.search({"space": "conv",
+                        "options": {"stages": (1, 1), "depth": (1, 1), "widths": (8, 16), "kernels": (3,),
+                                    "hidden": (0, 0), "dropouts": (0.0,)}}, "digits",
+                       strategy=nas.Strategy(n_trials=3, sampler="random", seed=0,
+                                             budget={"epochs": 1, "batch_size": 128}, max_failures=1),
+                       run=nas.Run(storage=tmp_path / "d.db", study="d", device="cpu", backend=nas.Local(n_workers=1)),
+                       verbose=False)
     placed = [r.user_attrs["devices"] for r in study.trials]
     assert [r.status for r in study.trials] == ["ok"] * 3
     for p in placed:

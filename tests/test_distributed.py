@@ -28,7 +28,8 @@ TINY_CONV = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "wi
 def _worker(study: str, storage: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     # the storage URL (with its password) goes through the environment, never the command line
     return subprocess.Popen([sys.executable, "-m", "nas.cli", "worker", "--study", study, *extra],
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, env={**os.environ, "NAS_STORAGE": storage})
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "NAS_STORAGE": storage})
 
 
 def _check_exact(study_name: str, storage: str, n: int) -> list[optuna.trial.FrozenTrial]:
@@ -44,7 +45,10 @@ def _check_exact(study_name: str, storage: str, n: int) -> list[optuna.trial.Fro
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
 def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
     name = f"pg-{uuid.uuid4().hex[:8]}"
-    nas.create_study(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=6, sampler="random", seed=0, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
+    nas.create_study(TINY_CONV, "digits",
+                     strategy=nas.Strategy(n_trials=6, sampler="random", seed=0,
+                                           budget={"epochs": 1, "batch_size": 128}),
+                     run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
     workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i), "--artifacts", str(tmp_path / "art"))
                for i in range(2)]
     for w in workers:
@@ -57,7 +61,11 @@ def test_two_nas_workers_on_postgres_finish_exactly_n(tmp_path: Path) -> None:
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
 def test_two_nas_workers_on_postgres_share_the_rung_decisions(tmp_path: Path) -> None:
     name = f"pgrung-{uuid.uuid4().hex[:8]}"
-    nas.create_study(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=10, sampler="random", seed=5, budget={"epochs": 4, "batch_size": 128}, pruner={"name": "pareto", "options": {"reduction_factor": 2}}), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
+    nas.create_study(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                     strategy=nas.Strategy(n_trials=10, sampler="random", seed=5,
+                                           budget={"epochs": 4, "batch_size": 128},
+                                           pruner={"name": "pareto", "options": {"reduction_factor": 2}}),
+                     run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
     workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i), "--artifacts", str(tmp_path / "art"))
                for i in range(2)]
     for w in workers:
@@ -86,14 +94,18 @@ def test_two_nas_workers_on_postgres_share_the_rung_decisions(tmp_path: Path) ->
 @pytest.mark.skipif(POSTGRES is None, reason="NAS_TEST_POSTGRES_URL not set (.ci/run starts PostgreSQL and sets it)")
 def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
     name = f"pgkill-{uuid.uuid4().hex[:8]}"
-    nas.create_study(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=4, sampler="random", seed=1, budget={"epochs": 4, "batch_size": 32}), run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
+    nas.create_study(TINY_CONV, "digits",
+                     strategy=nas.Strategy(n_trials=4, sampler="random", seed=1,
+                                           budget={"epochs": 4, "batch_size": 32}),
+                     run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
     victim = _worker(name, POSTGRES, tmp_path / "victim.log", "--seed", "1", "--artifacts", str(tmp_path / "art"))
     storage = open_storage(POSTGRES)
     deadline = time.time() + 120
     running = []
     while time.time() < deadline and not running:
         running = [t for t in optuna.load_study(study_name=name, storage=storage).trials
-                   if t.state == optuna.trial.TrialState.RUNNING and attrs_of(t).get("worker", {}).get("pid") == victim.pid]
+                   if t.state == optuna.trial.TrialState.RUNNING
+                   and attrs_of(t).get("worker", {}).get("pid") == victim.pid]
         time.sleep(0.3)
     assert running, (tmp_path / "victim.log").read_text()[-2000:]
     os.kill(victim.pid, signal.SIGKILL)
@@ -111,7 +123,11 @@ def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("file", ["two.db", "two.journal"])
 def test_two_local_workers_share_a_study_file(tmp_path: Path, file: str) -> None:
-    study = nas.search(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=6, sampler="random", seed=4, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=tmp_path / file, study="two", backend=nas.Local(n_workers=2, max_trials_per_worker=3)), verbose=False)
+    study = nas.search(TINY_CONV, "digits",
+                       strategy=nas.Strategy(n_trials=6, sampler="random", seed=4,
+                                             budget={"epochs": 1, "batch_size": 128}),
+                       run=nas.Run(storage=tmp_path / file, study="two",
+                                   backend=nas.Local(n_workers=2, max_trials_per_worker=3)), verbose=False)
     trials = _check_exact("two", str(tmp_path / file), 6)
     starts = sorted((t.datetime_start, t.datetime_complete) for t in trials if attrs_of(t).get("status") == "ok")
     # two processes really ran at the same time: some trial started before the previous one finished
@@ -142,11 +158,11 @@ def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path,
     would show), nor the search's output, the study's repr or the workers' logs, which show the URL masked."""
     import threading
 
-    from engine_helpers import evaluator_that_fails_on_wide_first_stages
-    from net_helpers import process_tree
-
     import search_spaces
     from nas.engine.storage import mask_url
+
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
+    from net_helpers import process_tree
 
     user_password, rest = POSTGRES.split("//", 1)[1].split("@", 1)
     user, password = user_password.split(":", 1)
@@ -163,7 +179,7 @@ def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path,
         while not done.wait(0.2):
             for pid in process_tree(os.getpid())[1:]:
                 try:
-                    cmdlines.append(open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode())
+                    cmdlines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
                 except OSError:
                     pass
     watcher = threading.Thread(target=watch, daemon=True)
@@ -171,7 +187,9 @@ def test_the_storage_password_stays_off_command_lines_and_output(tmp_path: Path,
     name = f"pgsecret-{uuid.uuid4().hex[:8]}"
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
     try:
-        nas.search(space, strategy=nas.Strategy(n_trials=3, max_failures=20), run=nas.Run(storage=url, study=name, artifacts=tmp_path / "art", backend=nas.Local(n_workers=2)), evaluator=evaluator_that_fails_on_wide_first_stages)
+        nas.search(space, strategy=nas.Strategy(n_trials=3, max_failures=20),
+                   run=nas.Run(storage=url, study=name, artifacts=tmp_path / "art", backend=nas.Local(n_workers=2)),
+                   evaluator=evaluator_that_fails_on_wide_first_stages)
     finally:
         done.set()
         watcher.join()
@@ -252,9 +270,10 @@ def test_a_frozen_worker_is_replaced_and_records_nothing_when_it_wakes(tmp_path:
     pid = attrs_of(victim)["worker"]["pid"]
     os.kill(pid, signal.SIGSTOP)
     try:
-        other = subprocess.Popen([sys.executable, "-m", "nas.cli", "worker", "--study", name],
-                                 stdout=open(tmp_path / "other.log", "wb"), stderr=subprocess.STDOUT, env=env)
-        assert other.wait(timeout=300) == 0, (tmp_path / "other.log").read_text()[-2000:]
+        with open(tmp_path / "other.log", "wb") as other_log:
+            other = subprocess.Popen([sys.executable, "-m", "nas.cli", "worker", "--study", name],
+                                     stdout=other_log, stderr=subprocess.STDOUT, env=env)
+            assert other.wait(timeout=300) == 0, (tmp_path / "other.log").read_text()[-2000:]
     finally:
         os.kill(pid, signal.SIGCONT)
     assert frozen.wait(timeout=120) == 0, (tmp_path / "frozen.log").read_text()[-2000:]

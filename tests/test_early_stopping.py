@@ -60,7 +60,8 @@ def test_pareto_pruner_options_are_checked_and_stored() -> None:
     with pytest.raises(ValueError, match=r"`pruner.reduction_factor` must be an integer >= 2, but got "
                                          r"pruner.reduction_factor=1"):
         pruner_component({"name": "pareto", "options": {"reduction_factor": 1}}, ("accuracy", "macs"))
-    with pytest.raises(ValueError, match=r"`pruner.rule` must be one of pareto, margin, nds, asha, but got pruner.rule='x'"):
+    with pytest.raises(ValueError,
+                       match=r"`pruner.rule` must be one of pareto, margin, nds, asha, but got pruner.rule='x'"):
         pruner_component({"name": "pareto", "options": {"rule": "x"}}, ("accuracy", "macs"))
     with pytest.raises(ValueError, match=r"unknown option 'eta'"):
         pruner_component({"name": "pareto", "options": {"eta": 3}}, ("accuracy", "macs"))
@@ -71,12 +72,18 @@ def test_pareto_pruner_options_are_checked_and_stored() -> None:
 
 def test_ray_refuses_a_tune_scheduler_together_with_the_pareto_pruner(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"`scheduler` \(asha\) and `pruner` \('pareto'\) both stop trials early"):
-        nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy",)), strategy=nas.Strategy(pruner="pareto"), run=nas.Run(storage=tmp_path / "r.db", backend=nas.Ray(scheduler="asha")), verbose=False)
+        nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy",)),
+                         strategy=nas.Strategy(pruner="pareto"),
+                         run=nas.Run(storage=tmp_path / "r.db", backend=nas.Ray(scheduler="asha")), verbose=False)
 
 
 @pytest.mark.slow
 def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path: Path) -> None:
-    study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=14, sampler="random", seed=3, budget=BUDGET, pruner={"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2}}), run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
+    study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                       strategy=nas.Strategy(n_trials=14, sampler="random", seed=3, budget=BUDGET,
+                                             pruner={"name": "pareto",
+                                                     "options": {"min_epochs": 1, "reduction_factor": 2}}),
+                       run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
     trials = study.optuna_study.trials
     assert rung_epochs(1, 2, 4) == (1, 2)
     c = study.counts()
@@ -110,8 +117,8 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
     for t in [next(t for t in trained if t.state == s) for s in (TrialState.PRUNED, TrialState.COMPLETE)]:
         rungs, plain, calibrated = attrs_of(t)["rungs"], [], {}
         train_model(study.trials[t.number].spec, data, Budget(**BUDGET), seed=t.number,
-                    report=lambda e, a: plain.append(round(a, 6)), calibrate_at=(1, 2),
-                    calibrated=lambda e, a: calibrated.__setitem__(str(e + 1), round(a, 6)))
+                    report=lambda e, a, plain=plain: plain.append(round(a, 6)), calibrate_at=(1, 2),
+                    calibrated=lambda e, a, calibrated=calibrated: calibrated.__setitem__(str(e + 1), round(a, 6)))
         assert {r: v[0] for r, v in rungs.items()} == {r: calibrated[r] for r in rungs}, t.number
         assert plain[:len(attrs_of(t)["history"])] == attrs_of(t)["history"]
     assert any(a != attrs_of(t)["history"][int(r) - 1] for t in trained for r, (a, _) in attrs_of(t)["rungs"].items())
@@ -134,7 +141,10 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
 
 @pytest.mark.slow
 def test_a_retried_trial_takes_the_decisions_its_dead_worker_recorded(tmp_path: Path) -> None:
-    study = nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=1, sampler="random", seed=0, budget=BUDGET, pruner="pareto"), run=nas.Run(storage=tmp_path / "d.db", study="d"), verbose=False)
+    study = nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                             strategy=nas.Strategy(n_trials=1, sampler="random", seed=0, budget=BUDGET,
+                                                   pruner="pareto"),
+                             run=nas.Run(storage=tmp_path / "d.db", study="d"), verbose=False)
     ost = study.optuna_study
     # a worker that trained trial 0 to its first rung, was told to stop there, and died before recording it
     t = ost.ask()
@@ -154,12 +164,13 @@ def test_a_retried_trial_takes_the_decisions_its_dead_worker_recorded(tmp_path: 
 
 
 def test_rungs_judge_calibrated_accuracy_unless_the_stored_pruner_predates_the_option(tmp_path: Path) -> None:
-    import dataclasses
 
-    from nas.engine.schema import Component, read_config
     from nas.engine.runner import Runner
+    from nas.engine.schema import Component, read_config
 
-    study = nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(pruner="pareto", budget=BUDGET), run=nas.Run(storage=tmp_path / "c.db", study="c"), verbose=False)
+    study = nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                             strategy=nas.Strategy(pruner="pareto", budget=BUDGET),
+                             run=nas.Run(storage=tmp_path / "c.db", study="c"), verbose=False)
     config = read_config(study.optuna_study)
     assert config.strategy.pruner.options["calibrate"] is True  # stored with the study
     assert Runner(study.optuna_study, config)._calibrate_at() == rung_epochs(1, 3, 4) == (1, 3)
@@ -210,7 +221,7 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
     victim = next(t for t in before.values() if t.state == TrialState.RUNNING)
     worker_pid = attrs_of(victim)["worker"]["pid"]
     _wait_for(lambda: not os.path.exists(f"/proc/{worker_pid}") or
-              open(f"/proc/{worker_pid}/stat").read().split(")")[-1].split()[0] == "Z", 30)
+              Path(f"/proc/{worker_pid}/stat").read_text().split(")")[-1].split()[0] == "Z", 30)
 
     study = nas.load_study("k", storage)
     study.resume(verbose=False)
@@ -258,7 +269,12 @@ def test_a_repeated_stopped_architecture_takes_its_stop_while_the_stop_still_hol
     would now go on (the rung keeps 2 of 6), so it is trained afresh."""
     space_config = {"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (4, 32),
                                                  "kernels": (3,), "hidden": (0, 0), "dropouts": (0.0,)}}
-    study = nas.create_study(space_config, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, budget={"epochs": 2, "batch_size": 128}, pruner={"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 3}}), run=nas.Run(storage=tmp_path / "r.db", study="r"), verbose=False)
+    study = nas.create_study(space_config, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                             strategy=nas.Strategy(n_trials=2, sampler="random", seed=0,
+                                                   budget={"epochs": 2, "batch_size": 128},
+                                                   pruner={"name": "pareto",
+                                                           "options": {"min_epochs": 1, "reduction_factor": 3}}),
+                             run=nas.Run(storage=tmp_path / "r.db", study="r"), verbose=False)
     space, ost = study.space, study.optuna_study
     draws = [nas.RandomTrial(seed=s) for s in range(20)]
     specs = [space.sample(t) for t in draws]

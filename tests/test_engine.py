@@ -29,7 +29,12 @@ TINY = {"epochs": 1, "batch_size": 128}
 
 def test_multi_objective_search_records_everything(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path}/s.db"
-    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": 60_000}), strategy=nas.Strategy(n_trials=5, budget=TINY, seed=0, sample_within_limits=False, sampler="nsga2"), run=nas.Run(storage=storage, study="mo", backend=nas.Local(n_workers=2, max_trials_per_worker=2)), verbose=False)
+    study = nas.search(TINY_CONV, "digits",
+                       goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": 60_000}),
+                       strategy=nas.Strategy(n_trials=5, budget=TINY, seed=0, sample_within_limits=False,
+                                             sampler="nsga2"),
+                       run=nas.Run(storage=storage, study="mo",
+                                   backend=nas.Local(n_workers=2, max_trials_per_worker=2)), verbose=False)
     counts = study.counts()
     assert counts["done"] == 5 and counts["running"] == 0 and counts["failed"] == 0
     records = study.trials
@@ -142,7 +147,10 @@ def test_failures_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
     from engine_helpers import evaluator_that_fails_on_wide_first_stages
 
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16, 32, 64), stages=(1, 2))
-    study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=8, sampler="random", seed=1, max_failures=40), run=nas.Run(storage=tmp_path / "f.db", study="fail"), evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
+    study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")),
+                       strategy=nas.Strategy(n_trials=8, sampler="random", seed=1, max_failures=40),
+                       run=nas.Run(storage=tmp_path / "f.db", study="fail"),
+                       evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
     failed = [r for r in study.trials if r.status == "failed"]
     assert study.counts()["done"] == 8 and failed
     for r in failed:
@@ -153,7 +161,9 @@ def test_failures_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
 
 def test_all_failing_search_stops_with_the_errors(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=r"3 trials failed \(limit max_failures=3\).*timeout: training exceeded"):
-        nas.search(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=2, budget={"epochs": 1, "timeout": 1e-6}, max_failures=3), run=nas.Run(storage=tmp_path / "t.db", study="t"), verbose=False)
+        nas.search(TINY_CONV, "digits",
+                   strategy=nas.Strategy(n_trials=2, budget={"epochs": 1, "timeout": 1e-6}, max_failures=3),
+                   run=nas.Run(storage=tmp_path / "t.db", study="t"), verbose=False)
 
 
 def _wait_for(predicate, timeout: float) -> None:
@@ -196,7 +206,7 @@ def test_sigkill_mid_search_then_resume_to_the_exact_count(tmp_path: Path, kind:
     proc.wait()
     worker_pid = attrs_of(running[0])["worker"]["pid"]
     _wait_for(lambda: not os.path.exists(f"/proc/{worker_pid}") or
-              open(f"/proc/{worker_pid}/stat").read().split(")")[-1].split()[0] == "Z", 30)
+              Path(f"/proc/{worker_pid}/stat").read_text().split(")")[-1].split()[0] == "Z", 30)
     study = nas.load_study("k", storage)
     assert study.counts()["running"] == 1  # left behind by the dead search
     study.resume(verbose=False)
@@ -220,7 +230,10 @@ def test_sigkill_mid_search_then_resume_to_the_exact_count(tmp_path: Path, kind:
 
 
 def test_single_objective_with_pruner(tmp_path: Path) -> None:
-    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy",)), strategy=nas.Strategy(n_trials=6, budget={"epochs": 4, "batch_size": 64, "learning_rate": 0.01}, pruner="median", seed=0), run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy",)),
+                       strategy=nas.Strategy(n_trials=6, budget={"epochs": 4, "batch_size": 64, "learning_rate": 0.01},
+                                             pruner="median", seed=0),
+                       run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
     trials = study.optuna_study.trials
     assert study.counts()["done"] == 6
     assert study.optuna_study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -233,7 +246,9 @@ def test_single_objective_with_pruner(tmp_path: Path) -> None:
 
 
 def test_latency_objective_and_tpe(tmp_path: Path) -> None:
-    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "latency")), strategy=nas.Strategy(n_trials=2, sampler="tpe", budget={"epochs": 1, "latency_runs": 5}), run=nas.Run(storage=tmp_path / "l.db", study="lat"), verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "latency")),
+                       strategy=nas.Strategy(n_trials=2, sampler="tpe", budget={"epochs": 1, "latency_runs": 5}),
+                       run=nas.Run(storage=tmp_path / "l.db", study="lat"), verbose=False)
     for r in study.evaluated():
         assert r.metrics["latency_ms"] > 0
         assert r.metrics["latency"] == r.metrics["latency_ms"]
@@ -241,16 +256,20 @@ def test_latency_objective_and_tpe(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(space="resnet"), "`space` must be one of conv, residual"),
-    (dict(objectives=("accuracy", "speed")), "`objectives` must be chosen from accuracy, macs, flops, params, latency, but got 'speed'"),
+    (dict(objectives=("accuracy", "speed")),
+     "`objectives` must be chosen from accuracy, macs, flops, params, latency, but got 'speed'"),
     (dict(storage="postgresql://nobody@127.0.0.1:1/none"), "`storage` could not be opened"),
     (dict(budget={"epochs": 0}), "budget: `epochs` must be an integer in [1, 10000], but got epochs=0"),
     (dict(budget={"epoch": 3}), "budget: unknown field 'epoch'"),
-    (dict(space=search_spaces.get("conv", input_shape=(28, 28, 3))), "`space` input_shape (28, 28, 3) has 3 channels, but the data has 1"),
-    (dict(space=search_spaces.get("conv", input_shape=(8, 8, 1), num_classes=5)), "`space` num_classes=5, but the data has 10 classes"),
+    (dict(space=search_spaces.get("conv", input_shape=(28, 28, 3))),
+     "`space` input_shape (28, 28, 3) has 3 channels, but the data has 1"),
+    (dict(space=search_spaces.get("conv", input_shape=(8, 8, 1), num_classes=5)),
+     "`space` num_classes=5, but the data has 10 classes"),
     (dict(data=(np.zeros((10, 8, 8)), np.zeros(9))), "must have one label per image (10), but got 9 labels"),
     (dict(n_trials=0), "`n_trials` must be an integer in [1, 1,000,000], but got n_trials=0"),
     (dict(n_trials=10**9), "`n_trials` must be an integer in [1, 1,000,000], but got n_trials=1000000000"),
-    (dict(max_failures=10**9), "`max_failures` must be an integer in [1, 1,000,000] or None, but got max_failures=1000000000"),
+    (dict(max_failures=10**9),
+     "`max_failures` must be an integer in [1, 1,000,000] or None, but got max_failures=1000000000"),
     (dict(constraints={"max_macs": -5}), "constraint `max_macs` must be a positive number"),
     (dict(constraints={"min_acc": 1}), "`constraints` keys must be chosen from"),
     (dict(sampler="cmaes"), "`sampler` must be one of evolution, nsga2, tpe, random, grid or the name of a class of "
@@ -271,7 +290,8 @@ def test_latency_objective_and_tpe(tmp_path: Path) -> None:
 def test_bad_configuration_fails_before_any_training(tmp_path: Path, kwargs: dict, message: str) -> None:
     storage = kwargs.pop("storage", f"sqlite:///{tmp_path}/bad.db")
     space, data = kwargs.pop("space", TINY_CONV), kwargs.pop("data", "digits")
-    groups: dict = {"goal": {}, "strategy": {"n_trials": 2, "budget": TINY}, "run": {"storage": storage, "study": "bad"}}
+    groups: dict = {"goal": {}, "strategy": {"n_trials": 2, "budget": TINY},
+                    "run": {"storage": storage, "study": "bad"}}
     for k, v in kwargs.items():
         groups["goal" if k in ("objectives", "constraints") else "run" if k in ("backend", "device", "artifacts")
                else "strategy"][k] = v

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import warnings
 import multiprocessing
 import os
 import pickle
@@ -15,32 +14,22 @@ import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import optuna
 import pytest
-from engine_helpers import store_record, stored_record
 from optuna.trial import TrialState
 
 import nas
 import search_spaces
 from nas.engine import claims, records
-from nas.engine.components import (
-    RUN_CODE_ENV,
-    make_evaluator,
-    make_pruner,
-    make_sampler,
-    sampler_component,
-)
+from nas.engine.components import RUN_CODE_ENV, make_evaluator, make_pruner, make_sampler, sampler_component
 from nas.engine.runner import Runner
-from nas.engine.schema import (
-    CONFIG_VERSION,
-    Component,
-    StudyConfig,
-    read_config,
-    write_config,
-)
+from nas.engine.schema import CONFIG_VERSION, Component, StudyConfig, read_config, write_config
 from nas.engine.storage import describe_storage, lock_path, mask_url, open_storage
+
+from engine_helpers import store_record, stored_record
 
 DATA = Path(__file__).resolve().parent / "data"
 SPACE = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16, 32, 64), stages=(1, 2))
@@ -130,7 +119,8 @@ def test_studies_written_by_version_1_load_as_typed_configs(tmp_path: Path) -> N
     assert ev.counts() == {"done": 4, "running": 0, "waiting": 0, "infeasible": 0, "failed": 0, "pruned": 0,
                            "complete": 4}
     trained = nas.load_study("v1-trained", tmp_path / "v1-trained.db")
-    assert trained.config.strategy.sampler == Component(name="nsga2") and trained.config.constraints == {"max_macs": 60000.0}
+    assert trained.config.strategy.sampler == Component(name="nsga2")
+    assert trained.config.constraints == {"max_macs": 60000.0}
     assert trained.config.device == nas.Device() and trained.config.data["name"] == "digits"
     assert [r.status for r in trained.trials] == ["ok", "ok"] and trained.best().metrics["accuracy"] > 0
     # reading never rewrote it: the stored text is still version 1
@@ -161,7 +151,8 @@ def test_samplers_and_pruners_are_stored_by_name_and_json_options() -> None:
     assert sampler_component(None, ("accuracy", "macs"), SPACE) == Component(name="evolution")
     nsga = make_sampler(Component(name="nsga2", options={"population_size": 6}), n_trials=100, space=SPACE, seed=1)
     assert nsga._population_size == 6
-    with pytest.raises(ValueError, match="the TPESampler object cannot be stored as data .its argument 'consider_prior'"):
+    with pytest.raises(ValueError,
+                       match="the TPESampler object cannot be stored as data .its argument 'consider_prior'"):
         sampler_component(optuna.samplers.TPESampler(gamma=lambda n: 3), ("accuracy",), SPACE)
     pruner = make_pruner(Component(name="PercentilePruner", options={"percentile": 25.0}), epochs=3)
     assert isinstance(pruner, optuna.pruners.PercentilePruner) and pruner._percentile == 25.0
@@ -201,7 +192,9 @@ def test_evaluators_are_import_paths_of_marked_functions(tmp_path: Path) -> None
 def _crafted_study(tmp_path: Path, marker: Path, what: str) -> str:
     """A study whose stored configuration was rewritten by someone with write access to the storage, to run
     ``touch marker`` in whatever process reads it."""
-    study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=2), run=nas.Run(storage=tmp_path / "c.db", study="c"), evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
+    study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=2),
+                             run=nas.Run(storage=tmp_path / "c.db", study="c"),
+                             evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
 
     class Payload:
         def __reduce__(self):
@@ -351,7 +344,8 @@ def test_worker_numbers_and_seeds_never_repeat_across_processes(tmp_path: Path) 
 
 def _create(path: str, queue: multiprocessing.Queue) -> None:
     try:
-        nas.create_study(SPACE, strategy=nas.Strategy(n_trials=2), run=nas.Run(storage=path, study="race"), evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
+        nas.create_study(SPACE, strategy=nas.Strategy(n_trials=2), run=nas.Run(storage=path, study="race"),
+                         evaluator="engine_helpers:evaluator_that_fails_on_wide_first_stages", verbose=False)
         queue.put("created")
     except ValueError as exc:
         queue.put(str(exc))
@@ -499,7 +493,8 @@ def test_backends_check_their_options_and_round_trip() -> None:
                           (lambda: nas.Ray(resources={"gpu": -1}),
                            "Ray: `resources['gpu']` must be a finite number >= 0, but got gpu=-1"),
                           (lambda: nas.Ray(scheduler="pbt"), "Ray: `scheduler` must be None, 'asha' or 'hyperband'"),
-                          (lambda: backend_of({"kind": "local", "workers": 2}), "backend 'local': unknown option 'workers'")):
+                          (lambda: backend_of({"kind": "local", "workers": 2}),
+                           "backend 'local': unknown option 'workers'")):
         with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
             make()
     message = "`pruner` 'median' .Optuna's. works with the local backend; with the Ray backend use pruner='pareto'"
@@ -581,9 +576,8 @@ def _layer(module: str) -> int:
     best = None
     for i, (_, prefixes) in enumerate(LAYERS):
         for p in prefixes:
-            if module == p or module.startswith(p + "."):
-                if best is None or len(p) > best[1]:
-                    best = (i, len(p))
+            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > best[1]):
+                best = (i, len(p))
     assert best is not None, f"{module} has no layer"
     return best[0]
 
@@ -613,18 +607,25 @@ def test_dependencies_point_one_way_without_cycles_or_private_names() -> None:
 def test_a_stored_ray_address_is_not_followed_without_confirmation(tmp_path: Path) -> None:
     """Whoever can write to the storage could point `address` at their own cluster, which would receive the
     storage URL and send objects this process unpickles: resume asks for the address again."""
-    study = nas.create_study(SPACE, run=nas.Run(storage=tmp_path / "r.db", study="r", backend=nas.Ray(address="ray://10.9.9.9:10001")), evaluator=EVALUATOR_PATH, verbose=False)
+    study = nas.create_study(SPACE,
+                             run=nas.Run(storage=tmp_path / "r.db", study="r",
+                                         backend=nas.Ray(address="ray://10.9.9.9:10001")), evaluator=EVALUATOR_PATH,
+                             verbose=False)
     for backend in (None, "ray"):
         with pytest.raises(ValueError, match=r"ran on the Ray cluster at 'ray://10.9.9.9:10001': resume it with "
                                              r"backend=nas.Ray\(address=...\)"):
             study.resume(backend=backend, verbose=False)
-    out = subprocess.run([sys.executable, "-m", "nas.cli", "resume", "--study", "r", "--storage", str(tmp_path / "r.db")],
+    out = subprocess.run([sys.executable, "-m", "nas.cli", "resume", "--study", "r", "--storage",
+                          str(tmp_path / "r.db")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "give --ray-address to confirm it" in out.stderr
 
 
 def test_resume_with_a_bare_backend_name_keeps_the_stored_options(tmp_path: Path) -> None:
-    study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=1, max_failures=20), run=nas.Run(storage=tmp_path / "k.db", study="k", backend=nas.Local(n_workers=2, max_trials_per_worker=4)), evaluator=EVALUATOR_PATH, verbose=False)
+    study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=1, max_failures=20),
+                             run=nas.Run(storage=tmp_path / "k.db", study="k",
+                                         backend=nas.Local(n_workers=2, max_trials_per_worker=4)),
+                             evaluator=EVALUATOR_PATH, verbose=False)
     study.resume(backend="local", verbose=False)
     assert nas.load_study("k", tmp_path / "k.db").backend == nas.Local(n_workers=2, max_trials_per_worker=4)
     assert study.counts()["done"] == 1
@@ -658,7 +659,8 @@ def test_sampler_options_hold_no_seed_and_old_values_are_clamped() -> None:
     b = make_sampler(Component(name="RandomSampler"), n_trials=1, space=SPACE, seed=22)
     assert a._rng.rng.random() != b._rng.rng.random()
     old = json.loads(json.dumps({"version": 1, "space": SPACE.config(), "objectives": ["accuracy"], "n_trials": 10**9,
-                                 "max_retries": 500, "n_workers": 4096, "artifacts": "/tmp/a", "data": {"kind": "evaluator"},
+                                 "max_retries": 500, "n_workers": 4096, "artifacts": "/tmp/a",
+                                 "data": {"kind": "evaluator"},
                                  "sampler": {"name": "tpe", "seed": 2**40}, "budget": {}, "constraints": {}}))
     config = StudyConfig.from_json(json.dumps(old))
     assert (config.n_trials, config.strategy.max_retries, config.run.backend.n_workers) == (1_000_000, 100, 256)

@@ -16,8 +16,8 @@ import nas
 import search_spaces
 from nas.engine import records
 from nas.engine.components import make_sampler, sampler_component
-from nas.engine.schema import Component
 from nas.engine.evolution import ATTR, ParetoEvolutionSampler, rank_members
+from nas.engine.schema import Component
 from nas.trial import FixedTrial, RandomTrial
 from search_spaces.nasbench201 import Table
 
@@ -146,7 +146,10 @@ def test_conditional_parts_switched_on_by_a_mutation_get_their_labels() -> None:
 
 
 def test_no_architecture_is_proposed_twice_while_unevaluated_ones_remain(tmp_path: Path) -> None:
-    study = nas.search(NB201, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(sampler="evolution", seed=0, n_trials=150), run=nas.Run(storage=tmp_path / "s.journal", study="s", backend=nas.Local(max_trials_per_worker=0)), evaluator=TABLE, verbose=False)
+    study = nas.search(NB201, goal=nas.Goal(objectives=("accuracy", "params")),
+                       strategy=nas.Strategy(sampler="evolution", seed=0, n_trials=150),
+                       run=nas.Run(storage=tmp_path / "s.journal", study="s",
+                                   backend=nas.Local(max_trials_per_worker=0)), evaluator=TABLE, verbose=False)
     records = study.trials
     assert len(records) == 150 and {r.status for r in records} == {"ok"}
     assert len({r.key for r in records}) == 150
@@ -160,7 +163,10 @@ def test_no_architecture_is_proposed_twice_while_unevaluated_ones_remain(tmp_pat
 
 def test_a_tiny_space_is_exhausted_then_repeats_without_crashing(tmp_path: Path) -> None:
     tiny = search_spaces.get("nasbench201", ops=("none", "skip_connect"))  # 2**6 = 64 networks
-    study = nas.search(tiny, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(sampler="evolution", seed=1, n_trials=80), run=nas.Run(storage=tmp_path / "t.journal", study="t", backend=nas.Local(max_trials_per_worker=0)), evaluator=TABLE, verbose=False)
+    study = nas.search(tiny, goal=nas.Goal(objectives=("accuracy", "params")),
+                       strategy=nas.Strategy(sampler="evolution", seed=1, n_trials=80),
+                       run=nas.Run(storage=tmp_path / "t.journal", study="t",
+                                   backend=nas.Local(max_trials_per_worker=0)), evaluator=TABLE, verbose=False)
     records = sorted(study.trials, key=lambda r: r.number)
     assert len(records) == 80
     assert len({r.key for r in records[:64]}) == 64  # every network before any repeat
@@ -170,7 +176,12 @@ def test_a_tiny_space_is_exhausted_then_repeats_without_crashing(tmp_path: Path)
 
 
 def test_two_concurrent_workers_propose_no_common_child(tmp_path: Path) -> None:
-    study = nas.search(NB201, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(sampler={"name": "evolution", "options": {"population_size": 10}}, seed=5, n_trials=60), run=nas.Run(storage=tmp_path / "c.db", study="c", backend=nas.Local(n_workers=2, max_trials_per_worker=0)), evaluator=TABLE, verbose=False)
+    study = nas.search(NB201, goal=nas.Goal(objectives=("accuracy", "params")),
+                       strategy=nas.Strategy(sampler={"name": "evolution", "options": {"population_size": 10}}, seed=5,
+                                             n_trials=60),
+                       run=nas.Run(storage=tmp_path / "c.db", study="c",
+                                   backend=nas.Local(n_workers=2, max_trials_per_worker=0)), evaluator=TABLE,
+                       verbose=False)
     records = study.trials
     assert len(records) == 60 and {r.status for r in records} == {"ok"}
     assert len({r.key for r in records}) == 60
@@ -190,7 +201,10 @@ def test_a_resumed_study_continues_the_same_search(tmp_path: Path) -> None:
     resumed.optimize(_table_objective(), n_trials=30)
     assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
     # through nas: the resumed search's parents are trials the first part stored
-    study = nas.search(NB201, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(sampler="evolution", seed=7, n_trials=30), run=nas.Run(storage=tmp_path / "n.journal", study="n", backend=nas.Local(max_trials_per_worker=0)), evaluator=TABLE, verbose=False)
+    study = nas.search(NB201, goal=nas.Goal(objectives=("accuracy", "params")),
+                       strategy=nas.Strategy(sampler="evolution", seed=7, n_trials=30),
+                       run=nas.Run(storage=tmp_path / "n.journal", study="n",
+                                   backend=nas.Local(max_trials_per_worker=0)), evaluator=TABLE, verbose=False)
     first = {t.number for t in study.optuna_study.trials}
     nas.load_study("n", tmp_path / "n.journal").resume(n_trials=60, verbose=False)
     trials = nas.load_study("n", tmp_path / "n.journal").optuna_study.trials
@@ -206,7 +220,10 @@ def test_over_budget_children_are_not_proposed(tmp_path: Path) -> None:
     """With an analytic limit the sampler proposes only children within it (checked on their exact cost before
     proposing), so the engine's own within-limits sampling keeps every child whole: one label changed."""
     limit = 330_000  # about a third of the space's networks fit
-    study = nas.search(NB201, goal=nas.Goal(objectives=("accuracy", "params"), constraints={"max_params": limit}), strategy=nas.Strategy(sampler="evolution", seed=2, n_trials=40), run=nas.Run(storage=tmp_path / "b.journal", study="b", backend=nas.Local(max_trials_per_worker=0)), evaluator=TABLE, verbose=False)
+    study = nas.search(NB201, goal=nas.Goal(objectives=("accuracy", "params"), constraints={"max_params": limit}),
+                       strategy=nas.Strategy(sampler="evolution", seed=2, n_trials=40),
+                       run=nas.Run(storage=tmp_path / "b.journal", study="b",
+                                   backend=nas.Local(max_trials_per_worker=0)), evaluator=TABLE, verbose=False)
     records = study.trials
     assert {r.status for r in records} == {"ok"} and len(records) == 40 and len({r.key for r in records}) == 40
     assert all(r.metrics["params"] <= limit for r in records)
@@ -271,8 +288,13 @@ def test_evolution_searches_with_the_pareto_pruner_from_stored_trials(tmp_path: 
 def test_evolution_with_the_pareto_pruner_on_real_training(tmp_path: Path) -> None:
     space = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32),
                                           "kernels": (3, 5), "hidden": (0, 0), "dropouts": (0.0,)}}
-    study = nas.search(space, "digits", goal=nas.Goal(objectives=("accuracy", "macs")), strategy=nas.Strategy(n_trials=10, sampler={
-        "name": "evolution", "options": {"population_size": 4}}, seed=3, budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01}, pruner={"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2}}), run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
+    study = nas.search(space, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                       strategy=nas.Strategy(n_trials=10,
+                                             sampler={"name": "evolution", "options": {"population_size": 4}}, seed=3,
+                                             budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01},
+                                             pruner={"name": "pareto",
+                                                     "options": {"min_epochs": 1, "reduction_factor": 2}}),
+                       run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
     c = study.counts()
     assert c["done"] == 10 and c["pruned"] > 0
     assert len({r.key for r in study.trials}) == 10

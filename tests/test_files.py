@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from engine_helpers import score_by_macs
 
 import nas
 from nas.engine.storage import ARTIFACTS_ENV, claim_lock, describe_storage, lock_path
+
+from engine_helpers import score_by_macs
 
 TINY_CONV = {"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (4, 8), "kernels": (3,),
                                           "hidden": (0, 0), "dropouts": (0.0,)}}
@@ -140,7 +141,10 @@ def test_a_stored_artifacts_folder_elsewhere_is_refused_until_the_user_gives_it(
     nothing appears there; once the user gives it (`nas resume --artifacts`), the weights and logs go there."""
     monkeypatch.delenv(ARTIFACTS_ENV, raising=False)
     db, target = tmp_path / "s.db", tmp_path / "elsewhere"
-    nas.create_study(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=db, study="x"), verbose=False)
+    nas.create_study(TINY_CONV, "digits",
+                     strategy=nas.Strategy(n_trials=2, sampler="random", seed=0,
+                                           budget={"epochs": 1, "batch_size": 128}),
+                     run=nas.Run(storage=db, study="x"), verbose=False)
     default = tmp_path / "s-artifacts" / "x"
     _craft(db, "x", artifacts=str(target))
     message = _refusal("x", target, default)
@@ -174,7 +178,10 @@ def test_a_worker_keeps_the_folder_it_confirmed_when_the_storage_changes(tmp_pat
     from nas.backends.local import open_worker_study, work
 
     db, evil = tmp_path / "s.db", tmp_path / "evil"
-    nas.create_study(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=db, study="x"), verbose=False)
+    nas.create_study(TINY_CONV, "digits",
+                     strategy=nas.Strategy(n_trials=2, sampler="random", seed=0,
+                                           budget={"epochs": 1, "batch_size": 128}),
+                     run=nas.Run(storage=db, study="x"), verbose=False)
     url = describe_storage(db)
     study, config = open_worker_study("x", url, 0)
     assert config.artifacts == str(tmp_path / "s-artifacts" / "x")  # the default: no confirmation needed
@@ -193,7 +200,9 @@ def test_a_keras_tuner_folder_outside_the_study_folder_is_refused(tmp_path: Path
     """The keras-tuner backend keeps the tuner's folder (stored with the backend) inside the study's artefact
     folder: one pointed elsewhere in the storage is refused before the tuner starts."""
     db = tmp_path / "k.db"
-    nas.create_study(TINY_CONV, strategy=nas.Strategy(n_trials=2), run=nas.Run(backend=nas.KerasTuner(tuner="random"), storage=db, study="k"), evaluator=score_by_macs, verbose=False)
+    nas.create_study(TINY_CONV, strategy=nas.Strategy(n_trials=2),
+                     run=nas.Run(backend=nas.KerasTuner(tuner="random"), storage=db, study="k"),
+                     evaluator=score_by_macs, verbose=False)
     stored = nas.load_study("k", db).config.run.backend.to_dict()
     assert stored["directory"] == str(tmp_path / "k-artifacts" / "k" / "keras_tuner")
     _craft(db, "k", backend={**stored, "project_name": "../../../../evil"})
@@ -210,7 +219,8 @@ def test_the_artifacts_confirmation_by_environment(tmp_path: Path, monkeypatch) 
     nothing (it may be set for other studies), and a study in its default folder needs none."""
     db = tmp_path / "e.db"
     shared = tmp_path / "shared"
-    nas.create_study(TINY_CONV, strategy=nas.Strategy(n_trials=2), run=nas.Run(storage=db, study="e", artifacts=shared), evaluator=score_by_macs, verbose=False)
+    nas.create_study(TINY_CONV, strategy=nas.Strategy(n_trials=2), run=nas.Run(storage=db, study="e", artifacts=shared),
+                     evaluator=score_by_macs, verbose=False)
     monkeypatch.setenv(ARTIFACTS_ENV, str(tmp_path / "another"))
     with pytest.raises(ValueError) as err:
         nas.load_study("e", db).resume(verbose=False)
@@ -218,6 +228,8 @@ def test_the_artifacts_confirmation_by_environment(tmp_path: Path, monkeypatch) 
     monkeypatch.setenv(ARTIFACTS_ENV, str(shared))
     assert nas.load_study("e", db).resume(verbose=False).counts()["done"] == 2
     # the same study made in this process: its folder was given, so resume() is confirmed
-    study = nas.create_study(TINY_CONV, strategy=nas.Strategy(n_trials=1), run=nas.Run(storage=db, study="f", artifacts=tmp_path / "own"), evaluator=score_by_macs, verbose=False)
+    study = nas.create_study(TINY_CONV, strategy=nas.Strategy(n_trials=1),
+                             run=nas.Run(storage=db, study="f", artifacts=tmp_path / "own"), evaluator=score_by_macs,
+                             verbose=False)
     monkeypatch.delenv(ARTIFACTS_ENV)
     assert study.resume(verbose=False).counts()["done"] == 1

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import optuna
 import pytest
-from engine_helpers import stored_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nas
 import search_spaces
 from nas.engine.schema import StudyConfig
+
+from engine_helpers import stored_record
 
 EVALUATOR = "engine_helpers:evaluator_that_fails_on_wide_first_stages"
 SPACE = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
@@ -67,9 +68,11 @@ def test_a_stored_config_reads_back_or_names_what_is_wrong(path: tuple[str, ...]
 def keep(tmp_path_factory) -> tuple[Path, str, str]:
     """A storage holding a finished study whose record must survive every refused command."""
     folder = tmp_path_factory.mktemp("fuzz")
-    nas.search(SPACE, strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, max_failures=20), run=nas.Run(storage=folder / "s.db", study="keep"), evaluator=EVALUATOR, verbose=False)
+    nas.search(SPACE, strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, max_failures=20),
+               run=nas.Run(storage=folder / "s.db", study="keep"), evaluator=EVALUATOR, verbose=False)
     study = optuna.load_study(study_name="keep", storage=f"sqlite:///{folder}/s.db")
-    return folder, json.dumps(stored_record(study)), json.dumps([(t.number, t.state.name, t.values) for t in study.trials])
+    trials = [(t.number, t.state.name, t.values) for t in study.trials]
+    return folder, json.dumps(stored_record(study)), json.dumps(trials)
 
 
 def _copy_db(src: Path, dst: Path) -> None:
@@ -94,7 +97,8 @@ ARGS = {"objectives": junk | st.lists(st.sampled_from(["accuracy", "macs", "para
         "n_trials": junk | st.integers(-3, 10**9), "sampler": junk | st.sampled_from(["tpe", "nsga2", "grid", "cmaes"]),
         "pruner": junk | st.sampled_from(["median", "hyperband", "nope"]), "budget": junk,
         "constraints": junk | st.dictionaries(st.sampled_from(["max_macs", "max_params", "min_acc"]), junk, max_size=2),
-        "warm_start": junk, "seed": junk | st.integers(-5, 2**40), "backend": junk | st.sampled_from(["local", "ray", "x"]),
+        "warm_start": junk, "seed": junk | st.integers(-5, 2**40),
+        "backend": junk | st.sampled_from(["local", "ray", "x"]),
         "device": junk | st.sampled_from(["cpu", "npu"]), "max_retries": junk, "max_failures": junk,
         "study_name": junk}
 

@@ -23,13 +23,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
-from random_specs import random_spec
 
 import search_spaces
 from nas import KINDS, ArchSpec, parse_block
 from nas._ops import ShapeError
 from nas.data import load_data
 from nas.trial import RandomTrial
+
+from random_specs import random_spec
 
 # derandomized (the same examples every run, so CI cannot turn red by chance) and without an example database
 # (nothing is written into the work tree); NAS_FUZZ_EXAMPLES=5000 NAS_FUZZ_RANDOM=1 explores much further

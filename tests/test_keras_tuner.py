@@ -187,8 +187,10 @@ def test_random_search_over_conv_never_aborts_on_oversized_models_and_the_view_m
 @pytest.mark.slow
 def test_hyperband_over_mbconv_as_a_nas_search_and_resume(tmp_path):
     storage = tmp_path / "nas.db"
-    study = nas.search(tiny_mbconv(), "digits", goal=nas.Goal(constraints={"max_params": 6_000}), strategy=nas.Strategy(budget={"epochs": 3, "batch_size": 128}, seed=1), run=nas.Run(backend=nas.KerasTuner(tuner="hyperband",
-                                                                       options={"factor": 3, "max_epochs": 3}), storage=storage, study="hb"), verbose=False)
+    study = nas.search(tiny_mbconv(), "digits", goal=nas.Goal(constraints={"max_params": 6_000}),
+                       strategy=nas.Strategy(budget={"epochs": 3, "batch_size": 128}, seed=1),
+                       run=nas.Run(backend=nas.KerasTuner(tuner="hyperband", options={"factor": 3, "max_epochs": 3}),
+                                   storage=storage, study="hb"), verbose=False)
     trials = study.trials
     kt = [r for r in trials if "kt_trial_id" in r.user_attrs]
     # Hyperband(max_epochs=3, factor=3) runs one-epoch trials and promotes the best to three epochs: the
@@ -218,7 +220,9 @@ def test_hyperband_over_mbconv_as_a_nas_search_and_resume(tmp_path):
 def test_random_search_backend_resumes_to_a_larger_target_without_repeating_trials(tmp_path):
     storage = tmp_path / "nas.db"
     space = {"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (4, 8), "hidden": (0, 0)}}
-    study = nas.search(space, "digits", strategy=nas.Strategy(n_trials=2, budget={"epochs": 1, "batch_size": 256}, seed=2), run=nas.Run(backend=nas.KerasTuner(tuner="random"), storage=storage, study="rs"), verbose=False)
+    study = nas.search(space, "digits",
+                       strategy=nas.Strategy(n_trials=2, budget={"epochs": 1, "batch_size": 256}, seed=2),
+                       run=nas.Run(backend=nas.KerasTuner(tuner="random"), storage=storage, study="rs"), verbose=False)
     assert study.counts()["complete"] == 2
     nas.load_study("rs", storage).resume(n_trials=4, verbose=False)
     resumed = nas.load_study("rs", storage)

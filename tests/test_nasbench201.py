@@ -239,7 +239,8 @@ def test_bad_blocks_name_the_field(make: Any, message: str) -> None:
 
 @pytest.mark.parametrize("text, message", [
     ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|", "(3 groups joined by '+', not 2)"),
-    ("|nor_conv_3x3~0|+|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|", "node 2 has 2 incoming edges, not 1"),
+    ("|nor_conv_3x3~0|+|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+     "node 2 has 2 incoming edges, not 1"),
     ("|conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
      "edge 1 of node 1 must be 'op~0', not 'conv_3x3~0'"),
     ("|nor_conv_3x3~0|+|nor_conv_3x3~1|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
@@ -337,7 +338,8 @@ def test_front_is_the_true_pareto_front() -> None:
 
 @pytest.mark.parametrize("make, message", [
     (lambda: nb.Table("svhn"), "`dataset` must be one of 'cifar10', 'cifar100', 'imagenet', but got dataset='svhn'"),
-    (lambda: nb.Table(seed=-1), "`seed` must be None (the mean over runs) or an integer >= 0 (one run), but got seed=-1"),
+    (lambda: nb.Table(seed=-1),
+     "`seed` must be None (the mean over runs) or an integer >= 0 (one run), but got seed=-1"),
     (lambda: nb.Table(metric="test"), "`metric` must be 'valid' (the tables hold validation accuracy only)"),
     (lambda: nb.Table()(search_spaces.baseline("resnet18", input_shape=(32, 32, 3), num_classes=10)),
      "`stages` must be the NAS-Bench-201 skeleton"),
@@ -432,7 +434,8 @@ def test_space_options() -> None:
     ({"channels": (0,)}, "nasbench201 space: `channels` must be a list of int >= 1, but got channels=(0,)"),
     ({"cells": (0, 5)}, "nasbench201 space: `cells` must be (low, high) integers with 1 <= low <= high <= 64"),
     ({"input_shape": (30, 30, 3)}, ("nasbench201 space: `input_shape` must be a size the NAS-Bench-201 skeleton "
-                                    "takes (layer s4b1_proj_pool: a stride-2 nb201res block needs an even feature map")),
+                                    "takes (layer s4b1_proj_pool: a stride-2 nb201res block needs an even "
+                                    "feature map")),
     ({"edges": 3}, "nasbench201 space: unknown option 'edges'"),
 ])
 def test_bad_space_options(options: dict[str, Any], message: str) -> None:
@@ -447,7 +450,10 @@ def test_tabular_search_records_the_table(tmp_path) -> None:
     and latency are the table's, params/MACs the analytic cost."""
     table = nb.Table("cifar10")
     space = search_spaces.get("nasbench201")
-    study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=8, sampler="random", seed=0), run=nas.Run(storage=f"sqlite:///{tmp_path}/nb201.db", study="nb201"), evaluator=table, verbose=False)
+    study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "params")),
+                       strategy=nas.Strategy(n_trials=8, sampler="random", seed=0),
+                       run=nas.Run(storage=f"sqlite:///{tmp_path}/nb201.db", study="nb201"), evaluator=table,
+                       verbose=False)
     done = [r for r in study.trials if r.status in ("ok", "reused")]
     assert len(done) == 8 and study.counts()["done"] == 8
     for r in done:
@@ -469,7 +475,6 @@ def test_built_models_match_the_cost_and_pytorch_semantics(tmp_path) -> None:
     pixels inside the image (PyTorch's count_include_pad=False); one training step runs."""
     keras = pytest.importorskip("keras")
     import numpy as np
-
     from test_build import assert_model_matches_cost as built
 
     zero_read_by_conv = "|none~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"

@@ -45,7 +45,8 @@ def test_optuna_trials_and_studies_print_rows_under_400_characters(tmp_path: Pat
     big = {"n_stages": 2, "bn": True, "head_pool": "avg", "s1_width": 8, "s1_pool": None, "s2_width": 16,
            "s2_pool": None}  # 78,496 MACs
     study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": 20_000}),
-                       strategy=nas.Strategy(n_trials=2, sampler="random", seed=0, warm_start=[wide, big, small, small]),
+                       strategy=nas.Strategy(n_trials=2, sampler="random", seed=0,
+                                             warm_start=[wide, big, small, small]),
                        run=nas.Run(storage=tmp_path / "t.db", study="listed"), evaluator=fails_at_length,
                        verbose=False)
     assert [r.status for r in study.trials] == ["failed", "infeasible", "ok", "reused"]

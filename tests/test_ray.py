@@ -27,7 +27,10 @@ TINY_CONV = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "wi
 
 
 def test_ray_multi_objective_two_concurrent(tmp_path: Path, capsys) -> None:
-    study = nas.search(TINY_CONV, "digits", strategy=nas.Strategy(n_trials=4, seed=0, budget={"epochs": 2, "batch_size": 128}), run=nas.Run(storage=tmp_path / "r.db", study="r", backend=nas.Ray(resources={"cpu": 1}, max_concurrent=2)))
+    study = nas.search(TINY_CONV, "digits",
+                       strategy=nas.Strategy(n_trials=4, seed=0, budget={"epochs": 2, "batch_size": 128}),
+                       run=nas.Run(storage=tmp_path / "r.db", study="r",
+                                   backend=nas.Ray(resources={"cpu": 1}, max_concurrent=2)))
     # the Python API says where it runs, each epoch (from the storage: the actors' output stays in Ray's logs), each
     # trial and the end, as on the local backend
     out = capsys.readouterr().out.splitlines()
@@ -57,7 +60,11 @@ def test_ray_multi_objective_two_concurrent(tmp_path: Path, capsys) -> None:
 
 
 def test_ray_asha_records_pruned_trials_as_pruned(tmp_path: Path) -> None:
-    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy",)), strategy=nas.Strategy(n_trials=8, sampler="random", seed=5, budget={"epochs": 4, "batch_size": 64}), run=nas.Run(storage=tmp_path / "a.db", study="a", backend=nas.Ray(scheduler="asha", max_concurrent=2)), verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy",)),
+                       strategy=nas.Strategy(n_trials=8, sampler="random", seed=5,
+                                             budget={"epochs": 4, "batch_size": 64}),
+                       run=nas.Run(storage=tmp_path / "a.db", study="a",
+                                   backend=nas.Ray(scheduler="asha", max_concurrent=2)), verbose=False)
     trials = study.optuna_study.trials
     assert study.counts()["done"] == 8
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
@@ -111,12 +118,15 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
 
 
 def test_ray_workers_are_recycled_after_max_trials_per_worker(tmp_path: Path) -> None:
-    from engine_helpers import evaluator_that_fails_on_wide_first_stages
-
     import search_spaces
 
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
+
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(4, 8, 16), stages=(1, 2))
-    study = nas.search(space, strategy=nas.Strategy(n_trials=7, sampler="random", seed=2, max_failures=50), run=nas.Run(storage=tmp_path / "p.db", study="p", backend=nas.Ray(max_concurrent=1, max_trials_per_worker=3)), evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
+    study = nas.search(space, strategy=nas.Strategy(n_trials=7, sampler="random", seed=2, max_failures=50),
+                       run=nas.Run(storage=tmp_path / "p.db", study="p",
+                                   backend=nas.Ray(max_concurrent=1, max_trials_per_worker=3)),
+                       evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
     trials = sorted(study.optuna_study.trials, key=lambda t: t.number)
     assert study.counts()["done"] == 7
     # one actor at a time, each replaced after 3 trials: trials 0-2, 3-5 and 6 in three processes
@@ -131,7 +141,12 @@ def test_ray_workers_are_recycled_after_max_trials_per_worker(tmp_path: Path) ->
 def test_ray_pool_applies_the_pareto_pruner_from_stored_data(tmp_path: Path) -> None:
     from test_early_stopping import _recompute
 
-    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "params")), strategy=nas.Strategy(n_trials=8, sampler="random", seed=4, budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01}, pruner={"name": "pareto", "options": {"reduction_factor": 2}}), run=nas.Run(storage=tmp_path / "e.db", study="e", backend=nas.Ray(max_concurrent=1)), verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "params")),
+                       strategy=nas.Strategy(n_trials=8, sampler="random", seed=4,
+                                             budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01},
+                                             pruner={"name": "pareto", "options": {"reduction_factor": 2}}),
+                       run=nas.Run(storage=tmp_path / "e.db", study="e", backend=nas.Ray(max_concurrent=1)),
+                       verbose=False)
     trials = sorted(study.optuna_study.trials, key=lambda t: t.number)
     trained = [t for t in trials if attrs_of(t).get("status") in ("ok", "pruned")]
     assert study.counts()["done"] == 8 and all("ray" in attrs_of(t) for t in trained)
@@ -145,7 +160,10 @@ def test_ray_pool_applies_the_pareto_pruner_from_stored_data(tmp_path: Path) -> 
 def test_ray_scheduler_with_trials_that_report_nothing(tmp_path: Path) -> None:
     """One-epoch trials never report to Tune (the final epoch is never reported): with a scheduler, Tune must
     not abort on the missing metric (a regression: strict metric checking stopped the whole run)."""
-    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy",)), strategy=nas.Strategy(n_trials=3, budget={"epochs": 1, "batch_size": 128}), run=nas.Run(storage=tmp_path / "h.db", study="h", backend=nas.Ray(scheduler="hyperband", max_concurrent=2)), verbose=False)
+    study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy",)),
+                       strategy=nas.Strategy(n_trials=3, budget={"epochs": 1, "batch_size": 128}),
+                       run=nas.Run(storage=tmp_path / "h.db", study="h",
+                                   backend=nas.Ray(scheduler="hyperband", max_concurrent=2)), verbose=False)
     c = study.counts()
     assert c["done"] == 3 and c["complete"] == 3 and c["failed"] == 0
 
@@ -153,14 +171,16 @@ def test_ray_scheduler_with_trials_that_report_nothing(tmp_path: Path) -> None:
 def test_ray_honours_the_seed(tmp_path: Path) -> None:
     """Each Tune trial samples with the seed of its worker number (handed out under the claim lock), so two Ray
     searches with one seed evaluate the same architectures (they used SystemRandom before)."""
-    from engine_helpers import evaluator_that_fails_on_wide_first_stages
-
     import search_spaces
+
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
 
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
     runs = []
     for name in ("s1", "s2"):
-        study = nas.search(space, strategy=nas.Strategy(n_trials=3, sampler="random", seed=7, max_failures=20), run=nas.Run(storage=tmp_path / f"{name}.db", study=name, backend=nas.Ray(max_concurrent=1)), evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
+        study = nas.search(space, strategy=nas.Strategy(n_trials=3, sampler="random", seed=7, max_failures=20),
+                           run=nas.Run(storage=tmp_path / f"{name}.db", study=name, backend=nas.Ray(max_concurrent=1)),
+                           evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
         runs.append([t.params for t in sorted(study.optuna_study.trials, key=lambda t: t.number)])
     assert len(runs[0]) == 3 and runs[0] == runs[1]
     assert len({str(p) for p in runs[0]}) == 3
@@ -192,10 +212,10 @@ def test_a_local_ray_instance_is_private_and_listens_on_loopback_only(tmp_path: 
     that folder (not ~/.ray), and the folder is removed afterwards."""
     import threading
 
+    import search_spaces
+
     from engine_helpers import evaluator_that_fails_on_wide_first_stages
     from net_helpers import is_loopback, listening_sockets
-
-    import search_spaces
 
     token = Path.home() / ".ray" / "auth_token"
     had_token = token.exists()
@@ -221,7 +241,9 @@ def test_a_local_ray_instance_is_private_and_listens_on_loopback_only(tmp_path: 
     watcher.start()
     space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
     try:
-        study = nas.search(space, strategy=nas.Strategy(n_trials=4, sampler="random", seed=1, max_failures=20), run=nas.Run(storage=tmp_path / "net.db", study="net", backend=nas.Ray(max_concurrent=2)), evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
+        study = nas.search(space, strategy=nas.Strategy(n_trials=4, sampler="random", seed=1, max_failures=20),
+                           run=nas.Run(storage=tmp_path / "net.db", study="net", backend=nas.Ray(max_concurrent=2)),
+                           evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
     finally:
         done.set()
         watcher.join()
@@ -283,9 +305,9 @@ def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: 
     """SIGKILL of a driver (not of its process group) leaves Ray's agents running and the private folder with its
     token; the next start of the Ray backend kills exactly that instance's processes and deletes its folder (one
     line says so), `nas cleanup` does the same, and a live driver's instance running meanwhile is untouched."""
-    from engine_helpers import evaluator_that_fails_on_wide_first_stages
-
     import search_spaces
+
+    from engine_helpers import evaluator_that_fails_on_wide_first_stages
 
     drivers = {}
     for name in ("a", "b"):
@@ -320,7 +342,9 @@ def test_a_killed_drivers_ray_instance_is_removed_and_a_live_one_kept(tmp_path: 
         # the next start of the Ray backend (a search in this process) removes instance a
         space = search_spaces.get("conv", input_shape=(8, 8, 1), widths=(8, 16), stages=(1, 2))
         capfd.readouterr()
-        study = nas.search(space, strategy=nas.Strategy(n_trials=2, seed=0, max_failures=20), run=nas.Run(storage=tmp_path / "next.db", study="next", backend=nas.Ray(max_concurrent=1)), evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
+        study = nas.search(space, strategy=nas.Strategy(n_trials=2, seed=0, max_failures=20),
+                           run=nas.Run(storage=tmp_path / "next.db", study="next", backend=nas.Ray(max_concurrent=1)),
+                           evaluator=evaluator_that_fails_on_wide_first_stages, verbose=False)
         assert study.counts()["done"] == 2
         killed = _killed(capfd.readouterr().err.splitlines(), drivers["a"].pid, folders["a"])
         assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= set(killed.values())

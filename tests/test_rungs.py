@@ -11,14 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nas import rungs
-from nas.rungs import (
-    RULES,
-    front_margins,
-    keep,
-    nds_order,
-    pareto_front,
-    rung_epochs,
-)
+from nas.rungs import RULES, front_margins, keep, nds_order, pareto_front, rung_epochs
 
 # ---------------------------------------------------------------- rung_epochs
 

@@ -10,6 +10,7 @@ import pytest
 import nas
 import search_spaces
 from nas import round_filters, round_repeats, scale
+
 from random_specs import random_spec
 
 

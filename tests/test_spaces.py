@@ -415,8 +415,10 @@ def test_config_round_trip(name: str) -> None:
 
 
 BAD_OPTIONS = [
-    ("mbconv", dict(kernels=(3, 4)), "mbconv space: `kernels` must be a list of values from [3, 5, 7], but got kernels=(3, 4)"),
-    ("mbconv", dict(depth=(0, 3)), "mbconv space: `depth` must be (low, high) integers with 1 <= low <= high <= 16, but got depth=(0, 3)"),
+    ("mbconv", dict(kernels=(3, 4)),
+     "mbconv space: `kernels` must be a list of values from [3, 5, 7], but got kernels=(3, 4)"),
+    ("mbconv", dict(depth=(0, 3)),
+     "mbconv space: `depth` must be (low, high) integers with 1 <= low <= high <= 16, but got depth=(0, 3)"),
     ("mbconv", dict(widths=()), "mbconv space: `widths` must be a non-empty list, but got widths=()"),
     ("mbconv", dict(activations=("mish",)), "`activation` must be one of"),
     ("residual", dict(widht=(8,)), "residual space: unknown option 'widht'"),
@@ -425,13 +427,16 @@ BAD_OPTIONS = [
     ("residual", dict(num_classes=1), "residual space: `num_classes` must be an integer >= 2, but got num_classes=1"),
     ("inception", dict(b3=(0, 32)), "inception space: `b3` must be a list of int >= 1, but got b3=(0, 32)"),
     ("conv", dict(padding="full"), "conv space: `padding` must be 'same' or 'valid', but got padding='full'"),
-    ("conv", dict(input_shape=(8, 8, 1), padding="valid"), "conv space: with padding='valid', 5 stages of 3 convolutions with kernel 5 can shrink the 8x8 input below 1 pixel"),
+    ("conv", dict(input_shape=(8, 8, 1), padding="valid"),
+     "conv space: with padding='valid', 5 stages of 3 convolutions with kernel 5 can shrink the 8x8 input "
+     "below 1 pixel"),
     ("families", dict(families=("conv", "transformer")), "families space: `families` must be a list of values from"),
     ("families", dict(widths=(16, 18)), "families space: `widths` must be divisible by every bottleneck expansion"),
     ("compound", dict(base="resnet99"), "compound space: `base` must be a baseline name"),
     ("compound", dict(mode="beta"), "compound space: `mode` must be 'free' or 'phi', but got mode='beta'"),
     ("compound", dict(depth=(2.0, 1.0)), "compound space: `depth` must be (low, high) numbers"),
-    ("compound", dict(image_sizes=(224, 227)), "`image_sizes` must be (low, high) pixel sizes with high - low a multiple of size_step 4"),
+    ("compound", dict(image_sizes=(224, 227)),
+     "`image_sizes` must be (low, high) pixel sizes with high - low a multiple of size_step 4"),
     ("compound", dict(max_macs=-1), "compound space: `max_macs` must be a positive number, but got max_macs=-1"),
 ]
 
@@ -444,7 +449,8 @@ def test_bad_options_are_refused_at_construction(name: str, options: dict[str, A
 
 
 def test_unknown_space() -> None:
-    with pytest.raises(ValueError, match="`space` must be one of conv, residual, inception, mbconv, families, compound, nasbench201, but got space='resnet'"):
+    with pytest.raises(ValueError, match="`space` must be one of conv, residual, inception, mbconv, families, "
+                                         "compound, nasbench201, but got space='resnet'"):
         search_spaces.get("resnet")
 
 
@@ -477,7 +483,8 @@ def test_random_trial_and_fixed_trial() -> None:
     with pytest.raises(ValueError, match="categorical choices must be int, float, str, bool or None"):
         t.suggest_categorical("x", [(1, 2)])
     f = FixedTrial({"w": 1.25, "k": 3})
-    with pytest.raises(ValueError, match=r"label 'w' must be a number in \[1.0, 2.0\] on a grid of step 0.1, but got w=1.25"):
+    with pytest.raises(ValueError,
+                       match=r"label 'w' must be a number in \[1.0, 2.0\] on a grid of step 0.1, but got w=1.25"):
         f.suggest_float("w", 1.0, 2.0, step=0.1)
     with pytest.raises(ValueError, match=r"label 'k' must be one of \[5, 7\], but got k=3"):
         f.suggest_categorical("k", [5, 7])

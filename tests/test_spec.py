@@ -10,6 +10,7 @@ import pytest
 
 import search_spaces
 from nas import ArchSpec, Basic, Bottleneck, Conv, Head, Inception, MBConv, SepConv, parse_block
+
 from random_specs import random_spec
 
 
@@ -43,7 +44,8 @@ def test_random_specs_round_trip_json_and_strings() -> None:
 
 
 def test_block_strings_are_the_documented_form() -> None:
-    assert str(MBConv(filters=24, repeats=2, kernel=3, stride=2, expansion=6, se=0.25)) == "mbconv_r2_k3_s2_e6_c24_se0.25"
+    mbconv = MBConv(filters=24, repeats=2, kernel=3, stride=2, expansion=6, se=0.25)
+    assert str(mbconv) == "mbconv_r2_k3_s2_e6_c24_se0.25"
     assert str(Bottleneck(filters=64, repeats=3)) == "bottleneck_r3_s1_c64_e4"
     assert str(Conv(filters=96, kernel=11, stride=4, padding="valid", bn=False, bias=True, pool="max",
                     pool_size=3, pool_stride=2)) == "conv_r1_k11_s4_c96_valid_nobn_bias_mp3/2"
@@ -61,7 +63,9 @@ def test_block_strings_are_the_documented_form() -> None:
     ("mbconv_r2_k3_s2_e6_c24_se", "unknown token 'se'"),
     ("mbconv_r2_k3_k5_c24", "token 'k5' repeats 'k3'"),
     ("mbconv_r2_k3_s2_e6", "filters"),
-    ("resblock_r2_c24", "`kind` must be one of conv, sepconv, basic, bottleneck, inception, mbconv, nb201cell, nb201res, but got kind='resblock'"),
+    ("resblock_r2_c24",
+     "`kind` must be one of conv, sepconv, basic, bottleneck, inception, mbconv, nb201cell, nb201res, "
+     "but got kind='resblock'"),
     ("mbconv_r2_k4_c24", "`kernel` must be one of 3, 5, 7, but got kernel=4"),
     ("mbconv_r2_k3_c24_se0.2.5", "malformed token 'se0.2.5'"),
     ("conv_r1_c8_mp", "unknown token 'mp'"),
@@ -110,7 +114,8 @@ def test_string_form_of_a_whole_spec() -> None:
     (lambda: Conv(filters=8, kernel=4), "`kernel` must be one of 1, 3, 5, 7, 9, 11, but got kernel=4"),
     (lambda: SepConv(filters=-8), "`filters` must be >= 1, but got filters=-8"),
     (lambda: Basic(filters=0), "`filters` must be >= 1, but got filters=0"),
-    (lambda: Bottleneck(filters=8, stride_on="5x5"), "`stride_on` must be one of '1x1', '3x3', but got stride_on='5x5'"),
+    (lambda: Bottleneck(filters=8, stride_on="5x5"),
+     "`stride_on` must be one of '1x1', '3x3', but got stride_on='5x5'"),
     (lambda: MBConv(filters=8, se=1.5), "`se` must be in [0.0, 1.0], but got se=1.5"),
     (lambda: MBConv(filters=8, drop=1.0), "`drop` must be in [0.0, 1.0), but got drop=1.0"),
     (lambda: MBConv(filters=8, activation="mish"), "`activation` must be one of relu, relu6, swish"),
@@ -124,7 +129,8 @@ def test_string_form_of_a_whole_spec() -> None:
     (lambda: Head(dropout=1.2), "`head.dropout` must be in [0.0, 1.0), but got head.dropout=1.2"),
     (lambda: ArchSpec(input_shape=(28, 28), num_classes=10, stages=()),
      "`input_shape` must be (height, width, channels) of positive integers, but got input_shape=(28, 28)"),
-    (lambda: ArchSpec(input_shape=(28, 28, 1), num_classes=1, stages=()), "`num_classes` must be >= 2, but got num_classes=1"),
+    (lambda: ArchSpec(input_shape=(28, 28, 1), num_classes=1, stages=()),
+     "`num_classes` must be >= 2, but got num_classes=1"),
     (lambda: ArchSpec(input_shape=(28, 28, 1), num_classes=10, stages=(Head(),)), "stages must be blocks"),
     (lambda: ArchSpec(input_shape=(28, 28, 1), num_classes=10, stages=(), stem=(MBConv(filters=8),)),
      "stem layers must be plain `conv` blocks"),

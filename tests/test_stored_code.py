@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_helpers import store_record, stored_record
 
 import nas
 import search_spaces
@@ -21,6 +20,8 @@ from nas.engine.components import make_evaluator
 from nas.engine.schema import Component
 from nas.engine.sources import check_marked_source
 from nas.engine.storage import describe_storage
+
+from engine_helpers import store_record, stored_record
 
 SPACE = search_spaces.get("conv", input_shape=(8, 8, 1), num_classes=10, stages=(1, 2), depth=(1, 1),
                           widths=(8, 16))
@@ -102,8 +103,8 @@ def test_a_marked_evaluator_in_a_package_is_imported_with_its_package(tmp_path: 
     ("from nas import evaluator\n@evaluator()\ndef fn(s): pass\n", False),
     ("from .nas import evaluator\n@evaluator\ndef fn(s): pass\n", False),
     ("from nas import evaluator\nfor evaluator in []: pass\n@evaluator\ndef fn(s): pass\n", False),
-    ("from nas import evaluator\ntry:\n    pass\nexcept Exception as evaluator:\n    pass\n@evaluator\ndef fn(s): pass\n",
-     False),
+    ("from nas import evaluator\ntry:\n    pass\nexcept Exception as evaluator:\n    pass\n"
+     "@evaluator\ndef fn(s): pass\n", False),
     ("from nas import evaluator\n@evaluator\ndef fn(s): pass\n@evaluator\ndef fn(s): pass\n", False),  # two fn
     ("from nas import cost as evaluator\n@evaluator\ndef fn(s): pass\n", False),
 ])
@@ -119,7 +120,8 @@ def test_the_decorator_is_resolved_by_its_import(tmp_path: Path, monkeypatch, so
 
 
 def test_a_method_of_a_marked_class_path(tmp_path: Path, monkeypatch) -> None:
-    (tmp_path / "nested_me.py").write_text("from nas import evaluator as e\nclass C:\n    @e\n    def fn(self, s): pass\n")
+    (tmp_path / "nested_me.py").write_text("from nas import evaluator as e\n"
+                                           "class C:\n    @e\n    def fn(self, s): pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     check_marked_source("nested_me", "C.fn", "`evaluator`")
     with pytest.raises(ValueError, match="defines no 'D.fn'"):
@@ -132,7 +134,8 @@ def test_resume_and_worker_refuse_a_crafted_study_without_importing(tmp_path: Pa
     """The issue's two crafted studies, through the real `nas resume` and `nas worker` commands."""
     marker = tmp_path / "imported"
     _write_package(tmp_path, marker)
-    study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=2), run=nas.Run(storage=tmp_path / "c.db", study="c"), evaluator=MARKED, verbose=False)
+    study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=2),
+                             run=nas.Run(storage=tmp_path / "c.db", study="c"), evaluator=MARKED, verbose=False)
     data = stored_record(study.optuna_study)
     data["evaluator"] = {"name": path, "options": {}}
     store_record(study.optuna_study, data)  # what someone with write access to the storage could do

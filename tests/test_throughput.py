@@ -20,8 +20,8 @@ from optuna.trial import TrialState
 
 import nas
 from nas.engine import records
-from nas.engine.records import attrs_of
 from nas.engine.claims import worker_seed
+from nas.engine.records import attrs_of
 from nas.engine.storage import describe_storage, open_storage
 
 SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32), "kernels": (3, 5),
@@ -71,9 +71,8 @@ def test_a_journal_writer_killed_while_appending_does_not_block_the_others(tmp_p
                                "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(600)\n"],
                               stdout=subprocess.PIPE)
     assert holder.stdout.readline() == b"held\n"
-    with open(path, "ab") as f:  # the lock really is held
-        with pytest.raises(BlockingIOError):
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(path, "ab") as f, pytest.raises(BlockingIOError):  # the lock really is held
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     done = threading.Event()

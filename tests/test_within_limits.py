@@ -96,7 +96,8 @@ def test_the_engine_records_no_over_budget_candidate_unless_asked_to(tmp_path: P
     rejected = nas.search(space, strategy=strategy.replace(sample_within_limits=False),
                           run=nas.Run(storage=tmp_path / "out.db", study="out",
                                       backend=nas.Local(max_trials_per_worker=0)), **common)
-    assert inside.config.strategy.sample_within_limits is True and rejected.config.strategy.sample_within_limits is False
+    assert inside.config.strategy.sample_within_limits is True
+    assert rejected.config.strategy.sample_within_limits is False
     assert inside.counts()["infeasible"] == 0 and inside.counts()["done"] == 12
     assert all(r.metrics["macs"] <= 2_000_000 for r in inside.trials)
     assert rejected.counts()["infeasible"] >= 4
@@ -108,17 +109,24 @@ def test_the_engine_records_no_over_budget_candidate_unless_asked_to(tmp_path: P
 def test_sample_within_limits_must_be_a_bool(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"`sample_within_limits` must be true or false, but got "
                                          r"sample_within_limits='yes'"):
-        nas.create_study("conv", strategy=nas.Strategy(sample_within_limits="yes"), run=nas.Run(storage=tmp_path / "x.db"), evaluator="engine_helpers:score_by_macs", verbose=False)
+        nas.create_study("conv", strategy=nas.Strategy(sample_within_limits="yes"),
+                         run=nas.Run(storage=tmp_path / "x.db"), evaluator="engine_helpers:score_by_macs",
+                         verbose=False)
     assert not (tmp_path / "x.db").exists()
 
 
 def test_a_limit_no_candidate_can_meet_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"`constraints`: no candidate of the 'residual' space fits; the cheapest "
                                          r"nas can build breaks max_macs=10 \(its macs: [0-9,]+\)"):
-        nas.create_study({"space": "residual", "options": {"input_shape": (8, 8, 1)}}, goal=nas.Goal(constraints={"max_macs": 10}), run=nas.Run(storage=tmp_path / "x.db"), evaluator="engine_helpers:score_by_macs", verbose=False)
+        nas.create_study({"space": "residual", "options": {"input_shape": (8, 8, 1)}},
+                         goal=nas.Goal(constraints={"max_macs": 10}), run=nas.Run(storage=tmp_path / "x.db"),
+                         evaluator="engine_helpers:score_by_macs", verbose=False)
     assert not (tmp_path / "x.db").exists()
     # drawing and rejecting stays possible on request
-    study = nas.create_study({"space": "residual", "options": {"input_shape": (8, 8, 1)}}, goal=nas.Goal(constraints={"max_macs": 10}), strategy=nas.Strategy(sample_within_limits=False), run=nas.Run(storage=tmp_path / "x.db"), evaluator="engine_helpers:score_by_macs", verbose=False)
+    study = nas.create_study({"space": "residual", "options": {"input_shape": (8, 8, 1)}},
+                             goal=nas.Goal(constraints={"max_macs": 10}),
+                             strategy=nas.Strategy(sample_within_limits=False), run=nas.Run(storage=tmp_path / "x.db"),
+                             evaluator="engine_helpers:score_by_macs", verbose=False)
     assert study.config.constraints == {"max_macs": 10.0}
 
 

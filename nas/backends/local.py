@@ -26,7 +26,15 @@ import optuna
 
 from nas.devices import Placement
 from nas.engine import records
-from nas.engine.claims import SearchStopped, counts, fail_dead_trials, next_worker_number, stop_reason, stopped, worker_seed
+from nas.engine.claims import (
+    SearchStopped,
+    counts,
+    fail_dead_trials,
+    next_worker_number,
+    stop_reason,
+    stopped,
+    worker_seed,
+)
 from nas.engine.progress import FINISHED, Live, listened
 from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path, mask_url
@@ -62,7 +70,7 @@ class _Workers:
         number = next_worker_number(self.study, self.lock)
         artifacts = Path(self.config.artifacts)
         log_path = artifacts / f"{self.study.study_name}.worker-{number}.log"
-        log = open(log_path, "ab")
+        log = open(log_path, "ab")  # noqa: SIM115 - the worker's stdout; kept in self.procs, closed when it exits
         cmd = [sys.executable, "-m", "nas.backends", "--study", self.study.study_name,
                "--max-trials", str(self.backend.max_trials_per_worker),
                "--artifacts", self.config.artifacts]  # the folder the resume confirmed

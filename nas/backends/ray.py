@@ -84,7 +84,7 @@ def _start(folder: str) -> None:
     import ray
     import ray._private.ray_constants as ray_constants
     from ray._private.authentication.authentication_token_generator import generate_new_authentication_token
-    from ray._raylet import AuthenticationTokenLoader, Config
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]  # _raylet.pyi is empty
 
     os.makedirs(folder, mode=0o700, exist_ok=True)
     os.chmod(folder, 0o700)  # Ray makes its own folder (RAY_DIR) 0777: this one it never changes
@@ -100,8 +100,10 @@ def _start(folder: str) -> None:
     ray_constants.ENABLE_RAY_CLUSTER = False
     context = ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
                        logging_level=logging.WARNING, _temp_dir=os.path.join(folder, RAY_DIR))
-    if context.address_info["node_ip_address"] != "127.0.0.1":
-        raise RuntimeError(f"Ray chose the node address {context.address_info['node_ip_address']!r}, not 127.0.0.1: "
+    # ray.init is annotated as returning BaseContext; a local start returns a RayContext, which has address_info
+    node_ip = context.address_info["node_ip_address"]  # type: ignore[attr-defined]
+    if node_ip != "127.0.0.1":
+        raise RuntimeError(f"Ray chose the node address {node_ip!r}, not 127.0.0.1: "
                            f"its servers would listen on every interface, so nas does not start it")
 
 
@@ -109,7 +111,7 @@ def stop_local_ray(saved: dict[str, str | None], folder: str) -> None:
     import shutil
 
     import ray
-    from ray._raylet import AuthenticationTokenLoader, Config
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]  # _raylet.pyi is empty
 
     ray.shutdown()
     for k, v in saved.items():
@@ -228,7 +230,8 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
             if c["done"] >= target and not running:
                 return
             while len(running) < concurrency and len(running) < target - c["done"]:
-                actor = Worker.options(**options).remote()
+                # ray.remote is annotated as returning the class itself, not Ray's ActorClass with .options
+                actor = Worker.options(**options).remote()  # type: ignore[attr-defined]
                 placing[actor.running.remote()] = time.time()  # called first: actor calls run in order
                 running[actor.run.remote(study.study_name, url, backend.max_trials_per_worker,
                                          config.artifacts)] = actor
@@ -275,8 +278,8 @@ def ray_trial(tune_config: dict[str, Any], storage: str = "", artifacts: str = "
     from ray import tune
 
     from nas._quiet import import_keras
-    from nas.engine.worker import open_worker_study
     from nas.engine.runner import Runner
+    from nas.engine.worker import open_worker_study
 
     url = storage
     lock = lock_path(url)
@@ -313,7 +316,7 @@ def _marking_scheduler(kind: str, epochs: int, url: str) -> Any:
     base = ASHAScheduler if kind == "asha" else HyperBandScheduler
     storage = open_storage(url)
 
-    class Marking(base):  # type: ignore[misc, valid-type]
+    class Marking(base):  # type: ignore[misc, valid-type]  # a base chosen at run time: mypy cannot check it
         pruned: list[int] = []
 
         def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
@@ -341,7 +344,7 @@ def _following(study: optuna.Study, live: Live, every: float = 0.5) -> Any:
     while Tune runs its trials, at most every ``every`` seconds of Tune's event loop."""
     from ray.tune import Callback
 
-    class Following(Callback):  # type: ignore[misc]
+    class Following(Callback):
         last = 0.0
 
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:

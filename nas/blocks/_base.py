@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 from nas._ops import ACTIVATIONS, Ops
 
-
 # ---------------------------------------------------------------- validation
 
 def fail(field: str, rule: str, value: Any) -> ValueError:
@@ -61,7 +60,8 @@ def check_bool(field: str, value: Any) -> None:
 
 def check_choice(field: str, value: Any, choices: Iterable[Any]) -> None:
     options = tuple(choices)
-    if isinstance(value, (list, dict, set)) or value not in options or isinstance(value, bool) != isinstance(options[0], bool):
+    if (isinstance(value, (list, dict, set)) or value not in options
+            or isinstance(value, bool) != isinstance(options[0], bool)):
         raise fail(field, "one of " + ", ".join(repr(c) for c in options), value)
 
 
@@ -227,15 +227,15 @@ class Block:
         values: dict[str, Any] = {}
         seen: dict[str, str] = {}
         for tok in tokens:
-            matches = [t for t in cls.tokens if t.pattern.fullmatch(tok)]
+            matches = [(t, m) for t in cls.tokens if (m := t.pattern.fullmatch(tok)) is not None]
             if not matches:
                 raise ValueError(f"unknown token {tok!r} in block string {text!r} (kind {cls.kind!r})")
-            token = matches[0]
+            token, match = matches[0]
             if token.name in seen:
                 raise ValueError(f"token {tok!r} repeats {seen[token.name]!r} in block string {text!r}")
             seen[token.name] = tok
             try:
-                values.update(token.read(token.pattern.fullmatch(tok)))  # type: ignore[arg-type]
+                values.update(token.read(match))
             except ValueError as exc:
                 raise ValueError(f"malformed token {tok!r} in block string {text!r}: {exc}") from None
         try:

@@ -7,8 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops
-from nas.blocks._base import (Block, Token, activation_token, check_activation, check_bool, check_channels,
-                              check_choice, check_int, fail, flag_token, int_token, word_token)
+from nas.blocks._base import (
+    Block,
+    Token,
+    activation_token,
+    check_activation,
+    check_bool,
+    check_channels,
+    check_choice,
+    check_int,
+    fail,
+    flag_token,
+    int_token,
+    word_token,
+)
 
 POOL_KINDS = {"mp": "max", "ap": "avg"}
 

@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops
-from nas.blocks._base import (Block, Token, activation_token, check_activation, check_bool, check_channels,
-                              flag_token, int_token)
+from nas.blocks._base import (
+    Block,
+    Token,
+    activation_token,
+    check_activation,
+    check_bool,
+    check_channels,
+    flag_token,
+    int_token,
+)
 
 
 def _branch_token(size: str, reduce: str | None, field: str) -> Token:

@@ -12,8 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops
-from nas.blocks._base import (Block, activation_token, check_activation, check_bool, check_channels, check_float,
-                              check_int, flag_token, float_token, int_token)
+from nas.blocks._base import (
+    Block,
+    activation_token,
+    check_activation,
+    check_bool,
+    check_channels,
+    check_float,
+    check_int,
+    flag_token,
+    float_token,
+    int_token,
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,8 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops
-from nas.blocks._base import (Block, Token, activation_token, check_activation, check_bool, check_channels,
-                              check_choice, check_int, flag_token, int_token)
+from nas.blocks._base import (
+    Block,
+    Token,
+    activation_token,
+    check_activation,
+    check_bool,
+    check_channels,
+    check_choice,
+    check_int,
+    flag_token,
+    int_token,
+)
 
 
 def _shortcut(ops: Ops, x: Any, prefix: str, *, stride: int, in_channels: int, out_channels: int,

@@ -6,8 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._ops import Ops
-from nas.blocks._base import (Block, activation_token, check_activation, check_bool, check_channels, check_int,
-                              flag_token, int_token)
+from nas.blocks._base import (
+    Block,
+    activation_token,
+    check_activation,
+    check_bool,
+    check_channels,
+    check_int,
+    flag_token,
+    int_token,
+)
 
 
 @dataclass(frozen=True, kw_only=True)

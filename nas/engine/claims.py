@@ -22,7 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import optuna
 from optuna.trial import TrialState
@@ -35,6 +35,25 @@ __all__ = ["SearchStopped", "WORKERS_ATTR", "claim", "counts", "fail_dead_trials
            "next_worker_number", "pid_alive", "requeue", "stopped", "worker_seed"]
 
 WORKERS_ATTR = "nas_workers_started"  # study user attribute: worker processes started so far (for their seeds)
+
+
+@runtime_checkable
+class _Heartbeats(Protocol):
+    """A storage that keeps trial heartbeats (Optuna's RDB storage and its cache wrapper), recognised by its
+    methods as Optuna itself does."""
+
+    def get_heartbeat_interval(self) -> int | None: ...
+
+    def record_heartbeat(self, trial_id: int) -> None: ...
+
+
+@runtime_checkable
+class _StaleTrials(Protocol):
+    """The RDB storage's query for RUNNING trials whose heartbeat is older than the grace period."""
+
+    def get_heartbeat_interval(self) -> int | None: ...
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]: ...
 
 
 def counts(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
@@ -103,8 +122,8 @@ def _signals_held() -> Iterator[None]:
             signal.signal(s, handler)
         if signal.SIGINT in pending and old[signal.SIGINT] is signal.default_int_handler:
             raise KeyboardInterrupt  # here, where the caller can still release what it holds
-        for s in pending:
-            os.kill(os.getpid(), s)  # now with the usual handler
+        for signum in pending:
+            os.kill(os.getpid(), signum)  # now with the usual handler
 
 
 def claim(study: optuna.Study, config: StudyConfig, lock: Any, *, poll: float = 1.0,
@@ -146,7 +165,7 @@ def _first_heartbeat(study: optuna.Study, trial_id: int) -> None:
     """A heartbeat at the claim (RDB storages): a worker on another host that dies before its trial's heartbeat
     thread starts still leaves a trial that goes stale and is recovered."""
     storage = study._storage
-    if getattr(storage, "get_heartbeat_interval", lambda: None)() is not None:
+    if isinstance(storage, _Heartbeats) and storage.get_heartbeat_interval() is not None:
         storage.record_heartbeat(trial_id)
 
 
@@ -223,7 +242,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, max_retries
 
 def _stale_ids(study: optuna.Study) -> set[int]:
     storage = getattr(study._storage, "_backend", study._storage)
-    if getattr(storage, "get_heartbeat_interval", lambda: None)() is None:
+    if not isinstance(storage, _StaleTrials) or storage.get_heartbeat_interval() is None:
         return set()
     try:  # RDB storages: RUNNING trials whose heartbeat is older than the grace period
         return set(storage._get_stale_trial_ids(study._study_id))
@@ -231,7 +250,8 @@ def _stale_ids(study: optuna.Study) -> set[int]:
         return set()
 
 
-def _death(t: optuna.trial.FrozenTrial, stale: set[int], reason_for: dict[int, str], now: datetime.datetime) -> str | None:
+def _death(t: optuna.trial.FrozenTrial, stale: set[int], reason_for: dict[int, str],
+           now: datetime.datetime) -> str | None:
     """Why a RUNNING trial is dead, or None if its worker may still be at work."""
     worker = records.attr(t, "worker")
     if not worker:

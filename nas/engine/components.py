@@ -23,25 +23,39 @@ import json
 import os
 import sys
 import warnings
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import optuna
 
-from nas.engine.evolution import ParetoEvolutionSampler
 import search_spaces
+from nas.engine.evolution import ParetoEvolutionSampler
 from nas.engine.schema import NAS_PRUNERS, PICKLE, Component, StudyConfig, options_of, read_config
 from nas.engine.sources import check_marked_source
-from nas.trial import EVALUATOR_MARK
+from nas.trial import EVALUATOR_MARK, Evaluator
 from nas.validate import check_int
 
-__all__ = ["EVALUATORS", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "check_runnable", "evaluator_component",
-           "make_evaluator", "make_pruner", "make_sampler", "pruner_component", "rung_options", "sampler_component"]
+__all__ = ["EVALUATORS", "EvaluatorLike", "HasEvaluatorRef", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "check_runnable",
+           "evaluator_component", "make_evaluator", "make_pruner", "make_sampler", "pruner_component", "rung_options",
+           "sampler_component"]
 
 RUN_CODE_ENV = "NAS_RUN_CODE_FROM_STORAGE"
 SAMPLERS = ("evolution", "nsga2", "tpe", "random", "grid")
 PRUNERS = ("pareto", "median", "successive_halving", "asha", "hyperband")
 # registered evaluators: name -> import path of a marked factory
 EVALUATORS = {"nasbench201": "search_spaces.nasbench201:Table"}
+
+
+class HasEvaluatorRef(Protocol):
+    """An evaluator object that says how a study stores it: a registered name and its JSON arguments (e.g. the
+    NAS-Bench-201 table)."""
+
+    def evaluator_ref(self) -> tuple[str, dict[str, Any]]: ...
+
+
+# an evaluator as it is given (evaluator_component): a function or class marked with @nas.evaluator (or a
+# functools.partial of one with JSON keyword arguments), an object with evaluator_ref(), an import path
+# "package.module:name", {"name": ..., "options": {...}}, a Component, or None (the trials train)
+EvaluatorLike: TypeAlias = Evaluator | type[Evaluator] | HasEvaluatorRef | str | dict[str, Any] | Component | None
 
 _SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates"), "nsga2": ("population_size",),
                     "tpe": ("n_startup_trials",), "random": (), "grid": ()}
@@ -82,7 +96,8 @@ def _optuna_class(module: Any, base: type, name: str, what: str) -> type:
     if (name != short and name.rsplit(".", 1)[0] != module.__name__) or not (isinstance(cls, type)
                                                                             and issubclass(cls, base)):
         raise ValueError(f"`{what}` must be one of {', '.join(builtins)} or the name of a class of {module.__name__} "
-                         f"(e.g. {'GridSampler' if what == 'sampler' else 'PercentilePruner'}), but got {what}={name!r}")
+                         f"(e.g. {'GridSampler' if what == 'sampler' else 'PercentilePruner'}), "
+                         f"but got {what}={name!r}")
     return cls
 
 
@@ -167,7 +182,7 @@ def pruner_component(pruner: Any, objectives: tuple[str, ...]) -> Component | No
     return component
 
 
-def evaluator_component(evaluator: Any) -> Component | None:
+def evaluator_component(evaluator: EvaluatorLike) -> Component | None:
     """The stored form of the ``evaluator`` argument: an object with ``evaluator_ref()`` (e.g. the NAS-Bench-201
     table), a function or class marked with :func:`nas.evaluator`, a ``functools.partial`` of one with JSON
     keyword arguments, an import path ``"package.module:name"`` or a dict ``{"name": ..., "options": {...}}``."""
@@ -175,6 +190,7 @@ def evaluator_component(evaluator: Any) -> Component | None:
         return None
     if isinstance(evaluator, Component):
         evaluator = evaluator.to_dict()
+    component: Component | None
     if hasattr(evaluator, "evaluator_ref"):
         name, options = evaluator.evaluator_ref()
         component = Component(name=name, options=options)
@@ -286,7 +302,7 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
         raise ValueError(f"sampler {name!r} is keras-tuner's: this study runs on the keras_tuner backend")
     cls = _optuna_class(optuna.samplers, optuna.samplers.BaseSampler, name, "sampler")
     kwargs = {k: v for k, v in options.items() if k != "seed"}
-    if "seed" in inspect.signature(cls.__init__).parameters:
+    if "seed" in inspect.signature(cls).parameters:
         kwargs["seed"] = seed  # this worker's stream
     try:
         return cls(**kwargs)
@@ -350,7 +366,7 @@ def make_pruner(component: Component | None, *, epochs: int) -> optuna.pruners.B
         raise ValueError(f"`pruner` {name} with options {options}: {type(exc).__name__}: {exc}") from None
 
 
-def make_evaluator(component: Component | None) -> Any:
+def make_evaluator(component: Component | None) -> Evaluator | None:
     """The evaluator a stored component stands for: a registered name or a marked import path (None: train)."""
     if component is None:
         return None
@@ -371,7 +387,8 @@ def make_evaluator(component: Component | None) -> Any:
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"`evaluator` {component.name!r} cannot be imported here: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"`evaluator` {component.name!r} cannot be imported here: "
+                         f"{type(exc).__name__}: {exc}") from None
     if vars(obj).get(EVALUATOR_MARK) is not True:  # marked itself, not through a marked base class
         raise ValueError(f"`evaluator` {component.name!r} is not marked with @nas.evaluator, so a study may not call "
                          f"it")

@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -215,7 +215,10 @@ def _encode(rows: list[tuple[dict[str, Any], dict[str, BaseDistribution]]]) -> n
             if isinstance(dist, CategoricalDistribution):
                 x[i, columns[(name, repr(value))]] = 1.0
                 continue
-            lo, hi = (float(dist.low), float(dist.high)) if dist is not None else (0.0, 1.0)
+            if isinstance(dist, (FloatDistribution, IntDistribution)):  # (the only others: categorical, above)
+                lo, hi = float(dist.low), float(dist.high)
+            else:
+                lo, hi = 0.0, 1.0
             v = float(value)
             if getattr(dist, "log", False) and lo > 0 and v > 0:
                 lo, hi, v = math.log(lo), math.log(hi), math.log(v)
@@ -407,7 +410,7 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
         if len(done) < 3:
             return children[0]
         directions = study.directions
-        names = study.metric_names or [None] * len(directions)
+        names: list[str | None] = list(study.metric_names) if study.metric_names else [None] * len(directions)
         sign = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
         known = np.array([m.values for m in done], dtype=float)
         if not np.all(np.isfinite(known)):

@@ -11,12 +11,14 @@ One trial's record is a set of attributes, readable by plain Optuna tools:
   ``reused_from`` (the trial whose result a repeated architecture took: a complete one, or a stopped one for a
   ``pruned`` repeat), ``pruned_by``; and how it ran: ``worker`` (host and pid), ``timings``, ``worker_memory``,
   ``retry_of``, ``retries`` and ``seed_of`` (a re-run of a trial whose worker died), ``warm_start`` (the label of
-  an enqueued starting point), ``devices`` (what it trained on: the devices seen and used, strategy, replicas, precision, XLA;
-  :func:`nas.devices.where`), ``progress`` (the epoch a running trial is at: :mod:`nas.engine.progress`).
+  an enqueued starting point), ``devices`` (what it trained on: the devices seen and used, strategy, replicas,
+  precision, XLA; :func:`nas.devices.where`), ``progress`` (the epoch a running trial is at:
+  :mod:`nas.engine.progress`).
 
 The short values (``USER_KEYS``: status, accuracy, macs, params, latency, epochs, a short error, the trial a
-re-run or a repeat stands for) are Optuna user attributes, which ``optuna trials``, ``trials_dataframe()`` and optuna-dashboard
-list: a row of ``optuna trials`` stays readable. Every other key is the trial system attribute ``nas:<key>``
+re-run or a repeat stands for) are Optuna user attributes, which ``optuna trials``, ``trials_dataframe()`` and
+optuna-dashboard list: a row of ``optuna trials`` stays readable. Every other key is the trial system attribute
+``nas:<key>``
 (an error longer than ``ERROR_CHARS`` is cut in the user attribute and whole in ``nas:error``). :func:`read` and
 :func:`attr` merge both, so studies stored before, which kept more keys as user attributes, read the same.
 

@@ -77,7 +77,7 @@ def rss_mb() -> float:
     return 0.0
 
 
-def _interrupted(exc: BaseException) -> bool:
+def _interrupted(exc: BaseException | None) -> bool:
     """Whether ``exc`` was caused by a KeyboardInterrupt somewhere down its chain."""
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -209,7 +209,8 @@ class Runner:
         limits = self.config.constraints
         violations = records.analytic_violations(limits, metrics)
         self._violations.update(violations)
-        over = [f"{CONSTRAINTS[n]} {metrics[CONSTRAINTS[n]]:,} > {limits[n]:,.0f}" for n, v in violations.items() if v > 0]
+        over = [f"{CONSTRAINTS[n]} {metrics[CONSTRAINTS[n]]:,} > {limits[n]:,.0f}"
+                for n, v in violations.items() if v > 0]
         if over:
             self._pending.update(records.infeasible_attrs(", ".join(over)))
             self._violations.update({name: 1.0 for name in limits if name not in violations})  # never measured
@@ -253,8 +254,10 @@ class Runner:
         same = records.same_spec_stopped(trials, key, trial.number)
         if same is None:
             return
-        rung, accuracy = records.stopped_at(same)
-        options = self.config.strategy.pruner.options
+        stop = records.stopped_at(same)
+        assert stop is not None  # same_spec_stopped finds a trial stopped at a rung
+        rung, accuracy = stop
+        options = self._pruner_options()
         cost_keys = tuple(o for o in self.objectives if o in ANALYTIC)
         mine = (accuracy, tuple(float(self._metrics[k]) for k in cost_keys))
         pool = self._rung_pool(trials, rung, {trial.number, same.number}, cost_keys)
@@ -340,6 +343,12 @@ class Runner:
         options = pruner.options
         return rung_epochs(int(options["min_epochs"]), int(options["reduction_factor"]), self.config.budget.epochs)
 
+    def _pruner_options(self) -> dict[str, Any]:
+        """The options of nas's pruner, asked for only when there is one (:meth:`_rungs` is not empty)."""
+        pruner = self.config.strategy.pruner
+        assert pruner is not None
+        return pruner.options
+
     def _calibrate_at(self) -> tuple[int, ...]:
         """The epochs (1-based) after which training measures the calibrated validation accuracy: the rungs,
         when the pruner's ``calibrate`` option is on (studies stored before the option judge plain accuracy)."""
@@ -363,7 +372,7 @@ class Runner:
         """Checks the trial at each rung: records its accuracy there (calibrated when the pruner says so) and the
         decision (``rungs`` attribute: ``{"<epochs>": [accuracy, kept]}``), from the rung results of the study's
         other trials only; a retry of a trial whose worker died takes the decisions that trial had recorded."""
-        options = self.config.strategy.pruner.options
+        options = self._pruner_options()
         eta, rule = int(options["reduction_factor"]), options["rule"]
         rungs = set(self._rungs())
         cost_keys = tuple(o for o in self.objectives if o in ANALYTIC)  # known exactly before training
@@ -450,6 +459,7 @@ class Runner:
         self._train_started = time.perf_counter()
         log_dir = (os.path.join(config.artifacts, "tensorboard", f"{self.study.study_name}.trial-{trial.number}")
                    if budget.tensorboard else None)
+        assert self.data is not None  # loaded unless an evaluator scores the trials instead
         result = train_model(spec, self.data, budget, seed=budget.seed + seed_of(trial), log_dir=log_dir,
                              report=self._epoch_report(trial), timings=timings, device=config.device,
                              calibrate_at=self._calibrate_at(), calibrated=self._calibrated.__setitem__,

@@ -33,15 +33,17 @@ import functools
 import json
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from nas.budget import Budget, check_constraints, check_objectives
+from nas.budget import Budget, BudgetLike, ObjectivesLike, check_constraints, check_objectives
 from nas.devices import Device
 from nas.engine.where import Run
 from nas.validate import check_bool, check_int, check_name, known_fields, plain_json
 
-__all__ = ["CONFIG_ATTR", "CONFIG_VERSION", "RECORD_ATTR", "is_nas_study", "summary", "Component", "DATA_KINDS", "Goal", "MAX_TRIALS", "NAS_PRUNERS", "PICKLE",
-           "Strategy", "StudyConfig", "data_ref", "from_flat", "now", "options_of", "read_config", "space_ref", "write_config"]
+__all__ = ["CONFIG_ATTR", "CONFIG_VERSION", "RECORD_ATTR", "is_nas_study", "summary", "Component", "ComponentLike",
+           "DATA_KINDS", "Goal", "GoalLike", "MAX_TRIALS", "NAS_PRUNERS", "PICKLE", "Strategy", "StrategyLike",
+           "StudyConfig", "WarmStart", "data_ref", "from_flat", "now", "options_of", "read_config", "space_ref",
+           "write_config"]
 
 CONFIG_VERSION = 3
 CONFIG_ATTR = "nas"  # the study user attribute: a one-line summary (the record itself before version 3)
@@ -74,7 +76,7 @@ class Component:
         return {"name": self.name, "options": dict(self.options)}
 
     @classmethod
-    def of(cls, value: Any, what: str) -> Component | None:
+    def of(cls, value: ComponentLike, what: str) -> Component | None:
         """A component from itself, None, a name, or ``{"name": ..., "options": {...}}``."""
         if value is None or isinstance(value, Component):
             return value
@@ -83,6 +85,12 @@ class Component:
         if not isinstance(value, dict) or set(value) - {"name", "options"} or "name" not in value:
             raise ValueError(f"`{what}` must be a name or {{'name': ..., 'options': {{...}}}}, but got {value!r}")
         return cls(name=value["name"], options=options_of(value, what))
+
+
+# a sampler, pruner or evaluator as it is given (Component.of): a name, {"name": ..., "options": {...}}, itself, None
+ComponentLike: TypeAlias = str | dict[str, Any] | Component | None
+# a warm-start point: a classic network of the space by name, or a dict of the space's labels
+WarmStart: TypeAlias = str | dict[str, Any]
 
 
 def options_of(value: dict[str, Any], what: str) -> dict[str, Any]:
@@ -97,7 +105,10 @@ def options_of(value: dict[str, Any], what: str) -> dict[str, Any]:
     return dict(options)
 
 
-def _group_of(cls: Any, value: Any, name: str) -> Any:
+G = TypeVar("G", "Goal", "Strategy")
+
+
+def _group_of(cls: type[G], value: G | dict[str, Any] | None, name: str) -> G:
     """A group from itself, None (its defaults) or a mapping of its fields."""
     if value is None:
         return cls()
@@ -115,10 +126,17 @@ def _group_of(cls: Any, value: Any, name: str) -> Any:
 class Goal:
     """What the search is for: ``objectives`` (any of accuracy, macs, flops, params, latency; default accuracy
     and MACs) and ``constraints`` (``max_macs``, ``max_flops``, ``max_params``: analytic, checked before anything
-    is built; ``max_latency``: milliseconds, measured)."""
+    is built; ``max_latency``: milliseconds, measured).
+
+    ``objectives`` may be given as one name or a list (:data:`nas.budget.ObjectivesLike`) and is held as a
+    tuple; ``constraints`` None is no constraint (held as ``{}``), each limit is held as a float."""
 
     objectives: tuple[str, ...] = ("accuracy", "macs")
     constraints: dict[str, float] = field(default_factory=dict)
+
+    if TYPE_CHECKING:  # what the constructor takes; the fields above hold it checked and normalised
+        def __init__(self, *, objectives: ObjectivesLike = ("accuracy", "macs"),
+                     constraints: dict[str, float] | None = ...) -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", check_objectives(self.objectives))
@@ -129,8 +147,8 @@ class Goal:
         return self.objectives == ("accuracy",)
 
     @classmethod
-    def of(cls, value: Any) -> Goal:
-        return _group_of(cls, value, "goal")  # type: ignore[no-any-return]
+    def of(cls, value: GoalLike) -> Goal:
+        return _group_of(cls, value, "goal")
 
     def to_dict(self) -> dict[str, Any]:
         return {"objectives": list(self.objectives), "constraints": dict(self.constraints)}
@@ -147,17 +165,30 @@ class Strategy:
     training ``budget`` of each trial, the ``seed``, ``warm_start`` (classic networks of the space by name, or
     label dicts, enqueued first), ``sample_within_limits`` (draw inside the analytic constraints), and the
     failure limits ``max_retries`` (re-runs of a trial whose worker died) and ``max_failures`` (failed trials
-    that stop the search; None: max(5, n_trials))."""
+    that stop the search; None: max(5, n_trials)).
+
+    What the constructor takes and what the fields hold: ``sampler`` and ``pruner`` are given as
+    :data:`ComponentLike` (a name, ``{"name": ..., "options": {...}}``, a :class:`Component` or None; pruner
+    ``"none"`` is None) and held as a :class:`Component` or None; ``budget`` as a ``Budget``, a dict of its fields
+    or None (:data:`nas.budget.BudgetLike`), held as a ``Budget``; ``warm_start`` as one :data:`WarmStart` or a
+    list of them, held as a tuple."""
 
     n_trials: int = 20
     sampler: Component | None = None
     pruner: Component | None = None
     budget: Budget = field(default_factory=Budget)
     seed: int | None = None
-    warm_start: tuple[Any, ...] = ()
+    warm_start: tuple[WarmStart, ...] = ()
     sample_within_limits: bool = True
     max_retries: int = 2
     max_failures: int | None = None
+
+    if TYPE_CHECKING:  # what the constructor takes; the fields above hold it checked and normalised
+        def __init__(self, *, n_trials: int = 20, sampler: ComponentLike = None, pruner: ComponentLike = None,
+                     budget: BudgetLike = ..., seed: int | None = None,
+                     warm_start: WarmStart | list[WarmStart] | tuple[WarmStart, ...] = (),
+                     sample_within_limits: bool = True, max_retries: int = 2, max_failures: int | None = None) -> None:
+            ...
 
     def __post_init__(self) -> None:
         check_int("n_trials", self.n_trials, 1, MAX_TRIALS)
@@ -187,8 +218,8 @@ class Strategy:
         return max(1000, 50 * self.n_trials)
 
     @classmethod
-    def of(cls, value: Any) -> Strategy:
-        return _group_of(cls, value, "strategy")  # type: ignore[no-any-return]
+    def of(cls, value: StrategyLike) -> Strategy:
+        return _group_of(cls, value, "strategy")
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_trials": self.n_trials, "sampler": self.sampler.to_dict() if self.sampler else None,
@@ -199,6 +230,11 @@ class Strategy:
 
     def replace(self, **changes: Any) -> Strategy:
         return dataclasses.replace(self, **changes)
+
+
+# a group as it is given: itself, a dict of its fields (a YAML mapping) or None (its defaults)
+GoalLike: TypeAlias = Goal | dict[str, Any] | None
+StrategyLike: TypeAlias = Strategy | dict[str, Any] | None
 
 
 def space_ref(space: Any) -> Any:
@@ -329,8 +365,9 @@ class StudyConfig:
             grouped = sorted(set(data) & {"goal", "strategy", "run"})
             if grouped:  # a grouped config with a flat setting of earlier versions left in it
                 flat = sorted(set(data) & set(FLAT_KEYS))[0]
-                raise ValueError(f"{where}: `{flat}` is a flat setting of earlier versions, but this config is grouped; "
-                                 f"write it in {_where_to(flat)}, but got {flat}={data[flat]!r}")
+                raise ValueError(f"{where}: `{flat}` is a flat setting of earlier versions, "
+                                 f"but this config is grouped; write it in {_where_to(flat)}, "
+                                 f"but got {flat}={data[flat]!r}")
             data = from_flat(data, where)
         known_fields(where, data, [f.name for f in dataclasses.fields(cls)])
         if not isinstance(data.get("space"), (str, dict)):
@@ -496,8 +533,8 @@ def _legacy_component(value: Any, kind: str) -> dict[str, Any] | None:
 
 def from_version_1(old: dict[str, Any]) -> dict[str, Any]:
     """The version-2 fields of a configuration written by nas 0.1 (an untyped dict)."""
-    new = {k: old[k] for k in ("space", "objectives", "n_trials", "artifacts", "budget", "constraints", "data",
-                               "max_retries", "max_failures", "created") if k in old}
+    new: dict[str, Any] = {k: old[k] for k in ("space", "objectives", "n_trials", "artifacts", "budget", "constraints",
+                                               "data", "max_retries", "max_failures", "created") if k in old}
     new["version"] = 2
     sampler = old.get("sampler") or {"name": "tpe"}
     seed = sampler.get("seed")

@@ -76,9 +76,7 @@ def _bindings(tree: ast.Module) -> dict[str, list[ast.AST]]:
                 bind(alias.asname or alias.name.split(".")[0], node)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             bind(node.id, node)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bind(node.name, node)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
             bind(node.name, node)
         elif isinstance(node, ast.MatchMapping) and node.rest:
             bind(node.rest, node)

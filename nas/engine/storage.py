@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import optuna.storages.journal
 
 HEARTBEAT_INTERVAL = 5   # seconds between a running trial's heartbeats
 GRACE_PERIOD = 30        # a RUNNING trial without a heartbeat for this long belongs to a dead worker
@@ -177,7 +178,7 @@ def describe_storage(storage: Any) -> str:
             if path.suffix in (".log", ".journal"):
                 return f"journal:///{path.resolve()}"
             return f"sqlite:///{path.resolve()}"
-        if text.startswith("sqlite:///") and not text.startswith("sqlite:////") and not text == "sqlite:///:memory:":
+        if text.startswith("sqlite:///") and not text.startswith("sqlite:////") and text != "sqlite:///:memory:":
             # make relative SQLite paths absolute, so every worker (and a later resume) finds the same file
             return f"sqlite:///{Path(text[len('sqlite:///'):]).resolve()}"
         return text

@@ -20,14 +20,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from nas.devices import Device, Found, Placement, check_placement, find_devices, place_workers
+from nas.devices import Device, DeviceLike, Found, Placement, check_placement, find_devices, place_workers
 from nas.validate import check_int, check_name, check_path, known_fields
 
-__all__ = ["BACKENDS", "Backend", "KerasTuner", "Local", "Ray", "Run", "SCHEDULERS", "TUNER_KINDS", "backend_of",
-           "ray_resources_text"]
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["BACKENDS", "Backend", "BackendLike", "KerasTuner", "Local", "Ray", "Run", "RunLike", "SCHEDULERS",
+           "StorageLike", "TUNER_KINDS", "backend_of", "ray_resources_text"]
+
+# a study's storage as it is given (nas.engine.storage.describe_storage): a file path (``.db`` SQLite, ``.log`` /
+# ``.journal`` journal file) or storage URL, an Optuna RDBStorage or file-backed JournalStorage, an (empty) Optuna
+# study made beforehand, or None (runs/nas.db)
+StorageLike: TypeAlias = ("str | os.PathLike[str] | optuna.storages.RDBStorage | optuna.storages.JournalStorage"
+                          " | optuna.Study | None")
 
 SCHEDULERS = ("asha", "hyperband")
 TUNER_KINDS = ("random", "bayesian", "hyperband")
@@ -124,7 +134,8 @@ class Ray(Backend):
         check_int("max_concurrent", self.max_concurrent, 1, 100_000, optional=True)
         check_int("max_trials_per_worker", self.max_trials_per_worker, 0, 1_000_000)
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
-            raise ValueError(f"Ray: `scheduler` must be None, 'asha' or 'hyperband', but got scheduler={self.scheduler!r}")
+            raise ValueError(f"Ray: `scheduler` must be None, 'asha' or 'hyperband', "
+                             f"but got scheduler={self.scheduler!r}")
 
     def _wanted(self) -> dict[str, float]:
         """``resources`` under Ray's names (``CPU``, ``GPU``, ``memory``, custom names), those asked for (> 0)."""
@@ -191,7 +202,8 @@ class KerasTuner(Backend):
 
     def __post_init__(self) -> None:
         if self.continuable and self.tuner not in TUNER_KINDS:
-            raise ValueError(f"KerasTuner: `tuner` must be one of {', '.join(TUNER_KINDS)}, but got tuner={self.tuner!r}")
+            raise ValueError(f"KerasTuner: `tuner` must be one of {', '.join(TUNER_KINDS)}, "
+                             f"but got tuner={self.tuner!r}")
         if not isinstance(self.options, dict):
             raise ValueError(f"KerasTuner: `options` must be a dict of keras-tuner arguments, but got {self.options!r}")
         clash = sorted(set(TUNER_RESERVED) & set(self.options))
@@ -232,9 +244,12 @@ class KerasTuner(Backend):
 
 
 BACKENDS: dict[str, type[Backend]] = {cls.kind: cls for cls in (Local, Ray, KerasTuner)}
+# a backend as it is given: itself, its kind name (default options), its stored dict {"kind": ..., **options} or
+# None (Local())
+BackendLike: TypeAlias = Backend | str | dict[str, Any] | None
 
 
-def backend_of(value: Any) -> Backend:
+def backend_of(value: BackendLike) -> Backend:
     """A backend from itself, its name (default options) or its stored dict ``{"kind": ..., **options}``."""
     if isinstance(value, Backend):
         return value
@@ -253,13 +268,22 @@ class Run:
     """Where the search runs and keeps its results: ``study`` (its name; default: the space's name and the time),
     ``storage`` (a file path or database URL; default ``runs/nas.db``; never stored in the record), ``artifacts``
     (the folder of weights and logs; default ``<storage>-artifacts/<study>``), ``backend`` (``nas.Local(...)``,
-    ``nas.Ray(...)``, ``nas.KerasTuner(...)`` or their names) and ``device`` (``nas.Device(...)`` or a kind name)."""
+    ``nas.Ray(...)``, ``nas.KerasTuner(...)`` or their names) and ``device`` (``nas.Device(...)`` or a kind name).
+
+    What the constructor takes and what the fields hold: ``storage`` is any :data:`StorageLike` and kept as given;
+    ``artifacts`` a string or path, held as a string; ``backend`` a :data:`BackendLike`, held as a
+    :class:`Backend`; ``device`` a :data:`nas.devices.DeviceLike`, held as a ``Device``."""
 
     study: str | None = None
-    storage: Any = dataclasses.field(default=None, repr=False)  # a URL may hold a password: never in a repr
+    storage: StorageLike = dataclasses.field(default=None, repr=False)  # a URL may hold a password: never in a repr
     artifacts: str | None = None
     backend: Backend = dataclasses.field(default_factory=Local)
     device: Device = dataclasses.field(default_factory=Device)
+
+    if TYPE_CHECKING:  # what the constructor takes; the fields above hold it checked and normalised
+        def __init__(self, *, study: str | None = None, storage: StorageLike = None,
+                     artifacts: str | os.PathLike[str] | None = None, backend: BackendLike = ...,
+                     device: DeviceLike = ...) -> None: ...
 
     def __post_init__(self) -> None:
         if self.study is not None:
@@ -270,7 +294,7 @@ class Run:
         object.__setattr__(self, "device", Device.of(self.device))
 
     @classmethod
-    def of(cls, value: Any) -> Run:
+    def of(cls, value: RunLike) -> Run:
         """A :class:`Run` from itself, None (the defaults) or a dict of its fields (a YAML ``run:`` mapping)."""
         if value is None:
             return cls()
@@ -287,8 +311,13 @@ class Run:
         out: dict[str, Any] = {"study": self.study, "artifacts": self.artifacts, "backend": self.backend.to_dict(),
                                "device": self.device.to_dict()}
         if not stored:
-            out["storage"] = self.storage if self.storage is None or isinstance(self.storage, str) else str(self.storage)
+            storage = self.storage
+            out["storage"] = storage if storage is None or isinstance(storage, str) else str(storage)
         return out
 
     def replace(self, **changes: Any) -> Run:
         return dataclasses.replace(self, **changes)
+
+
+# the run group as it is given: itself, a dict of its fields (a YAML mapping) or None (its defaults)
+RunLike: TypeAlias = Run | dict[str, Any] | None

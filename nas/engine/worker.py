@@ -49,6 +49,7 @@ def open_worker_study(study_name: str, url: str, seed: int | None, *, numbered: 
     import search_spaces
 
     space = search_spaces.from_config(config.space)
+    assert strategy.sampler is not None  # chosen when the study was created
     sampler = make_sampler(strategy.sampler, n_trials=strategy.n_trials, space=space, seed=seed)
     if strategy.sample_within_limits:
         sampler = within_limits(sampler, space, config.goal.constraints, seed=seed)
@@ -117,9 +118,10 @@ def work(study: optuna.Study, config: StudyConfig, lock: Any, max_trials: int = 
          tags: dict[str, Any] | None = None, ready: Any = None, startup: bool = True, echo: bool = False) -> int:
     """The worker loop: claim a trial, run it, until the target is met (or ``max_trials`` are done); 130 after a
     Ctrl-C (the trial is given back). ``ready()`` is called once everything is loaded, before the first claim;
-    ``after(trial)`` after each trial; ``tags`` are recorded on every trial at its claim; with ``echo`` each epoch's progress line is printed (to the worker's log). The first trial's
-    timings include ``startup_s`` (process start to loaded; ``startup=False`` when the loop runs in a process
-    that was not started for it, e.g. the caller's), every trial's ``claim_s`` (the claim, waits included). The
+    ``after(trial)`` after each trial; ``tags`` are recorded on every trial at its claim; with ``echo`` each
+    epoch's progress line is printed (to the worker's log). The first trial's timings include ``startup_s``
+    (process start to loaded; ``startup=False`` when the loop runs in a process that was not started for it,
+    e.g. the caller's), every trial's ``claim_s`` (the claim, waits included). The
     record is read again before each claim (a resume may raise the target), except its artefact folder: the one
     ``config`` holds, confirmed when the worker started, is kept."""
     from nas.engine.runner import Runner
