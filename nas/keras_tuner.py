@@ -22,6 +22,7 @@ import copy
 import json
 import math
 import sys
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -361,7 +362,10 @@ def make_tuner(kind: str, hypermodel: HyperModel, *, directory: str | Path, proj
     if kind not in TUNERS:
         raise ValueError(f"`tuner` must be one of {', '.join(TUNERS)}, but got tuner={kind!r}")
     base = TUNERS[kind]
-    kwargs: dict[str, Any] = {"objective": keras_tuner.Objective("val_accuracy", "max"), "seed": seed,
+    # keras-tuner takes a seed of 0 as none (its oracle draws one at random): nas's seed s is keras-tuner's s + 1, so
+    # that every seed, 0 included, reproduces its search
+    kwargs: dict[str, Any] = {"objective": keras_tuner.Objective("val_accuracy", "max"),
+                              "seed": None if seed is None else seed + 1,
                               "directory": str(directory), "project_name": project_name, "overwrite": overwrite,
                               **options}
     if kind != "hyperband":
@@ -576,6 +580,17 @@ def view(tuner: keras_tuner.Tuner, *, objectives: Any = ("accuracy", "macs"), sp
     return study, url
 
 
+def hyperband_trials(tuner: Any) -> int | None:
+    """How many trials a keras-tuner Hyperband search runs (None for another tuner): per iteration, in each bracket,
+    the models of each round, each round's a trial of its own (keras-tuner's brackets, from its oracle's sizes)."""
+    oracle = tuner.oracle
+    if not isinstance(oracle, keras_tuner.oracles.HyperbandOracle) or not math.isfinite(oracle.hyperband_iterations):
+        return None
+    per_iteration = sum(oracle._get_size(bracket, round_num) for bracket in range(oracle._get_num_brackets())
+                        for round_num in range(oracle._get_num_rounds(bracket)))
+    return int(oracle.hyperband_iterations * per_iteration)
+
+
 def run_study(study: optuna.Study, config: StudyConfig, *, verbose: bool = True) -> None:
     """Run (or continue) the keras-tuner search a ``backend=nas.KerasTuner(...)`` study stands for, adding each
     trial to the study as keras-tuner ends it (so ``nas status``, the dashboard and the search's callbacks see it
@@ -608,6 +623,9 @@ def run_study(study: optuna.Study, config: StudyConfig, *, verbose: bool = True)
     tuner = make_tuner(kt.tuner, hypermodel, directory=directory, project_name=kt.project_name,
                        max_trials=config.n_trials, seed=seed, overwrite=False, evaluator=evaluator,
                        on_trial_end=ended, **options)
+    planned = hyperband_trials(tuner)
+    if planned is not None:  # Hyperband's own count (its brackets), not n_trials: what the progress counts to
+        live.target = planned
     if verbose:
         loads = "" if evaluator is not None else ", training in this process"
         print(f"nas: keras-tuner {type(tuner).__name__} in {tuner.project_dir}{loads}; each trial is added to the "
@@ -619,8 +637,12 @@ def run_study(study: optuna.Study, config: StudyConfig, *, verbose: bool = True)
         import keras
 
         keras.utils.set_random_seed(budget.seed)
-        tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=budget.epochs,
-                     batch_size=budget.batch_size, verbose=0)
+        with warnings.catch_warnings():
+            # Hyperband reloads a trial's best checkpoint into a model whose optimizer has not run yet: Keras warns
+            # on each that it skips the optimizer's variables (as intended: only the weights carry over)
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=budget.epochs,
+                         batch_size=budget.batch_size, verbose=0)
     ended(tuner)  # what keras-tuner ended without its hook (none, unless it changes how it ends trials)
     if verbose:
         print(f"{live.summary(study.get_trials(deepcopy=False))}; {added} keras-tuner trials added", flush=True)

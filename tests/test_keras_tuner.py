@@ -14,7 +14,7 @@ import pytest
 
 import nas
 import search_spaces
-from nas.keras_tuner import HPTrial, HyperModel, make_tuner, spec_of
+from nas.keras_tuner import HPTrial, HyperModel, hyperband_trials, make_tuner, spec_of
 from nas.ranking import non_dominated_ranks
 from nas.trial import FixedTrial, RandomTrial
 
@@ -324,3 +324,36 @@ def test_the_keras_tuner_experiment_config_is_a_record():
     config = load_config(Path(__file__).resolve().parent.parent / "experiments/digits_keras_tuner.yaml").config
     assert config.run.backend == nas.KerasTuner(tuner="hyperband", options={"max_epochs": 6, "factor": 3})
     assert config.goal == nas.Goal(objectives=("accuracy", "params"), constraints={"max_params": 200_000})
+
+
+@pytest.mark.parametrize(("max_epochs", "factor", "iterations", "trials"), [(6, 3, 1, 10), (2, 3, 1, 2), (6, 3, 2, 20),
+                                                                             (9, 3, 1, 23)])
+def test_the_progress_counts_to_hyperband_s_own_number_of_trials(tmp_path: Path, max_epochs: int, factor: int,
+                                                                  iterations: int, trials: int) -> None:
+    """Hyperband runs the trials its brackets make (each round a trial of its own), whatever n_trials says: the
+    progress lines count to that. (6, 3): 5 models for 2 epochs, the best 2 of them again for 6, and 3 for 6 in the
+    last bracket, as the docs' example ran; (9, 3): 9 + 3 + 1, 5 + 2, 3."""
+    tuner = keras_tuner.Hyperband(hypermodel=lambda hp: None, objective="val_accuracy", max_epochs=max_epochs,
+                                  factor=factor, hyperband_iterations=iterations, directory=str(tmp_path),
+                                  project_name="p")
+    assert hyperband_trials(tuner) == trials
+    random = keras_tuner.RandomSearch(hypermodel=lambda hp: None, objective="val_accuracy", max_trials=3,
+                                      directory=str(tmp_path), project_name="r")
+    assert hyperband_trials(random) is None
+
+
+def test_a_seeded_keras_tuner_search_runs_the_same_trials_again_seed_0_included(tmp_path: Path) -> None:
+    """keras-tuner takes seed=0 as no seed at all (its oracle draws one): the same nas search with seed 0 ran other
+    architectures each time. Two studies of each seed now hold the same architectures in the same order, and the
+    two seeds differ."""
+    space = search_spaces.get("conv", input_shape=(8, 8, 1), num_classes=10, stages=(1, 3), widths=(4, 8, 16, 32))
+
+    def keys(seed: int, name: str) -> list[str]:
+        study = nas.search(space, evaluator=params_as_accuracy, strategy=nas.Strategy(n_trials=6, seed=seed),
+                           run=nas.Run(storage=tmp_path / "s.db", study=name, backend=nas.KerasTuner(tuner="random")),
+                           verbose=False)
+        return [str(r.key) for r in study.trials]
+
+    zero, one = keys(0, "zero-a"), keys(1, "one-a")
+    assert len(set(zero)) >= 4 and zero == keys(0, "zero-b")
+    assert one == keys(1, "one-b") and one != zero
