@@ -357,3 +357,21 @@ def test_a_seeded_keras_tuner_search_runs_the_same_trials_again_seed_0_included(
     zero, one = keys(0, "zero-a"), keys(1, "one-a")
     assert len(set(zero)) >= 4 and zero == keys(0, "zero-b")
     assert one == keys(1, "one-b") and one != zero
+
+
+@pytest.mark.slow
+def test_the_seeded_hyperband_example_trains_the_same_models_to_the_same_accuracies(tmp_path: Path) -> None:
+    """The docs' keras-tuner example (Hyperband, seed 0, mbconv on digits) at a smaller budget (max_epochs 2: two
+    trials of 2 epochs), run twice: the same architectures, params and validation accuracies to the last digit."""
+    def run(name: str) -> list[tuple[str, int, float]]:
+        study = nas.search({"name": "mbconv", "options": {"stem_widths": [16], "stages": [1, 2], "depth": [1, 1],
+                                                          "widths": [16, 24]}}, "digits",
+                           goal=nas.Goal(objectives=("accuracy", "params"), constraints={"max_params": 200_000}),
+                           strategy=nas.Strategy(seed=0, budget={"epochs": 2, "batch_size": 64}),
+                           run=nas.Run(storage=tmp_path / "h.db", study=name,
+                                       backend=nas.KerasTuner(tuner="hyperband", options={"max_epochs": 2})),
+                           verbose=False)
+        return [(str(r.key), int(r.metrics["params"]), float(r.metrics["accuracy"])) for r in study.trials]
+
+    first = run("a")
+    assert len(first) == 2 and first == run("b")
