@@ -6,6 +6,7 @@ Real keras-tuner tuners, real Keras training on digits (tiny budgets), real .ker
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keras_tuner
 import numpy as np
@@ -317,7 +318,6 @@ def test_a_view_made_outside_nas_cannot_be_resumed_by_nas(tmp_path):
 
 
 def test_the_keras_tuner_experiment_config_is_a_record():
-    from pathlib import Path
 
     from nas.config import load_config
 
