@@ -108,9 +108,9 @@ def test_the_exploit_option_is_a_checked_probability() -> None:
 
 
 def test_exploit_zero_is_the_pareto_step_alone_and_one_mutates_the_most_accurate_every_time() -> None:
-    """exploit=0: no child of the most accurate as such (the coin has its own stream, so the other draws are
-    those of a sampler without the step); exploit=1: after the random population every child changes one label of
-    the most accurate trial so far, until its neighbours are all taken."""
+    """exploit=0: every evolved child comes from a Pareto-rank tournament; exploit=1: after the random population
+    every child changes one label of the most accurate trial so far (it has 24 neighbours, more than the 20
+    children); the random population is the same (the coin is not drawn before it)."""
     never = _study(_evolution(seed=5, population_size=10, exploit=0))
     never.optimize(_table_objective(), n_trials=30)
     assert [p["origin"] for p in _plans(never)] == ["random"] * 10 + ["mutation"] * 20
