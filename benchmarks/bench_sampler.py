@@ -26,7 +26,10 @@ A last line per budget runs ``nas.search(..., strategy=nas.Strategy(sampler="evo
 in-process, journal storage) for a few seeds of CIFAR-10, to confirm the engine gives the same kind of result.
 
 Run: `.venv/bin/python benchmarks/bench_sampler.py [--quick] [--seeds 20] [--budgets 50,100,300]
-[--datasets cifar10,cifar100,imagenet] [--nas-seeds 3] [--jobs 2]`.
+[--datasets cifar10,cifar100,imagenet] [--nas-seeds 3] [--jobs 2] [--first-seed 0] [--methods evolution,rea]
+[--exploit 0.35]`: ``--first-seed`` shifts the seeds (the sampler was tuned on seeds 100-149, reported on 0-49),
+``--methods`` runs a subset (the p-value columns need ``optuna tpe``, ``rea`` and ``optuna nsga2`` among them),
+``--exploit`` sets the evolution sampler's option of that name (default: the sampler's).
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ def _records(dataset: str) -> dict[str, dict]:
     return {r["arch"]: r for r in table.records()}
 
 
+EXPLOIT: float | None = None  # the evolution sampler's ``exploit`` option (None: its default); set by --exploit
+
+
 def _sampler(method: str, space, budget: int, seed: int):
     import optuna
 
@@ -76,7 +82,8 @@ def _sampler(method: str, space, budget: int, seed: int):
     from nas.engine.schema import Component
 
     if method == "evolution":
-        return make_sampler(Component(name="evolution"), n_trials=budget, space=space, seed=seed)
+        options = {} if EXPLOIT is None else {"exploit": EXPLOIT}
+        return make_sampler(Component(name="evolution", options=options), n_trials=budget, space=space, seed=seed)
     if method == "nas random":
         return make_sampler(Component(name="random"), n_trials=budget, space=space, seed=seed)
     if method == "optuna tpe":
@@ -146,8 +153,9 @@ def nas_run(dataset: str, budget: int, seed: int, folder: str) -> list[str]:
     from search_spaces.nasbench201 import nb201_arch_string
 
     space, table = _space(dataset)
+    sampler = "evolution" if EXPLOIT is None else {"name": "evolution", "options": {"exploit": EXPLOIT}}
     study = nas.search(space, evaluator=table, goal=nas.Goal(objectives=("accuracy", "params")),
-                       strategy=nas.Strategy(n_trials=budget, sampler="evolution", seed=seed),
+                       strategy=nas.Strategy(n_trials=budget, sampler=sampler, seed=seed),
                        run=nas.Run(study="evolution", storage=Path(folder) / f"nas-{dataset}-{budget}-{seed}.journal",
                                    backend=nas.Local(max_trials_per_worker=0)),
                        verbose=False)
@@ -155,8 +163,9 @@ def nas_run(dataset: str, budget: int, seed: int, folder: str) -> list[str]:
             if r.status in ("ok", "reused")]
 
 
-def _job(args: tuple[str, str, int, int, str]) -> tuple[str, str, int, int, list[str], float]:
-    method, dataset, budget, seed, folder = args
+def _job(args: tuple[str, str, int, int, str, float | None]) -> tuple[str, str, int, int, list[str], float]:
+    global EXPLOIT
+    method, dataset, budget, seed, folder, EXPLOIT = args
     warnings.filterwarnings("ignore")
     import optuna
 
@@ -196,7 +205,14 @@ def main() -> None:
     parser.add_argument("--datasets", default=None)
     parser.add_argument("--nas-seeds", type=int, default=None, help="seeds of the nas.search confirmation runs")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (processes)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (seeds first .. first + seeds - 1)")
+    parser.add_argument("--methods", default=None, help=f"a comma-separated subset of: {', '.join(METHODS)}")
+    parser.add_argument("--exploit", type=float, default=None, help="the evolution sampler's exploit option")
     args = parser.parse_args()
+    methods = tuple(args.methods.split(",")) if args.methods else METHODS
+    if set(methods) - set(METHODS):
+        parser.error(f"--methods: unknown {sorted(set(methods) - set(METHODS))}; known: {', '.join(METHODS)}")
+    seed_range = range(args.first_seed, args.first_seed + (args.seeds or (5 if args.quick else 20)))
     seeds = args.seeds or (5 if args.quick else 20)
     budgets = [int(b) for b in (args.budgets or ("50,100" if args.quick else "50,100,300")).split(",")]
     datasets = (args.datasets or ("cifar10" if args.quick else "cifar10,cifar100,imagenet")).split(",")
@@ -205,21 +221,23 @@ def main() -> None:
 
     jobs = []
     with tempfile.TemporaryDirectory() as folder:
-        for seed in range(nas_seeds):  # the slowest first, so that the pool ends evenly
+        for seed in seed_range[:nas_seeds]:  # the slowest first, so that the pool ends evenly
             for budget in budgets:
-                jobs.append(("nas evolution", datasets[0], budget, seed, folder))
+                jobs.append(("nas evolution", datasets[0], budget, seed, folder, args.exploit))
         for dataset in datasets:
-            for seed in range(seeds):
-                for method in METHODS:
+            for seed in seed_range:
+                for method in methods:
                     for budget in (budgets if method in PER_BUDGET else [top]):
-                        jobs.append((method, dataset, budget, seed, folder))
+                        jobs.append((method, dataset, budget, seed, folder, args.exploit))
         t = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             results = list(pool.map(_job, jobs))
         total = time.perf_counter() - t
 
     print(f"# NAS-Bench-201 tables (mean validation accuracy over their runs), objectives accuracy and params; "
-          f"{seeds} seeds per method; samplers in-process on an in-memory Optuna study")
+          f"{seeds} seeds per method; samplers in-process on an in-memory Optuna study"
+          + (f"; seeds {seed_range[0]}-{seed_range[-1]}" if args.first_seed else "")
+          + (f"; evolution exploit={args.exploit:g}" if args.exploit is not None else ""))
     for dataset in datasets:
         records = _records(dataset)
         max_params = max(r["table_params"] for r in records.values())
@@ -241,18 +259,19 @@ def main() -> None:
         for budget in budgets:
             per: dict[str, list[tuple[float, float, int]]] = {}
             walls: dict[str, float] = {}
-            for method in METHODS:
+            for method in methods:
                 runs = [r for r in results if r[0] == method and r[1] == dataset
                         and (r[2] == budget if method in PER_BUDGET else r[2] == top)]
                 per[method] = [measure(r[4], budget) for r in runs]
                 walls[method] = statistics.median(1000 * r[5] / r[2] for r in runs)
-            for method in METHODS:
+            for method in methods:
                 gaps = [v[0] for v in per[method]]
                 regrets = [v[1] for v in per[method]]
                 g, r_ = _quartiles(gaps), _quartiles(regrets)
-                ps = [_p(gaps, [v[0] for v in per[o]]) if o != method else "-"
+                ps = [_p(gaps, [v[0] for v in per[o]]) if o != method and o in per else "-"
                       for o in ("optuna tpe", "rea", "optuna nsga2")]
-                ps += [_p(regrets, [v[1] for v in per[o]]) if o != method else "-" for o in ("optuna tpe", "rea")]
+                ps += [_p(regrets, [v[1] for v in per[o]]) if o != method and o in per else "-"
+                       for o in ("optuna tpe", "rea")]
                 print(f"{budget:>6} {method:<14} {g[1]:>7.4f} {g[0]:.4f}-{g[2]:.4f} {r_[1]:>7.4f} "
                       f"{r_[0]:.4f}-{r_[2]:.4f} {statistics.median(v[2] for v in per[method]):>8.0f} "
                       f"{ps[0]:>9} {ps[1]:>9} {ps[2]:>10} {ps[3]:>9} {ps[4]:>9} {walls[method]:>8.1f}")

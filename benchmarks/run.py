@@ -188,11 +188,14 @@ class Result:
 # ------------------------------------------------------------------ the machine
 
 def _python_shown() -> str:
+    """The interpreter as BENCHMARKS.md shows it: relative to the checkout, or from its virtual environment's folder
+    on (a worktree run with the main checkout's .venv shows `.venv/bin/python`, not a path of this machine)."""
     exe = Path(os.path.abspath(sys.executable))
     try:
         return str(exe.relative_to(ROOT))
     except ValueError:
-        return str(exe)
+        venv = next((p for p in exe.parents if (p / "pyvenv.cfg").is_file()), None)
+        return str(exe.relative_to(venv.parent)) if venv is not None else str(exe)
 
 
 def machine() -> list[tuple[str, str]]:

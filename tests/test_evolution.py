@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,24 @@ def _plans(study: optuna.Study) -> list[dict[str, Any]]:
     return [t.system_attrs[ATTR] for t in study.trials if ATTR in t.system_attrs]
 
 
+def _exploit_children(trials: list[optuna.trial.FrozenTrial]) -> list[int]:
+    """The numbers of the trials made by the exploitation step, each checked: its parent is the most accurate
+    completed feasible trial before it (the earliest of equals), and it differs from its parent in one label."""
+    made = []
+    for t in trials:
+        plan = t.system_attrs.get(ATTR) or {}
+        if plan.get("origin") != "exploit":
+            continue
+        before = [b for b in trials[:t.number] if b.state == TrialState.COMPLETE
+                  and b.user_attrs.get("status") != "infeasible" and not any(v > 0 for v in b.constraints.values())]
+        best = max(before, key=lambda b: (b.values[0], -b.number))
+        assert plan["parent"] == best.number, (t.number, plan["parent"], best.number)
+        changed = [k for k in t.params if t.params[k] != trials[plan["parent"]].params.get(k)]
+        assert changed == [plan["label"]], (t.number, changed)
+        made.append(t.number)
+    return made
+
+
 # ------------------------------------------------------------------ configuration
 
 def test_evolution_is_a_named_sampler_with_checked_options() -> None:
@@ -65,11 +84,41 @@ def test_evolution_is_a_named_sampler_with_checked_options() -> None:
         sampler_component({"name": "evolution", "options": {"population_size": 4, "tournament_size": 5}},
                           ("accuracy", "params"), NB201)
     with pytest.raises(ValueError, match=r"`sampler` 'evolution': unknown option 'population'; known options: "
-                                         r"population_size, tournament_size, candidates"):
+                                         r"population_size, tournament_size, candidates, exploit"):
         sampler_component({"name": "evolution", "options": {"population": 8}}, ("accuracy", "params"), NB201)
     with pytest.raises(ValueError, match=r"`sampler.population_size` must be an integer >= 1, but got "
                                          r"sampler.population_size=True"):
         ParetoEvolutionSampler(NB201, population_size=True)
+
+
+def test_the_exploit_option_is_a_checked_probability() -> None:
+    assert _evolution().exploit == 0.35  # the default, tuned on CIFAR-10 (BENCHMARKS.md)
+    assert _evolution(exploit=0).exploit == 0.0 and _evolution(exploit=1).exploit == 1.0
+    assert sampler_component({"name": "evolution", "options": {"exploit": 0.5}}, ("accuracy", "params"), NB201) == \
+        Component(name="evolution", options={"exploit": 0.5})
+    for bad in (1.5, -0.1, True, "0.5"):
+        with pytest.raises(ValueError, match=rf"^`sampler.exploit` must be a finite number in \[0, 1\], but got "
+                                             rf"sampler.exploit={re.escape(repr(bad))}$"):
+            sampler_component({"name": "evolution", "options": {"exploit": bad}}, ("accuracy", "params"), NB201)
+        with pytest.raises(ValueError, match=rf"^`sampler.exploit` must be a finite number in \[0, 1\], but got "
+                                             rf"sampler.exploit={re.escape(repr(bad))}$"):
+            make_sampler(Component(name="evolution", options={"exploit": bad}), n_trials=10, space=NB201, seed=0)
+        with pytest.raises(ValueError, match=r"^`sampler.exploit` must be a finite number in \[0, 1\], but got "):
+            ParetoEvolutionSampler(NB201, exploit=bad)
+
+
+def test_exploit_zero_is_the_pareto_step_alone_and_one_mutates_the_most_accurate_every_time() -> None:
+    """exploit=0: every evolved child comes from a Pareto-rank tournament; exploit=1: after the random population
+    every child changes one label of the most accurate trial so far (it has 24 neighbours, more than the 20
+    children); the random population is the same (the coin is not drawn before it)."""
+    never = _study(_evolution(seed=5, population_size=10, exploit=0))
+    never.optimize(_table_objective(), n_trials=30)
+    assert [p["origin"] for p in _plans(never)] == ["random"] * 10 + ["mutation"] * 20
+    always = _study(_evolution(seed=5, population_size=10, exploit=1))
+    always.optimize(_table_objective(), n_trials=30)
+    assert [p["origin"] for p in _plans(always)] == ["random"] * 10 + ["exploit"] * 20
+    assert _exploit_children(always.trials) == list(range(10, 30))
+    assert [t.params for t in always.trials[:10]] == [t.params for t in never.trials[:10]]
 
 
 # ------------------------------------------------------------------ the search itself
@@ -210,7 +259,9 @@ def test_a_resumed_study_continues_the_same_search(tmp_path: Path) -> None:
     trials = nas.load_study("n", tmp_path / "n.journal").optuna_study.trials
     assert len(trials) == 60
     later = [t.system_attrs[ATTR] for t in trials if t.number >= 30]
-    assert all(p["origin"] == "mutation" for p in later)
+    exploit = _exploit_children(trials)  # a third of the evolved children mutate the most accurate trial
+    assert exploit == [8, 9, 12, 14, 15, 18, 20, 21, 22, 25, 29, 35, 48, 49, 54, 55, 56, 58, 59]
+    assert [p["origin"] for p in later] == ["exploit" if n in exploit else "mutation" for n in range(30, 60)]
     assert any(p["parent"] in first for p in later)
     assert all(p["parent"] < n for p, n in zip(later, range(30, 60)))
     assert len({records.attr(t, "spec_key") for t in trials}) == 60
@@ -229,7 +280,10 @@ def test_over_budget_children_are_not_proposed(tmp_path: Path) -> None:
     assert all(r.metrics["params"] <= limit for r in records)
     trials = study.optuna_study.trials
     assert all(t.params == t.system_attrs[ATTR]["params"] for t in trials)  # what the sampler proposed
-    assert [t.system_attrs[ATTR]["origin"] for t in trials] == ["random"] * 8 + ["mutation"] * 32  # population 40 // 5
+    exploit = _exploit_children(trials)
+    assert exploit == [8, 9, 11, 12, 14, 15, 16, 18, 19, 21, 24, 25, 27, 29, 30, 33, 35, 38]
+    assert [t.system_attrs[ATTR]["origin"] for t in trials] == \
+        ["random"] * 8 + ["exploit" if n in exploit else "mutation" for n in range(8, 40)]  # population 40 // 5
 
 
 def _member_study(tmp_path: Path) -> optuna.Study:
@@ -278,7 +332,8 @@ def test_evolution_searches_with_the_pareto_pruner_from_stored_trials(tmp_path: 
     study.sampler = ParetoEvolutionSampler(NB201, population_size=3, tournament_size=2, seed=4)
     study.optimize(_table_objective(), n_trials=12)
     plans = _plans(study)
-    assert len(plans) == 12 and all(p["origin"] == "mutation" for p in plans)
+    assert len(plans) == 12 and _exploit_children(study.trials) == [7, 9, 11]  # each from the most accurate before it
+    assert [p["origin"] for p in plans] == ["exploit" if n in (7, 9, 11) else "mutation" for n in range(7, 19)]
     assert all(p["parent"] not in (5, 6) for p in plans)  # over-budget trials never parent a child
     keys = [t.user_attrs.get("spec_key") or NB201.sample(FixedTrial(t.params)).key() for t in study.trials]
     assert len(set(keys)) == len(keys) == 19

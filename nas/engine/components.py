@@ -28,11 +28,11 @@ from typing import Any, Protocol, TypeAlias
 import optuna
 
 import search_spaces
-from nas.engine.evolution import ParetoEvolutionSampler
+from nas.engine.evolution import EXPLOIT, ParetoEvolutionSampler
 from nas.engine.schema import NAS_PRUNERS, PICKLE, Component, StudyConfig, options_of, read_config
 from nas.engine.sources import check_marked_source
 from nas.trial import EVALUATOR_MARK, Evaluator
-from nas.validate import check_int
+from nas.validate import check_int, check_number
 
 __all__ = ["EVALUATORS", "EvaluatorLike", "HasEvaluatorRef", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "check_runnable",
            "evaluator_component", "make_evaluator", "make_pruner", "make_sampler", "pruner_component", "rung_options",
@@ -57,7 +57,8 @@ class HasEvaluatorRef(Protocol):
 # "package.module:name", {"name": ..., "options": {...}}, a Component, or None (the trials train)
 EvaluatorLike: TypeAlias = Evaluator | type[Evaluator] | HasEvaluatorRef | str | dict[str, Any] | Component | None
 
-_SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates"), "nsga2": ("population_size",),
+_SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates", "exploit"),
+                    "nsga2": ("population_size",),
                     "tpe": ("n_startup_trials",), "random": (), "grid": ()}
 _PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule", "calibrate"), "median": ("n_startup_trials",),
                    "successive_halving": ("reduction_factor",),
@@ -106,7 +107,9 @@ def _check_options(name: str, options: dict[str, Any], known: tuple[str, ...], w
     if bad:
         raise ValueError(f"`{what}` {name!r}: unknown option {bad[0]!r}; known options: {', '.join(known) or 'none'}")
     for k, v in options.items():
-        if k not in ("rule", "calibrate"):  # the pareto pruner's name and flag (checked by rung_options)
+        if k == "exploit":  # evolution's probability
+            check_number(f"{what}.{k}", v, 0.0, 1.0)
+        elif k not in ("rule", "calibrate"):  # the pareto pruner's name and flag (checked by rung_options)
             check_int(f"{what}.{k}", v, 1)
 
 
@@ -114,8 +117,8 @@ def sampler_component(sampler: Any, objectives: tuple[str, ...], space: Any) -> 
     """The stored form of the ``sampler`` argument: a built-in name (default: evolution for several objectives,
     tpe for one), ``{"name": ..., "options": {...}}``, or an Optuna sampler object whose arguments are plain data.
     The multi-objective default follows benchmarks/bench_sampler.py (NAS-Bench-201 tables, 20 seeds): at 100
-    trials evolution's median hypervolume gap is 0.0024 / 0.0046 / 0.0093 (CIFAR-10 / -100 / ImageNet16-120)
-    against 0.0067 / 0.0194 / 0.0174 for NSGA-II with nas's population rule (p <= 0.001 on each)."""
+    trials evolution's median hypervolume gap is 0.0026 / 0.0061 / 0.0074 (CIFAR-10 / -100 / ImageNet16-120)
+    against 0.0067 / 0.0194 / 0.0174 for NSGA-II with nas's population rule (p <= 3e-6 on each)."""
     if sampler is None:
         sampler = "evolution" if len(objectives) > 1 else "tpe"
     if isinstance(sampler, optuna.samplers.BaseSampler):
@@ -274,17 +277,19 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
             sampler.reseed_rng()
         return sampler
     for k in _SAMPLER_OPTIONS.get(name, ()):  # a stored configuration is data anyone with the storage may edit
-        if options.get(k) is not None:
+        if k == "exploit" and options.get(k) is not None:
+            check_number(f"sampler.{k}", options[k], 0.0, 1.0)
+        elif options.get(k) is not None:
             check_int(f"sampler.{k}", options[k], 2 if (name, k) == ("nsga2", "population_size") else 1)
     if name == "evolution":
         # tuned on the NAS-Bench-201 CIFAR-10 table (benchmarks/bench_sampler.py): 10 random networks from 50 trials
         # up, fewer for smaller budgets (as NSGA-II's rule below, a population must leave trials to evolve)
-        tournament = options.get("tournament_size")
+        tournament, exploit = options.get("tournament_size"), options.get("exploit")
         size = options.get("population_size") or max(tournament or 0, 4, min(10, n_trials // 5))
         return ParetoEvolutionSampler(space, population_size=int(size),
                                       tournament_size=int(tournament or min(3, size)),
                                       candidates=int(options.get("candidates", 8)), constraints=_stored_constraints,
-                                      seed=seed)
+                                      seed=seed, exploit=EXPLOIT if exploit is None else float(exploit))
     if name == "nsga2":
         size = options.get("population_size") or max(4, min(50, n_trials // 4))
         return optuna.samplers.NSGAIISampler(population_size=int(size), seed=seed)
