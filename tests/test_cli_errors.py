@@ -118,7 +118,8 @@ def test_the_demo_banner_is_its_config_s_description_once() -> None:
 
     assert banner(load_config(DEMO).config.description) == (
         "nas demo: A quick multi-objective search (accuracy vs MACs) over the families space on scikit-learn's "
-        "embedded 8x8 digits, 3 epochs per candidate, two worker processes. A few minutes on 2 CPU cores.")
+        "embedded 8x8 digits, 3 epochs per candidate, two worker processes. About 45 s on 2 idle CPU cores, a few "
+        "minutes when other jobs share them.")
 
 
 def test_status_all_says_what_it_counts_and_a_cdn_plot_needs_an_html_one(tmp_path: Path) -> None:
