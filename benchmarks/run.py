@@ -93,8 +93,8 @@ DESCRIPTIONS = {
     "fit": "A trial's training (nas.train.train_model: nas's input pipeline, per-batch watch, per-epoch reports, "
            "rung checks off) against plain `model.fit` on numpy arrays, same model, data, batch size (64), optimizer "
            "and schedule, alternating, on digits and Fashion-MNIST (2,000/1,000): median seconds per epoch after "
-           "the first and their ratio per architecture (2 random families and 2 mbconv ones), 3 epochs, 2 "
-           "repeats; goal <= 1.05. Quick: digits, one architecture per space, 3 epochs, 1 repeat.",
+           "the first and their ratio per architecture (2 random families and 2 mbconv ones within 20 M MACs), "
+           "3 epochs, 2 repeats; goal <= 1.05. Quick: digits, one architecture per space, 3 epochs, 1 repeat.",
     "accelerator": "The accelerator check (`make accelerator-check`, benchmarks/accelerator_check.py): what it found, "
                    "the device tests, short real searches (digits, 4 trials of 2 epochs) on every device set-up of "
                    "the machine with epoch time against the CPU, peak memory and the devices each trial recorded, "
