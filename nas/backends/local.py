@@ -35,7 +35,7 @@ from nas.engine.claims import (
     stopped,
     worker_seed,
 )
-from nas.engine.progress import FINISHED, Live, listened
+from nas.engine.progress import FINISHED, Live, listened, starting
 from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path, mask_url
 from nas.engine.where import Local
@@ -204,8 +204,7 @@ def supervise(study: optuna.Study, url: str, config: StudyConfig, *, verbose: bo
     if verbose:
         c = counts(study.get_trials(deepcopy=False))
         where = ", ".join(sorted({p.describe() for p in workers.placements}))
-        n = min(len(workers.placements), max(1, target - c["done"]))
-        loads = "TensorFlow loads in each: 5-60 s" if config.evaluator is None else "no TensorFlow: an evaluator"
+        n, loads = starting(len(workers.placements), c["done"], target, config.evaluator is not None)
         print(f"nas: {c['done']}/{target} trials finished; starting {n} worker process{'es' if n > 1 else ''} on "
               f"{where} ({loads}); their logs in {config.artifacts}", flush=True)
     try:

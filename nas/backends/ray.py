@@ -35,7 +35,7 @@ from optuna.trial import TrialState
 from nas.backends.ray_folders import RAY_DIR, TOKEN, make_private_folder, remove_dead
 from nas.engine import records
 from nas.engine.claims import SearchStopped, claim, counts, fail_dead_trials, give_back, stop_reason, stopped
-from nas.engine.progress import Live
+from nas.engine.progress import Live, starting
 from nas.engine.schema import StudyConfig
 from nas.engine.storage import claim_lock, lock_path
 from nas.engine.where import Ray, ray_resources_text
@@ -209,8 +209,8 @@ def _run_pool(study: optuna.Study, url: str, config: StudyConfig, backend: Ray, 
     options = _actor_options(dict(backend.resources))
     running: dict[Any, Any] = {}
     if live.verbose:
-        n = min(concurrency, max(1, target - counts(study.get_trials(deepcopy=False))["done"]))
-        loads = "TensorFlow loads in each: 5-60 s" if config.evaluator is None else "no TensorFlow: an evaluator"
+        n, loads = starting(concurrency, counts(study.get_trials(deepcopy=False))["done"], target,
+                            config.evaluator is not None)
         print(f"nas: starting {n} Ray worker{'s' if n > 1 else ''} with resources {dict(backend.resources)} "
               f"({loads}); their output goes to Ray's logs", flush=True)
     placing: dict[Any, float] = {}  # an actor's `running` call -> when the actor was asked for, until it answers

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from nas.engine import records
 from nas.engine.claims import counts
 
-__all__ = ["FINISHED", "Live", "duration", "epoch_line", "line", "listened", "listening", "progress_attr"]
+__all__ = ["FINISHED", "Live", "duration", "epoch_line", "line", "listened", "listening", "progress_attr", "starting"]
 
 _LISTENERS: list[Callable[[Any], None]] = []  # called with each newly finished trial (callbacks, progress bars)
 
@@ -80,6 +80,14 @@ def line(t: Any, done: int, target: int, left: str = "") -> str:
         text = a["spec_str"]
         parts.append(text if len(text) <= 100 else text[:97] + "...")
     return "  ".join(parts)
+
+
+def starting(capacity: int, done: int, target: int, evaluated: bool) -> tuple[int, str]:
+    """What a backend says when it starts its workers: how many it starts now (at most ``capacity``, no more than
+    the trials left, at least one), and what each loads first (TensorFlow, unless an evaluator stands in for
+    training)."""
+    loads = "no TensorFlow: an evaluator" if evaluated else "TensorFlow loads in each: 5-60 s"
+    return min(capacity, max(1, target - done)), loads
 
 
 def progress_attr(epochs: int, accuracy: list[float], seconds: list[float]) -> dict[str, Any]:
