@@ -89,6 +89,8 @@ STRATEGIES = [
     Strategy("no stopping", None),
     # nas's default: the margin rule on calibrated accuracies
     Strategy("margin", "margin", calibrated=True),
+    # front members under the quota too (nas.rungs "ranked")
+    Strategy("ranked", "ranked", calibrated=True),
     Strategy("margin plain", "margin"), Strategy("pareto plain", "pareto"),
     Strategy("nds plain", "nds"), Strategy("asha plain", "asha"),  # MO-ASHA and ASHA as published
     Strategy("nds cal", "nds", calibrated=True), Strategy("asha cal", "asha", calibrated=True),
@@ -102,7 +104,7 @@ STRATEGIES = [
     Strategy("oracle margin", "margin", oracle=True),
 ]
 QUICK = ["no stopping", "margin", "margin plain", "nds plain", "asha plain"]
-MAIN = ["no stopping", "margin", "margin plain", "nds plain", "asha plain", "nds cal", "oracle margin"]
+MAIN = ["no stopping", "margin", "ranked", "margin plain", "nds plain", "asha plain", "nds cal", "oracle margin"]
 
 
 def load_table(path: Path) -> dict:
@@ -195,10 +197,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=None, help="trials of the baseline (default 100; --quick 30)")
     parser.add_argument("--table", type=Path, default=TABLE)
     parser.add_argument("--plot", default=str(PLOT), help="PNG of hypervolume against epochs ('' for none)")
+    parser.add_argument("--strategies", default=None,
+                        help="comma-separated names of the strategies to replay (default: all; 'no stopping' is "
+                             "always replayed: it is the baseline)")
     args = parser.parse_args(argv)
     seeds = args.seeds or (3 if args.quick else 60)
     n_trials = args.trials or (30 if args.quick else 100)
     strategies = [s for s in STRATEGIES if not args.quick or s.name in QUICK]
+    if args.strategies:
+        wanted = {"no stopping", *args.strategies.split(",")}
+        unknown = wanted - {s.name for s in STRATEGIES}
+        if unknown:
+            raise SystemExit(f"--strategies: unknown {sorted(unknown)}; known: {[s.name for s in STRATEGIES]}")
+        strategies = [s for s in STRATEGIES if s.name in wanted]
     table = load_table(args.table)
     archs, epochs, max_macs = table["archs"], table["epochs"], table["max_macs"]
     budget = n_trials * epochs

@@ -48,7 +48,7 @@ __all__ = [
     "rung_epochs",
 ]
 
-RULES = ("pareto", "margin", "nds", "asha")
+RULES = ("pareto", "margin", "ranked", "nds", "asha")
 
 Point = tuple[float, tuple[float, ...]]  # (accuracy at the rung - to maximise, cost objectives - to minimise)
 
@@ -211,6 +211,11 @@ def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
       Copies of ``mine`` are left out of its margin, so copies of a front member all continue. It keeps every
       front member as ``"pareto"`` does, but is stricter with the rest: an expensive trial in the top third
       of the cheaper trials that is still far below the best of them is stopped.
+    * ``"ranked"``: as ``"margin"``, but front members are not kept unconditionally: every trial, front
+      members included, ranks by its margin (the further above the front at its cost, the better) and only
+      the best ``q`` continue. A sampler that proposes children near the front (``evolution``) puts many
+      trials on a rung's front, where ``"margin"`` keeps them all; this keeps about ``1/eta`` whatever the
+      sampler.
     * ``"nds"``: pool = all of ``reached``; "before" = smaller (front index, -crowding distance) in
       :func:`nds_order`: non-dominated sorting over (accuracy up, costs down), within a front larger NSGA-II
       crowding distance first. MO-ASHA's paper also has an epsilon-net variant (a greedy selection that
@@ -236,11 +241,11 @@ def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
         else:
             pool = [p for p in pts if all(c <= m for c, m in zip(p[1], costs))]
         before = sum(p[0] > acc for p in pool)
-    elif rule == "margin":
+    elif rule in ("margin", "ranked"):
         pool = pts
         margins = front_margins(pool)
         mine_margin = margins[pool.index(me)]
-        if mine_margin < 0:
+        if mine_margin < 0 and rule == "margin":
             return True
         before = sum(m < mine_margin for m in margins)
     else:

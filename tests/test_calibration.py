@@ -8,10 +8,11 @@ import keras
 import numpy as np
 
 import nas
+from nas import train as train_module
 from nas.budget import Budget
 from nas.data import load_data
 from nas.engine.setup import configure_space
-from nas.train import CALIBRATION_IMAGES, calibrated_accuracy, calibration_sample, train_model
+from nas.train import CALIBRATION_BATCHES, CALIBRATION_IMAGES, calibrated_accuracy, calibration_sample, train_model
 
 
 def _model_with_one_batch_norm() -> keras.Model:
@@ -99,3 +100,29 @@ def test_the_calibration_images_are_a_seeded_random_sample_not_the_first_ones() 
     assert list(calibration_sample(len(labels), seed=7)) == list(pick)
     assert list(calibration_sample(len(labels), seed=8)) != list(pick)
     assert list(calibration_sample(300, seed=7)) == list(range(300))  # fewer than 1,024: all of them
+
+
+def test_a_rung_check_calibrates_in_batches_of_four_training_batches(monkeypatch) -> None:
+    # the check's batches are CALIBRATION_BATCHES training batches (fewer eager calls); with one epoch the model
+    # after training is the model the check saw, so the recorded accuracy is the one recomputed on it
+    space = configure_space({"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (8,),
+                                                              "kernels": (3,), "hidden": (0, 0),
+                                                              "dropouts": (0.0,)}}, (8, 8, 1), 10)
+    spec = space.sample(nas.RandomTrial(seed=0))
+    data = load_data("digits", train_samples=384, val_samples=128)
+    budget = Budget(epochs=1, batch_size=16)
+    seen: list[int] = []
+
+    def calibrated_spy(model, x_cal, val, batch_size):  # the real function, its batch size recorded
+        seen.append(batch_size)
+        return calibrated_accuracy(model, x_cal, val, batch_size)
+
+    monkeypatch.setattr(train_module, "calibrated_accuracy", calibrated_spy)
+    got: dict[int, float] = {}
+    result = train_model(spec, data, budget, seed=2, calibrate_at=(1,), calibrated=got.__setitem__)
+    assert CALIBRATION_BATCHES == 4 and seen == [64]
+    import tensorflow as tf
+
+    x_cal = data.x_train[calibration_sample(len(data.x_train), 2)]
+    val = tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(16)
+    assert got == {0: calibrated_accuracy(result["model"], x_cal, val, 64)}

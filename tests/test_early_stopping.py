@@ -60,8 +60,8 @@ def test_pareto_pruner_options_are_checked_and_stored() -> None:
     with pytest.raises(ValueError, match=r"`pruner.reduction_factor` must be an integer >= 2, but got "
                                          r"pruner.reduction_factor=1"):
         pruner_component({"name": "pareto", "options": {"reduction_factor": 1}}, ("accuracy", "macs"))
-    with pytest.raises(ValueError,
-                       match=r"`pruner.rule` must be one of pareto, margin, nds, asha, but got pruner.rule='x'"):
+    with pytest.raises(ValueError, match=r"`pruner.rule` must be one of pareto, margin, ranked, nds, asha, but got "
+                                         r"pruner.rule='x'"):
         pruner_component({"name": "pareto", "options": {"rule": "x"}}, ("accuracy", "macs"))
     with pytest.raises(ValueError, match=r"unknown option 'eta'"):
         pruner_component({"name": "pareto", "options": {"eta": 3}}, ("accuracy", "macs"))

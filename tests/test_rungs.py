@@ -1,5 +1,5 @@
-"""nas.rungs: rung epochs, the "pareto" / "margin" / "nds" / "asha" rung rules (exact outcomes on hand-made cases and
-hypothesis properties)."""
+"""nas.rungs: rung epochs, the "pareto" / "margin" / "ranked" / "nds" / "asha" rung rules (exact outcomes on
+hand-made cases and hypothesis properties)."""
 
 from __future__ import annotations
 
@@ -115,6 +115,21 @@ def test_margin_hand_cases():
     assert [keep("margin", p, [X, Y, Z], 3) for p in (X, Y, Z)] == [True, True, False]
 
 
+def test_ranked_hand_cases():
+    # SIX's margins: E -inf, A -0.20, B -0.05, C 0.15, D -0.05, F 0.15. With eta 3 (q = 2) front members B
+    # and D are stopped, which "margin" keeps
+    assert [keep("ranked", p, SIX, 3) for p in SIX] == [True, True, False, False, False, False]
+    assert [keep("margin", p, SIX, 3) for p in SIX] == [True, True, True, False, True, False]
+    # a dense front (what a sampler proposing near the front makes): 9 trials all on it, q = 3 with eta 3,
+    # ranked by how far each is above the front at its cost
+    steps = [0.0, 0.01, 0.06, 0.01, 0.01, 0.06, 0.01, 0.01, 0.01]  # accuracy gained over the next cheaper one
+    dense = [A(0.50 + sum(steps[:i + 1]), i + 1) for i in range(9)]
+    assert all(m < 0 for m in front_margins(dense))
+    assert [keep("margin", p, dense, 3) for p in dense] == [True] * 9
+    assert [keep("ranked", p, dense, 3) for p in dense] == [True, False, True, False, False, True, False, False,
+                                                            False]
+
+
 def test_pareto_two_costs():
     X, Y, Z = A(0.9, 2, 2), A(0.5, 1, 3), A(0.6, 3, 3)
     reached = [X, Y, Z]
@@ -164,7 +179,7 @@ def test_nds_first_trials_and_ties():
 def test_keep_errors():
     p = A(0.5, 1)
     cases = [
-        (("nope", p, [p], 3), "`rule` must be one of 'pareto', 'margin', 'nds', 'asha', but got rule='nope'"),
+        (("nope", p, [p], 3), "`rule` must be one of 'pareto', 'margin', 'ranked', 'nds', 'asha', but got rule='nope'"),
         (("pareto", p, [p], 1), "`eta` must be an integer >= 2, but got eta=1"),
         (("pareto", p, [A(0.6, 1)], 3), "`reached` must be a list of the trials at the rung that includes mine"),
         (("asha", (float("nan"), (1.0,)), [p], 3), "`mine` must be (accuracy, (cost, ...)) of real numbers"),
@@ -216,6 +231,26 @@ def test_margin_is_negative_exactly_on_the_front_and_bounds_the_quota(reached, e
     if margins[i] >= 0:
         closer = sum(m < margins[i] for m in margins)
         assert keep("margin", mine, reached, eta) is (closer < max(1, len(reached) // eta))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 3).flatmap(points), st.integers(2, 5), st.data())
+def test_ranked_is_margin_with_the_quota_on_front_members_too(reached, eta, data):
+    # "ranked" keeps exactly the trials with fewer than q strictly smaller margins, so it never keeps what
+    # "margin" stops, agrees with it on dominated trials, and keeps at most q trials up to ties
+    margins = front_margins(reached)
+    q = max(1, len(reached) // eta)
+    mine = data.draw(st.sampled_from(reached))
+    m = margins[reached.index(mine)]
+    kept = keep("ranked", mine, reached, eta)
+    assert kept is (sum(x < m for x in margins) < q)
+    if kept:
+        assert keep("margin", mine, reached, eta)
+    if m >= 0:
+        assert kept is keep("margin", mine, reached, eta)
+    n_kept = sum(keep("ranked", p, reached, eta) for p in reached)
+    cut = sorted(margins)[q - 1]  # the q-th best margin: all equal to it go on too
+    assert n_kept == sum(x <= cut for x in margins)
 
 
 def expected_pareto_fraction(n: int, eta: int) -> tuple[float, float]:

@@ -1,0 +1,257 @@
+"""nas's default search against plain Optuna TPE without stopping, on real training: training seconds per front.
+
+Three arms per seed, on the same real data, space, limit and epochs, in the same run:
+
+* ``tpe``: plain Optuna TPE as a user would run it instead: ``optuna.samplers.TPESampler(multivariate=True,
+  group=True)`` (through ``nas.Strategy(sampler="tpe")``, which is that sampler with ``constant_liar`` and
+  ``n_startup_trials = max(3, min(10, trials // 5))``), proposing every label itself
+  (``sample_within_limits=False``: nothing of nas's in the draw; a draw over the MACs limit is recorded infeasible
+  and trains nothing, which a plain user's objective would have to arrange itself), no early stopping, and
+  ``--tpe-factor`` (3) times as many trials as the other arms;
+* ``evolution``: nas's default sampler without early stopping (``pruner=None``);
+* ``defaults``: nas's defaults: ``sampler="evolution"`` and ``pruner="pareto"`` with its default rule.
+  (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``.)
+
+Each run is one ``nas.search`` over bench_fashion.py's ``families`` space (28x28x1, 10 classes) on
+``--train``/``--val`` Fashion-MNIST images, objectives accuracy and MACs with ``max_macs`` ``--max-macs``,
+``--epochs`` epochs per trial (batch 64, cosine schedule), one local worker training at a time, on an SQLite file
+in a temporary folder. Runs go ``--jobs`` at a time (default 2), each pinned to a core of its own
+(``sched_setaffinity``, inherited by its worker process), so every arm's trials train on one core with nothing
+else on it; the longest runs (TPE) start first.
+
+A trial's *seconds* are its recorded duration (start to end in the storage: sampling, data, build, training,
+the rung checks, evaluation), what the user pays for it; a trial over the limit costs its few milliseconds.
+Per seed the search's course is (seconds so far, hypervolume so far) after each trial, the hypervolume being that
+of (final validation accuracy, MACs / limit) of the feasible completed trials (``bench_fashion.hypervolume``).
+Reported per seed and as medians: each arm's final hypervolume, seconds, epochs and wall time; for ``evolution``
+and ``defaults``: the seconds (and epochs) after which the arm first reached TPE's final hypervolume, as a share
+of TPE's seconds (epochs); the hypervolume of the arm minus TPE's at equal seconds (at 1/4, 1/2 and all of the
+arm's seconds); and ``defaults`` against ``evolution``: seconds ratio and final hypervolume difference, against
+the spread of ``evolution``'s final hypervolume over seeds.
+
+Run: `.venv/bin/python benchmarks/bench_plain_tpe.py [--quick] [--seeds 4] [--first-seed 0] [--trials 15]
+[--tpe-factor 3] [--epochs 9] [--jobs 2] [--arms tpe,evolution,defaults]` (needs the Debian package
+`dataset-fashion-mnist`; about an hour on 2 cores with the defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+BASE_ARMS = ("tpe", "evolution", "defaults")
+
+
+def arm_strategy(arm: str) -> tuple[str, object, bool]:
+    """(sampler, pruner, sample_within_limits) of an arm."""
+    if arm == "tpe":
+        return "tpe", None, False
+    if arm == "evolution":
+        return "evolution", None, True
+    if arm == "defaults":
+        return "evolution", "pareto", True
+    if arm.startswith("pareto:"):
+        return "evolution", {"name": "pareto", "options": {"rule": arm.split(":", 1)[1]}}, True
+    raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, defaults or pareto:<rule>)")
+
+
+def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
+    """One search, in this process (pinned by the caller). Returns its per-trial course."""
+    from bench_fashion import SPACES, hypervolume
+
+    import nas
+
+    sampler, pruner, within = arm_strategy(arm)
+    trials = args.trials * (args.tpe_factor if arm == "tpe" else 1)
+    space = {"name": "families", "options": SPACES["families"]}
+    data = {"name": "fashion_mnist", "train_samples": args.train, "val_samples": args.val}
+    t = time.perf_counter()
+    study = nas.search(space, data,
+                       goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": args.max_macs}),
+                       strategy=nas.Strategy(n_trials=trials, sampler=sampler, pruner=pruner, seed=seed,
+                                             sample_within_limits=within,
+                                             budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed)),
+                       run=nas.Run(study="s", storage=Path(folder) / f"{arm.replace(':', '-')}-{seed}.db",
+                                   backend=nas.Local(n_workers=1)),
+                       verbose=False)
+    wall = time.perf_counter() - t
+    records = {r.number: r for r in study.trials}
+    course, seconds, epochs, points = [], 0.0, 0, []
+    for ft in sorted(study.optuna_study.trials, key=lambda x: (x.datetime_complete or x.datetime_start, x.number)):
+        r = records[ft.number]
+        if ft.datetime_start is not None and ft.datetime_complete is not None:
+            seconds += (ft.datetime_complete - ft.datetime_start).total_seconds()
+        if r.status in ("ok", "pruned", "failed") and "reused_from" not in r.user_attrs:
+            epochs += int(r.user_attrs.get("epochs") or len(r.user_attrs.get("history") or []))
+        if r.status in ("ok", "reused") and "accuracy" in r.metrics:
+            points.append((float(r.metrics["accuracy"]), float(r.metrics["macs"])))
+        course.append((seconds, epochs, hypervolume(points, args.max_macs)))
+    counts = study.counts()
+    return {"arm": arm, "seed": seed, "trials": trials, "wall": wall, "course": course,
+            "hv": course[-1][2] if course else 0.0, "seconds": seconds, "epochs": epochs,
+            "pruned": counts["pruned"], "infeasible": sum(r.status == "infeasible" for r in study.trials),
+            "reused": sum(r.status == "reused" for r in study.trials)}
+
+
+def hv_at(course: list, seconds: float) -> float:
+    """Hypervolume of a search after its last trial that ended within ``seconds`` (0 before any)."""
+    return max([hv for s, _, hv in course if s <= seconds + 1e-9], default=0.0)
+
+
+def reach(course: list, target: float) -> tuple[float, int] | None:
+    """(seconds, epochs) after which a search first reached ``target`` (None: never)."""
+    return next(((s, e) for s, e, hv in course if hv >= target - 1e-12), None)
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def quart(xs: list[float], fmt: str = ".3f") -> str:
+    if len(xs) < 2:
+        return format(med(xs), fmt)
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return f"{format(q[1], fmt)} [{format(q[0], fmt)}, {format(q[2], fmt)}]"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 seed, 4 trials (TPE 12) of 3 epochs on 600/300 images")
+    parser.add_argument("--seeds", type=int, default=None, help="how many seeds (default 4; --quick 1)")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--trials", type=int, default=None, help="trials of the nas arms (default 15)")
+    parser.add_argument("--tpe-factor", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--train", type=int, default=None)
+    parser.add_argument("--val", type=int, default=None)
+    parser.add_argument("--max-macs", type=float, default=1.5e6)
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, each pinned to a core of its own")
+    parser.add_argument("--arms", default=",".join(BASE_ARMS))
+    parser.add_argument("--one", nargs=3, metavar=("ARM", "SEED", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    seeds = args.seeds or (1 if args.quick else 4)
+    args.trials = args.trials or (4 if args.quick else 15)
+    args.epochs = args.epochs or (3 if args.quick else 9)
+    args.train = args.train or (600 if args.quick else 2000)
+    args.val = args.val or (300 if args.quick else 1000)
+    if args.one:
+        arm, seed, out = args.one
+        Path(out).write_text(json.dumps(run_one(arm, int(seed), args, str(Path(out).parent))))
+        return
+    arms = args.arms.split(",")
+    for arm in arms:
+        arm_strategy(arm)
+    cores = sorted(os.sched_getaffinity(0))
+    jobs = max(1, min(args.jobs, len(cores)))
+    tasks = sorted(((arm, seed) for seed in range(args.first_seed, args.first_seed + seeds) for arm in arms),
+                   key=lambda t: (t[0] != "tpe", t[1]))  # the long ones first
+    forwarded = ["--trials", str(args.trials), "--tpe-factor", str(args.tpe_factor), "--epochs", str(args.epochs),
+                 "--train", str(args.train), "--val", str(args.val), "--max-macs", str(args.max_macs)]
+    results: dict[tuple[str, int], dict] = {}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        running: dict[int, tuple[subprocess.Popen, str, int, Path]] = {}
+        while tasks or running:
+            for slot in range(jobs):
+                if slot not in running and tasks:
+                    arm, seed = tasks.pop(0)
+                    out = Path(folder) / f"{arm.replace(':', '-')}-{seed}.json"
+                    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+                           "OMP_NUM_THREADS": "1"}
+                    cmd = [sys.executable, str(Path(__file__).resolve()), *forwarded, "--one", arm, str(seed),
+                           str(out)]
+                    proc = subprocess.Popen(cmd, env=env,
+                                            preexec_fn=(lambda c=cores[slot]: os.sched_setaffinity(0, {c})))
+                    running[slot] = (proc, arm, seed, out)
+            time.sleep(1)
+            for slot, (proc, arm, seed, out) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[slot]
+                if proc.returncode != 0 or not out.exists():
+                    raise SystemExit(f"run {arm} seed {seed} failed with exit code {proc.returncode}")
+                r = json.loads(out.read_text())
+                results[(arm, seed)] = r
+                print(f"seed {seed} {arm:<14} trials {r['trials']:>3} HV {r['hv']:.4f} seconds {r['seconds']:7.0f} "
+                      f"epochs {r['epochs']:>4} stopped {r['pruned']:>3} infeasible {r['infeasible']:>3} "
+                      f"reused {r['reused']:>2} wall {r['wall']:.0f} s (core {cores[slot]}, "
+                      f"{(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
+    report(results, arms, list(range(args.first_seed, args.first_seed + seeds)), args, jobs)
+
+
+def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Namespace, jobs: int) -> None:
+    import nas.rungs
+    from nas.engine.components import rung_options
+
+    print()
+    print(f"# Fashion-MNIST {args.train}/{args.val} images, families space, accuracy vs MACs <= {args.max_macs:,.0f}, "
+          f"{args.epochs} epochs per trial, one worker; tpe: {args.trials * args.tpe_factor} trials, the others "
+          f"{args.trials}; seeds {seeds[0]}-{seeds[-1]}; {jobs} runs at a time, each on a core of its own; pruner "
+          f"rule {rung_options({})['rule']} (rules known: {', '.join(nas.rungs.RULES)})")
+    print("| arm | trials | HV median [quartiles] | HV per seed | seconds (median) | epochs (median) | "
+          "stopped | wall s (median) |")
+    print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |")
+    for arm in arms:
+        rs = [results[(arm, s)] for s in seeds]
+        print(f"| {arm} | {rs[0]['trials']} | {quart([r['hv'] for r in rs], '.4f')} | "
+              f"{', '.join(format(r['hv'], '.4f') for r in rs)} | {med([r['seconds'] for r in rs]):.0f} | "
+              f"{med([r['epochs'] for r in rs]):.0f} | {med([r['pruned'] for r in rs]):.0f} | "
+              f"{med([r['wall'] for r in rs]):.0f} |")
+    if "tpe" not in arms:
+        arms = ["tpe"] + arms  # only the table below it
+    print()
+    print("Against TPE without stopping (per seed; share = the arm's seconds, or epochs, when it first reached TPE's "
+          "final hypervolume / TPE's seconds, or epochs, in all; 'never' = not reached):")
+    print("| arm | seconds share per seed | median | epochs share per seed | HV - TPE's at equal seconds "
+          "(1/4, 1/2, all of the arm's) per seed | ahead at equal seconds |")
+    print("| --- | --- | ---: | --- | --- | ---: |")
+    for arm in [a for a in arms if a != "tpe" and ("tpe", seeds[0]) in results]:
+        shares, eshares, diffs, ahead = [], [], [], 0
+        for s in seeds:
+            r, t = results[(arm, s)], results[("tpe", s)]
+            got = reach(r["course"], t["hv"])
+            shares.append(None if got is None else got[0] / t["seconds"])
+            eshares.append(None if got is None else got[1] / max(t["epochs"], 1))
+            d = [hv_at(r["course"], f * r["seconds"]) - hv_at(t["course"], f * r["seconds"]) for f in (0.25, 0.5, 1.0)]
+            diffs.append(d)
+            ahead += min(d) >= 0 and d[-1] > 0  # never behind, ahead at the end
+        finite = [x for x in shares if x is not None]
+        median_share = med(finite) if len(finite) == len(shares) else (
+            f"never on {len(shares) - len(finite)} seeds" if len(finite) < len(shares) / 2 + 0.5 else
+            statistics.median([x if x is not None else float("inf") for x in shares]))
+        print(f"| {arm} | {', '.join('never' if x is None else f'{x:.3f}' for x in shares)} | "
+              f"{median_share if isinstance(median_share, str) else format(median_share, '.3f')} | "
+              f"{', '.join('never' if x is None else f'{x:.3f}' for x in eshares)} | "
+              f"{'; '.join(', '.join(f'{x:+.3f}' for x in d) for d in diffs)} | {ahead} of {len(seeds)} |")
+    if "evolution" in arms:
+        print()
+        evo = [results[("evolution", s)] for s in seeds]
+        lo, hi = min(r["hv"] for r in evo), max(r["hv"] for r in evo)
+        print(f"Early stopping under the evolution sampler, same trials (evolution without stopping: HV {lo:.4f}-"
+              f"{hi:.4f} over seeds):")
+        print("| arm | seconds / evolution's per seed | median | HV - evolution's per seed | median HV within "
+              "evolution's spread |")
+        print("| --- | --- | ---: | --- | --- |")
+        for arm in [a for a in arms if a not in ("tpe", "evolution")]:
+            rs = [results[(arm, s)] for s in seeds]
+            ratios = [r["seconds"] / e["seconds"] for r, e in zip(rs, evo)]
+            diffs = [r["hv"] - e["hv"] for r, e in zip(rs, evo)]
+            m = med([r["hv"] for r in rs])
+            print(f"| {arm} | {', '.join(f'{x:.2f}' for x in ratios)} | {med(ratios):.2f} | "
+                  f"{', '.join(f'{x:+.4f}' for x in diffs)} | {'yes' if lo <= m <= hi or m > hi else 'no'} "
+                  f"({m:.4f}) |")
+
+
+if __name__ == "__main__":
+    main()
