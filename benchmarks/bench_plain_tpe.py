@@ -6,10 +6,11 @@ Three arms per seed, on the same real data, space, limit and epochs, in the same
   group=True)`` (through ``nas.Strategy(sampler="tpe")``, which is that sampler with ``constant_liar`` and
   ``n_startup_trials = max(3, min(10, trials // 5))``), proposing every label itself
   (``sample_within_limits=False``: nothing of nas's in the draw; a draw over the MACs limit is recorded infeasible
-  and trains nothing, which a plain user's objective would have to arrange itself), no early stopping, and
+  and trains nothing, which a plain user's objective would have to arrange itself; a repeated architecture is
+  answered from the stored result, which a plain objective would train again), no early stopping, and
   ``--tpe-factor`` (3) times as many trials as the other arms;
-* ``evolution``: nas's default sampler without early stopping (``pruner=None``);
-* ``defaults``: nas's defaults: ``sampler="evolution"`` and ``pruner="pareto"`` with its default rule.
+* ``evolution``: nas's default search: the ``evolution`` sampler, no early stopping (``pruner=None``, the default);
+* ``pareto``: the same with nas's early stopping, ``pruner="pareto"`` with its default rule.
   (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``.)
 
 Each run is one ``nas.search`` over bench_fashion.py's ``families`` space (28x28x1, 10 classes) on
@@ -24,14 +25,14 @@ the rung checks, evaluation), what the user pays for it; a trial over the limit 
 Per seed the search's course is (seconds so far, hypervolume so far) after each trial, the hypervolume being that
 of (final validation accuracy, MACs / limit) of the feasible completed trials (``bench_fashion.hypervolume``).
 Reported per seed and as medians: each arm's final hypervolume, seconds, epochs and wall time; for ``evolution``
-and ``defaults``: the seconds (and epochs) after which the arm first reached TPE's final hypervolume, as a share
+and ``pareto``: the seconds (and epochs) after which the arm first reached TPE's final hypervolume, as a share
 of TPE's seconds (epochs), and the same for TPE's hypervolume after a third of its seconds; the hypervolume of the
-arm minus TPE's at equal seconds (at 1/4, 1/2 and all of the arm's seconds); and ``defaults`` against
+arm minus TPE's at equal seconds (at 1/4, 1/2 and all of the arm's seconds); and ``pareto`` against
 ``evolution``: seconds ratio and final hypervolume difference, against the spread of ``evolution``'s final
 hypervolume over seeds.
 
 Run: `.venv/bin/python benchmarks/bench_plain_tpe.py [--quick] [--seeds 4] [--first-seed 0] [--trials 15]
-[--tpe-factor 3] [--epochs 9] [--jobs 2] [--arms tpe,evolution,defaults]` (needs the Debian package
+[--tpe-factor 3] [--epochs 9] [--jobs 2] [--arms tpe,evolution,pareto]` (needs the Debian package
 `dataset-fashion-mnist`; about an hour on 2 cores with the defaults).
 """
 
@@ -51,7 +52,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-BASE_ARMS = ("tpe", "evolution", "defaults")
+BASE_ARMS = ("tpe", "evolution", "pareto")
 
 
 def arm_strategy(arm: str) -> tuple[str, object, bool]:
@@ -60,11 +61,11 @@ def arm_strategy(arm: str) -> tuple[str, object, bool]:
         return "tpe", None, False
     if arm == "evolution":
         return "evolution", None, True
-    if arm == "defaults":
+    if arm == "pareto":
         return "evolution", "pareto", True
     if arm.startswith("pareto:"):
         return "evolution", {"name": "pareto", "options": {"rule": arm.split(":", 1)[1]}}, True
-    raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, defaults or pareto:<rule>)")
+    raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, pareto or pareto:<rule>)")
 
 
 def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:

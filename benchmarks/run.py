@@ -90,15 +90,20 @@ DESCRIPTIONS = {
                              "hypervolume, best accuracy, epochs trained and wall time, and at equal epochs the "
                              "hypervolume against no stopping's at that point of its search. Quick: 1 seed, 4 trials "
                              "of 3 epochs.",
-    "plain_tpe_without_stopping": "nas's default search (evolution sampler + pareto pruner) against plain Optuna TPE "
-                                  "(multivariate, group) without early stopping and three times the trials, and "
-                                  "against the evolution sampler without stopping, on real training: Fashion-MNIST "
-                                  "2,000/1,000, families space, MACs <= 1.5 M, 15 trials (TPE 45) of 9 epochs, one "
-                                  "worker per run, 2 runs at a time each pinned to a core, 4 seeds: per seed the "
-                                  "seconds and epochs after which each arm reached TPE's final hypervolume (share of "
-                                  "TPE's), the hypervolume against TPE's at equal seconds, the pruner's seconds "
-                                  "against evolution without stopping, wall times. Quick: 1 seed, 4 trials of 3 "
-                                  "epochs on 600/300 images.",
+    "plain_tpe_without_stopping": "nas's default search (the evolution sampler, no early stopping) and the same with "
+                                  "pruner='pareto', against plain Optuna TPE (multivariate, group) without early "
+                                  "stopping and three times the trials, on real training: Fashion-MNIST 2,000/1,000, "
+                                  "families space, MACs <= 1.5 M, 15 trials (TPE 45) of 9 epochs, one worker per run, "
+                                  "2 runs at a time each pinned to a core, 4 seeds: per seed the seconds and epochs "
+                                  "after which each arm reached TPE's final hypervolume (share of TPE's), the "
+                                  "hypervolume against TPE's at equal seconds, the pruner's seconds against evolution "
+                                  "without stopping, wall times. Quick: 1 seed, 4 trials of 3 epochs on 600/300 "
+                                  "images.",
+    "rung_check": "What a rung check of the pareto pruner costs: the calibrated accuracy (batch-norm statistics "
+                  "recomputed on 1,024 training images, then the validation split) in batches of the training batch "
+                  "(before 2026-12-06) and of four training batches (now), alternating on the same trained model, "
+                  "against a steady epoch, for 6 random families architectures on Fashion-MNIST 2,000/1,000. "
+                  "Quick: 2 architectures, 1 repeat, 600/300 images.",
     "fit": "A trial's training (nas.train.train_model: nas's input pipeline, per-batch watch, per-epoch reports, "
            "rung checks off) against plain `model.fit` on numpy arrays, same model, data, batch size (64), optimizer "
            "and schedule, alternating, on digits and Fashion-MNIST (2,000/1,000): median seconds per epoch after "
@@ -169,6 +174,7 @@ REGISTRY: list[Bench] = [
     Bench("chaos", "bench_chaos.py", (), ("--quick",), DESCRIPTIONS["chaos"]),
     Bench("plain_tpe_without_stopping", "bench_plain_tpe.py", (), ("--quick",),
           DESCRIPTIONS["plain_tpe_without_stopping"]),
+    Bench("rung_check", "bench_rung_check.py", (), ("--quick",), DESCRIPTIONS["rung_check"]),
     Bench("fit", "bench_fit.py", ("--epochs", "3"), ("--quick",), DESCRIPTIONS["fit"]),
     Bench("accelerator", "accelerator_check.py", (), ("--trials", "2", "--skip-tests"), DESCRIPTIONS["accelerator"]),
     Bench("early_stopping", "bench_early_stopping.py", (), ("--quick",), DESCRIPTIONS["early_stopping"]),

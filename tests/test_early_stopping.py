@@ -140,6 +140,26 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
 
 
 @pytest.mark.slow
+def test_the_ranked_rule_is_applied_and_stored(tmp_path: Path) -> None:
+    # the stored option decides: every recorded decision is the "ranked" rule's over the trials before it, and the
+    # search stops more than "margin" would on the same rung results (front members are under the quota too)
+    study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                       strategy=nas.Strategy(n_trials=10, sampler="random", seed=3, budget=BUDGET,
+                                             pruner={"name": "pareto", "options": {"reduction_factor": 2,
+                                                                                   "rule": "ranked"}}),
+                       run=nas.Run(storage=tmp_path / "r.db", study="r"), verbose=False)
+    loaded = nas.load_study("r", tmp_path / "r.db")
+    assert loaded.config.strategy.pruner.options["rule"] == "ranked"
+    trials = study.optuna_study.trials
+    trained = [t for t in trials if attrs_of(t).get("status") in ("ok", "pruned")]
+    assert _recompute(trained, 2, "ranked", ("macs",)) >= len(trained)
+    stopped = [t for t in trials if t.state == TrialState.PRUNED and "reused_from" not in attrs_of(t)]
+    assert stopped and all(attrs_of(t)["pruned_by"].startswith("ranked rung at epoch") for t in stopped)
+    with pytest.raises(AssertionError):  # "margin" would have decided some of them otherwise
+        _recompute(trained, 2, "margin", ("macs",))
+
+
+@pytest.mark.slow
 def test_a_retried_trial_takes_the_decisions_its_dead_worker_recorded(tmp_path: Path) -> None:
     study = nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
                              strategy=nas.Strategy(n_trials=1, sampler="random", seed=0, budget=BUDGET,

@@ -186,6 +186,27 @@ def test_ray_honours_the_seed(tmp_path: Path) -> None:
     assert len({str(p) for p in runs[0]}) == 3
 
 
+def test_evolution_makes_the_same_children_on_the_local_and_the_ray_backend(tmp_path: Path) -> None:
+    """The evolution sampler's decisions (random start, exploitation coin, tournaments, the model's pick) come from
+    the seed, the trial's number and the stored trials only, so one seed gives the same search on both backends."""
+    import search_spaces
+    from nas.engine.evolution import ATTR
+    from search_spaces.nasbench201 import Table
+
+    runs = {}
+    for name, backend in (("local", nas.Local(n_workers=1)), ("ray", nas.Ray(max_concurrent=1))):
+        study = nas.search(search_spaces.get("nasbench201"), goal=nas.Goal(objectives=("accuracy", "params")),
+                           strategy=nas.Strategy(sampler={"name": "evolution", "options": {"population_size": 4}},
+                                                 seed=11, n_trials=20),
+                           run=nas.Run(storage=tmp_path / f"{name}.db", study=name, backend=backend),
+                           evaluator=Table("cifar10"), verbose=False)
+        trials = sorted(study.optuna_study.trials, key=lambda t: t.number)
+        runs[name] = [(t.params, t.system_attrs[ATTR]["origin"], t.system_attrs[ATTR].get("parent")) for t in trials]
+    assert len(runs["local"]) == 20 and runs["local"] == runs["ray"]
+    origins = [origin for _, origin, _ in runs["local"]]
+    assert origins[:4] == ["random"] * 4 and origins.count("exploit") >= 3 and origins.count("mutation") >= 3
+
+
 def _folders_of(pid: int) -> list[Path]:
     """The private folders of the local Ray instances started by process ``pid`` (their owner record)."""
     out = []

@@ -328,7 +328,8 @@ def _stored_constraints(study: optuna.Study) -> dict[str, float]:
 def rung_options(options: dict[str, Any]) -> dict[str, Any]:
     """The ``pareto`` pruner's options with their defaults, checked: ``min_epochs`` (first rung, default 1),
     ``reduction_factor`` (eta, default 3), ``rule`` (``margin`` - cost-aware, ranked by the margin to the
-    front at each trial's cost, the default - ``pareto`` - cost-aware, against the cheaper trials only -
+    front at each trial's cost, the default - ``ranked`` - the same with front members under the quota too -
+    ``pareto`` - cost-aware, against the cheaper trials only -
     ``nds`` - MO-ASHA's non-dominated sorting - or ``asha`` - accuracy only) and ``calibrate`` (default True:
     a rung judges the validation accuracy measured after recomputing batch-norm statistics,
     ``nas.train.calibrated_accuracy``; False: the plain one, as studies stored before this option)."""
