@@ -11,7 +11,8 @@
    recorded. With GPUs: one worker per GPU, two workers per GPU (``gpus_per_worker=0.5``), mixed_float16 with
    XLA; with a TPU: one worker with mixed_bfloat16. Without an accelerator it says so and runs the CPU set-ups
    that stand in for them: one worker, a worker mirrored over two logical CPU devices (``NAS_CPU_DEVICES=2``),
-   and mixed_bfloat16.
+   and mixed_bfloat16. Then the first accelerator set-up (or its stand-in) again with ``pruner="pareto"``: the
+   rung checks (batch-norm recalibration in batches of four training batches, a validation pass) on the device.
 4. Runs the training-time comparison with plain ``model.fit`` (benchmarks/bench_fit.py --quick) on the device.
 
 On a machine without accelerators it takes 3-5 minutes on 2 cores.
@@ -38,14 +39,15 @@ from nas.devices import Device, find_devices  # noqa: E402
 SPACE = {"name": "families", "options": {"stages": [1, 2], "depth": [1, 1], "widths": [16, 32], "head_widths": [0]}}
 
 
-def search(folder: Path, name: str, trials: int, device: Device, backend: Any, env: dict[str, str]) -> dict[str, Any]:
+def search(folder: Path, name: str, trials: int, device: Device, backend: Any, env: dict[str, str],
+           pruner: str | None = None) -> dict[str, Any]:
     """A short real search in its own process group of workers; the per-trial records that matter here."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         t = time.perf_counter()
         study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
-                           strategy=nas.Strategy(n_trials=trials, sampler="random", seed=0,
+                           strategy=nas.Strategy(n_trials=trials, sampler="random", seed=0, pruner=pruner,
                                                  budget=nas.Budget(epochs=2, batch_size=64)),
                            run=nas.Run(study=name, storage=folder / "check.db", backend=backend, device=device),
                            verbose=False)
@@ -60,7 +62,7 @@ def search(folder: Path, name: str, trials: int, device: Device, backend: Any, e
     epoch_s = [r.timings["train_s"] / max(1, int(r.metrics.get("epochs") or 2)) for r in trained]
     peaks = [max((r.user_attrs.get("devices") or {}).get("peak_mb", {}).values(), default=0.0) for r in trained]
     rss = [(r.user_attrs.get("worker_memory") or {}).get("rss_mb", 0.0) for r in trained]
-    return {"name": name, "trained": len(trained), "wall": wall,
+    return {"name": name, "trained": len(trained), "wall": wall, "stopped": study.counts()["pruned"],
             "epoch_s": statistics.median(epoch_s) if epoch_s else float("nan"),
             "peak_mb": max(peaks, default=0.0), "rss_mb": max(rss, default=0.0),
             "devices": sorted(study.devices().items()), "accuracy": max((r.metrics["accuracy"] for r in trained),
@@ -116,11 +118,16 @@ def main() -> int:
              {"NAS_CPU_DEVICES": "2"}),
             ("cpu, mixed_bfloat16", Device(kind="cpu", mixed_precision="mixed_bfloat16"), nas.Local(n_workers=1), {}),
         ]
+    # early stopping's rung checks on the machine's first set-up's device: the calibration forward passes (four
+    # training batches at a time) and the validation pass run there, under its strategy and precision
+    first = setups[1] if len(setups) > 1 else setups[0]
+    runs: list[tuple[str, Device, Any, dict[str, str], str | None]] = [(*s, None) for s in setups]
+    runs.append((f"{first[0]}, pruner='pareto' (rung checks)", first[1], first[2], first[3], "pareto"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (label, device, backend, env) in enumerate(setups):
+        for i, (label, device, backend, env, pruner) in enumerate(runs):
             try:
-                rows.append((label, search(Path(tmp), f"check-{i}", args.trials, device, backend, env)))
+                rows.append((label, search(Path(tmp), f"check-{i}", args.trials, device, backend, env, pruner)))
             except Exception as exc:  # a set-up that fails is a finding: report it, go on with the others
                 print(f"{label}: FAILED: {type(exc).__name__}: {str(exc)[:500]}")
                 status = 1
@@ -132,7 +139,8 @@ def main() -> int:
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         for label, r in rows:
             where = "; ".join(f"{w}: {n}" for w, n in r["devices"])
-            print(f"| {label} | {r['trained']}/{args.trials} | {r['epoch_s']:.3f} | {r['epoch_s'] / base:.2f}x | "
+            done = f"{r['trained']}/{args.trials}" + (f" ({r['stopped']} stopped)" if r["stopped"] else "")
+            print(f"| {label} | {done} | {r['epoch_s']:.3f} | {r['epoch_s'] / base:.2f}x | "
                   f"{r['peak_mb']:.0f} | {r['rss_mb']:.0f} | {r['accuracy']:.4f} | {where} |")
         print()
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_fit.py"), "--quick"], cwd=ROOT,

@@ -158,5 +158,8 @@ def test_in_process_search_killed_then_resumed_to_the_exact_count(tmp_path: Path
     killed = trials[running[0].number]
     assert killed.state == TrialState.FAIL and f"worker process {proc.pid} died" in attrs_of(killed)["error"]
     retry = [t for t in trials if attrs_of(t).get("retry_of") == killed.number]
-    assert len(retry) == 1 and retry[0].params == killed.params and retry[0].state == TrialState.COMPLETE
+    # the re-run keeps every label the dead trial had drawn (all of them, unless the kill came while it was still
+    # sampling: then the re-run draws the rest)
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and killed.params
+    assert {k: retry[0].params.get(k) for k in killed.params} == killed.params
     assert all(trials[n].values == v for n, v in before.items())
