@@ -189,15 +189,13 @@ class Study:
         trained = full = 0
         stopped: dict[int, int] = {}
         for r in self.trials:
-            if r.status not in ("ok", "pruned", "failed") or "reused_from" in r.user_attrs:
-                continue
-            epochs = r.user_attrs.get("epochs")
+            epochs = r.trained_epochs
             if epochs is None:
-                epochs = len(r.user_attrs.get("history") or [])
-            trained += int(epochs)
-            full += full_budget if r.status != "failed" else int(epochs)
+                continue
+            trained += epochs
+            full += full_budget if r.status != "failed" else epochs
             if r.status == "pruned":
-                stopped[int(epochs)] = stopped.get(int(epochs), 0) + 1
+                stopped[epochs] = stopped.get(epochs, 0) + 1
         return {"trained": trained, "full": full, "saved": full - trained, "stopped_at": dict(sorted(stopped.items()))}
 
     def evaluated(self) -> list[TrialRecord]:

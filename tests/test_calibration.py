@@ -10,7 +10,7 @@ import numpy as np
 import nas
 from nas import train as train_module
 from nas.budget import Budget
-from nas.data import load_data
+from nas.data import Data, load_data
 from nas.engine.setup import configure_space
 from nas.train import CALIBRATION_BATCHES, CALIBRATION_IMAGES, calibrated_accuracy, calibration_sample, train_model
 
@@ -72,12 +72,16 @@ def test_a_model_without_batch_norm_has_no_calibrated_accuracy() -> None:
     assert calibrated_accuracy(model, np.zeros((4, 8, 8, 1), np.float32), None, 2) is None  # type: ignore[arg-type]
 
 
-def test_training_with_rung_checks_is_training_without_them() -> None:
-    space = configure_space({"space": "conv", "options": {"stages": (2, 2), "depth": (1, 1), "widths": (8,),
+def _digits_conv(stages: int, dropout: float) -> tuple[nas.ArchSpec, Data]:
+    """A small conv network of ``stages`` stages for 8x8 digits, and 384/128 digits images."""
+    space = configure_space({"space": "conv", "options": {"stages": (stages, stages), "depth": (1, 1), "widths": (8,),
                                                               "kernels": (3,), "hidden": (0, 0),
-                                                              "dropouts": (0.3,)}}, (8, 8, 1), 10)
-    spec = space.sample(nas.RandomTrial(seed=0))
-    data = load_data("digits", train_samples=384, val_samples=128)
+                                                              "dropouts": (dropout,)}}, (8, 8, 1), 10)
+    return space.sample(nas.RandomTrial(seed=0)), load_data("digits", train_samples=384, val_samples=128)
+
+
+def test_training_with_rung_checks_is_training_without_them() -> None:
+    spec, data = _digits_conv(stages=2, dropout=0.3)
     budget = Budget(epochs=3, batch_size=64)
     plain: list[float] = []
     checked: list[float] = []
@@ -105,11 +109,7 @@ def test_the_calibration_images_are_a_seeded_random_sample_not_the_first_ones() 
 def test_a_rung_check_calibrates_in_batches_of_four_training_batches(monkeypatch) -> None:
     # the check's batches are CALIBRATION_BATCHES training batches (fewer eager calls); with one epoch the model
     # after training is the model the check saw, so the recorded accuracy is the one recomputed on it
-    space = configure_space({"space": "conv", "options": {"stages": (1, 1), "depth": (1, 1), "widths": (8,),
-                                                              "kernels": (3,), "hidden": (0, 0),
-                                                              "dropouts": (0.0,)}}, (8, 8, 1), 10)
-    spec = space.sample(nas.RandomTrial(seed=0))
-    data = load_data("digits", train_samples=384, val_samples=128)
+    spec, data = _digits_conv(stages=1, dropout=0.0)
     budget = Budget(epochs=1, batch_size=16)
     seen: list[int] = []
 

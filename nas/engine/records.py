@@ -93,6 +93,16 @@ class TrialRecord:
     def spec_str(self) -> str:
         return self.user_attrs.get("spec_str", "")
 
+    @property
+    def trained_epochs(self) -> int | None:
+        """The epochs this trial trained (a stopped one up to its stop, a failed one what it recorded), or None
+        for a trial that trained nothing: a reused one (``reused_from``: a repeated architecture taking an earlier
+        result or stop), an over-budget one, or one still running or waiting."""
+        if self.status not in ("ok", "pruned", "failed") or "reused_from" in self.user_attrs:
+            return None
+        epochs = self.user_attrs.get("epochs")
+        return int(epochs if epochs is not None else len(self.user_attrs.get("history") or []))
+
 
 _STATE_STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "waiting", TrialState.FAIL: "failed",
                  TrialState.PRUNED: "pruned"}
