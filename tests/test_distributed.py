@@ -103,10 +103,12 @@ def test_killed_worker_trial_is_rerun_by_the_other(tmp_path: Path) -> None:
     deadline = time.time() + 120
     running = []
     while time.time() < deadline and not running:
+        # a trial whose architecture is fully drawn (its spec recorded), so the kill lands in its training: a kill
+        # while it samples leaves no params to re-run, or some (test_throughput checks that case)
         running = [t for t in optuna.load_study(study_name=name, storage=storage).trials
                    if t.state == optuna.trial.TrialState.RUNNING
-                   and attrs_of(t).get("worker", {}).get("pid") == victim.pid]
-        time.sleep(0.3)
+                   and attrs_of(t).get("worker", {}).get("pid") == victim.pid and "spec_key" in attrs_of(t)]
+        time.sleep(0.1)
     assert running, (tmp_path / "victim.log").read_text()[-2000:]
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
