@@ -11,10 +11,7 @@ Three arms per seed, on the same real data, space, limit and epochs, in the same
   ``--tpe-factor`` (3) times as many trials as the other arms;
 * ``evolution``: nas's default search: the ``evolution`` sampler, no early stopping (``pruner=None``, the default);
 * ``pareto``: the same with nas's early stopping, ``pruner="pareto"`` with its default rule.
-  (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``; and
-  ``pareto+rungs`` or ``pareto:<rule>+rungs``: the same with the sampler's ``use_rungs`` option, a stopped trial
-  valued by its rung accuracy plus the rung's median gain and used by the sampler's model; a table then sets each
-  ``+rungs`` arm against the same arm without, seed by seed.)
+  (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``.)
 
 Each run is one ``nas.search`` over bench_fashion.py's ``families`` space (28x28x1, 10 classes) on
 ``--train``/``--val`` Fashion-MNIST images, objectives accuracy and MACs with ``max_macs`` ``--max-macs``,
@@ -58,11 +55,8 @@ sys.path.insert(0, str(HERE))
 BASE_ARMS = ("tpe", "evolution", "pareto")
 
 
-def arm_strategy(arm: str) -> tuple[object, object, bool]:
+def arm_strategy(arm: str) -> tuple[str, object, bool]:
     """(sampler, pruner, sample_within_limits) of an arm."""
-    if arm.endswith("+rungs") and arm.startswith("pareto"):  # the sampler learns from the rungs (use_rungs)
-        _, pruner, within = arm_strategy(arm[:-len("+rungs")])
-        return {"name": "evolution", "options": {"use_rungs": True}}, pruner, within
     if arm == "tpe":
         return "tpe", None, False
     if arm == "evolution":
@@ -71,8 +65,7 @@ def arm_strategy(arm: str) -> tuple[object, object, bool]:
         return "evolution", "pareto", True
     if arm.startswith("pareto:"):
         return "evolution", {"name": "pareto", "options": {"rule": arm.split(":", 1)[1]}}, True
-    raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, pareto, pareto:<rule>, or either pareto arm "
-                     f"with +rungs)")
+    raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, pareto or pareto:<rule>)")
 
 
 def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
@@ -236,18 +229,6 @@ def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Name
             print(f"| {arm} | {', '.join(f'{x:.2f}' for x in ratios)} | {med(ratios):.2f} | "
                   f"{', '.join(f'{x:+.4f}' for x in diffs)} | {'yes' if m >= lo else 'no'} "
                   f"({m:.4f}) |")
-    pairs = [(a, a[:-len("+rungs")]) for a in arms if a.endswith("+rungs") and a[:-len("+rungs")] in arms]
-    if pairs:
-        print()
-        print("The sampler learning from the rungs (use_rungs), against the same arm without it, same seeds:")
-        print("| arm | HV - without per seed | median | seconds / without per seed | median | seeds ahead |")
-        print("| --- | --- | ---: | --- | ---: | ---: |")
-        for arm, base in pairs:
-            diffs = [results[(arm, s)]["hv"] - results[(base, s)]["hv"] for s in seeds]
-            ratios = [results[(arm, s)]["seconds"] / results[(base, s)]["seconds"] for s in seeds]
-            print(f"| {arm} | {', '.join(f'{x:+.4f}' for x in diffs)} | {med(diffs):+.4f} | "
-                  f"{', '.join(f'{x:.2f}' for x in ratios)} | {med(ratios):.2f} | {sum(d > 0 for d in diffs)} of "
-                  f"{len(seeds)} |")
 
 
 def against_tpe(results: dict, arms: list[str], seeds: list[int]) -> None:

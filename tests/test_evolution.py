@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import nas
 import search_spaces
 from nas.engine import records
 from nas.engine.components import make_sampler, sampler_component
-from nas.engine.evolution import ATTR, ParetoEvolutionSampler, rank_members, rung_gains
+from nas.engine.evolution import ATTR, ParetoEvolutionSampler, rank_members
 from nas.engine.schema import Component
 from nas.trial import FixedTrial, RandomTrial
 from search_spaces.nasbench201 import Table
@@ -338,131 +337,6 @@ def test_evolution_searches_with_the_pareto_pruner_from_stored_trials(tmp_path: 
     assert all(p["parent"] not in (5, 6) for p in plans)  # over-budget trials never parent a child
     keys = [t.user_attrs.get("spec_key") or NB201.sample(FixedTrial(t.params)).key() for t in study.trials]
     assert len(set(keys)) == len(keys) == 19
-
-
-def _rung_study(tmp_path: Path) -> optuna.Study:
-    """A stored study as nas's pruner leaves it: completed trials that passed rungs 1 and 3 (``rungs``:
-    ``{"<epochs>": [accuracy there, kept]}``), two trials stopped at a rung, and records the gains must skip."""
-    study = _study(optuna.samplers.RandomSampler(seed=0), f"sqlite:///{tmp_path}/g.db", "g")
-    dists = {label: optuna.distributions.CategoricalDistribution(list(NB201.ops)) for label in
-             search_spaces.nasbench201.LABELS}
-
-    def add(ops: str, state: TrialState, values: list[float] | None, attrs: dict[str, Any]) -> None:
-        params = dict(zip(search_spaces.nasbench201.LABELS, [NB201.ops[int(c)] for c in ops]))
-        key = NB201.sample(FixedTrial(params)).key()
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, state=state, values=values,
-                                                  user_attrs={"spec_key": key, **attrs}))
-
-    ok = TrialState.COMPLETE
-    add("000000", ok, [0.80, 100.0], {"status": "ok", "accuracy": 0.80,
-                                      "rungs": {"1": [0.60, True], "3": [0.75, True]}})   # 0: gains 0.20, 0.05
-    add("111111", ok, [0.90, 300.0], {"status": "ok", "accuracy": 0.90,
-                                      "rungs": {"1": [0.62, True], "3": [0.80, True]}})   # 1: gains 0.28, 0.10
-    add("222222", ok, [0.70, 150.0], {"status": "ok", "accuracy": 0.70, "rungs": {"1": [0.60, True]}})  # 2: 0.10
-    add("000001", ok, [0.85, 100.0], {"status": "ok", "accuracy": 0.85, "reused_from": 0,  # 3: a reused result
-                                      "rungs": {"1": [0.10, True]}})
-    add("000002", ok, [0.0, 900.0], {"status": "infeasible", "accuracy": 0.0,            # 4: not trained
-                                     "rungs": {"1": [0.90, True]}})
-    add("000003", ok, [0.75, 120.0], {"status": "ok", "accuracy": 0.75})                  # 5: no rungs (before)
-    add("333333", TrialState.PRUNED, None, {"status": "pruned", "history": [0.40], "params": 200,  # 6: stopped at 1
-                                            "rungs": {"1": [0.55, False]}})
-    add("444444", TrialState.PRUNED, None, {"status": "pruned", "history": [0.5, 0.55, 0.60], "params": 210,
-                                            "rungs": {"1": [0.65, True], "3": [0.70, False]}})  # 7: stopped at 3
-    add("012340", TrialState.PRUNED, None, {"status": "pruned", "history": [0.45], "params": 220})  # 8: other pruner
-    return study
-
-
-def test_rung_gains_are_the_median_gain_of_the_trials_that_trained_past_the_rung(tmp_path: Path) -> None:
-    gains = rung_gains(_rung_study(tmp_path).trials)
-    assert gains.keys() == {"1", "3"}
-    assert gains["1"] == pytest.approx(0.20) and gains["3"] == pytest.approx(0.075)  # medians of 3 and of 2
-    assert rung_gains([]) == {}
-
-
-@pytest.mark.parametrize("use_rungs", [False, True])
-def test_use_rungs_values_a_stopped_trial_by_its_rung_accuracy_plus_the_gain(tmp_path: Path, use_rungs: bool) -> None:
-    study = _rung_study(tmp_path)
-    sampler = ParetoEvolutionSampler(NB201, population_size=3, seed=0, use_rungs=use_rungs)
-    current = study.ask()
-    members = {m.trial.number: m for m in sampler._population(study, current._cached_frozen_trial).members}
-    values = {n: (round(members[n].values[0], 6), members[n].values[1]) for n in (6, 7, 8)}
-    if use_rungs:  # rung accuracy + gain; a trial another pruner stopped keeps its last accuracy
-        assert values == {6: (0.75, 200.0), 7: (0.775, 210.0), 8: (0.45, 220.0)}
-        assert [members[n].estimated for n in (6, 7, 8)] == [True, True, False]
-    else:  # the plain accuracy of its last epoch
-        assert values == {6: (0.40, 200.0), 7: (0.60, 210.0), 8: (0.45, 220.0)}
-        assert not any(m.estimated for m in members.values())
-    labelled = sorted(m.trial.number for m in sampler._labelled(list(members.values())))
-    assert labelled == ([0, 1, 2, 3, 5, 6, 7] if use_rungs else [0, 1, 2, 3, 5])  # 4 is infeasible
-    ranked = rank_members(list(members.values()), study.directions)
-    fronts: dict[int, list[int]] = {}
-    for m in ranked:
-        if m.feasible:
-            fronts.setdefault(m.rank, []).append(m.trial.number)
-    for numbers in fronts.values():  # in every front, stopped trials come after the completed ones
-        stopped = [members[n].pruned for n in numbers]
-        assert stopped == sorted(stopped)
-    # the sampler keeps nothing of its own: a new sampler object on the stored study (a resumed study, another
-    # worker) plans the same child
-    again = ParetoEvolutionSampler(NB201, population_size=3, seed=0, use_rungs=use_rungs)
-    frozen = current._cached_frozen_trial
-    assert again._plan(study, frozen).record() == sampler._plan(study, frozen).record()
-    study.tell(current, state=TrialState.FAIL)
-
-
-def test_the_use_rungs_option_is_a_checked_flag() -> None:
-    assert _evolution().use_rungs is False and _evolution(use_rungs=True).use_rungs is True
-    assert sampler_component({"name": "evolution", "options": {"use_rungs": True}}, ("accuracy", "params"),
-                             NB201) == Component(name="evolution", options={"use_rungs": True})
-    for bad in (1, "true", None):
-        if bad is not None:
-            with pytest.raises(ValueError, match=rf"^`sampler.use_rungs` must be true or false, but got "
-                                                 rf"sampler.use_rungs={re.escape(repr(bad))}$"):
-                sampler_component({"name": "evolution", "options": {"use_rungs": bad}}, ("accuracy", "params"),
-                                  NB201)
-            with pytest.raises(ValueError, match=r"^`sampler.use_rungs` must be true or false"):
-                make_sampler(Component(name="evolution", options={"use_rungs": bad}), n_trials=10, space=NB201,
-                             seed=0)
-        with pytest.raises(ValueError, match=rf"^`sampler.use_rungs` must be true or false, but got "
-                                             rf"sampler.use_rungs={re.escape(repr(bad))}$"):
-            ParetoEvolutionSampler(NB201, use_rungs=bad)  # type: ignore[arg-type]
-
-
-@pytest.mark.slow
-def test_use_rungs_on_real_training_values_each_stopped_trial_from_the_stored_rungs(tmp_path: Path) -> None:
-    space = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32),
-                                          "kernels": (3, 5), "hidden": (0, 0), "dropouts": (0.0,)}}
-    sampler = {"name": "evolution", "options": {"population_size": 4, "use_rungs": True}}
-    study = nas.search(space, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
-                       strategy=nas.Strategy(n_trials=12, sampler=sampler, seed=3,
-                                             budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01},
-                                             pruner={"name": "pareto",
-                                                     "options": {"min_epochs": 1, "reduction_factor": 2}}),
-                       run=nas.Run(storage=tmp_path / "u.db", study="u"), verbose=False)
-    assert study.config.strategy.sampler == Component(name="evolution", options=sampler["options"])
-    trials = study.optuna_study.trials
-    stopped = [t for t in trials if records.stopped_at(t) is not None]
-    assert study.counts()["done"] == 12 and stopped
-    # the gains by hand from the stored records: final accuracy minus rung accuracy of every trained, finished trial
-    diffs: dict[str, list[float]] = {}
-    for t in trials:
-        a = records.attrs_of(t)
-        if t.state == TrialState.COMPLETE and a.get("status") == "ok" and "reused_from" not in a:
-            for rung, (at, kept) in a["rungs"].items():
-                assert kept is True
-                diffs.setdefault(rung, []).append(a["accuracy"] - at)
-    assert diffs.keys() == {"1", "2"}  # rungs 1 and 2 of 4 epochs (reduction factor 2)
-    made = make_sampler(study.config.strategy.sampler, n_trials=12, space=study.space, seed=3)
-    assert isinstance(made, ParetoEvolutionSampler) and made.use_rungs
-    probe = study.optuna_study.ask()
-    members = {m.trial.number: m for m in made._population(study.optuna_study, probe._cached_frozen_trial).members}
-    for t in stopped:
-        rung, at = records.stopped_at(t)  # type: ignore[misc]
-        if t.number in members:  # one member per architecture
-            assert members[t.number].estimated
-            assert members[t.number].values[0] == pytest.approx(at + statistics.median(diffs[rung]))
-            assert members[t.number].values[1] == records.attrs_of(t)["macs"]
-    study.optuna_study.tell(probe, state=TrialState.FAIL)
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ from nas.engine.evolution import EXPLOIT, ParetoEvolutionSampler
 from nas.engine.schema import NAS_PRUNERS, PICKLE, Component, StudyConfig, options_of, read_config
 from nas.engine.sources import check_marked_source
 from nas.trial import EVALUATOR_MARK, Evaluator
-from nas.validate import check_bool, check_int, check_number
+from nas.validate import check_int, check_number
 
 __all__ = ["EVALUATORS", "EvaluatorLike", "HasEvaluatorRef", "PRUNERS", "RUN_CODE_ENV", "SAMPLERS", "check_runnable",
            "evaluator_component", "make_evaluator", "make_pruner", "make_sampler", "pruner_component", "rung_options",
@@ -57,7 +57,7 @@ class HasEvaluatorRef(Protocol):
 # "package.module:name", {"name": ..., "options": {...}}, a Component, or None (the trials train)
 EvaluatorLike: TypeAlias = Evaluator | type[Evaluator] | HasEvaluatorRef | str | dict[str, Any] | Component | None
 
-_SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates", "exploit", "use_rungs"),
+_SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates", "exploit"),
                     "nsga2": ("population_size",),
                     "tpe": ("n_startup_trials",), "random": (), "grid": ()}
 _PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule", "calibrate"), "median": ("n_startup_trials",),
@@ -109,8 +109,6 @@ def _check_options(name: str, options: dict[str, Any], known: tuple[str, ...], w
     for k, v in options.items():
         if k == "exploit":  # evolution's probability
             check_number(f"{what}.{k}", v, 0.0, 1.0)
-        elif k == "use_rungs":  # evolution's flag
-            check_bool(f"{what}.{k}", v)
         elif k not in ("rule", "calibrate"):  # the pareto pruner's name and flag (checked by rung_options)
             check_int(f"{what}.{k}", v, 1)
 
@@ -281,8 +279,6 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
     for k in _SAMPLER_OPTIONS.get(name, ()):  # a stored configuration is data anyone with the storage may edit
         if k == "exploit" and options.get(k) is not None:
             check_number(f"sampler.{k}", options[k], 0.0, 1.0)
-        elif k == "use_rungs" and options.get(k) is not None:
-            check_bool(f"sampler.{k}", options[k])
         elif options.get(k) is not None:
             check_int(f"sampler.{k}", options[k], 2 if (name, k) == ("nsga2", "population_size") else 1)
     if name == "evolution":
@@ -293,8 +289,7 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
         return ParetoEvolutionSampler(space, population_size=int(size),
                                       tournament_size=int(tournament or min(3, size)),
                                       candidates=int(options.get("candidates", 8)), constraints=_stored_constraints,
-                                      seed=seed, exploit=EXPLOIT if exploit is None else float(exploit),
-                                      use_rungs=bool(options.get("use_rungs", False)))
+                                      seed=seed, exploit=EXPLOIT if exploit is None else float(exploit))
     if name == "nsga2":
         size = options.get("population_size") or max(4, min(50, n_trials // 4))
         return optuna.samplers.NSGAIISampler(population_size=int(size), seed=seed)

@@ -13,11 +13,7 @@ which nas runs under the study's claim lock):
    points first (:func:`nas.ranking.fronts_and_crowding`: architectures with equal objective values share
    their front and distance, then a random tie break orders them). A pruned trial (stopped early by
    ``pruner="pareto"``) is ranked on its last measured accuracy and its exact cost, and behind every completed
-   trial of the same front. With the option ``use_rungs`` (off by default) a trial stopped at a rung is valued
-   instead by its accuracy at that rung (calibrated, as the pruner judged it) plus the rung's *gain*, the median
-   over the completed trials that passed the rung of their final accuracy minus their accuracy there
-   (:func:`rung_gains`), and the model of step 5 learns from it too. The best ``population_size`` form the
-   parent pool.
+   trial of the same front. The best ``population_size`` form the parent pool.
 3. **Selection.** A tournament: ``tournament_size`` members of the pool drawn at random, the best ranked wins.
    **Exploitation at the top.** In a share ``exploit`` (0.35) of the trials instead (a coin of a stream of its own,
    from the seed and the trial's number), the parent is the most accurate completed feasible member (the objective
@@ -99,9 +95,9 @@ from nas.engine import records
 from nas.engine.distributions import from_optuna, to_optuna
 from nas.ranking import fronts, fronts_and_crowding
 from nas.trial import ReplayTrial, draw, grid
-from nas.validate import check_bool, check_number
+from nas.validate import check_number
 
-__all__ = ["ATTR", "ParetoEvolutionSampler", "rung_gains"]
+__all__ = ["ATTR", "ParetoEvolutionSampler"]
 
 ATTR = "nas_evolution"  # the trial system attribute recording what the trial was made from
 FIXED = "fixed_params"  # Optuna's system attribute of an enqueued trial
@@ -201,7 +197,6 @@ class _Member:
     feasible: bool
     violation: float
     pruned: bool
-    estimated: bool = False  # a stopped trial valued by its rung accuracy and the rung's gain (use_rungs)
     tie: float = 0.0
     rank: int = 0
     crowding: float = 0.0
@@ -255,31 +250,6 @@ def _ridge(x: np.ndarray, y: np.ndarray, at: np.ndarray, penalty: float) -> np.n
 
 # ------------------------------------------------------------------ ranking
 
-def rung_gains(trials: Sequence[FrozenTrial]) -> dict[str, float]:
-    """Per rung of nas's pruner (its epochs, as stored in a trial's ``rungs`` attribute): the median, over the
-    completed trials that trained past it (status ``ok``, not a reused result), of their final ``accuracy`` minus
-    their accuracy at the rung. A stopped trial's final accuracy is estimated as its rung accuracy plus this
-    gain: a shift that keeps the rung's order (calibrated rung accuracy has rank correlation 0.83-0.89 with the
-    final one on the curve table) and puts stopped and finished trials on one scale."""
-    diffs: dict[str, list[float]] = {}
-    for t in trials:
-        a = records.attrs_of(t)
-        if t.state != TrialState.COMPLETE or a.get("status") != "ok" or "reused_from" in a:
-            continue
-        final = a.get("accuracy")
-        if isinstance(final, bool) or not isinstance(final, (int, float)) or not math.isfinite(final):
-            continue
-        for rung, entry in (a.get("rungs") or {}).items():
-            try:
-                at, kept = entry
-                diff = float(final) - float(at)
-            except (TypeError, ValueError):
-                continue
-            if kept is True and math.isfinite(diff):
-                diffs.setdefault(str(rung), []).append(diff)
-    return {rung: float(np.median(ds)) for rung, ds in sorted(diffs.items())}
-
-
 def rank_members(members: list[_Member], directions: Sequence[StudyDirection]) -> list[_Member]:
     """``members`` best first: feasible by (front, completed before pruned, larger crowding distance, random tie
     break), then the infeasible by (violation, tie break)."""
@@ -305,28 +275,24 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
     parent pool (the best ranked). ``tournament_size`` (3): pool members drawn per tournament. ``candidates`` (8):
     children made (each from its own tournament) per trial, of which the model picks one; 1 is plain evolution.
     ``exploit`` (0.35): the probability that a trial's child instead mutates the most accurate member (0: never, 1:
-    always while it has untried neighbours). ``use_rungs`` (False): value a trial stopped at a rung by its rung
-    accuracy plus the rung's gain (:func:`rung_gains`), and let the model learn from it. ``constraints``: analytic
-    limits ``{"max_macs": ...}`` (``max_flops``, ``max_params``) that children must meet, or a function
-    ``study -> limits`` (nas passes one that reads the study's stored configuration); None: no limits. ``seed``: the
-    stream every trial's draws are derived from (with the trial number). Works for one or several objectives.
-    ``sampler="evolution"`` in nas makes it with these defaults, the population smaller below 50 trials
-    (``n_trials // 5``, at least 4).
+    always while it has untried neighbours). ``constraints``: analytic limits ``{"max_macs": ...}`` (``max_flops``,
+    ``max_params``) that children must meet, or a function ``study -> limits`` (nas passes one that reads the
+    study's stored configuration); None: no limits. ``seed``: the stream every trial's draws are derived from (with
+    the trial number). Works for one or several objectives. ``sampler="evolution"`` in nas makes it with these
+    defaults, the population smaller below 50 trials (``n_trials // 5``, at least 4).
     """
 
     ridge = 1.0  # the surrogate's penalty
-    use_rungs = False  # value stopped trials by their rung accuracy plus the rung's gain, and learn from them
     samples_within_limits = True  # children over the study's analytic limits are never proposed (nas.engine.limits)
 
     def __init__(self, space: Any, *, population_size: int = 10, tournament_size: int = 3, candidates: int = 8,
                  constraints: dict[str, float] | Callable[[optuna.Study], dict[str, float]] | None = None,
-                 seed: int | None = None, exploit: float = EXPLOIT, use_rungs: bool = False) -> None:
+                 seed: int | None = None, exploit: float = EXPLOIT) -> None:
         for name, value, low in (("population_size", population_size, 1), ("tournament_size", tournament_size, 1),
                                  ("candidates", candidates, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"`sampler.{name}` must be an integer >= {low}, but got sampler.{name}={value!r}")
         exploit = check_number("sampler.exploit", exploit, 0.0, 1.0)
-        use_rungs = check_bool("sampler.use_rungs", use_rungs)
         if tournament_size > population_size:
             raise ValueError(f"`sampler.tournament_size` must be at most population_size ({population_size}), but "
                              f"got sampler.tournament_size={tournament_size!r}")
@@ -338,7 +304,6 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
         self.tournament_size = tournament_size
         self.candidates = candidates
         self.exploit = exploit
-        self.use_rungs = use_rungs
         self._constraints_source = constraints
         self._limits: dict[int, dict[str, float]] = {}
         self._seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
@@ -475,19 +440,13 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
                 return child
         return None
 
-    @staticmethod
-    def _labelled(members: list[_Member]) -> list[_Member]:
-        """The members the model learns from: the feasible completed ones, and with ``use_rungs`` the feasible
-        ones stopped at a rung (valued by their rung accuracy plus the rung's gain)."""
-        return [m for m in members if m.feasible and (not m.pruned or m.estimated)]
-
     def _choose(self, children: list[_Candidate], members: list[_Member], study: optuna.Study) -> _Candidate:
         """The child predicted to advance the front most: analytic costs exactly (objectives named macs, flops,
         params), the others by a ridge regression on the labels of the evaluated trials; the advance is the
         margin by which the predicted point escapes domination by the current front (normalised objectives)."""
         if len(children) == 1:
             return children[0]
-        done = self._labelled(members)
+        done = [m for m in members if m.feasible and not m.pruned]
         if len(done) < 3:
             return children[0]
         directions = study.directions
@@ -612,16 +571,14 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
         pop = _Population()
         names = study.metric_names
         best: dict[str, _Member] = {}
-        trials = study.get_trials(deepcopy=False)
-        gains = rung_gains(trials) if self.use_rungs else None
-        for t in trials:
+        for t in study.get_trials(deepcopy=False):
             if t.number == current.number:
                 continue
             key = self._key(t)
             if key is None:
                 continue
             pop.taken.add(key)
-            member = self._member(t, study.directions, names, gains)
+            member = self._member(t, study.directions, names)
             if member is None:
                 continue
             held = best.get(key)
@@ -632,9 +589,7 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
         return pop
 
     def _member(self, t: FrozenTrial, directions: Sequence[StudyDirection],
-                names: list[str] | None, gains: dict[str, float] | None = None) -> _Member | None:
-        """A trial as a population member (None if it has no values); ``gains`` (:func:`rung_gains`, with
-        ``use_rungs``): a trial stopped at a rung is valued by its accuracy there plus that rung's gain."""
+                names: list[str] | None) -> _Member | None:
         constraints = t.constraints
         violation = sum(max(0.0, float(v)) for v in constraints.values())
         infeasible = violation > 0 or t.user_attrs.get("status") == "infeasible"
@@ -646,17 +601,9 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
             pruned = True
         else:
             return None
-        estimated = False
-        stop = records.stopped_at(t) if pruned and gains is not None and "accuracy" in (names or []) else None
-        if stop is not None:
-            assert names is not None and gains is not None
-            rung, accuracy = stop
-            values = tuple(accuracy + gains.get(rung, 0.0) if n == "accuracy" else v for n, v in zip(names, values))
-            estimated = True
         if any(math.isnan(v) for v in values):
             return None
-        return _Member(t, values, not infeasible, violation if violation > 0 else float(infeasible), pruned,
-                       estimated)
+        return _Member(t, values, not infeasible, violation if violation > 0 else float(infeasible), pruned)
 
     @staticmethod
     def _pruned_value(t: FrozenTrial, name: str, direction: StudyDirection) -> float:
