@@ -16,7 +16,8 @@ from nas.data import Data
 from nas.devices import Device, make_strategy, where
 from nas.spec import ArchSpec
 
-__all__ = ["TrialFailed", "calibrated_accuracy", "calibration_sample", "train_model", "evaluate_latency",
+__all__ = ["TrialFailed", "build_training_state", "calibrated_accuracy", "calibration_sample", "train_model",
+           "evaluate_latency",
            "make_optimizer", "resize_images"]
 
 CALIBRATION_IMAGES = 1024  # training images whose batch statistics replace the moving ones for a rung check
@@ -25,6 +26,9 @@ CALIBRATION_IMAGES = 1024  # training images whose batch statistics replace the 
 # networks on Fashion-MNIST, benchmarks/bench_rung_check.py: a whole check took a median 1.65 s in batches of 64,
 # 1.12 steady epochs, and 0.72 s in batches of 256, 0.49 epochs; the accuracy moved by at most one image in 1,000)
 CALIBRATION_BATCHES = 4
+# create the optimizer's, metrics' and loss's variables before the first training step (build_training_state);
+# False only to measure what it saves (benchmarks/bench_first_epoch.py)
+PREBUILD = True
 
 
 def resize_images(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -85,6 +89,24 @@ def make_optimizer(budget: Budget, steps: int) -> keras.optimizers.Optimizer:
     if budget.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=budget.weight_decay)
     return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=budget.weight_decay or None)
+
+
+def build_training_state(model: keras.Model, x: np.ndarray, y: np.ndarray) -> None:
+    """Create the optimizer's, the metrics' and the loss's variables of a compiled ``model`` now, from one batch
+    of ``x`` and ``y`` (their shapes and types; nothing is computed).
+
+    Without a distribution strategy (the default one: a worker on one CPU or GPU) Keras 3 defers these variables
+    to the first trace of the training step, and a ``tf.function`` that creates variables is traced twice: once
+    creating them, once more using them. Creating them first halves the tracing, most of a trial's first epoch
+    (``benchmarks/bench_first_epoch.py``). Keras does it itself under a strategy (``MirroredStrategy``,
+    ``OneDeviceStrategy``, ``TPUStrategy``); there, and on a Keras without the method used, this does nothing
+    more than build the optimizer, which Keras would do in the same way on the first step. Training is the same
+    either way: the variables start at the same values."""
+    build = getattr(model, "_symbolic_build", None)  # Keras 3's own pre-build (keras/src/trainers/trainer.py)
+    if callable(build) and getattr(model, "_distribute_strategy", None) is None:
+        build(data_batch=(x, y))
+    elif model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def _batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
@@ -218,6 +240,8 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
                       # padded examples (several replicas, see _dataset) carry weight 0: the accuracy is weighted
                       **({"weighted_metrics": ["accuracy"]} if replicas > 1 else {"metrics": ["accuracy"]}),
                       jit_compile=device.jit_compile)
+        if PREBUILD:
+            build_training_state(model, x_train[:1], y_train[:1])
     if placed is not None:  # what XLA was, "auto" resolved by Keras (off on CPU-only machines and with tf.distribute)
         placed["devices"]["jit_compile"] = bool(model.jit_compile)
     timings["build_s"] = time.perf_counter() - t

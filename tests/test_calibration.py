@@ -126,3 +126,28 @@ def test_a_rung_check_calibrates_in_batches_of_four_training_batches(monkeypatch
     x_cal = data.x_train[calibration_sample(len(data.x_train), 2)]
     val = tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(16)
     assert got == {0: calibrated_accuracy(result["model"], x_cal, val, 64)}
+
+
+def test_the_training_step_is_traced_once_and_trains_the_same(monkeypatch) -> None:
+    """build_training_state creates the optimizer's and metrics' variables before training, so TensorFlow traces
+    the training step once; without it (Keras defers them into the first trace) twice. The training is the same."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    original = TensorFlowTrainer.train_step
+    traces: list[int] = []
+
+    def counted(self, data):  # runs only while TensorFlow traces the step (in graph mode)
+        traces.append(1)
+        return original(self, data)
+
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", counted)
+    spec, data = _digits_conv(stages=2, dropout=0.3)
+    budget = Budget(epochs=2, batch_size=64)
+    runs = {}
+    for prebuild in (True, False):
+        monkeypatch.setattr(train_module, "PREBUILD", prebuild)
+        traces.clear()
+        result = train_model(spec, data, budget, seed=1)
+        runs[prebuild] = (len(traces), result["history"], result["loss"])
+    assert runs[True][0] == 1 and runs[False][0] == 2
+    assert runs[True][1:] == runs[False][1:] and len(runs[True][1]) == 2
