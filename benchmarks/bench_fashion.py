@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import nas
+import search_spaces
 
 SPACES = {
     "mbconv": {"stem_widths": [16], "stages": [2, 4], "depth": [1, 2], "kernels": [3, 5], "expansions": [1, 3, 6],
@@ -29,6 +30,43 @@ SPACES = {
     "families": {"stem_widths": [16], "stages": [2, 4], "depth": [1, 2], "widths": [16, 24, 32, 48, 64],
                  "head_widths": [0, 128], "dropouts": [0.0]},
 }
+
+
+def architecture_bench_args(description: str, argv: list[str] | None, *, repeats: int) -> argparse.Namespace:
+    """The options of the per-architecture benchmarks on this space (bench_rung_check.py, bench_first_epoch.py):
+    ``--quick`` (2 architectures, 1 repeat, 600/300 images), ``--archs`` (6), ``--repeats`` (``repeats``),
+    ``--train``/``--val`` (2,000/1,000 Fashion-MNIST images) and ``--max-macs`` (1.5 M, as bench_plain_tpe.py
+    searches), the defaults filled in."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="2 architectures, 1 repeat, 600/300 images")
+    parser.add_argument("--archs", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--train", type=int, default=None)
+    parser.add_argument("--val", type=int, default=None)
+    parser.add_argument("--max-macs", type=float, default=1.5e6)
+    args = parser.parse_args(argv)
+    args.archs = args.archs or (2 if args.quick else 6)
+    args.repeats = args.repeats or (1 if args.quick else repeats)
+    args.train = args.train or (600 if args.quick else 2000)
+    args.val = args.val or (300 if args.quick else 1000)
+    return args
+
+
+def families_space() -> search_spaces.Space:
+    """The families space of these benchmarks at Fashion-MNIST's shape (28x28x1, 10 classes)."""
+    return search_spaces.get("families", input_shape=(28, 28, 1), num_classes=10, **SPACES["families"])
+
+
+def draws_within(space: search_spaces.Space, n: int, max_macs: float) -> list[tuple[int, nas.ArchSpec, int]]:
+    """(seed, spec, MACs) of the first ``n`` seeded random draws of ``space`` (seeds 0, 1, ...) within ``max_macs``."""
+    out: list[tuple[int, nas.ArchSpec, int]] = []
+    seed = 0
+    while len(out) < n:
+        spec = space.sample(nas.RandomTrial(seed=seed))
+        if nas.cost(spec).macs <= max_macs:
+            out.append((seed, spec, nas.cost(spec).macs))
+        seed += 1
+    return out
 
 
 def accuracy_of(record: nas.TrialRecord) -> float:

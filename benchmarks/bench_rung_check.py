@@ -14,7 +14,6 @@ package `dataset-fashion-mnist`; about 3 minutes on 2 cores).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -26,31 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 architectures, 1 repeat, 600/300 images")
-    parser.add_argument("--archs", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--train", type=int, default=None)
-    parser.add_argument("--val", type=int, default=None)
-    parser.add_argument("--max-macs", type=float, default=1.5e6)
-    args = parser.parse_args(argv)
-    archs = args.archs or (2 if args.quick else 6)
-    repeats = args.repeats or (1 if args.quick else 3)
-    n_train = args.train or (600 if args.quick else 2000)
-    n_val = args.val or (300 if args.quick else 1000)
+    from bench_fashion import architecture_bench_args, draws_within, families_space
 
-    from bench_fashion import SPACES
+    args = architecture_bench_args(__doc__.splitlines()[0], argv, repeats=3)
+    archs, repeats, n_train, n_val = args.archs, args.repeats, args.train, args.val
 
-    import search_spaces
     from nas import train as T
     from nas.budget import Budget
-    from nas.cost import cost
     from nas.data import load_data
-    from nas.trial import RandomTrial
 
-    space = search_spaces.from_config({"name": "families", "options": {**SPACES["families"],
-                                                                        "input_shape": (28, 28, 1),
-                                                                        "num_classes": 10}})
+    space = families_space()
     data = load_data("fashion_mnist", train_samples=n_train, val_samples=n_val)
     batch = 64
     print(f"# Fashion-MNIST {n_train}/{n_val} images, families space within {args.max_macs:,.0f} MACs, batch {batch}, "
@@ -59,13 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| architecture | MACs | steady epoch s | check s, old | check s, new | new / old | same accuracy |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     rows = []
-    seed = 0
-    while len(rows) < archs:
-        spec = space.sample(RandomTrial(seed))
-        seed += 1
-        macs = cost(spec).macs
-        if macs > args.max_macs:
-            continue
+    for seed, spec, macs in draws_within(space, archs, args.max_macs):
         ends: list[float] = []
         t0 = time.perf_counter()
         out = T.train_model(spec, data, Budget(epochs=2, batch_size=batch, seed=0), seed=0,
@@ -85,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         same = accs["old"] == accs["new"]
         rows.append((old, new, steady))
         agree = "yes" if same else f"no ({sorted(accs['old'])} vs {sorted(accs['new'])})"
-        print(f"| {seed - 1} | {macs:,} | {steady:.2f} | {old:.2f} | {new:.2f} | {new / old:.2f} | {agree} |",
+        print(f"| {seed} | {macs:,} | {steady:.2f} | {old:.2f} | {new:.2f} | {new / old:.2f} | {agree} |",
               flush=True)
     print(f"Median: steady epoch {statistics.median(r[2] for r in rows):.2f} s; check old "
           f"{statistics.median(r[0] for r in rows):.2f} s ({statistics.median(r[0] / r[2] for r in rows):.2f} of an "

@@ -104,6 +104,12 @@ DESCRIPTIONS = {
                   "(before 2026-12-06) and of four training batches (now), alternating on the same trained model, "
                   "against a steady epoch, for 6 random families architectures on Fashion-MNIST 2,000/1,000. "
                   "Quick: 2 architectures, 1 repeat, 600/300 images.",
+    "first_epoch": "What a trial's first epoch costs: nas's training with the optimizer's and metrics' variables "
+                   "created before the first step (now), without (before 2026-12-06: TensorFlow traced the training "
+                   "step twice) and plain `model.fit` on numpy arrays, alternating, 3 epochs each, for 6 random "
+                   "families architectures within 1.5 M MACs on Fashion-MNIST 2,000/1,000, one core: first and later "
+                   "epoch seconds, the first epoch's excess in later epochs, the share of a 9-epoch trial saved. "
+                   "Quick: 2 architectures, 1 repeat, 600/300 images.",
     "fit": "A trial's training (nas.train.train_model: nas's input pipeline, per-batch watch, per-epoch reports, "
            "rung checks off) against plain `model.fit` on numpy arrays, same model, data, batch size (64), optimizer "
            "and schedule, alternating, on digits and Fashion-MNIST (2,000/1,000): median seconds per epoch after "
@@ -175,6 +181,7 @@ REGISTRY: list[Bench] = [
     Bench("plain_tpe_without_stopping", "bench_plain_tpe.py", (), ("--quick",),
           DESCRIPTIONS["plain_tpe_without_stopping"]),
     Bench("rung_check", "bench_rung_check.py", (), ("--quick",), DESCRIPTIONS["rung_check"]),
+    Bench("first_epoch", "bench_first_epoch.py", (), ("--quick",), DESCRIPTIONS["first_epoch"]),
     Bench("fit", "bench_fit.py", ("--epochs", "3"), ("--quick",), DESCRIPTIONS["fit"]),
     Bench("accelerator", "accelerator_check.py", (), ("--trials", "2", "--skip-tests"), DESCRIPTIONS["accelerator"]),
     Bench("early_stopping", "bench_early_stopping.py", (), ("--quick",), DESCRIPTIONS["early_stopping"]),

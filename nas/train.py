@@ -16,15 +16,14 @@ from nas.data import Data
 from nas.devices import Device, make_strategy, where
 from nas.spec import ArchSpec
 
-__all__ = ["TrialFailed", "build_training_state", "calibrated_accuracy", "calibration_sample", "train_model",
-           "evaluate_latency",
-           "make_optimizer", "resize_images"]
+__all__ = ["TrialFailed", "build_training_state", "calibrated_accuracy", "calibration_sample", "evaluate_latency",
+           "make_optimizer", "resize_images", "train_model"]
 
 CALIBRATION_IMAGES = 1024  # training images whose batch statistics replace the moving ones for a rung check
 # a rung check runs the calibration images forward in batches of this many training batches: a forward pass
 # without gradients holds far less than a training step does, and each eager call pays its dispatch (six families
-# networks on Fashion-MNIST, benchmarks/bench_rung_check.py: a whole check took a median 1.65 s in batches of 64,
-# 1.12 steady epochs, and 0.72 s in batches of 256, 0.49 epochs; the accuracy moved by at most one image in 1,000)
+# networks on Fashion-MNIST, benchmarks/bench_rung_check.py: a whole check took a median 1.20 s in batches of 64,
+# 0.87 steady epochs, and 0.53 s in batches of 256, 0.39 epochs; the accuracy moved by at most one image in 1,000)
 CALIBRATION_BATCHES = 4
 # create the optimizer's, metrics' and loss's variables before the first training step (build_training_state);
 # False only to measure what it saves (benchmarks/bench_first_epoch.py)
@@ -95,13 +94,14 @@ def build_training_state(model: keras.Model, x: np.ndarray, y: np.ndarray) -> No
     """Create the optimizer's, the metrics' and the loss's variables of a compiled ``model`` now, from one batch
     of ``x`` and ``y`` (their shapes and types; nothing is computed).
 
-    Without a distribution strategy (the default one: a worker on one CPU or GPU) Keras 3 defers these variables
-    to the first trace of the training step, and a ``tf.function`` that creates variables is traced twice: once
-    creating them, once more using them. Creating them first halves the tracing, most of a trial's first epoch
-    (``benchmarks/bench_first_epoch.py``). Keras does it itself under a strategy (``MirroredStrategy``,
-    ``OneDeviceStrategy``, ``TPUStrategy``); there, and on a Keras without the method used, this does nothing
-    more than build the optimizer, which Keras would do in the same way on the first step. Training is the same
-    either way: the variables start at the same values."""
+    Without a distribution strategy (TensorFlow's default one, which a worker with ``device="auto"`` uses on a
+    machine without GPUs: :func:`nas.devices.strategy_plan`) Keras 3 defers these variables to the first trace of
+    the training step, and a ``tf.function`` that creates variables is traced twice: once creating them, once more
+    using them. Creating them first halves the tracing, most of a trial's first epoch
+    (``benchmarks/bench_first_epoch.py``). Keras does it itself under a strategy (``OneDeviceStrategy`` on one GPU
+    or with ``device="cpu"``, ``MirroredStrategy``, ``TPUStrategy``); there, and on a Keras without the method
+    used, this only builds the optimizer, as Keras would on the first step. Training is the same either way: the
+    variables start at the same values."""
     build = getattr(model, "_symbolic_build", None)  # Keras 3's own pre-build (keras/src/trainers/trainer.py)
     if callable(build) and getattr(model, "_distribute_strategy", None) is None:
         build(data_batch=(x, y))
