@@ -87,12 +87,16 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
     script.write_text("import nas\n"
                       f"nas.search({TINY_CONV!r}, 'digits', run=nas.Run(storage={storage!r}, study='k', "
                       "backend=nas.Ray(max_concurrent=2)),\n"
-                      "           strategy=nas.Strategy(n_trials=4, seed=1, budget={'epochs': 6, 'batch_size': 32}))\n")
+                      "           strategy=nas.Strategy(n_trials=4, seed=1,\n"
+                      "                                 budget={'epochs': 16, 'batch_size': 32}))\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 240
     polled: optuna.storages.RDBStorage | None = None  # one connection: a fresh load_study per poll took seconds
-    while time.time() < deadline:  # under load, and the window to catch (a trial done, one running) is ~3 s
+    states: list[optuna.trial.TrialState] = []
+    # under load; the window to catch (a trial done, one running) is the length of a trial: 16 epochs, ~6 s (6
+    # epochs, ~3 s, were missed once in CI after first epochs got shorter)
+    while time.time() < deadline and proc.poll() is None:
         try:
             if polled is None and (tmp_path / "k.db").exists():  # the driver made it: read, never create
                 polled = optuna.storages.RDBStorage(storage)
@@ -105,7 +109,7 @@ def test_ray_driver_killed_then_resumed_to_the_exact_count(tmp_path: Path) -> No
             break
         time.sleep(0.1)
     else:
-        raise AssertionError("the Ray search did not get going")
+        raise AssertionError(f"the window was not caught: driver exit code {proc.poll()}, states last read {states}")
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
     proc.wait()
     time.sleep(2)
