@@ -1,16 +1,17 @@
 """What a trial's first epoch costs: nas's training with the optimizer's and metrics' variables created before the
 first step (``nas.train.build_training_state``, now), without it (``PREBUILD = False``, before 2026-12-06), and
-plain ``model.fit`` on numpy arrays as a user would write it (same model, optimizer, schedule and batch size).
+plain ``model.fit`` on numpy arrays as a user would write it (same model, optimizer, schedule and batch size;
+bench_fit.py's two trainings, timed from the call).
 
-Without a distribution strategy (a worker on one CPU or GPU) Keras 3 creates those variables inside the first
-trace of the training step, and TensorFlow traces a function that creates variables twice; plain ``model.fit``
-pays the same. For ``--archs`` random architectures of bench_fashion.py's ``families`` space (28x28x1, 10 classes,
-within ``--max-macs``, as bench_plain_tpe.py searches it) on ``--train``/``--val`` Fashion-MNIST images, batch 64,
-each way trains the same architecture for 3 epochs, the three ways alternating, ``--repeats`` times, one TensorFlow
-thread (the benchmark pins itself to one core). Per architecture: the median seconds from the call to the end of
-the first epoch (building, compiling, tracing, the epoch and its validation) and of a later epoch; the first
-epoch's excess over a later one in later epochs; and the share of a 9-epoch trial (first epoch + 8 later ones)
-that the pre-build saves. Then the medians.
+Without a distribution strategy (TensorFlow's default one, which a worker with ``device="auto"`` uses on a machine
+without GPUs) Keras 3 creates those variables inside the first trace of the training step, and TensorFlow traces a
+function that creates variables twice; plain ``model.fit`` pays the same. For ``--archs`` random architectures of
+bench_fashion.py's ``families`` space (28x28x1, 10 classes, within ``--max-macs``, as bench_plain_tpe.py searches
+it) on ``--train``/``--val`` Fashion-MNIST images, batch 64, each way trains the same architecture for 3 epochs,
+the three ways alternating, ``--repeats`` times, one TensorFlow thread (the benchmark pins itself to one core). Per
+architecture: the median seconds from the call to the end of the first epoch (building, compiling, tracing, the
+epoch and its validation) and of a later epoch; the first epoch's excess over a later one in later epochs; and the
+share of a 9-epoch trial (first epoch + 8 later ones) that the pre-build saves. Then the medians.
 
 Run: `.venv/bin/python benchmarks/bench_first_epoch.py [--quick] [--archs 6] [--repeats 2]` (needs the Debian
 package `dataset-fashion-mnist`; about 5 minutes).
@@ -21,7 +22,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -33,53 +33,36 @@ WAYS = ("model.fit", "nas before", "nas now")
 def main(argv: list[str] | None = None) -> None:
     if hasattr(os, "sched_setaffinity"):  # one core, before TensorFlow starts its threads
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     from bench_fashion import architecture_bench_args, draws_within, families_space
 
     args = architecture_bench_args(__doc__.splitlines()[0], argv, repeats=2)
     archs, repeats, n_train, n_val = args.archs, args.repeats, args.train, args.val
 
-    import keras
-    import tensorflow as tf
+    from bench_fit import nas_fit, plain_fit
 
     from nas import train as T
     from nas.budget import Budget
-    from nas.build import build_model
     from nas.data import load_data
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
     space = families_space()
     data = load_data("fashion_mnist", train_samples=n_train, val_samples=n_val)
     budget = Budget(epochs=3, batch_size=64, seed=0)
 
-    class Ends(keras.callbacks.Callback):
-        def __init__(self, ends: list[float]) -> None:
-            super().__init__()
-            self.ends = ends
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            self.ends.append(time.perf_counter())
-
     def run(way: str, spec: object) -> tuple[float, float]:
         """(first epoch s from the call, median later epoch s)"""
-        ends: list[float] = []
-        t0 = time.perf_counter()
         if way == "model.fit":
-            keras.utils.set_random_seed(0)
-            model = build_model(spec, bn_momentum=budget.bn_momentum)
-            steps = budget.epochs * -(-len(data.x_train) // budget.batch_size)
-            model.compile(optimizer=T.make_optimizer(budget, steps), loss="sparse_categorical_crossentropy",
-                          metrics=["accuracy"])
-            model.fit(data.x_train, data.y_train, batch_size=budget.batch_size, epochs=budget.epochs,
-                      validation_data=(data.x_val, data.y_val), verbose=0, callbacks=[Ends(ends)])
+            ends, _ = plain_fit(spec, data, budget)
         else:
             T.PREBUILD = way == "nas now"
             try:
-                T.train_model(spec, data, budget, seed=0, report=lambda e, a: ends.append(time.perf_counter()))
+                ends, _ = nas_fit(spec, data, budget)
             finally:
                 T.PREBUILD = True
-        keras.backend.clear_session()
-        return ends[0] - t0, statistics.median(b - a for a, b in zip(ends, ends[1:]))
+        return ends[0], statistics.median(b - a for a, b in zip(ends, ends[1:]))
 
     print(f"# Fashion-MNIST {n_train}/{n_val} images, families space within {args.max_macs:,.0f} MACs, batch 64, "
           f"3 epochs per run, {repeats} repeat(s) alternating, one core, one TensorFlow thread; seconds")
