@@ -32,8 +32,8 @@ def run(trials: int, per_worker: int, folder: Path, name: str, ray: bool = False
     mem = [(r.user_attrs["worker_memory"]["trial_in_worker"], r.user_attrs["worker_memory"]["rss_mb"])
            for r in records if "worker_memory" in r.user_attrs]
     trained = [r for r in records if r.status == "ok"]
-    train = sum(r.timings.get("train_s", 0) + r.timings.get("eval_s", 0) for r in trained)
-    inside = [r.timings["total_s"] - r.timings.get("train_s", 0) - r.timings.get("eval_s", 0) for r in trained]
+    train = sum(r.timings.get("train_s", 0) for r in trained)
+    inside = [r.timings["total_s"] - r.timings.get("train_s", 0) for r in trained]
     return {"wall": wall, "mem": mem, "train": train, "inside": inside, "n": len(records), "trained": len(trained)}
 
 

@@ -32,10 +32,10 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "experiments" / "digits_quick.yaml"
 # the worker's timing keys, in pipeline order (nas/engine/runner.py, nas/train.py); unknown keys are listed after these
-KEY_ORDER = ("sample_s", "data_s", "build_s", "train_s", "eval_s", "latency_s", "save_s", "clear_s")
+KEY_ORDER = ("sample_s", "data_s", "build_s", "train_s", "latency_s", "save_s", "clear_s")
 # timing keys of what came before the trial in its worker (outside total_s): listed after the in-trial keys
 OUTSIDE = ("startup_s", "spare_wait_s", "claim_s")
-TRAINING = ("train_s", "eval_s")
+TRAINING = ("train_s",)  # (eval_s, a final model.evaluate, until 2026-12-07)
 
 
 # ------------------------------------------------------------------ processes started by this run (Ray)
@@ -259,7 +259,7 @@ def report(results: list[dict[str, Any]], describe: str) -> None:
         "wall        the nas.search call, start to return (Ray: with ray.init and ray.shutdown)",
         "slot-s      wall x conc: the time the concurrent slots were available",
         "trial-s     sum of the worker-measured total_s (from just after the claim to just before the tell)",
-        "train+eval  sum of train_s (model.fit, with its per-epoch validation) + eval_s (final model.evaluate)",
+        "train+eval  sum of train_s (model.fit with its per-epoch validation; the last one is the trial's accuracy)",
         "in-worker   trial-s - train+eval: sampling (sample_s), data preparation (data_s), build and compile",
         "            (build_s), and what has no timing key: analytic cost, attribute writes to the storage,",
         "            save_weights, keras.backend.clear_session",

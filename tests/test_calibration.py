@@ -151,3 +151,28 @@ def test_the_training_step_is_traced_once_and_trains_the_same(monkeypatch) -> No
         runs[prebuild] = (len(traces), result["history"], result["loss"])
     assert runs[True][0] == 1 and runs[False][0] == 2
     assert runs[True][1:] == runs[False][1:] and len(runs[True][1]) == 2
+
+
+def test_the_trial_accuracy_is_the_final_models_without_a_second_validation_pass(monkeypatch) -> None:
+    """train_model takes the accuracy from the last epoch's validation (no model.evaluate after fit): it is the
+    returned model's accuracy on the validation split, also when a rung check recalibrated batch norm in between."""
+    import tensorflow as tf
+
+    calls: list[int] = []
+    original = keras.Model.evaluate
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "evaluate", counted)
+    spec, data = _digits_conv(stages=2, dropout=0.3)
+    for rungs in ((), (1, 3)):
+        result = train_model(spec, data, Budget(epochs=3, batch_size=64), seed=1, calibrate_at=rungs,
+                             calibrated=lambda e, a: None)
+        assert len(calls) == 3 + len(rungs)  # fit validates through Model.evaluate each epoch, then the rung checks
+        calls.clear()
+        val = tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(64)
+        _, acc = original(result["model"], val, verbose=0)
+        assert result["accuracy"] == float(acc)
+        assert result["history"][-1] == round(float(acc), 6) and len(result["history"]) == 3
