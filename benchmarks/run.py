@@ -104,6 +104,17 @@ DESCRIPTIONS = {
                   "(before 2026-12-06) and of four training batches (now), alternating on the same trained model, "
                   "against a steady epoch, for 6 random families architectures on Fashion-MNIST 2,000/1,000. "
                   "Quick: 2 architectures, 1 repeat, 600/300 images.",
+    "proxies": "Zero-cost proxies (grad_norm, snip, synflow, jacob_cov, and the mean rank of three) of the 266 "
+               "networks of the real-training curve table at initialisation, one batch of 64 Fashion-MNIST images: "
+               "their rank correlation with the final accuracy (with params and MACs beside them), what each adds to "
+               "a ridge predictor over log params and log MACs and to the evolution sampler's own model of the "
+               "labels, fitted on 5-100 networks (500 random splits, Wilcoxon), and the seconds each costs. "
+               "Quick: 40 networks, 100 splits.",
+    "inherit": "Whether a child started from its parent's trained weights (by layer name, whole or the overlapping "
+               "slice) needs fewer epochs: 16 random families parents within 1.5 M MACs on Fashion-MNIST 2,000/1,000, "
+               "each trained 9 epochs, and a one-label child trained 9 epochs fresh and inherited (same seed): the "
+               "inherited child's accuracy before training and after 1, 3 and 9 epochs against the fresh child's final "
+               "one, and each short training's rank correlation with it. Quick: 2 pairs, 3 epochs, 600/300 images.",
     "first_epoch": "What a trial's first epoch costs: nas's training with the optimizer's and metrics' variables "
                    "created before the first step (now), without (before 2026-12-06: TensorFlow traced the training "
                    "step twice) and plain `model.fit` on numpy arrays, alternating, 3 epochs each, for 6 random "
@@ -181,6 +192,8 @@ REGISTRY: list[Bench] = [
     Bench("plain_tpe_without_stopping", "bench_plain_tpe.py", (), ("--quick",),
           DESCRIPTIONS["plain_tpe_without_stopping"]),
     Bench("rung_check", "bench_rung_check.py", (), ("--quick",), DESCRIPTIONS["rung_check"]),
+    Bench("proxies", "bench_proxies.py", (), ("--quick",), DESCRIPTIONS["proxies"]),
+    Bench("inherit", "bench_inherit.py", (), ("--quick",), DESCRIPTIONS["inherit"]),
     Bench("first_epoch", "bench_first_epoch.py", (), ("--quick",), DESCRIPTIONS["first_epoch"]),
     Bench("fit", "bench_fit.py", ("--epochs", "3"), ("--quick",), DESCRIPTIONS["fit"]),
     Bench("accelerator", "accelerator_check.py", (), ("--trials", "2", "--skip-tests"), DESCRIPTIONS["accelerator"]),

@@ -1,0 +1,180 @@
+"""Would a child that starts from its parent's trained weights need fewer epochs? Measured before building it.
+
+The evolution sampler's children differ from a trained parent by one label. Net2Net (Chen et al. 2016) and
+LEMONADE (Elsken et al. 2019) start such children from the parent's weights (function-preserving widening and
+deepening); LEMONADE reports about 40x less compute than NASNet's search. This benchmark measures the plain form a
+Keras network of nas allows (its layer names are positional and deterministic): every child layer whose name is the
+parent's takes the parent's weights, whole where the shapes agree, the overlapping leading slice where they differ
+(more or fewer channels, a larger or smaller kernel), the child's own initialisation elsewhere.
+
+For ``--pairs`` random parents of bench_fashion.py's ``families`` space within ``--max-macs`` (as
+bench_plain_tpe.py searches it) on ``--train``/``--val`` Fashion-MNIST images: the parent is trained ``--epochs``
+epochs; a child changes one of its labels at random (the sampler's mutation: another choice of that label, labels it
+newly asks drawn at random), within the MACs cap; the child is trained ``--epochs`` epochs from scratch and, with
+the same seed, from the inherited weights (nas.train.train_model both times, one core). Per pair: the share of the
+child's parameters inherited; the validation accuracy of the inherited child before training (batch-norm statistics
+inherited too) and after 1, 3 and all epochs, against the fresh child's. Then the medians, how often the inherited
+child after 1 or 3 epochs is at least the fresh child's final accuracy, and the rank correlation over children of
+each short training (fresh or inherited, 1 or 3 epochs) with the fresh child's final accuracy: what a pruner or a
+predictor would read.
+
+Run: `.venv/bin/python benchmarks/bench_inherit.py [--quick] [--pairs 16]` (needs the Debian package
+`dataset-fashion-mnist`; about 20 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def inherit(child, parent) -> float:
+    """Copy ``parent``'s weights into ``child`` by layer name (whole, or the overlapping leading slice); the share
+    of the child's parameters that came from the parent."""
+    import numpy as np
+
+    layers = {layer.name: layer for layer in parent.layers}
+    taken = total = 0
+    for layer in child.layers:
+        for w in layer.weights:
+            total += int(np.prod(w.shape))
+        source = layers.get(layer.name)
+        if source is None or len(source.weights) != len(layer.weights):
+            continue
+        for w, s in zip(layer.weights, source.weights, strict=True):
+            new, old = w.numpy(), s.numpy()
+            if new.ndim != old.ndim:
+                continue
+            overlap = tuple(slice(0, min(a, b)) for a, b in zip(new.shape, old.shape, strict=True))
+            new[overlap] = old[overlap]
+            w.assign(new)
+            taken += int(np.prod([sl.stop for sl in overlap]))
+    return taken / total if total else 0.0
+
+
+def mutate(space, params: dict, dists: dict, seed: int, max_macs: float):
+    """A child of the parent's labels with one changed (evolution's ``_other``), the rest drawn anew; within the cap."""
+    import nas
+    from nas.engine.distributions import to_optuna
+    from nas.engine.evolution import _other
+    from nas.trial import ReplayTrial, draw
+
+    rng = random.Random(seed)
+    parent_key = space.sample(nas.FixedTrial(params)).key()
+    for _ in range(200):
+        label = rng.choice(sorted(params))
+        value = _other(to_optuna(dists[label]), params[label], rng)
+        if value is None:
+            continue
+        trial = ReplayTrial({**params, label: value}, lambda name, dist: draw(dist, rng))
+        spec = space.sample(trial)
+        if spec.key() != parent_key and nas.cost(spec).macs <= max_macs:
+            return label, value, spec
+    raise SystemExit(f"no child within the cap for parent seed {seed}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 pairs, 3 epochs, 600/300 images")
+    parser.add_argument("--pairs", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--train", type=int, default=None)
+    parser.add_argument("--val", type=int, default=None)
+    parser.add_argument("--max-macs", type=float, default=1.5e6)
+    args = parser.parse_args(argv)
+    pairs = args.pairs or (2 if args.quick else 16)
+    epochs = args.epochs or (3 if args.quick else 9)
+    n_train, n_val = args.train or (600 if args.quick else 2000), args.val or (300 if args.quick else 1000)
+    if hasattr(os, "sched_setaffinity"):  # one core, before TensorFlow starts its threads
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from scipy.stats import spearmanr
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from bench_fashion import families_space
+
+    import nas
+    import nas.build
+    from nas.data import load_data
+    from nas.train import train_model
+
+    space = families_space()
+    data = load_data("fashion_mnist", train_samples=n_train, val_samples=n_val)
+    budget = nas.Budget(epochs=epochs, batch_size=64, seed=0)
+    original = nas.build.build_model
+    marks = sorted({1, min(3, epochs), epochs})
+    rows = []
+    seed = 0
+    t0 = time.perf_counter()
+    while len(rows) < pairs:
+        trial = nas.RandomTrial(seed=seed)
+        parent_spec = space.sample(trial)
+        seed += 1
+        if nas.cost(parent_spec).macs > args.max_macs:
+            continue
+        label, value, child = mutate(space, trial.params, trial.distributions, seed, args.max_macs)
+        parent = train_model(parent_spec, data, budget, seed=1)
+        fresh = train_model(child, data, budget, seed=1)
+        share: list[float] = []
+        before: list[float] = []
+
+        def inherited_build(spec, source=parent["model"], share=share, before=before, **kwargs):
+            model = original(spec, **kwargs)
+            share.append(inherit(model, source))
+            model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            before.append(float(model.evaluate(data.x_val, data.y_val, batch_size=256, verbose=0)[1]))
+            return model
+
+        nas.build.build_model = inherited_build
+        try:
+            warm = train_model(child, data, budget, seed=1)
+        finally:
+            nas.build.build_model = original
+        row = {"seed": seed - 1, "label": label, "value": value, "share": share[0], "parent": parent["accuracy"],
+               "before": before[0], **{f"fresh{k}": fresh["history"][k - 1] for k in marks},
+               **{f"warm{k}": warm["history"][k - 1] for k in marks}}
+        rows.append(row)
+        keras.backend.clear_session()
+        print(f"pair {len(rows):2d} (parent seed {row['seed']}, {label} -> {value!r}): inherited "
+              f"{row['share']:.0%} of the weights; parent {row['parent']:.3f}; child fresh "
+              + ", ".join(f"@{k} {row[f'fresh{k}']:.3f}" for k in marks) + "; inherited @0 "
+              + f"{row['before']:.3f}, " + ", ".join(f"@{k} {row[f'warm{k}']:.3f}" for k in marks)
+              + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    def q(v):
+        a = np.percentile(v, [25, 50, 75])
+        return f"{a[1]:+.3f} [{a[0]:+.3f}, {a[2]:+.3f}]"
+
+    final = np.array([r[f"fresh{epochs}"] for r in rows])
+    print(f"\n# {len(rows)} parent-child pairs of the families space within {args.max_macs:,.0f} MACs, Fashion-MNIST "
+          f"{n_train}/{n_val}, {epochs} epochs, batch 64, one core; inherited = by layer name, whole or the "
+          "overlapping slice")
+    print(f"share of the child's parameters inherited: median {statistics.median(r['share'] for r in rows):.0%} "
+          f"(range {min(r['share'] for r in rows):.0%}-{max(r['share'] for r in rows):.0%}); fresh child's final "
+          f"accuracy median {np.median(final):.3f}")
+    print("| | accuracy - the fresh child's final, median [quartiles] | at least the fresh child's final | "
+          "rank correlation with the fresh child's final |")
+    print("| --- | --- | ---: | ---: |")
+    cols = [("inherited, before training", [r["before"] for r in rows])]
+    for k in marks:
+        cols.append((f"fresh after {k} epoch{'s' if k > 1 else ''}", [r[f"fresh{k}"] for r in rows]))
+        cols.append((f"inherited after {k} epoch{'s' if k > 1 else ''}", [r[f"warm{k}"] for r in rows]))
+    for name, v in cols:
+        v = np.array(v)
+        rho = spearmanr(v, final).statistic
+        print(f"| {name} | {q(v - final)} | {np.mean(v >= final):.0%} | {rho:+.2f} |")
+
+
+if __name__ == "__main__":
+    main()
