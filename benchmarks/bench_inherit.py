@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from bench_fashion import families_space
+    from bench_fashion import draws_within, families_space
 
     import nas
     import nas.build
@@ -115,15 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     original = nas.build.build_model
     marks = sorted({1, min(3, epochs), epochs})
     rows = []
-    seed = 0
     t0 = time.perf_counter()
-    while len(rows) < pairs:
+    for seed, parent_spec, _ in draws_within(space, pairs, args.max_macs):
         trial = nas.RandomTrial(seed=seed)
-        parent_spec = space.sample(trial)
-        seed += 1
-        if nas.cost(parent_spec).macs > args.max_macs:
-            continue
-        label, value, child = mutate(space, trial.params, trial.distributions, seed, args.max_macs)
+        space.sample(trial)  # the parent's labels, for its child
+        label, value, child = mutate(space, trial.params, trial.distributions, seed + 1, args.max_macs)
         parent = train_model(parent_spec, data, budget, seed=1)
         fresh = train_model(child, data, budget, seed=1)
         share: list[float] = []
@@ -141,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
             warm = train_model(child, data, budget, seed=1)
         finally:
             nas.build.build_model = original
-        row = {"seed": seed - 1, "label": label, "value": value, "share": share[0], "parent": parent["accuracy"],
+        row = {"seed": seed, "label": label, "value": value, "share": share[0], "parent": parent["accuracy"],
                "before": before[0], **{f"fresh{k}": fresh["history"][k - 1] for k in marks},
                **{f"warm{k}": warm["history"][k - 1] for k in marks}}
         rows.append(row)

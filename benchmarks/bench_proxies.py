@@ -140,13 +140,6 @@ def feature(rows: list[dict], name: str):
     return np.log(np.maximum(v, 1e-300)) if name in LOGGED else v
 
 
-def standardise(x):
-    import numpy as np
-
-    sd = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-
-
 def split_gains(base, extra, y, n: int, splits: int, rng, penalty: float) -> dict[str, float]:
     """Held-out rank correlation of ridge predictions with ``base`` features and with ``base`` + ``extra``."""
     import numpy as np
