@@ -39,6 +39,11 @@ class Budget:
     (batch-1 inference calls timed for the latency metric); ``timeout`` seconds per trial (training stops and
     the trial fails past it; None: no limit); ``tensorboard``: write TensorBoard logs of each trial's training to
     ``<artifacts>/tensorboard/<study>.trial-N`` (``tensorboard --logdir <artifacts>/tensorboard``).
+
+    ``inherit_epochs`` (0: off): a child the ``evolution`` sampler made from a trained parent (one label changed)
+    starts from the parent's saved weights, every layer of the same name taking them whole or the overlapping
+    slice, and trains this many epochs instead of ``epochs``, with no rung checks (its readings are not
+    comparable with a fresh training's): :mod:`nas.engine.inherit`.
     """
 
     epochs: int = 5
@@ -53,6 +58,7 @@ class Budget:
     latency_runs: int = 20
     timeout: float | None = None
     tensorboard: bool = False
+    inherit_epochs: int = 0
 
     def __post_init__(self) -> None:
         def bad(field: str, rule: str) -> ValueError:
@@ -80,6 +86,9 @@ class Budget:
             raise bad("timeout", "a positive number of seconds or None")
         if not isinstance(self.tensorboard, bool):
             raise bad("tensorboard", "true or false")
+        v = self.inherit_epochs
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= self.epochs:
+            raise bad("inherit_epochs", f"an integer in [0, epochs={self.epochs}] (0: off)")
 
     @classmethod
     def of(cls, value: BudgetLike) -> Budget:

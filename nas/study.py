@@ -181,7 +181,8 @@ class Study:
 
     def epochs(self) -> EpochCounts:
         """Training epochs spent: ``trained`` (every trial's epochs, stopped trials' up to their stop),
-        ``full`` (what the same trials would have cost at the full budget), ``saved`` (the difference) and
+        ``full`` (what the same trials would have cost at the full budget), ``saved`` (the difference: early stops,
+        and children that inherited weights and trained ``inherit_epochs``) and
         ``stopped_at`` (epochs -> trials stopped there). Reused trials (a repeated architecture taking an earlier
         trial's result or stop, ``reused_from``) and over-budget ones train nothing; failed trials count the
         epochs they recorded."""
@@ -524,6 +525,10 @@ def _strategy_for(strategy: Strategy, goal: Goal, space: search_spaces.Space, ba
         sampler = Component(name=f"keras_tuner.{backend.tuner}")
     else:
         sampler = sampler_component(strategy.sampler, goal.objectives, space)
+    if strategy.budget.inherit_epochs and sampler.name != "evolution":
+        raise ValueError(f"budget: `inherit_epochs` starts a child of the `evolution` sampler from its parent's "
+                         f"weights; it needs sampler='evolution', but got sampler={sampler.name!r} with "
+                         f"inherit_epochs={strategy.budget.inherit_epochs}")
     return strategy.replace(sampler=sampler, pruner=pruner_component(strategy.pruner, goal.objectives))
 
 

@@ -195,7 +195,8 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
                 x_extra: tuple[np.ndarray, np.ndarray] | None = None, validate: bool = True,
                 device: Device | None = None, log_dir: str | None = None,
                 calibrate_at: Collection[int] = (), calibrated: Callable[[int, float], None] | None = None,
-                placed: dict[str, Any] | None = None) -> dict[str, Any]:
+                placed: dict[str, Any] | None = None,
+                start: Callable[[keras.Model], None] | None = None) -> dict[str, Any]:
     """Build ``spec`` and train it with ``budget`` on ``data``, validating after every epoch on the validation split.
 
     ``report(epoch, val_accuracy)`` is called after every epoch (0-based); after the epochs of ``calibrate_at``
@@ -205,7 +206,8 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
     model without batch norm). Training is not changed by it.
 
     ``placed`` (a dict) receives ``devices``, what the model trains on (:func:`nas.devices.where`), as soon as
-    the strategy is made, so a trial stopped early or failed records it too.
+    the strategy is made, so a trial stopped early or failed records it too. ``start(model)``, when given, is
+    called on the built model before it is compiled (e.g. to set inherited weights: :mod:`nas.engine.inherit`).
 
     Returns ``model``, ``accuracy`` (validation top-1 of the last epoch's validation), ``train_accuracy``, ``loss``,
     ``epochs`` and ``history`` (validation accuracy per epoch). Raises :class:`TrialFailed` on NaN loss or timeout.
@@ -235,6 +237,8 @@ def train_model(spec: ArchSpec, data: Data, budget: Budget, *, seed: int = 0,
         placed["devices"] = where(strategy, device, policy, device.jit_compile)
     with strategy.scope():
         model = build_model(spec, bn_momentum=budget.bn_momentum)
+        if start is not None:
+            start(model)
         steps = budget.epochs * math.ceil(len(x_train) / budget.batch_size)
         model.compile(optimizer=make_optimizer(budget, steps), loss="sparse_categorical_crossentropy",
                       # padded examples (several replicas, see _dataset) carry weight 0: the accuracy is weighted

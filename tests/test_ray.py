@@ -474,3 +474,14 @@ def test_an_impossible_ray_request_fails_at_once_naming_the_resource(tmp_path: P
     assert time.perf_counter() - t < 60
     assert nas.load_study("g", tmp_path / "g.db").counts() == {"done": 0, "running": 0, "waiting": 0,
                                                                "infeasible": 0, "failed": 0, "pruned": 0, "complete": 0}
+
+
+def test_children_inherit_their_parents_weights_on_ray_as_on_local_workers(tmp_path: Path) -> None:
+    """The decision is the trial pipeline's, from the records: on Ray (one actor, trials in number order) every
+    child of a trained parent inherits from it, with the record a local worker writes."""
+    from test_inherit import _search, check_inheritance
+
+    study = _search(tmp_path, "ray", 8, nas.Ray(max_concurrent=1))
+    assert study.counts()["done"] == 8 and all("ray" in attrs_of(t) for t in study.optuna_study.trials
+                                               if attrs_of(t).get("status") == "ok")
+    assert check_inheritance(study, 1, 3) >= 3

@@ -9,7 +9,9 @@ One trial's record is a set of attributes, readable by plain Optuna tools:
   and ``weights_sha256`` (its checksum, checked by export);
 * the outcome: ``status`` (ok / reused / infeasible / pruned / failed), ``error``, ``traceback``,
   ``reused_from`` (the trial whose result a repeated architecture took: a complete one, or a stopped one for a
-  ``pruned`` repeat), ``pruned_by``; and how it ran: ``worker`` (host and pid), ``timings``, ``worker_memory``,
+  ``pruned`` repeat), ``pruned_by``; ``inherited`` (the parent whose weights it started from, the epochs it
+  trained and the share of its parameters inherited) or ``inherit_skipped`` (the parent and why not:
+  :mod:`nas.engine.inherit`); and how it ran: ``worker`` (host and pid), ``timings``, ``worker_memory``,
   ``retry_of``, ``retries`` and ``seed_of`` (a re-run of a trial whose worker died), ``warm_start`` (the label of
   an enqueued starting point), ``devices`` (what it trained on: the devices seen and used, strategy, replicas,
   precision, XLA; :func:`nas.devices.where`), ``progress`` (the epoch a running trial is at:
@@ -61,7 +63,8 @@ USER_KEYS = ("status", "accuracy", "macs", "params", "latency_ms", "epochs", "er
 ERROR_CHARS = 60  # an error longer than this is cut in the user attribute (whole in "nas:error")
 SYSTEM_PREFIX = "nas:"
 # what a trained (or evaluated) trial adds to its record; a reused trial copies these from the original
-RESULT_KEYS = ("accuracy", "latency_ms", "train_accuracy", "loss", "epochs", "history", "weights", "weights_sha256")
+RESULT_KEYS = ("accuracy", "latency_ms", "train_accuracy", "loss", "epochs", "history", "weights", "weights_sha256",
+               "inherited")
 # the system attribute of a trial's constraint values (Optuna's list form: see the module docstring)
 CONSTRAINTS_ATTR = "constraints"
 METRIC_KEYS = ("accuracy", "macs", "flops", "params", "latency_ms", "train_accuracy", "loss", "epochs")

@@ -16,6 +16,7 @@ trials through the steps, each a method below:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -33,6 +34,7 @@ from nas.cost import cost
 from nas.engine import records
 from nas.engine.claims import seed_of
 from nas.engine.components import make_evaluator
+from nas.engine.inherit import Unusable, copy_weights, parent_arrays, parent_of, parent_weights, weights_name
 from nas.engine.progress import epoch_line, progress_attr
 from nas.engine.schema import NAS_PRUNERS, StudyConfig
 from nas.rungs import keep
@@ -99,7 +101,7 @@ def _json_ok(value: Any) -> bool:
     return True
 
 
-def _inherited(trials: list[Any], retry_of: Any, rung: str) -> bool | None:
+def _retried_decision(trials: list[Any], retry_of: Any, rung: str) -> bool | None:
     """The decision recorded at ``rung`` by the trial this one re-runs (None: none recorded)."""
     if retry_of is None:
         return None
@@ -151,6 +153,8 @@ class Runner:
         self._calibrated: dict[int, float] = {}  # epoch (0-based) -> calibrated validation accuracy (rung checks)
         self._weights: str | None = None  # the weights file this trial saved
         self._violations: dict[str, float] = {}  # constraint name -> value (<= 0: within), written at the end
+        self._epochs = self.config.budget.epochs  # this trial's epochs (fewer when it inherits weights)
+        self._inheriting = False  # starts from its parent's weights (nas.engine.inherit): no rungs, no reports
         beat = Heartbeat(self.study._storage, trial._trial_id)
         try:
             try:
@@ -290,8 +294,8 @@ class Runner:
         learning curves), where no pruner reported it already. Optuna's ``Trial.report`` refuses multi-objective
         studies, so they are written through the storage; only for complete trials: Optuna's TPE reads a pruned
         trial's intermediate values with the single-objective direction."""
-        if not history or trial._cached_frozen_trial.intermediate_values:
-            return
+        if not history or trial._cached_frozen_trial.intermediate_values or self._inheriting:
+            return  # an inheriting trial's curve stays in its `history` only: pruners read intermediate values
         storage = self.study._storage
         for step, value in enumerate(history):
             storage.set_trial_intermediate_value(trial._trial_id, step, float(value))
@@ -385,9 +389,9 @@ class Runner:
                 return
             val_acc = self._calibrated.get(epoch, val_acc)
             trials = self.study.get_trials(deepcopy=False)
-            inherited = _inherited(trials, trial.user_attrs.get("retry_of"), str(e))
-            if inherited is not None:
-                kept = inherited
+            retried = _retried_decision(trials, trial.user_attrs.get("retry_of"), str(e))
+            if retried is not None:
+                kept = retried
             else:
                 pool = self._rung_pool(trials, str(e), {trial.number}, cost_keys)
                 mine = (float(val_acc), costs)
@@ -395,9 +399,39 @@ class Runner:
             reached[str(e)] = [round(float(val_acc), 6), bool(kept)]
             records.write(trial, {"rungs": dict(reached)})
             if not kept:
-                source = "" if inherited is None else f", decision of trial {trial.user_attrs['retry_of']}"
+                source = "" if retried is None else f", decision of trial {trial.user_attrs['retry_of']}"
                 raise optuna.TrialPruned(f"{rule} rung at epoch {e} (reduction factor {eta}{source})")
         return check
+
+    # -- inherited weights (budget.inherit_epochs): nas.engine.inherit
+    def _inheritance(self, trial: optuna.Trial) -> Any:
+        """Whether this trial starts from its parent's weights: the function that sets them on the built model,
+        or None (from scratch). The decision and the parent are recorded before training starts; a parent that
+        cannot give its weights is recorded as ``inherit_skipped`` with the reason."""
+        epochs = self.config.budget.inherit_epochs
+        if not epochs or self.data is None:
+            return None
+        frozen = records._frozen(trial)
+        trials = self.study.get_trials(deepcopy=False)
+        parent = parent_of(frozen.system_attrs, records.attrs_of(frozen), trials)
+        if parent is None:
+            return None
+        try:
+            source = next((t for t in trials if t.number == parent), None)
+            if source is None:
+                raise Unusable(f"trial {parent} is not in the study")
+            arrays = parent_arrays(source, parent_weights(source, self.study.study_name, self.config.artifacts))
+        except Unusable as exc:
+            self._pending["inherit_skipped"] = {"trial": parent, "reason": str(exc)}
+            return None
+        self._epochs, self._inheriting = epochs, True
+        record = {"trial": parent, "epochs": epochs}
+        self._pending["inherited"] = record
+
+        def start(model: Any) -> None:
+            share = copy_weights(model, arrays)
+            self._pending["inherited"] = {**record, "share": round(share, 4)}
+        return start
 
     # -- training
     def _epoch_report(self, trial: optuna.Trial) -> Any:
@@ -405,9 +439,11 @@ class Runner:
         accuracy), and the backend's hook; it keeps the per-epoch accuracy for a stopped trial's record."""
         hooks: list[Any] = [lambda epoch, val_acc: self._history.append(round(float(val_acc), 6)),
                             self._progress(trial)]
-        last = self.config.budget.epochs - 1
+        last = self._epochs - 1
         pruner = self.config.strategy.pruner
-        if pruner is not None and pruner.name in NAS_PRUNERS:
+        if self._inheriting:
+            pass  # judged at no rung, reported to no pruner: its early accuracy is not a fresh training's
+        elif pruner is not None and pruner.name in NAS_PRUNERS:
             hooks.append(self._rung_hook(trial))
             if len(self.objectives) == 1:
                 hooks.append(lambda epoch, val_acc: trial.report(val_acc, epoch))
@@ -432,7 +468,7 @@ class Runner:
         :mod:`nas.engine.progress`), one small write per epoch; with ``echo`` the epoch's line is printed too.
         A write the storage refuses for a passing reason costs the line, not the trial (the record is written at
         the end); a trial another process ended stops here."""
-        epochs = self.config.budget.epochs
+        epochs = self._epochs
         accuracy: list[float] = []
         seconds: list[float] = []
 
@@ -455,6 +491,9 @@ class Runner:
         from nas.train import evaluate_latency, train_model
 
         budget, config = self.config.budget, self.config
+        start = self._inheritance(trial)
+        if start is not None:
+            budget = dataclasses.replace(budget, epochs=budget.inherit_epochs)
         self._flush(trial)  # what is being trained is on record before training starts
         self._train_started = time.perf_counter()
         log_dir = (os.path.join(config.artifacts, "tensorboard", f"{self.study.study_name}.trial-{trial.number}")
@@ -462,8 +501,8 @@ class Runner:
         assert self.data is not None  # loaded unless an evaluator scores the trials instead
         result = train_model(spec, self.data, budget, seed=budget.seed + seed_of(trial), log_dir=log_dir,
                              report=self._epoch_report(trial), timings=timings, device=config.device,
-                             calibrate_at=self._calibrate_at(), calibrated=self._calibrated.__setitem__,
-                             placed=self._pending)
+                             calibrate_at=() if self._inheriting else self._calibrate_at(),
+                             calibrated=self._calibrated.__setitem__, placed=self._pending, start=start)
         model = result.pop("model")
         if "latency" in self.objectives or "max_latency" in config.constraints:
             t = time.perf_counter()
@@ -472,8 +511,7 @@ class Runner:
         t = time.perf_counter()
         os.makedirs(config.artifacts, exist_ok=True)
         # keyed by study, trial and architecture: studies sharing an artefact folder never overwrite each other
-        path = os.path.join(config.artifacts, f"{self.study.study_name}.trial-{trial.number}.{spec.key()[:12]}"
-                                              f".weights.h5")
+        path = os.path.join(config.artifacts, weights_name(self.study.study_name, trial.number, spec.key()))
         model.save_weights(path)
         self._weights = path
         result["weights"] = path

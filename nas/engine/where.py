@@ -184,6 +184,11 @@ class Ray(Backend):
         if strategy.pruner is not None and self.scheduler is not None:
             raise ValueError(f"Ray: `scheduler` ({self.scheduler}) and `pruner` ('pareto') both stop trials early: "
                              f"choose one")
+        if strategy.budget.inherit_epochs and self.scheduler is not None:
+            raise ValueError(f"Ray: `scheduler` ({self.scheduler}) would compare the early accuracy of children that "
+                             f"inherit their parent's weights with fresh trainings' (budget.inherit_epochs="
+                             f"{strategy.budget.inherit_epochs}): use pruner='pareto', which keeps them apart, or "
+                             f"inherit_epochs=0")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

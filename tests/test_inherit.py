@@ -1,0 +1,261 @@
+"""Inherited weights (``budget.inherit_epochs``): which trials start from their parent's weights, what is copied,
+what is recorded, and what is refused; the decisions of real searches on digits recomputed from their records."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState, create_trial
+
+import nas
+from nas.engine import records
+from nas.engine.evolution import ATTR
+from nas.engine.inherit import Unusable, copy_weights, parent_arrays, parent_of, parent_weights, weights_name
+
+SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32), "kernels": (3, 5),
+                                      "hidden": (0, 0), "dropouts": (0.0,)}}
+BUDGET = {"epochs": 3, "batch_size": 128, "learning_rate": 0.01, "inherit_epochs": 1}
+
+
+def _trial(number: int, state: TrialState = TrialState.COMPLETE, user: dict | None = None,
+           system: dict | None = None) -> optuna.trial.FrozenTrial:
+    t = create_trial(state=state, values=[0.5, 1.0] if state == TrialState.COMPLETE else None,
+                     params={"a": 1}, distributions={"a": CategoricalDistribution([1, 2])},
+                     user_attrs=user or {}, system_attrs=system or {})
+    t.number = number
+    return t
+
+
+# -- which trial a trial starts from
+@pytest.mark.parametrize("origin, parent", [("mutation", 4), ("neighbour", 4), ("exploit", 4), ("random", None),
+                                            ("repeat", None)])
+def test_a_child_starts_from_the_parent_its_plan_changed_one_label_of(origin: str, parent: int | None) -> None:
+    plan = {"origin": origin, "parent": 4 if origin != "random" else None, "label": "a", "key": "k", "params": {}}
+    assert parent_of({ATTR: plan}, {}, []) == parent
+
+
+def test_a_retry_takes_its_originals_decision_and_nothing_else() -> None:
+    trials = [_trial(0), _trial(1, TrialState.FAIL, user={"inherited": {"trial": 0, "epochs": 1, "share": 0.5}}),
+              _trial(2, TrialState.FAIL), _trial(3, TrialState.FAIL, user={"inherit_skipped": {"trial": 0,
+                                                                                              "reason": "gone"}})]
+    mutation = {ATTR: {"origin": "mutation", "parent": 0}}
+    assert parent_of(mutation, {"retry_of": 1}, trials) == 0
+    assert parent_of(mutation, {"retry_of": 2}, trials) is None  # the original trained from scratch
+    assert parent_of(mutation, {"retry_of": 3}, trials) is None  # the original's parent gave nothing
+    assert parent_of({}, {}, trials) is None and parent_of({ATTR: "junk"}, {}, trials) is None
+
+
+# -- whether the parent's weights can be used
+def _saved(folder: Path, study: str = "s", number: int = 0) -> tuple[str, str]:
+    path = folder / weights_name(study, number, "0123456789abcdef")
+    path.write_bytes(b"weights of trial 0")
+    return str(path), records.file_sha256(str(path))
+
+
+def test_a_parents_weights_are_taken_from_the_studys_folder_by_name_and_checksum(tmp_path: Path) -> None:
+    path, digest = _saved(tmp_path)
+    elsewhere = "/some/other/machine/" + os.path.basename(path)  # the stored path: only its file name counts
+    assert parent_weights(_trial(0, user={"weights": elsewhere, "weights_sha256": digest}), "s",
+                          str(tmp_path)) == path
+
+
+@pytest.mark.parametrize("state, user, reason", [
+    (TrialState.PRUNED, {}, "trial 0 is pruned, not complete"),
+    (TrialState.COMPLETE, {}, "trial 0 saved no weights"),
+    (TrialState.COMPLETE, {"weights": "/etc/passwd", "weights_sha256": "x"},
+     "trial 0's weights file name 'passwd' is not one of study 's''s"),
+    (TrialState.COMPLETE, {"weights": "other.trial-0.0123456789ab.weights.h5", "weights_sha256": "x"},
+     "trial 0's weights file name 'other.trial-0.0123456789ab.weights.h5' is not one of study 's''s"),
+    (TrialState.COMPLETE, {"weights": "s.trial-7.0123456789ab.weights.h5", "weights_sha256": "x"},
+     "trial 0's weights are not in the artefact folder"),
+    (TrialState.COMPLETE, {"weights": "s.trial-0.0123456789ab.weights.h5", "weights_sha256": "0" * 64},
+     "trial 0's weights at"),
+])
+def test_a_parent_that_cannot_give_its_weights_says_why(tmp_path: Path, state: TrialState, user: dict,
+                                                         reason: str) -> None:
+    _saved(tmp_path)
+    with pytest.raises(Unusable) as info:
+        parent_weights(_trial(0, state, user=user), "s", str(tmp_path))
+    assert str(info.value).startswith(reason)
+    if "at" in reason.split("weights ")[-1]:
+        assert str(info.value).endswith("are not the ones it saved (SHA-256 differs)")
+
+
+# -- what is copied
+def _model(widths: tuple[int, ...], kernel: int = 3):
+    """A small network with batch norm (its statistics are weights to inherit too)."""
+    from nas.blocks import parse_block
+    from nas.build import build_model
+    from nas.spec import ArchSpec
+
+    stages = [parse_block(f"conv_r1_k{kernel if i == 0 else 3}_s1_c{w}_mp2") for i, w in enumerate(widths)]
+    return build_model(ArchSpec(input_shape=(8, 8, 1), num_classes=10, stages=tuple(stages)))
+
+
+def _arrays_of(model) -> dict:
+    out = {}
+    for layer in model.layers:
+        own: dict = {}
+        layer.save_own_variables(own)
+        if own:
+            out[layer.name] = {k: np.array(v) for k, v in own.items()}
+    return out
+
+
+def test_a_child_takes_the_parents_weights_whole_or_their_overlapping_slice() -> None:
+    import keras
+
+    keras.utils.set_random_seed(1)
+    parent = _model((8, 16))
+    theirs = _arrays_of(parent)
+    same = _model((8, 16))
+    assert copy_weights(same, theirs) == 1.0
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    assert np.array_equal(same.predict(x, verbose=0), parent.predict(x, verbose=0))
+    child = _model((4, 16), kernel=5)  # fewer channels, a larger kernel in the first stage
+    mine = _arrays_of(child)
+    share = copy_weights(child, theirs)
+    got = _arrays_of(child)
+    # the first conv: kernel (5, 5, 1, 4) takes the parent's (3, 3, 1, 8)[:3, :3, :, :4]
+    first = next(n for n in mine if mine[n]["0"].ndim == 4)
+    k_new, k_old = got[first]["0"], theirs[first]["0"]
+    assert k_new.shape == (5, 5, 1, 4) and np.array_equal(k_new[:3, :3, :, :4], k_old[:3, :3, :, :4])
+    assert np.array_equal(k_new[3:], mine[first]["0"][3:])  # the rest keeps its own initialisation
+    total = sum(a.size for layer in mine.values() for a in layer.values())
+    taken = 0
+    for name, layer in mine.items():
+        for k, a in layer.items():
+            old = theirs[name][k]
+            taken += int(np.prod([min(x, y) for x, y in zip(a.shape, old.shape, strict=True)]))
+    assert 0 < share < 1 and share == taken / total
+
+
+# -- what is refused
+def test_inherit_epochs_is_checked_with_the_field_the_rule_and_the_value() -> None:
+    with pytest.raises(ValueError, match=r"budget: `inherit_epochs` must be an integer in \[0, epochs=3\] \(0: off\), "
+                                         r"but got inherit_epochs=4"):
+        nas.Budget(epochs=3, inherit_epochs=4)
+    with pytest.raises(ValueError, match=r"but got inherit_epochs=True"):
+        nas.Budget(epochs=3, inherit_epochs=True)
+    assert nas.Budget(epochs=3).inherit_epochs == 0
+
+
+def test_inherit_epochs_needs_the_evolution_sampler_and_no_ray_scheduler(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"it needs sampler='evolution', but got sampler='tpe' with inherit_epochs=1"):
+        nas.create_study(SPACE, "digits", strategy=nas.Strategy(sampler="tpe", budget=BUDGET),
+                         run=nas.Run(storage=tmp_path / "t.db", study="t"), verbose=False)
+    with pytest.raises(ValueError, match=r"Ray: `scheduler` \(asha\) would compare the early accuracy"):
+        nas.create_study(SPACE, "digits", goal=nas.Goal(objectives="accuracy"),
+                         strategy=nas.Strategy(sampler="evolution", budget=BUDGET),
+                         run=nas.Run(storage=tmp_path / "r.db", study="r", backend=nas.Ray(scheduler="asha")),
+                         verbose=False)
+    assert not (tmp_path / "t.db").exists() or not optuna.get_all_study_names(f"sqlite:///{tmp_path / 't.db'}")
+
+
+# -- real searches: every decision recomputed from the records
+def check_inheritance(study: nas.Study, inherit_epochs: int, epochs: int) -> int:
+    """Assert every trial's decision and record against its plan and its parent's record; the number that
+    inherited."""
+    trials = {t.number: t for t in study.optuna_study.get_trials(deepcopy=False)}
+    inherited = 0
+    for t in trials.values():
+        a = records.attrs_of(t)
+        if a.get("status") not in ("ok", "pruned"):
+            continue
+        plan = t.system_attrs.get(ATTR) or {}
+        parent = plan.get("parent") if plan.get("origin") in ("mutation", "neighbour", "exploit") else None
+        if parent is None:
+            assert "inherited" not in a and "inherit_skipped" not in a, t.number
+            continue
+        source = trials[parent]
+        assert source.number < t.number  # one worker: trials in number order
+        if source.state != TrialState.COMPLETE:  # a parent stopped at a rung saved no weights
+            assert a["inherit_skipped"] == {"trial": parent, "reason": f"trial {parent} is pruned, not complete"}
+            assert "inherited" not in a
+            continue
+        assert a["inherited"]["trial"] == parent and a["inherited"]["epochs"] == inherit_epochs
+        assert a["epochs"] == len(a["history"]) == inherit_epochs and "rungs" not in a and a["status"] == "ok"
+        assert t.intermediate_values == {}  # nothing a pruner or a sampler would read as a fresh curve
+        path = parent_weights(source, study.name, study.config.artifacts)
+        child = _rebuilt(records.read(t).spec)
+        assert a["inherited"]["share"] == round(copy_weights(child, parent_arrays(source, path)), 4)
+        inherited += 1
+    fresh = [records.attrs_of(t) for t in trials.values() if records.attrs_of(t).get("status") in ("ok", "pruned")
+             and "inherited" not in records.attrs_of(t)]
+    assert fresh and all(len(a["history"]) <= epochs and "rungs" in a for a in fresh)
+    return inherited
+
+
+def _rebuilt(spec):
+    from nas.build import build_model
+
+    return build_model(spec)
+
+
+def _search(tmp_path: Path, name: str, n_trials: int, backend=None) -> nas.Study:
+    return nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                      strategy=nas.Strategy(n_trials=n_trials, seed=3, pruner="pareto", budget=BUDGET,
+                                            sampler={"name": "evolution", "options": {"population_size": 3}}),
+                      run=nas.Run(storage=tmp_path / f"{name}.db", study=name, backend=backend or nas.Local()),
+                      verbose=False)
+
+
+@pytest.mark.slow
+def test_children_inherit_their_parents_weights_in_a_real_search_and_resume(tmp_path: Path) -> None:
+    study = _search(tmp_path, "i", 8)
+    assert study.counts()["done"] == 8
+    first = check_inheritance(study, 1, 3)
+    assert first >= 3
+    # the parents' weights gone (a worker elsewhere without the artefact folder): children say why and train fresh
+    for f in Path(study.config.artifacts).glob("*.weights.h5"):
+        f.unlink()
+    study.resume(n_trials=11, verbose=False)
+    later = [t for t in study.optuna_study.trials if t.number >= 8]
+    assert len(later) == 3 and all(records.attrs_of(t)["status"] in ("ok", "pruned") for t in later)
+    skipped = [records.attrs_of(t) for t in later if "inherit_skipped" in records.attrs_of(t)]
+    folder = study.config.artifacts
+    assert skipped and all(a["inherit_skipped"]["reason"] == f"trial {a['inherit_skipped']['trial']}'s weights are "
+                           f"not in the artefact folder {folder!r} here" for a in skipped)
+    assert all("rungs" in a and "inherited" not in a for a in skipped)  # trained from scratch, judged as such
+    for t in later:
+        a = records.attrs_of(t)
+        assert "inherited" not in a or a["inherited"]["trial"] >= 8  # only parents trained after the deletion
+
+
+@pytest.mark.slow
+def test_two_local_workers_take_the_same_decisions_from_the_records(tmp_path: Path) -> None:
+    study = _search(tmp_path, "w", 8, nas.Local(n_workers=2))
+    assert study.counts()["done"] == 8
+    trials = {t.number: t for t in study.optuna_study.trials}
+    for t in trials.values():
+        a, plan = records.attrs_of(t), t.system_attrs.get(ATTR) or {}
+        if "inherited" in a:
+            assert a["inherited"]["trial"] == plan["parent"] and a["epochs"] == 1 and "rungs" not in a
+        elif a.get("status") in ("ok", "pruned") and plan.get("origin") in ("mutation", "neighbour", "exploit"):
+            # the parent pool holds finished trials only: a parent that gives nothing was stopped at a rung
+            assert a["inherit_skipped"]["reason"] == f"trial {plan['parent']} is pruned, not complete"
+
+
+@pytest.mark.slow
+def test_a_retried_trial_inherits_from_the_parent_its_dead_worker_recorded(tmp_path: Path) -> None:
+    from nas.engine import claims
+
+    study = _search(tmp_path, "r", 4)
+    ost = study.optuna_study
+    parent = next(t.number for t in ost.trials if t.state == TrialState.COMPLETE)
+    # a worker that started trial 4 from `parent`'s weights and died before recording anything else
+    t = ost.ask()
+    study.space.sample(t)
+    t.set_user_attr("worker", {"host": claims.HOST, "pid": 2**22 + 12345})
+    records.write(t, {"inherited": {"trial": parent, "epochs": 1}})
+    assert claims.fail_dead_trials(ost) == [4]
+    study.resume(n_trials=5, verbose=False)
+    retry = ost.trials[5]
+    a = records.attrs_of(retry)
+    assert a["retry_of"] == 4 and retry.params == ost.trials[4].params and ATTR not in retry.system_attrs
+    assert a["inherited"]["trial"] == parent and a["inherited"]["epochs"] == 1 and a["epochs"] == 1
