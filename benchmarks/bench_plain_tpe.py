@@ -11,7 +11,9 @@ Three arms per seed, on the same real data, space, limit and epochs, in the same
   ``--tpe-factor`` (3) times as many trials as the other arms;
 * ``evolution``: nas's default search: the ``evolution`` sampler, no early stopping (``pruner=None``, the default);
 * ``pareto``: the same with nas's early stopping, ``pruner="pareto"`` with its default rule.
-  (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``.)
+  (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``; and any
+  arm but ``tpe`` followed by ``+inherit<N>``, e.g. ``evolution+inherit3``: the same with ``budget.inherit_epochs``
+  N, children of trained parents starting from their weights and training N epochs.)
 
 Each run is one ``nas.search`` over bench_fashion.py's ``families`` space (28x28x1, 10 classes) on
 ``--train``/``--val`` Fashion-MNIST images, objectives accuracy and MACs with ``max_macs`` ``--max-macs``,
@@ -55,17 +57,29 @@ sys.path.insert(0, str(HERE))
 BASE_ARMS = ("tpe", "evolution", "pareto")
 
 
-def arm_strategy(arm: str) -> tuple[str, object, bool]:
-    """(sampler, pruner, sample_within_limits) of an arm."""
-    if arm == "tpe":
-        return "tpe", None, False
-    if arm == "evolution":
-        return "evolution", None, True
-    if arm == "pareto":
-        return "evolution", "pareto", True
-    if arm.startswith("pareto:"):
-        return "evolution", {"name": "pareto", "options": {"rule": arm.split(":", 1)[1]}}, True
-    raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, pareto or pareto:<rule>)")
+def arm_strategy(arm: str) -> tuple[str, object, bool, int]:
+    """(sampler, pruner, sample_within_limits, inherit_epochs) of an arm."""
+    base, _, inherit = arm.partition("+inherit")
+    epochs = 0
+    if _:
+        if base == "tpe" or not inherit.isdigit() or int(inherit) < 1:
+            raise SystemExit(f"--arms: {arm!r}: +inherit<N> (N epochs, N >= 1) follows evolution or pareto arms")
+        epochs = int(inherit)
+    if base == "tpe":
+        return "tpe", None, False, 0
+    if base == "evolution":
+        return "evolution", None, True, epochs
+    if base == "pareto":
+        return "evolution", "pareto", True, epochs
+    if base.startswith("pareto:"):
+        return "evolution", {"name": "pareto", "options": {"rule": base.split(":", 1)[1]}}, True, epochs
+    raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, pareto or pareto:<rule>, the last three with an "
+                     f"optional +inherit<N>)")
+
+
+def slug(arm: str) -> str:
+    """An arm's name as a file name."""
+    return arm.replace(":", "-").replace("+", "-")
 
 
 def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
@@ -74,7 +88,7 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
 
     import nas
 
-    sampler, pruner, within = arm_strategy(arm)
+    sampler, pruner, within, inherit = arm_strategy(arm)
     trials = args.trials * (args.tpe_factor if arm == "tpe" else 1)
     space = {"name": "families", "options": SPACES["families"]}
     data = {"name": "fashion_mnist", "train_samples": args.train, "val_samples": args.val}
@@ -83,8 +97,9 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
                        goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": args.max_macs}),
                        strategy=nas.Strategy(n_trials=trials, sampler=sampler, pruner=pruner, seed=seed,
                                              sample_within_limits=within,
-                                             budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed)),
-                       run=nas.Run(study="s", storage=Path(folder) / f"{arm.replace(':', '-')}-{seed}.db",
+                                             budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed,
+                                                               inherit_epochs=min(inherit, args.epochs))),
+                       run=nas.Run(study="s", storage=Path(folder) / f"{slug(arm)}-{seed}.db",
                                    backend=nas.Local(n_workers=1)),
                        verbose=False)
     wall = time.perf_counter() - t
@@ -139,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-macs", type=float, default=1.5e6)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, each pinned to a core of its own")
     parser.add_argument("--arms", default=",".join(BASE_ARMS))
+    parser.add_argument("--results", help="also write every run's result (its per-trial course) to this JSON file")
     parser.add_argument("--one", nargs=3, metavar=("ARM", "SEED", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     seeds = args.seeds or (1 if args.quick else 4)
@@ -168,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             for slot in range(jobs):
                 if slot not in running and tasks:
                     arm, seed = tasks.pop(0)
-                    out = Path(folder) / f"{arm.replace(':', '-')}-{seed}.json"
+                    out = Path(folder) / f"{slug(arm)}-{seed}.json"
                     env = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
                            "OMP_NUM_THREADS": "1"}
                     cmd = [sys.executable, str(Path(__file__).resolve()), *forwarded, "--one", arm, str(seed),
@@ -189,6 +205,8 @@ def main(argv: list[str] | None = None) -> None:
                       f"epochs {r['epochs']:>4} stopped {r['pruned']:>3} infeasible {r['infeasible']:>3} "
                       f"reused {r['reused']:>2} wall {r['wall']:.0f} s (core {cores[slot]}, "
                       f"{(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
+    if args.results:
+        Path(args.results).write_text(json.dumps([results[k] for k in sorted(results)]))
     report(results, arms, list(range(args.first_seed, args.first_seed + seeds)), args, jobs)
 
 
@@ -216,19 +234,20 @@ def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Name
         print()
         evo = [results[("evolution", s)] for s in seeds]
         lo, hi = min(r["hv"] for r in evo), max(r["hv"] for r in evo)
-        print(f"Early stopping under the evolution sampler, same trials (evolution without stopping: HV {lo:.4f}-"
-              f"{hi:.4f} over seeds):")
+        print(f"Early stopping and inherited weights under the evolution sampler, same trials (evolution without "
+              f"either: HV {lo:.4f}-{hi:.4f} over seeds):")
         print("| arm | seconds / evolution's per seed | median | HV - evolution's per seed | median HV within "
-              "evolution's spread |")
-        print("| --- | --- | ---: | --- | --- |")
+              "evolution's spread | HV - evolution's at the arm's seconds per seed | median |")
+        print("| --- | --- | ---: | --- | --- | --- | ---: |")
         for arm in [a for a in arms if a not in ("tpe", "evolution")]:
             rs = [results[(arm, s)] for s in seeds]
             ratios = [r["seconds"] / e["seconds"] for r, e in zip(rs, evo)]
             diffs = [r["hv"] - e["hv"] for r, e in zip(rs, evo)]
+            equal = [r["hv"] - hv_at(e["course"], r["seconds"]) for r, e in zip(rs, evo)]
             m = med([r["hv"] for r in rs])
             print(f"| {arm} | {', '.join(f'{x:.2f}' for x in ratios)} | {med(ratios):.2f} | "
                   f"{', '.join(f'{x:+.4f}' for x in diffs)} | {'yes' if m >= lo else 'no'} "
-                  f"({m:.4f}) |")
+                  f"({m:.4f}) | {', '.join(f'{x:+.4f}' for x in equal)} | {med(equal):+.4f} |")
 
 
 def against_tpe(results: dict, arms: list[str], seeds: list[int]) -> None:

@@ -105,6 +105,14 @@ DESCRIPTIONS = {
                             "2,000/1,000, families space, MACs <= 1.5 M, one worker per run, 2 runs at a time each "
                             "pinned to a core, 4 seeds): the pruner's seconds against evolution's and the "
                             "hypervolumes. Quick: 1 seed, 4 trials of 3 epochs on 600/300 images."),
+    "inherited_weights_search": ("Inherited weights in the search: the evolution sampler without them, with "
+                                 "budget.inherit_epochs=9 (children of trained parents start from their weights and "
+                                 "train the full 9 epochs) and with inherit_epochs=3 (a third of them), 15 trials of "
+                                 "9 epochs, otherwise as plain_tpe_without_stopping (Fashion-MNIST 2,000/1,000, "
+                                 "families space, MACs <= 1.5 M, one worker per run, 2 runs at a time each pinned to "
+                                 "a core, 4 seeds): seconds against evolution's, final hypervolumes, and the "
+                                 "hypervolume against evolution's at equal seconds. Quick: 1 seed, 6 trials of 3 "
+                                 "epochs on 600/300 images, children training 1 epoch."),
     "rung_check": "What a rung check of the pareto pruner costs: the calibrated accuracy (batch-norm statistics "
                   "recomputed on 1,024 training images, then the validation split) in batches of the training batch "
                   "(before 2026-12-06) and of four training batches (now), alternating on the same trained model, "
@@ -199,6 +207,10 @@ REGISTRY: list[Bench] = [
           DESCRIPTIONS["plain_tpe_without_stopping"]),
     Bench("pruner_at_27_epochs", "bench_plain_tpe.py", ("--arms", "evolution,pareto", "--epochs", "27"),
           ("--quick", "--arms", "evolution,pareto"), DESCRIPTIONS["pruner_at_27_epochs"]),
+    Bench("inherited_weights_search", "bench_plain_tpe.py",
+          ("--arms", "evolution,evolution+inherit9,evolution+inherit3"),
+          ("--quick", "--trials", "6", "--arms", "evolution,evolution+inherit1"),
+          DESCRIPTIONS["inherited_weights_search"]),
     Bench("rung_check", "bench_rung_check.py", (), ("--quick",), DESCRIPTIONS["rung_check"]),
     Bench("proxies", "bench_proxies.py", (), ("--quick",), DESCRIPTIONS["proxies"]),
     Bench("inherit", "bench_inherit.py", (), ("--quick",), DESCRIPTIONS["inherit"]),
