@@ -13,8 +13,9 @@ after 3 epochs (rank correlation 0.84 with it) and 0.016 above it after 9.
 
 What is recorded, so nothing is mixed unawares and a re-run takes the same decision:
 
-- ``inherited`` (user attribute) on a trial that inherited: ``{"trial": parent number, "epochs": epochs trained,
-  "share": share of its parameters taken from the parent}`` (the share once training has started);
+- ``inherited`` (the system attribute ``nas:inherited``) on a trial that inherited: ``{"trial": parent number,
+  "epochs": epochs trained, "share": share of its parameters taken from the parent}`` (the share once training
+  has started);
 - ``inherit_skipped`` on a trial whose parent could not give its weights: ``{"trial": ..., "reason": ...}``; it
   trains from scratch for ``epochs`` like any trial;
 - a re-run of a trial whose worker died (``retry_of``) inherits from the parent the original recorded, or from
