@@ -29,7 +29,7 @@ lint: $(STAMP)  # style, imports and likely bugs (ruff), then types (mypy: nas a
 	$(PY) -m mypy
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m "not slow"

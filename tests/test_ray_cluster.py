@@ -39,7 +39,7 @@ from nas.engine.records import attrs_of
 
 from net_helpers import is_loopback, listening_sockets, process_tree
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # with test_ray.py, on one xdist worker
 
 GPU_WORKER = {"cpu": 1, "gpu_standin": 1}  # one worker per node: each node has one gpu_standin
 
