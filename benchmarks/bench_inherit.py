@@ -5,7 +5,8 @@ LEMONADE (Elsken et al. 2019) start such children from the parent's weights (fun
 deepening); LEMONADE reports about 40x less compute than NASNet's search. This benchmark measures the plain form a
 Keras network of nas allows (its layer names are positional and deterministic): every child layer whose name is the
 parent's takes the parent's weights, whole where the shapes agree, the overlapping leading slice where they differ
-(more or fewer channels, a larger or smaller kernel), the child's own initialisation elsewhere.
+(more or fewer channels, a larger or smaller kernel), the child's own initialisation elsewhere: the copy
+``budget.inherit_epochs`` makes (``nas.engine.inherit.copy_weights``).
 
 For ``--pairs`` random parents of bench_fashion.py's ``families`` space within ``--max-macs`` (as
 bench_plain_tpe.py searches it) on ``--train``/``--val`` Fashion-MNIST images: the parent is trained ``--epochs``
@@ -34,30 +35,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-def inherit(child, parent) -> float:
-    """Copy ``parent``'s weights into ``child`` by layer name (whole, or the overlapping leading slice); the share
-    of the child's parameters that came from the parent."""
-    import numpy as np
-
-    layers = {layer.name: layer for layer in parent.layers}
-    taken = total = 0
-    for layer in child.layers:
-        for w in layer.weights:
-            total += int(np.prod(w.shape))
-        source = layers.get(layer.name)
-        if source is None or len(source.weights) != len(layer.weights):
-            continue
-        for w, s in zip(layer.weights, source.weights, strict=True):
-            new, old = w.numpy(), s.numpy()
-            if new.ndim != old.ndim:
-                continue
-            overlap = tuple(slice(0, min(a, b)) for a, b in zip(new.shape, old.shape, strict=True))
-            new[overlap] = old[overlap]
-            w.assign(new)
-            taken += int(np.prod([sl.stop for sl in overlap]))
-    return taken / total if total else 0.0
 
 
 def mutate(space, params: dict, dists: dict, seed: int, max_macs: float):
@@ -107,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     import nas
     import nas.build
     from nas.data import load_data
+    from nas.engine.inherit import copy_weights, model_arrays
     from nas.train import train_model
 
     space = families_space()
@@ -127,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
 
         def inherited_build(spec, source=parent["model"], share=share, before=before, **kwargs):
             model = original(spec, **kwargs)
-            share.append(inherit(model, source))
+            share.append(copy_weights(model, model_arrays(source)))
             model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             before.append(float(model.evaluate(data.x_val, data.y_val, batch_size=256, verbose=0)[1]))
             return model

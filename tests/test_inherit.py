@@ -15,7 +15,15 @@ from optuna.trial import TrialState, create_trial
 import nas
 from nas.engine import records
 from nas.engine.evolution import ATTR
-from nas.engine.inherit import Unusable, copy_weights, parent_arrays, parent_of, parent_weights, weights_name
+from nas.engine.inherit import (
+    Unusable,
+    copy_weights,
+    model_arrays,
+    parent_arrays,
+    parent_of,
+    parent_weights,
+    weights_name,
+)
 
 SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32), "kernels": (3, 5),
                                       "hidden": (0, 0), "dropouts": (0.0,)}}
@@ -97,30 +105,20 @@ def _model(widths: tuple[int, ...], kernel: int = 3):
     return build_model(ArchSpec(input_shape=(8, 8, 1), num_classes=10, stages=tuple(stages)))
 
 
-def _arrays_of(model) -> dict:
-    out = {}
-    for layer in model.layers:
-        own: dict = {}
-        layer.save_own_variables(own)
-        if own:
-            out[layer.name] = {k: np.array(v) for k, v in own.items()}
-    return out
-
-
 def test_a_child_takes_the_parents_weights_whole_or_their_overlapping_slice() -> None:
     import keras
 
     keras.utils.set_random_seed(1)
     parent = _model((8, 16))
-    theirs = _arrays_of(parent)
+    theirs = model_arrays(parent)
     same = _model((8, 16))
     assert copy_weights(same, theirs) == 1.0
     x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
     assert np.array_equal(same.predict(x, verbose=0), parent.predict(x, verbose=0))
     child = _model((4, 16), kernel=5)  # fewer channels, a larger kernel in the first stage
-    mine = _arrays_of(child)
+    mine = model_arrays(child)
     share = copy_weights(child, theirs)
-    got = _arrays_of(child)
+    got = model_arrays(child)
     # the first conv: kernel (5, 5, 1, 4) takes the parent's (3, 3, 1, 8)[:3, :3, :, :4]
     first = next(n for n in mine if mine[n]["0"].ndim == 4)
     k_new, k_old = got[first]["0"], theirs[first]["0"]

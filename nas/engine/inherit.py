@@ -44,7 +44,8 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.engine import records
 from nas.engine.evolution import ATTR as PLAN_ATTR  # the sampler's record of what a trial was made from
 
-__all__ = ["ORIGINS", "Unusable", "copy_weights", "parent_arrays", "parent_of", "parent_weights", "weights_name"]
+__all__ = ["ORIGINS", "Unusable", "copy_weights", "model_arrays", "parent_arrays", "parent_of", "parent_weights",
+           "weights_name"]
 
 # the evolution sampler's origins whose child is its parent with one label changed
 ORIGINS = ("mutation", "neighbour", "exploit")
@@ -113,24 +114,29 @@ def parent_arrays(parent: FrozenTrial, path: str) -> dict[str, dict[str, np.ndar
     except Exception as exc:  # a file that does not fit its spec: train from scratch, say why
         raise Unusable(f"trial {parent.number}'s weights do not load into its network: {type(exc).__name__}: "
                        f"{exc}") from None
-    arrays: dict[str, dict[str, np.ndarray]] = {}
-    for layer in model.layers:
-        own: dict[str, Any] = {}
-        layer.save_own_variables(own)  # Keras's order, the one load_own_variables takes
-        if own:
-            arrays[layer.name] = {k: np.array(v) for k, v in own.items()}
-    return arrays
+    return model_arrays(model)
+
+
+def _own_arrays(layer: Any) -> dict[str, np.ndarray]:
+    """A layer's variables as arrays, keyed in Keras's own order (the one ``load_own_variables`` takes)."""
+    own: dict[str, Any] = {}
+    layer.save_own_variables(own)
+    return {k: np.array(v) for k, v in own.items()}
+
+
+def model_arrays(model: Any) -> dict[str, dict[str, np.ndarray]]:
+    """A built model's weights as arrays by layer name (layers without weights left out): what
+    :func:`copy_weights` takes."""
+    return {layer.name: arrays for layer in model.layers if (arrays := _own_arrays(layer))}
 
 
 def copy_weights(model: Any, arrays: dict[str, dict[str, np.ndarray]]) -> float:
-    """Copy a parent's ``arrays`` (:func:`parent_arrays`) into ``model`` by layer name: whole where the shapes
-    agree, the overlapping leading slice where they differ; the share of ``model``'s parameters (weights and
-    batch-norm statistics) that came from the parent."""
+    """Copy a parent's ``arrays`` (:func:`parent_arrays`, :func:`model_arrays`) into ``model`` by layer name: whole
+    where the shapes agree, the overlapping leading slice where they differ; the share of ``model``'s parameters
+    (weights and batch-norm statistics) that came from the parent."""
     taken = total = 0
     for layer in model.layers:
-        own: dict[str, Any] = {}
-        layer.save_own_variables(own)
-        mine = {k: np.array(v) for k, v in own.items()}
+        mine = _own_arrays(layer)
         total += sum(a.size for a in mine.values())
         theirs = arrays.get(layer.name)
         if not mine or theirs is None or sorted(theirs) != sorted(mine):

@@ -493,7 +493,7 @@ class Runner:
         budget, config = self.config.budget, self.config
         start = self._inheritance(trial)
         if start is not None:
-            budget = dataclasses.replace(budget, epochs=budget.inherit_epochs)
+            budget = dataclasses.replace(budget, epochs=self._epochs)  # set by _inheritance
         self._flush(trial)  # what is being trained is on record before training starts
         self._train_started = time.perf_counter()
         log_dir = (os.path.join(config.artifacts, "tensorboard", f"{self.study.study_name}.trial-{trial.number}")
