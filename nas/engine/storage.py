@@ -16,6 +16,7 @@ import json
 import os
 import re
 import socket
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,6 +209,24 @@ def check_storage_path(url: str) -> None:
     check_folder(path.parent, "storage", mask_url(url))
 
 
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage, retried when another process creates the same fresh database at the same moment:
+    Optuna creates the tables and inserts the schema version row unguarded, so of two processes opening a new
+    SQLite file (or an empty PostgreSQL database) together, one can fail with "UNIQUE constraint failed:
+    alembic_version.version_num" or "table ... already exists" (seen with a driver and a worker starting at once;
+    ``tests/test_storage_race.py``). The second attempt finds the tables and the row there."""
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                              heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD)
+        except Exception as exc:
+            text = str(exc)
+            if attempt == 4 or not ("alembic_version" in text or "already exists" in text):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorage:
     """Open the storage at ``url`` with heartbeats (RDB) and a generous SQLite lock timeout. With
     ``create=False`` (commands that only read) a storage file that does not exist is an error, never a new
@@ -236,8 +255,7 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5; we rely on them knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             template = url.replace("{", "{{").replace("}", "}}")
-            storage = optuna.storages.RDBStorage(template, engine_kwargs=engine_kwargs,
-                                                 heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD)
+            storage = _rdb_storage(template, engine_kwargs)
         if url.startswith("sqlite"):
             _fast_sqlite(storage)
         return storage
