@@ -12,7 +12,10 @@
    XLA; with a TPU: one worker with mixed_bfloat16. Without an accelerator it says so and runs the CPU set-ups
    that stand in for them: one worker, a worker mirrored over two logical CPU devices (``NAS_CPU_DEVICES=2``),
    and mixed_bfloat16. Then the first accelerator set-up (or its stand-in) again with ``pruner="pareto"``: the
-   rung checks (batch-norm recalibration in batches of four training batches, a validation pass) on the device.
+   rung checks (batch-norm recalibration in batches of four training batches, a validation pass) on the device;
+   and with the ``evolution`` sampler and its default inherited weights: children built under the set-up's
+   strategy and precision take their parent's weights from its saved file (the ``inherited`` column counts them;
+   a child that should inherit and does not fails the check).
 4. Runs the training-time comparison with plain ``model.fit`` (benchmarks/bench_fit.py --quick) on the device.
 
 On a machine without accelerators it takes 3-5 minutes on 2 cores.
@@ -40,14 +43,14 @@ SPACE = {"name": "families", "options": {"stages": [1, 2], "depth": [1, 1], "wid
 
 
 def search(folder: Path, name: str, trials: int, device: Device, backend: Any, env: dict[str, str],
-           pruner: str | None = None) -> dict[str, Any]:
+           pruner: str | None = None, sampler: Any = "random") -> dict[str, Any]:
     """A short real search in its own process group of workers; the per-trial records that matter here."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         t = time.perf_counter()
         study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
-                           strategy=nas.Strategy(n_trials=trials, sampler="random", seed=0, pruner=pruner,
+                           strategy=nas.Strategy(n_trials=trials, sampler=sampler, seed=0, pruner=pruner,
                                                  budget=nas.Budget(epochs=2, batch_size=64)),
                            run=nas.Run(study=name, storage=folder / "check.db", backend=backend, device=device),
                            verbose=False)
@@ -62,7 +65,11 @@ def search(folder: Path, name: str, trials: int, device: Device, backend: Any, e
     epoch_s = [r.timings["train_s"] / max(1, int(r.metrics.get("epochs") or 2)) for r in trained]
     peaks = [max((r.user_attrs.get("devices") or {}).get("peak_mb", {}).values(), default=0.0) for r in trained]
     rss = [(r.user_attrs.get("worker_memory") or {}).get("rss_mb", 0.0) for r in trained]
+    plans = {t.number: t.system_attrs.get("nas_evolution") or {} for t in study.optuna_study.get_trials(deepcopy=False)}
+    children = [r for r in trained if plans[r.number].get("origin") in ("mutation", "neighbour", "exploit")]
+    inherited = [r for r in trained if "inherited" in r.user_attrs and r.user_attrs["inherited"].get("share", 0) > 0]
     return {"name": name, "trained": len(trained), "wall": wall, "stopped": study.counts()["pruned"],
+            "children": len(children), "inherited": len(inherited),
             "epoch_s": statistics.median(epoch_s) if epoch_s else float("nan"),
             "peak_mb": max(peaks, default=0.0), "rss_mb": max(rss, default=0.0),
             "devices": sorted(study.devices().items()), "accuracy": max((r.metrics["accuracy"] for r in trained),
@@ -121,27 +128,37 @@ def main() -> int:
     # early stopping's rung checks on the machine's first set-up's device: the calibration forward passes (four
     # training batches at a time) and the validation pass run there, under its strategy and precision
     first = setups[1] if len(setups) > 1 else setups[0]
-    runs: list[tuple[str, Device, Any, dict[str, str], str | None]] = [(*s, None) for s in setups]
-    runs.append((f"{first[0]}, pruner='pareto' (rung checks)", first[1], first[2], first[3], "pareto"))
+    runs: list[tuple[str, Device, Any, dict[str, str], str | None, Any]] = [(*s, None, "random") for s in setups]
+    runs.append((f"{first[0]}, pruner='pareto' (rung checks)", first[1], first[2], first[3], "pareto", "random"))
+    # inherited weights (the evolution sampler's default): the copy into a child built under the strategy's scope
+    evolution = {"name": "evolution", "options": {"population_size": 2}}
+    runs.append((f"{first[0]}, evolution (inherited weights)", first[1], first[2], first[3], None, evolution))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (label, device, backend, env, pruner) in enumerate(runs):
+        for i, (label, device, backend, env, pruner, sampler) in enumerate(runs):
+            trials = args.trials if sampler == "random" else max(args.trials, 5)
             try:
-                rows.append((label, search(Path(tmp), f"check-{i}", args.trials, device, backend, env, pruner)))
+                row = search(Path(tmp), f"check-{i}", trials, device, backend, env, pruner, sampler)
+                rows.append((label, row))
+                if row["inherited"] < row["children"]:
+                    print(f"{label}: FAILED: {row['children'] - row['inherited']} of {row['children']} children "
+                          f"did not inherit their parent's weights")
+                    status = 1
             except Exception as exc:  # a set-up that fails is a finding: report it, go on with the others
                 print(f"{label}: FAILED: {type(exc).__name__}: {str(exc)[:500]}")
                 status = 1
     if rows:
         base = rows[0][1]["epoch_s"]
         print(f"real searches: digits, families space, {args.trials} trials of 2 epochs each, batch size 64\n")
-        print("| set-up | trained | epoch s (median) | vs CPU | peak accelerator MB | peak worker RSS MB | best acc | "
-              "trained on |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        print("| set-up | trained | inherited | epoch s (median) | vs CPU | peak accelerator MB | peak worker RSS MB | "
+              "best acc | trained on |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         for label, r in rows:
             where = "; ".join(f"{w}: {n}" for w, n in r["devices"])
-            done = f"{r['trained']}/{args.trials}" + (f" ({r['stopped']} stopped)" if r["stopped"] else "")
-            print(f"| {label} | {done} | {r['epoch_s']:.3f} | {r['epoch_s'] / base:.2f}x | "
-                  f"{r['peak_mb']:.0f} | {r['rss_mb']:.0f} | {r['accuracy']:.4f} | {where} |")
+            done = f"{r['trained']}" + (f" ({r['stopped']} stopped)" if r["stopped"] else "")
+            print(f"| {label} | {done} | {r['inherited']}/{r['children']} | {r['epoch_s']:.3f} | "
+                  f"{r['epoch_s'] / base:.2f}x | {r['peak_mb']:.0f} | {r['rss_mb']:.0f} | {r['accuracy']:.4f} | "
+                  f"{where} |")
         print()
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_fit.py"), "--quick"], cwd=ROOT,
                          capture_output=True, text=True)

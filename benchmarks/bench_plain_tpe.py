@@ -9,11 +9,14 @@ Three arms per seed, on the same real data, space, limit and epochs, in the same
   and trains nothing, which a plain user's objective would have to arrange itself; a repeated architecture is
   answered from the stored result, which a plain objective would train again), no early stopping, and
   ``--tpe-factor`` (3) times as many trials as the other arms;
-* ``evolution``: nas's default search: the ``evolution`` sampler, no early stopping (``pruner=None``, the default);
+* ``evolution``: nas's default search: the ``evolution`` sampler, no early stopping (``pruner=None``, the default),
+  its children starting from their parents' weights (``budget.inherit_epochs``'s default with this sampler, since
+  2026-12-07: ``epochs``);
 * ``pareto``: the same with nas's early stopping, ``pruner="pareto"`` with its default rule.
   (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``; and any
   arm but ``tpe`` followed by ``+inherit<N>``, e.g. ``evolution+inherit3``: the same with ``budget.inherit_epochs``
-  N, children of trained parents starting from their weights and training N epochs.)
+  N, children of trained parents starting from their weights and training N epochs; ``+inherit0``: every trial
+  from scratch, the default before 2026-12-07.)
 
 Each run is one ``nas.search`` over bench_fashion.py's ``families`` space (28x28x1, 10 classes) on
 ``--train``/``--val`` Fashion-MNIST images, objectives accuracy and MACs with ``max_macs`` ``--max-macs``,
@@ -58,15 +61,15 @@ BASE_ARMS = ("tpe", "evolution", "pareto")
 
 
 def arm_strategy(arm: str) -> tuple[str, object, bool, int]:
-    """(sampler, pruner, sample_within_limits, inherit_epochs) of an arm."""
+    """(sampler, pruner, sample_within_limits, inherit_epochs: None for the default) of an arm."""
     base, _, inherit = arm.partition("+inherit")
-    epochs = 0
+    epochs = None
     if _:
-        if base == "tpe" or not inherit.isdigit() or int(inherit) < 1:
-            raise SystemExit(f"--arms: {arm!r}: +inherit<N> (N epochs, N >= 1) follows evolution or pareto arms")
+        if base == "tpe" or not inherit.isdigit():
+            raise SystemExit(f"--arms: {arm!r}: +inherit<N> (N epochs, N >= 0) follows evolution or pareto arms")
         epochs = int(inherit)
     if base == "tpe":
-        return "tpe", None, False, 0
+        return "tpe", None, False, None
     if base == "evolution":
         return "evolution", None, True, epochs
     if base == "pareto":
@@ -98,7 +101,8 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
                        strategy=nas.Strategy(n_trials=trials, sampler=sampler, pruner=pruner, seed=seed,
                                              sample_within_limits=within,
                                              budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed,
-                                                               inherit_epochs=min(inherit, args.epochs))),
+                                                               inherit_epochs=None if inherit is None
+                                                               else min(inherit, args.epochs))),
                        run=nas.Run(study="s", storage=Path(folder) / f"{slug(arm)}-{seed}.db",
                                    backend=nas.Local(n_workers=1)),
                        verbose=False)
@@ -230,16 +234,18 @@ def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Name
               f"{med([r['wall'] for r in rs]):.0f} |")
     if ("tpe", seeds[0]) in results:
         against_tpe(results, [a for a in arms if a != "tpe"], seeds)
-    if "evolution" in arms:
+    # the arms against the first evolution arm without early stopping (``evolution``, or e.g. evolution+inherit0)
+    base = next((a for a in arms if a == "evolution"), next((a for a in arms if a.startswith("evolution")), None))
+    if base is not None and len([a for a in arms if a != "tpe"]) > 1:
         print()
-        evo = [results[("evolution", s)] for s in seeds]
+        evo = [results[(base, s)] for s in seeds]
         lo, hi = min(r["hv"] for r in evo), max(r["hv"] for r in evo)
-        print(f"Early stopping and inherited weights under the evolution sampler, same trials (evolution without "
-              f"either: HV {lo:.4f}-{hi:.4f} over seeds):")
-        print("| arm | seconds / evolution's per seed | median | HV - evolution's per seed | median HV within "
-              "evolution's spread | HV - evolution's at the arm's seconds per seed | median |")
+        print(f"Against the {base} arm (no early stopping; budget.inherit_epochs its default unless the arm names "
+              f"it), same trials ({base}'s HV {lo:.4f}-{hi:.4f} over seeds):")
+        print(f"| arm | seconds / {base}'s per seed | median | HV - {base}'s per seed | median HV within "
+              f"{base}'s spread | HV - {base}'s at the arm's seconds per seed | median |")
         print("| --- | --- | ---: | --- | --- | --- | ---: |")
-        for arm in [a for a in arms if a not in ("tpe", "evolution")]:
+        for arm in [a for a in arms if a not in ("tpe", base)]:
             rs = [results[(arm, s)] for s in seeds]
             ratios = [r["seconds"] / e["seconds"] for r, e in zip(rs, evo)]
             diffs = [r["hv"] - e["hv"] for r, e in zip(rs, evo)]

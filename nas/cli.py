@@ -192,6 +192,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     cfg = study.config
     print(f"study {study.name!r} in {mask_url(study.storage_url)}")
     budget = "evaluator, nothing trained" if cfg.evaluator is not None else f"budget {cfg.budget.epochs} epochs"
+    if cfg.evaluator is None and cfg.budget.inherit_epochs:
+        budget += f" (children from their parent's weights: {cfg.budget.inherit_epochs} epochs)"
     print(f"space {cfg.space['name']}, objectives {', '.join(cfg.objectives)}, sampler "
           f"{cfg.strategy.sampler.name if cfg.strategy.sampler else '-'}, backend {cfg.run.backend.kind}, {budget}, "
           f"constraints {cfg.constraints or '-'}")

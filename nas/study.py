@@ -9,6 +9,7 @@ folder), stores the record and the warm-start trials, and runs nothing; ``search
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import warnings
@@ -515,9 +516,12 @@ def _adoptable(study: optuna.Study, url: str, directions: list[Direction]) -> op
     return study
 
 
-def _strategy_for(strategy: Strategy, goal: Goal, space: search_spaces.Space, backend: Backend) -> Strategy:
+def _strategy_for(strategy: Strategy, goal: Goal, space: search_spaces.Space, backend: Backend,
+                  evaluated: bool = False) -> Strategy:
     """The strategy as stored: the sampler chosen (default: evolution for several objectives, tpe for one) and
-    checked against the space, the pruner checked against the objectives."""
+    checked against the space, the pruner checked against the objectives, ``budget.inherit_epochs`` resolved
+    (None: ``epochs`` with the evolution sampler on training - ``evaluated`` is False - and no Ray Tune
+    scheduler, else 0)."""
     if isinstance(backend, KerasTuner):
         if strategy.sampler is not None:
             raise ValueError(f"`strategy.sampler` is Optuna's; with the keras_tuner backend the keras-tuner `tuner` "
@@ -525,11 +529,15 @@ def _strategy_for(strategy: Strategy, goal: Goal, space: search_spaces.Space, ba
         sampler = Component(name=f"keras_tuner.{backend.tuner}")
     else:
         sampler = sampler_component(strategy.sampler, goal.objectives, space)
-    if strategy.budget.inherit_epochs and sampler.name != "evolution":
+    budget = strategy.budget
+    if budget.inherit_epochs and sampler.name != "evolution":
         raise ValueError(f"budget: `inherit_epochs` starts a child of the `evolution` sampler from its parent's "
                          f"weights; it needs sampler='evolution', but got sampler={sampler.name!r} with "
-                         f"inherit_epochs={strategy.budget.inherit_epochs}")
-    return strategy.replace(sampler=sampler, pruner=pruner_component(strategy.pruner, goal.objectives))
+                         f"inherit_epochs={budget.inherit_epochs}")
+    if budget.inherit_epochs is None:
+        on = sampler.name == "evolution" and not evaluated and getattr(backend, "scheduler", None) is None
+        budget = dataclasses.replace(budget, inherit_epochs=budget.epochs if on else 0)
+    return strategy.replace(sampler=sampler, pruner=pruner_component(strategy.pruner, goal.objectives), budget=budget)
 
 
 def _resolve(space: Any, data: Any, *, goal: Any, strategy: Any, run: Any, evaluator: Any,
@@ -549,7 +557,7 @@ def _resolve(space: Any, data: Any, *, goal: Any, strategy: Any, run: Any, evalu
     if isinstance(backend, KerasTuner):
         backend = backend.replace(directory=str(Path(artifacts) / "keras_tuner"), project_name=name)
     goal = goal.replace(constraints={**dict(getattr(space_obj, "constraints", {}) or {}), **goal.constraints})
-    strategy = _strategy_for(strategy, goal, space_obj, backend)
+    strategy = _strategy_for(strategy, goal, space_obj, backend, evaluated=evaluator_ref is not None)
     stored_run = Run(study=name, artifacts=artifacts, backend=backend, device=run.device)
     config = StudyConfig(space=space_obj.config(), data=data_stored, evaluator=evaluator_ref, goal=goal,
                          strategy=strategy, run=stored_run, description=description, created=now())

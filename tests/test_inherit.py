@@ -3,6 +3,7 @@ what is recorded, and what is refused; the decisions of real searches on digits 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -135,12 +136,43 @@ def test_a_child_takes_the_parents_weights_whole_or_their_overlapping_slice() ->
 
 # -- what is refused
 def test_inherit_epochs_is_checked_with_the_field_the_rule_and_the_value() -> None:
-    with pytest.raises(ValueError, match=r"budget: `inherit_epochs` must be an integer in \[0, epochs=3\] \(0: off\), "
-                                         r"but got inherit_epochs=4"):
+    with pytest.raises(ValueError, match=r"budget: `inherit_epochs` must be an integer in \[0, epochs=3\] \(0: off\) "
+                                         r"or None \(the sampler's default\), but got inherit_epochs=4"):
         nas.Budget(epochs=3, inherit_epochs=4)
     with pytest.raises(ValueError, match=r"but got inherit_epochs=True"):
         nas.Budget(epochs=3, inherit_epochs=True)
-    assert nas.Budget(epochs=3).inherit_epochs == 0
+    assert nas.Budget(epochs=3).inherit_epochs is None
+
+
+def test_the_default_is_resolved_and_stored_and_old_records_keep_training_from_scratch(tmp_path: Path) -> None:
+    """None: `epochs` with the evolution sampler on training, 0 with another sampler, an evaluator or a Ray Tune
+    scheduler; an explicit value is kept. A record stored before the default (no inherit_epochs) reads as 0."""
+    from nas.engine.schema import RECORD_ATTR, read_config
+    from search_spaces.nasbench201 import Table
+
+    def stored(name: str, **kw) -> int:
+        kw.setdefault("goal", nas.Goal(objectives=("accuracy", "macs")))
+        run = {"storage": tmp_path / "d.db", "study": name, **kw.pop("run", {})}
+        study = nas.create_study(kw.pop("space", SPACE), kw.pop("data", "digits"), **kw, run=run, verbose=False)
+        return read_config(study.optuna_study).strategy.budget.inherit_epochs
+
+    budget = {"epochs": 4}
+    assert stored("evolution", strategy={"budget": budget}) == 4  # the default sampler of two objectives
+    assert stored("explicit", strategy={"budget": {**budget, "inherit_epochs": 2}}) == 2
+    assert stored("off", strategy={"budget": {**budget, "inherit_epochs": 0}}) == 0
+    assert stored("tpe", strategy={"budget": budget, "sampler": "tpe"}) == 0
+    assert stored("ray", goal=nas.Goal(objectives="accuracy"), strategy={"budget": budget, "sampler": "evolution"},
+                  run={"backend": nas.Ray(scheduler="asha")}) == 0
+    table = Table("cifar10")
+    assert stored("table", space="nasbench201", data=None, evaluator=table,
+                  strategy={"budget": budget, "sampler": "evolution"}) == 0
+    # a record written before the default: the field absent
+    study = nas.load_study("evolution", tmp_path / "d.db").optuna_study
+    record = json.loads(study._storage.get_study_system_attrs(study._study_id)[RECORD_ATTR])
+    del record["strategy"]["budget"]["inherit_epochs"]
+    study._storage.set_study_system_attr(study._study_id, RECORD_ATTR, json.dumps(record))
+    assert read_config(study).strategy.budget.inherit_epochs == 0
+    assert nas.load_study("evolution", tmp_path / "d.db").config.budget.inherit_epochs == 0
 
 
 def test_inherit_epochs_needs_the_evolution_sampler_and_no_ray_scheduler(tmp_path: Path) -> None:
@@ -223,6 +255,48 @@ def test_children_inherit_their_parents_weights_in_a_real_search_and_resume(tmp_
     for t in later:
         a = records.attrs_of(t)
         assert "inherited" not in a or a["inherited"]["trial"] >= 8  # only parents trained after the deletion
+
+
+def _recompute_rungs(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str) -> dict[bool, int]:
+    """Check every recorded rung decision against ``rule`` over the trials numbered before it of the same kind
+    (inheriting or fresh; one worker: trials in number order); the decisions checked per kind."""
+    from nas.rungs import keep
+
+    checked = {True: 0, False: 0}
+    for t in trials:
+        a = records.attrs_of(t)
+        kind = "inherited" in a
+        for rung, (acc, kept) in (a.get("rungs") or {}).items():
+            others = [records.attrs_of(u) for u in trials if u.number < t.number and u.state != TrialState.FAIL]
+            pool = [(b["rungs"][rung][0], (b["macs"],)) for b in others
+                    if ("inherited" in b) == kind and rung in (b.get("rungs") or {})]
+            mine = (acc, (a["macs"],))
+            assert keep(rule, mine, pool + [mine], eta) == kept, (t.number, rung)
+            checked[kind] += 1
+    return checked
+
+
+@pytest.mark.slow
+def test_the_pruner_judges_inheriting_trials_among_themselves(tmp_path: Path) -> None:
+    """With inherit_epochs = epochs = 3 an inheriting trial has a rung at epoch 1 as a fresh one has: each is
+    judged against the trials of its own kind only, and a stopped inheriting trial saved no weights."""
+    study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                       strategy=nas.Strategy(n_trials=10, seed=5, budget={**BUDGET, "inherit_epochs": 3},
+                                             pruner={"name": "pareto", "options": {"rule": "ranked"}},
+                                             sampler={"name": "evolution", "options": {"population_size": 3}}),
+                       run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
+    trials = study.optuna_study.get_trials(deepcopy=False)
+    assert study.counts()["done"] == 10
+    checked = _recompute_rungs(trials, 3, "ranked")
+    assert checked[True] >= 2 and checked[False] >= 3, checked
+    for t in trials:
+        a = records.attrs_of(t)
+        if "inherited" in a:
+            assert a["inherited"]["epochs"] == 3 and set(a["rungs"]) == {"1"}
+            assert t.intermediate_values == {}  # reported to no Optuna pruner
+            stopped = not a["rungs"]["1"][1]
+            assert (t.state == TrialState.PRUNED) == stopped and (a["epochs"] == 1) == stopped
+            assert ("weights" in a) != stopped
 
 
 @pytest.mark.slow

@@ -25,6 +25,25 @@ def test_durations_read_at_a_glance() -> None:
         "0 s", "45 s", "90 s", "1.5 min", "5.0 min", "90.0 min", "1.5 h", "10.0 h"]
 
 
+def test_a_finished_line_says_which_trial_s_weights_a_child_started_from() -> None:
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import create_trial
+
+    from nas.engine.progress import line
+
+    system = {"nas:status": "ok", "nas:accuracy": 0.91, "nas:macs": 1200, "nas:params": 300,
+              "nas:timings": {"total_s": 4.25}, "nas:spec_str": "8x8x1 conv_r1_k3_s1_c8 head_avg classes10"}
+    kw = {"state": TrialState.COMPLETE, "values": [0.91, 1200], "params": {"a": 1},
+          "distributions": {"a": CategoricalDistribution([1, 2])}}
+    fresh = create_trial(**kw, system_attrs=system)
+    child = create_trial(**kw, system_attrs={**system, "nas:inherited": {"trial": 3, "epochs": 9, "share": 1.0}})
+    fresh.number = child.number = 7
+    assert line(fresh, 2, 8) == ("[  2/8] trial   7 ok          acc 0.9100  MACs        1,200  params        300  "
+                                 "   4.2s  8x8x1 conv_r1_k3_s1_c8 head_avg classes10")
+    assert line(child, 2, 8) == ("[  2/8] trial   7 ok          acc 0.9100  MACs        1,200  params        300  "
+                                 "from trial 3's weights     4.2s  8x8x1 conv_r1_k3_s1_c8 head_avg classes10")
+
+
 def test_an_epoch_line_gives_the_epoch_s_time_and_the_trial_s_time_left() -> None:
     progress = progress_attr(5, [0.5, 0.81234], [20.0, 32.0])["progress"]
     assert progress == {"epochs": 5, "accuracy": [0.5, 0.8123], "seconds": [20.0, 32.0]}

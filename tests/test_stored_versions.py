@@ -36,7 +36,8 @@ def test_a_version_2_trained_study_loads_as_it_was(tmp_path: Path) -> None:
     stored = json.loads(study.optuna_study.user_attrs["nas"])
     assert stored["version"] == 2
     assert study.config.strategy.pruner.name == "pareto" and study.config.strategy.pruner.options["calibrate"] is True
-    assert study.config.device == nas.Device(kind="cpu") and study.config.budget == nas.Budget(epochs=1, batch_size=128)
+    assert study.config.device == nas.Device(kind="cpu") and study.config.budget == nas.Budget(epochs=1, batch_size=128,
+                                                                                inherit_epochs=0)
     assert study.config.data["name"] == "digits" and study.config.strategy.sampler == Component(name="random")
     assert [r.status for r in study.trials] == ["ok", "ok"]
     assert all(0.0 < r.metrics["accuracy"] <= 1.0 for r in study.trials)

@@ -21,9 +21,10 @@ What is recorded, so nothing is mixed unawares and a re-run takes the same decis
 - a re-run of a trial whose worker died (``retry_of``) inherits from the parent the original recorded, or from
   none if the original trained from scratch.
 
-An inheriting trial is judged at no rung of the ``pareto`` pruner and reports no intermediate values to Optuna's
-pruners or samplers: its early accuracy is far above a fresh training's at the same epoch, and the rung pools
-and pruners compare fresh trainings only. Its objective is its accuracy after this training; a network exported
+An inheriting trial's early accuracy is far above a fresh training's at the same epoch, so the two are never
+compared: the ``pareto`` pruner judges an inheriting trial at the rungs of its own ``inherit_epochs`` among the
+other inheriting trials only (and a fresh one among fresh ones), and an inheriting trial reports no intermediate
+values to Optuna's pruners or samplers. Its objective is its accuracy after this training; a network exported
 from it was warm-started (retraining its spec from scratch for ``epochs`` gave 0.016 less in the measurement).
 
 Security: the parent's weights are arrays (a Keras weights file: no code) read from the study's own artefact

@@ -54,7 +54,7 @@ def duration(seconds: float) -> str:
 
 def line(t: Any, done: int, target: int, left: str = "") -> str:
     """``[done/target] trial N status acc MACs params latency seconds spec-or-error`` (``left``: the search's
-    estimated time left, after the seconds)."""
+    estimated time left, after the seconds; ``from trial P's weights`` before the seconds when it inherited)."""
     a = records.attrs_of(t)
     status = a.get("status") or t.state.name.lower()
     acc = a.get("accuracy")
@@ -70,6 +70,8 @@ def line(t: Any, done: int, target: int, left: str = "") -> str:
         parts.append(f"{a['latency_ms']:.2f} ms")
     if status == "pruned" and "epochs" in a:
         parts.append(f"stopped after {a['epochs']} epoch{'s' if a['epochs'] != 1 else ''}")
+    if isinstance(a.get("inherited"), dict):  # started from its parent's weights (budget.inherit_epochs)
+        parts.append(f"from trial {a['inherited'].get('trial')}'s weights")
     if "timings" in a and "total_s" in a["timings"]:
         parts.append(f"{a['timings']['total_s']:6.1f}s")
     if left:

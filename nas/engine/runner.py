@@ -136,6 +136,8 @@ class Runner:
         self.space = search_spaces.from_config(config.space)
         self.evaluator = make_evaluator(config.evaluator)
         self.data = None if self.evaluator is not None else load_data(config.data)
+        self._epochs = config.budget.epochs  # the current trial's (set again by run() for each trial)
+        self._inheriting = False
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -154,7 +156,7 @@ class Runner:
         self._weights: str | None = None  # the weights file this trial saved
         self._violations: dict[str, float] = {}  # constraint name -> value (<= 0: within), written at the end
         self._epochs = self.config.budget.epochs  # this trial's epochs (fewer when it inherits weights)
-        self._inheriting = False  # starts from its parent's weights (nas.engine.inherit): no rungs, no reports
+        self._inheriting = False  # starts from its parent's weights (nas.engine.inherit): own rung pool, no reports
         beat = Heartbeat(self.study._storage, trial._trial_id)
         try:
             try:
@@ -264,7 +266,8 @@ class Runner:
         options = self._pruner_options()
         cost_keys = tuple(o for o in self.objectives if o in ANALYTIC)
         mine = (accuracy, tuple(float(self._metrics[k]) for k in cost_keys))
-        pool = self._rung_pool(trials, rung, {trial.number, same.number}, cost_keys)
+        inherited = "inherited" in records.attrs_of(same)  # judged again among the trials of its own kind
+        pool = self._rung_pool(trials, rung, {trial.number, same.number}, cost_keys, inherited)
         if keep(options["rule"], mine, pool + [mine], int(options["reduction_factor"])):
             return  # it would go on now: train it
         self._history = list(records.attr(same, "history") or [])
@@ -338,14 +341,15 @@ class Runner:
 
     # -- early stopping at rungs (the ``pareto`` pruner): decided by nas from the study storage
     def _rungs(self) -> tuple[int, ...]:
-        """The rung epochs of the ``pareto`` pruner (empty without it)."""
+        """The rung epochs of the ``pareto`` pruner (empty without it) for this trial's epochs (an inheriting
+        trial's are ``inherit_epochs``, e.g. rungs 1 and 3 of 9, or 1 of 3)."""
         from nas.rungs import rung_epochs
 
         pruner = self.config.strategy.pruner
         if pruner is None or pruner.name not in NAS_PRUNERS:
             return ()
         options = pruner.options
-        return rung_epochs(int(options["min_epochs"]), int(options["reduction_factor"]), self.config.budget.epochs)
+        return rung_epochs(int(options["min_epochs"]), int(options["reduction_factor"]), self._epochs)
 
     def _pruner_options(self) -> dict[str, Any]:
         """The options of nas's pruner, asked for only when there is one (:meth:`_rungs` is not empty)."""
@@ -360,14 +364,19 @@ class Runner:
         return self._rungs() if pruner is not None and pruner.options.get("calibrate", False) else ()
 
     @staticmethod
-    def _rung_pool(trials: list[Any], rung: str, leave_out: set[int],
-                   cost_keys: tuple[str, ...]) -> list[tuple[float, tuple[float, ...]]]:
-        """(accuracy, costs) at ``rung`` of the trials that reached it, failed ones and ``leave_out`` left out."""
+    def _rung_pool(trials: list[Any], rung: str, leave_out: set[int], cost_keys: tuple[str, ...],
+                   inherited: bool = False) -> list[tuple[float, tuple[float, ...]]]:
+        """(accuracy, costs) at ``rung`` of the trials that reached it, failed ones and ``leave_out`` left out:
+        of the trials that started from their parent's weights (``inherited`` recorded) when ``inherited``,
+        else of the fresh ones. The two are never compared: after one epoch an inheriting child is within a
+        few points of its final accuracy, a fresh one far below its own (bench ``inherit``)."""
         pool = []
         for t in trials:
             if t.number in leave_out or t.state == TrialState.FAIL:
                 continue
             a = records.attrs_of(t)
+            if ("inherited" in a) != inherited:
+                continue
             if rung in (a.get("rungs") or {}) and all(k in a for k in cost_keys):
                 pool.append((float(a["rungs"][rung][0]), tuple(float(a[k]) for k in cost_keys)))
         return pool
@@ -393,7 +402,7 @@ class Runner:
             if retried is not None:
                 kept = retried
             else:
-                pool = self._rung_pool(trials, str(e), {trial.number}, cost_keys)
+                pool = self._rung_pool(trials, str(e), {trial.number}, cost_keys, self._inheriting)
                 mine = (float(val_acc), costs)
                 kept = keep(rule, mine, pool + [mine], eta)
             reached[str(e)] = [round(float(val_acc), 6), bool(kept)]
@@ -441,8 +450,9 @@ class Runner:
                             self._progress(trial)]
         last = self._epochs - 1
         pruner = self.config.strategy.pruner
-        if self._inheriting:
-            pass  # judged at no rung, reported to no pruner: its early accuracy is not a fresh training's
+        if self._inheriting:  # its early accuracy is not a fresh training's: reported to no Optuna pruner,
+            if pruner is not None and pruner.name in NAS_PRUNERS:  # judged among inheriting trials only
+                hooks.append(self._rung_hook(trial))
         elif pruner is not None and pruner.name in NAS_PRUNERS:
             hooks.append(self._rung_hook(trial))
             if len(self.objectives) == 1:
@@ -501,7 +511,7 @@ class Runner:
         assert self.data is not None  # loaded unless an evaluator scores the trials instead
         result = train_model(spec, self.data, budget, seed=budget.seed + seed_of(trial), log_dir=log_dir,
                              report=self._epoch_report(trial), timings=timings, device=config.device,
-                             calibrate_at=() if self._inheriting else self._calibrate_at(),
+                             calibrate_at=self._calibrate_at(),
                              calibrated=self._calibrated.__setitem__, placed=self._pending, start=start)
         model = result.pop("model")
         if "latency" in self.objectives or "max_latency" in config.constraints:

@@ -593,6 +593,9 @@ def _parse(text: str, name: str) -> StudyConfig:
     """Parsed once per distinct stored text (a worker reads the record before every claim; it is frozen). The
     study's name is the storage's: a record copied elsewhere takes the name it is stored under."""
     config = StudyConfig.from_json(text)
+    if config.strategy.budget.inherit_epochs is None:  # stored before it had a default (it is resolved when stored):
+        budget = dataclasses.replace(config.strategy.budget, inherit_epochs=0)  # such a study trained every trial
+        config = config.replace(strategy=config.strategy.replace(budget=budget))  # from scratch: a resume does too
     return config.replace(run=config.run.replace(study=name))
 
 
