@@ -18,7 +18,7 @@
    a child that should inherit and does not fails the check).
 4. Runs the training-time comparison with plain ``model.fit`` (benchmarks/bench_fit.py --quick) on the device.
 
-On a machine without accelerators it takes 3-5 minutes on 2 cores.
+On a machine without accelerators it takes 4-6 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -149,7 +149,8 @@ def main() -> int:
                 status = 1
     if rows:
         base = rows[0][1]["epoch_s"]
-        print(f"real searches: digits, families space, {args.trials} trials of 2 epochs each, batch size 64\n")
+        print(f"real searches: digits, families space, {args.trials} trials (the evolution search "
+              f"{max(args.trials, 5)}) of 2 epochs each, batch size 64\n")
         print("| set-up | trained | inherited | epoch s (median) | vs CPU | peak accelerator MB | peak worker RSS MB | "
               "best acc | trained on |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")

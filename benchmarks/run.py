@@ -90,7 +90,8 @@ DESCRIPTIONS = {
                              "hypervolume, best accuracy, epochs trained and wall time, and at equal epochs the "
                              "hypervolume against no stopping's at that point of its search. Quick: 1 seed, 4 trials "
                              "of 3 epochs.",
-    "plain_tpe_without_stopping": "nas's default search (the evolution sampler, no early stopping) and the same with "
+    "plain_tpe_without_stopping": "nas's default search (the evolution sampler, its children starting from their "
+                                  "parent's weights, no early stopping) and the same with "
                                   "pruner='pareto', against plain Optuna TPE (multivariate, group) without early "
                                   "stopping and three times the trials, on real training: Fashion-MNIST 2,000/1,000, "
                                   "families space, MACs <= 1.5 M, 15 trials (TPE 45) of 9 epochs, one worker per run, "
@@ -101,6 +102,7 @@ DESCRIPTIONS = {
                                   "images.",
     "pruner_at_27_epochs": ("The pareto pruner under nas's default sampler when trials are longer: the evolution "
                             "sampler without early stopping and with pruner='pareto' (rungs at epochs 1, 3 and 9), "
+                            "every trial from scratch (inherit_epochs=0, as when it was measured), "
                             "15 trials of 27 epochs each, otherwise as plain_tpe_without_stopping (Fashion-MNIST "
                             "2,000/1,000, families space, MACs <= 1.5 M, one worker per run, 2 runs at a time each "
                             "pinned to a core, 4 seeds): the pruner's seconds against evolution's and the "
@@ -205,8 +207,9 @@ REGISTRY: list[Bench] = [
     Bench("chaos", "bench_chaos.py", (), ("--quick",), DESCRIPTIONS["chaos"]),
     Bench("plain_tpe_without_stopping", "bench_plain_tpe.py", (), ("--quick",),
           DESCRIPTIONS["plain_tpe_without_stopping"]),
-    Bench("pruner_at_27_epochs", "bench_plain_tpe.py", ("--arms", "evolution,pareto", "--epochs", "27"),
-          ("--quick", "--arms", "evolution,pareto"), DESCRIPTIONS["pruner_at_27_epochs"]),
+    Bench("pruner_at_27_epochs", "bench_plain_tpe.py",
+          ("--arms", "evolution+inherit0,pareto+inherit0", "--epochs", "27"),
+          ("--quick", "--arms", "evolution+inherit0,pareto+inherit0"), DESCRIPTIONS["pruner_at_27_epochs"]),
     Bench("inherited_weights_search", "bench_plain_tpe.py",
           ("--arms", "evolution+inherit0,evolution+inherit9,evolution+inherit3"),
           ("--quick", "--trials", "6", "--arms", "evolution+inherit0,evolution+inherit1"),
