@@ -212,6 +212,10 @@ def _params() -> list[object]:
             continue
         page = _page_id(path)
         marks = [] if page in FAST else [pytest.mark.slow]
+        if any(b.lang in ("python", "yaml") and ("Ray(" in b.code or "kind: ray" in b.code) for b in blocks(path)):
+            # a page that starts a local Ray instance runs with the Ray tests (make test: --dist loadgroup): the
+            # Ray backend's start removes the instances of dead drivers, which a Ray test kills on purpose
+            marks.append(pytest.mark.xdist_group("ray"))
         out.append(pytest.param(path, id=page, marks=marks))
     return out
 
