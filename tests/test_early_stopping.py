@@ -25,18 +25,20 @@ BUDGET = {"epochs": 4, "batch_size": 128, "learning_rate": 0.01}
 
 def _recompute(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str, cost_keys: tuple[str, ...],
                inherited: frozenset[tuple[int, str]] = frozenset()) -> int:
-    """Check every recorded decision against the rule over the trials numbered before it, failed trials left
-    out as the engine leaves them out (and their own decisions, and the ``(number, rung)`` of ``inherited``:
-    decisions a re-run took from its dead first attempt); returns how many were checked."""
+    """Check every recorded decision against the rule over the trials numbered before it of the same kind (started
+    from a parent's weights or fresh: the ``inherited`` record), failed trials left out as the engine leaves them
+    out (and their own decisions, and the ``(number, rung)`` of ``inherited``: decisions a re-run took from its
+    dead first attempt); returns how many were checked."""
     checked = 0
     for t in trials:
         if t.state == TrialState.FAIL:
             continue
+        kind = "inherited" in attrs_of(t)
         for rung, (acc, kept) in (attrs_of(t).get("rungs") or {}).items():
             if (t.number, rung) in inherited:
                 continue
             pool = [(attrs_of(u)["rungs"][rung][0], tuple(attrs_of(u)[k] for k in cost_keys)) for u in trials
-                    if u.number < t.number and u.state != TrialState.FAIL
+                    if u.number < t.number and u.state != TrialState.FAIL and ("inherited" in attrs_of(u)) == kind
                     and rung in (attrs_of(u).get("rungs") or {})]
             mine = (acc, tuple(attrs_of(t)[k] for k in cost_keys))
             assert keep(rule, mine, pool + [mine], eta) == kept, (t.number, rung)

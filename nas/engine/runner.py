@@ -450,13 +450,12 @@ class Runner:
                             self._progress(trial)]
         last = self._epochs - 1
         pruner = self.config.strategy.pruner
-        if self._inheriting:  # its early accuracy is not a fresh training's: reported to no Optuna pruner,
-            if pruner is not None and pruner.name in NAS_PRUNERS:  # judged among inheriting trials only
-                hooks.append(self._rung_hook(trial))
-        elif pruner is not None and pruner.name in NAS_PRUNERS:
-            hooks.append(self._rung_hook(trial))
-            if len(self.objectives) == 1:
+        if pruner is not None and pruner.name in NAS_PRUNERS:
+            hooks.append(self._rung_hook(trial))  # an inheriting trial is judged among inheriting ones (_rung_pool)
+            if len(self.objectives) == 1 and not self._inheriting:
                 hooks.append(lambda epoch, val_acc: trial.report(val_acc, epoch))
+        elif self._inheriting:
+            pass  # reported to no Optuna pruner: its early accuracy is not a fresh training's
         elif self.config.goal.single_accuracy and pruner is not None:
             def prune(epoch: int, val_acc: float) -> None:
                 trial.report(val_acc, epoch)
