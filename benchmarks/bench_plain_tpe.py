@@ -16,7 +16,8 @@ Three arms per seed, on the same real data, space, limit and epochs, in the same
   (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``; and any
   arm but ``tpe`` followed by ``+inherit<N>``, e.g. ``evolution+inherit3``: the same with ``budget.inherit_epochs``
   N, children of trained parents starting from their weights and training N epochs; ``+inherit0``: every trial
-  from scratch, the default before 2026-12-07.)
+  from scratch, the default before 2026-12-07; and, last, ``@pop<N>``: the ``evolution`` sampler's
+  ``population_size`` N (its random first trials and parent pool; the default at 15 trials is 4).)
 
 Each run is one ``nas.search`` over bench_fashion.py's ``families`` space (28x28x1, 10 classes) on
 ``--train``/``--val`` Fashion-MNIST images, objectives accuracy and MACs with ``max_macs`` ``--max-macs``,
@@ -60,29 +61,34 @@ sys.path.insert(0, str(HERE))
 BASE_ARMS = ("tpe", "evolution", "pareto")
 
 
-def arm_strategy(arm: str) -> tuple[str, object, bool, int]:
+def arm_strategy(arm: str) -> tuple[object, object, bool, int | None]:
     """(sampler, pruner, sample_within_limits, inherit_epochs: None for the default) of an arm."""
+    arm, _, pop = arm.partition("@pop")
+    if _ and (arm.startswith("tpe") or not pop.isdigit() or int(pop) < 1):
+        raise SystemExit(f"--arms: {arm}@pop{pop}: @pop<N> (N >= 1) ends an evolution or pareto arm")
     base, _, inherit = arm.partition("+inherit")
     epochs = None
     if _:
         if base == "tpe" or not inherit.isdigit():
             raise SystemExit(f"--arms: {arm!r}: +inherit<N> (N epochs, N >= 0) follows evolution or pareto arms")
         epochs = int(inherit)
+    sampler: object = "evolution" if not pop else {
+        "name": "evolution", "options": {"population_size": int(pop), "tournament_size": min(3, int(pop))}}
     if base == "tpe":
         return "tpe", None, False, None
     if base == "evolution":
-        return "evolution", None, True, epochs
+        return sampler, None, True, epochs
     if base == "pareto":
-        return "evolution", "pareto", True, epochs
+        return sampler, "pareto", True, epochs
     if base.startswith("pareto:"):
-        return "evolution", {"name": "pareto", "options": {"rule": base.split(":", 1)[1]}}, True, epochs
+        return sampler, {"name": "pareto", "options": {"rule": base.split(":", 1)[1]}}, True, epochs
     raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, pareto or pareto:<rule>, the last three with an "
-                     f"optional +inherit<N>)")
+                     f"optional +inherit<N> and @pop<N>)")
 
 
 def slug(arm: str) -> str:
     """An arm's name as a file name."""
-    return arm.replace(":", "-").replace("+", "-")
+    return arm.replace(":", "-").replace("+", "-").replace("@", "-")
 
 
 def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
