@@ -69,11 +69,8 @@ def parent_of(system_attrs: dict[str, Any], user_attrs: dict[str, Any], trials: 
     ``nas_evolution`` plan when the plan changed one label of it."""
     retry_of = user_attrs.get("retry_of")
     if retry_of is not None:
-        for t in trials:
-            if t.number == retry_of:
-                done = records.attr(t, "inherited")
-                return int(done["trial"]) if isinstance(done, dict) and isinstance(done.get("trial"), int) else None
-        return None
+        done = records.attr(original, "inherited") if (original := records.numbered(trials, retry_of)) else None
+        return int(done["trial"]) if isinstance(done, dict) and isinstance(done.get("trial"), int) else None
     plan = system_attrs.get(PLAN_ATTR)
     if isinstance(plan, dict) and plan.get("origin") in ORIGINS and isinstance(plan.get("parent"), int):
         return int(plan["parent"])

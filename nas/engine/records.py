@@ -130,6 +130,11 @@ def _frozen(t: Any) -> Any:
     return getattr(t, "_cached_frozen_trial", t)
 
 
+def numbered(trials: list[Any], number: Any) -> Any:
+    """The trial of ``trials`` with the number ``number``, or None (also for a ``number`` that is None)."""
+    return None if number is None else next((t for t in trials if t.number == number), None)
+
+
 def attr(t: Any, key: str, default: Any = None) -> Any:
     """One value of a trial's record (``t`` a ``FrozenTrial`` or a live trial), wherever it is stored: the
     ``nas:`` system attribute, else the user attribute (studies stored before kept most values there)."""

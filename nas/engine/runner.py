@@ -103,13 +103,9 @@ def _json_ok(value: Any) -> bool:
 
 def _retried_decision(trials: list[Any], retry_of: Any, rung: str) -> bool | None:
     """The decision recorded at ``rung`` by the trial this one re-runs (None: none recorded)."""
-    if retry_of is None:
-        return None
-    for t in trials:
-        if t.number == retry_of:
-            decision = (records.attr(t, "rungs") or {}).get(rung)
-            return None if decision is None else bool(decision[1])
-    return None
+    original = records.numbered(trials, retry_of)
+    decision = None if original is None else (records.attr(original, "rungs") or {}).get(rung)
+    return None if decision is None else bool(decision[1])
 
 
 class _Done(Exception):
@@ -426,7 +422,7 @@ class Runner:
         if parent is None:
             return None
         try:
-            source = next((t for t in trials if t.number == parent), None)
+            source = records.numbered(trials, parent)
             if source is None:
                 raise Unusable(f"trial {parent} is not in the study")
             arrays = parent_arrays(source, parent_weights(source, self.study.study_name, self.config.artifacts))
