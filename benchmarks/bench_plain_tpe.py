@@ -11,13 +11,15 @@ Three arms per seed, on the same real data, space, limit and epochs, in the same
   ``--tpe-factor`` (3) times as many trials as the other arms;
 * ``evolution``: nas's default search: the ``evolution`` sampler, no early stopping (``pruner=None``, the default),
   its children starting from their parents' weights (``budget.inherit_epochs``'s default with this sampler, since
-  2026-12-07: ``epochs``);
+  2026-12-07: ``epochs``), its first population spread over the MACs axis, cheapest first (the sampler's ``init``
+  default since 2026-12-07, second stop: ``"spread"``; ``evolution@init=random`` is the arm without it);
 * ``pareto``: the same with nas's early stopping, ``pruner="pareto"`` with its default rule.
   (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``; and any
   arm but ``tpe`` followed by ``+inherit<N>``, e.g. ``evolution+inherit3``: the same with ``budget.inherit_epochs``
   N, children of trained parents starting from their weights and training N epochs; ``+inherit0``: every trial
-  from scratch, the default before 2026-12-07; and, last, ``@pop<N>``: the ``evolution`` sampler's
-  ``population_size`` N (its random first trials and parent pool; the default at 15 trials is 4).)
+  from scratch, the default before 2026-12-07; and, last, options of the ``evolution`` sampler: ``@pop<N>``, its
+  ``population_size`` N (its random first trials and parent pool; the default at 15 trials is 4), or
+  ``@<option>=<value>``, e.g. ``evolution@init=spread``.)
 
 Each run is one ``nas.search`` over bench_fashion.py's ``families`` space (28x28x1, 10 classes) on
 ``--train``/``--val`` Fashion-MNIST images, objectives accuracy and MACs with ``max_macs`` ``--max-macs``,
@@ -63,17 +65,25 @@ BASE_ARMS = ("tpe", "evolution", "pareto")
 
 def arm_strategy(arm: str) -> tuple[object, object, bool, int | None]:
     """(sampler, pruner, sample_within_limits, inherit_epochs: None for the default) of an arm."""
-    arm, _, pop = arm.partition("@pop")
-    if _ and (arm.startswith("tpe") or not pop.isdigit() or int(pop) < 1):
-        raise SystemExit(f"--arms: {arm}@pop{pop}: @pop<N> (N >= 1) ends an evolution or pareto arm")
+    arm, *extras = arm.split("@")
+    options: dict[str, object] = {}
+    for extra in extras:  # @pop<N> or @<option>=<value>: options of the evolution sampler
+        name, eq, value = extra.partition("=")
+        if arm.startswith("tpe") or not (eq or (name.startswith("pop") and name[3:].isdigit())):
+            raise SystemExit(f"--arms: {arm}@{extra}: @pop<N> or @<option>=<value> (options of the evolution "
+                             f"sampler) end an evolution or pareto arm")
+        if not eq:
+            name, value = "population_size", name[3:]
+        options[name] = int(value) if value.isdigit() else value
+    if isinstance(options.get("population_size"), int):
+        options.setdefault("tournament_size", min(3, options["population_size"]))
     base, _, inherit = arm.partition("+inherit")
     epochs = None
     if _:
         if base == "tpe" or not inherit.isdigit():
             raise SystemExit(f"--arms: {arm!r}: +inherit<N> (N epochs, N >= 0) follows evolution or pareto arms")
         epochs = int(inherit)
-    sampler: object = "evolution" if not pop else {
-        "name": "evolution", "options": {"population_size": int(pop), "tournament_size": min(3, int(pop))}}
+    sampler: object = {"name": "evolution", "options": options} if options else "evolution"
     if base == "tpe":
         return "tpe", None, False, None
     if base == "evolution":
@@ -83,12 +93,12 @@ def arm_strategy(arm: str) -> tuple[object, object, bool, int | None]:
     if base.startswith("pareto:"):
         return sampler, {"name": "pareto", "options": {"rule": base.split(":", 1)[1]}}, True, epochs
     raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, pareto or pareto:<rule>, the last three with an "
-                     f"optional +inherit<N> and @pop<N>)")
+                     f"optional +inherit<N>, then @pop<N> or @<option>=<value>)")
 
 
 def slug(arm: str) -> str:
     """An arm's name as a file name."""
-    return arm.replace(":", "-").replace("+", "-").replace("@", "-")
+    return arm.replace(":", "-").replace("+", "-").replace("@", "-").replace("=", "-")
 
 
 def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:

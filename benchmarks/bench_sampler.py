@@ -27,9 +27,10 @@ in-process, journal storage) for a few seeds of CIFAR-10, to confirm the engine 
 
 Run: `.venv/bin/python benchmarks/bench_sampler.py [--quick] [--seeds 20] [--budgets 50,100,300]
 [--datasets cifar10,cifar100,imagenet] [--nas-seeds 3] [--jobs 2] [--first-seed 0] [--methods evolution,rea]
-[--exploit 0.35]`: ``--first-seed`` shifts the seeds (the sampler was tuned on seeds 100-149, reported on 0-49),
-``--methods`` runs a subset (the p-value columns need ``optuna tpe``, ``rea`` and ``optuna nsga2`` among them),
-``--exploit`` sets the evolution sampler's option of that name (default: the sampler's).
+[--exploit 0.35] [--init random]`: ``--first-seed`` shifts the seeds (the sampler was tuned on seeds 100-149,
+reported on 0-49), ``--methods`` runs a subset (the p-value columns need ``optuna tpe``, ``rea`` and
+``optuna nsga2`` among them), ``--exploit`` and ``--init`` set the evolution sampler's options of those names
+(default: the sampler's).
 """
 
 from __future__ import annotations
@@ -72,18 +73,18 @@ def _records(dataset: str) -> dict[str, dict]:
     return {r["arch"]: r for r in table.records()}
 
 
-EXPLOIT: float | None = None  # the evolution sampler's ``exploit`` option (None: its default); set by --exploit
+OPTIONS: dict = {}  # options of the evolution sampler (``exploit``, ``init``; absent: its defaults), from the command
 
 
 def _sampler(method: str, space, budget: int, seed: int):
     import optuna
 
-    from nas.engine.components import make_sampler
+    from nas.engine.components import make_sampler, sampler_component
     from nas.engine.schema import Component
 
-    if method == "evolution":
-        options = {} if EXPLOIT is None else {"exploit": EXPLOIT}
-        return make_sampler(Component(name="evolution", options=options), n_trials=budget, space=space, seed=seed)
+    if method == "evolution":  # as a search stores it (sampler_component: the defaults resolved)
+        component = sampler_component({"name": "evolution", "options": dict(OPTIONS)}, ("accuracy", "params"), space)
+        return make_sampler(component, n_trials=budget, space=space, seed=seed)
     if method == "nas random":
         return make_sampler(Component(name="random"), n_trials=budget, space=space, seed=seed)
     if method == "optuna tpe":
@@ -153,7 +154,7 @@ def nas_run(dataset: str, budget: int, seed: int, folder: str) -> list[str]:
     from search_spaces.nasbench201 import nb201_arch_string
 
     space, table = _space(dataset)
-    sampler = "evolution" if EXPLOIT is None else {"name": "evolution", "options": {"exploit": EXPLOIT}}
+    sampler = {"name": "evolution", "options": dict(OPTIONS)} if OPTIONS else "evolution"
     study = nas.search(space, evaluator=table, goal=nas.Goal(objectives=("accuracy", "params")),
                        strategy=nas.Strategy(n_trials=budget, sampler=sampler, seed=seed),
                        run=nas.Run(study="evolution", storage=Path(folder) / f"nas-{dataset}-{budget}-{seed}.journal",
@@ -163,9 +164,9 @@ def nas_run(dataset: str, budget: int, seed: int, folder: str) -> list[str]:
             if r.status in ("ok", "reused")]
 
 
-def _job(args: tuple[str, str, int, int, str, float | None]) -> tuple[str, str, int, int, list[str], float]:
-    global EXPLOIT
-    method, dataset, budget, seed, folder, EXPLOIT = args
+def _job(args: tuple[str, str, int, int, str, dict]) -> tuple[str, str, int, int, list[str], float]:
+    global OPTIONS
+    method, dataset, budget, seed, folder, OPTIONS = args
     warnings.filterwarnings("ignore")
     import optuna
 
@@ -208,6 +209,7 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="the first seed (seeds first .. first + seeds - 1)")
     parser.add_argument("--methods", default=None, help=f"a comma-separated subset of: {', '.join(METHODS)}")
     parser.add_argument("--exploit", type=float, default=None, help="the evolution sampler's exploit option")
+    parser.add_argument("--init", default=None, help="the evolution sampler's init option (random, spread)")
     args = parser.parse_args()
     methods = tuple(args.methods.split(",")) if args.methods else METHODS
     if set(methods) - set(METHODS):
@@ -219,16 +221,17 @@ def main() -> None:
     nas_seeds = args.nas_seeds if args.nas_seeds is not None else (1 if args.quick else 3)
     top = max(budgets)
 
+    options = {k: v for k, v in (("exploit", args.exploit), ("init", args.init)) if v is not None}
     jobs = []
     with tempfile.TemporaryDirectory() as folder:
         for seed in seed_range[:nas_seeds]:  # the slowest first, so that the pool ends evenly
             for budget in budgets:
-                jobs.append(("nas evolution", datasets[0], budget, seed, folder, args.exploit))
+                jobs.append(("nas evolution", datasets[0], budget, seed, folder, options))
         for dataset in datasets:
             for seed in seed_range:
                 for method in methods:
                     for budget in (budgets if method in PER_BUDGET else [top]):
-                        jobs.append((method, dataset, budget, seed, folder, args.exploit))
+                        jobs.append((method, dataset, budget, seed, folder, options))
         t = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             results = list(pool.map(_job, jobs))
@@ -237,7 +240,7 @@ def main() -> None:
     print(f"# NAS-Bench-201 tables (mean validation accuracy over their runs), objectives accuracy and params; "
           f"{seeds} seeds per method; samplers in-process on an in-memory Optuna study"
           + (f"; seeds {seed_range[0]}-{seed_range[-1]}" if args.first_seed else "")
-          + (f"; evolution exploit={args.exploit:g}" if args.exploit is not None else ""))
+          + "".join(f"; evolution {k}={v}" for k, v in options.items()))
     for dataset in datasets:
         records = _records(dataset)
         max_params = max(r["table_params"] for r in records.values())

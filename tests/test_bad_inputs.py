@@ -600,7 +600,7 @@ _FIELDS = {f.name for cls in (nas.StudyConfig, *GROUPS.values(), nas.Budget, nas
                               nas.KerasTuner) for f in dataclasses.fields(cls)}
 KNOWN = (_FIELDS | set(EXPORT_KEYS) | set(inspect.signature(nas.create_study).parameters) | _SPACE_OPTIONS
          | {"export", "kind", "name", "options", "path", "val_fraction", "train_samples", "val_samples", "image_size",
-            "population_size", "tournament_size", "candidates", "exploit", "n_startup_trials", "min_epochs",
+            "population_size", "tournament_size", "candidates", "exploit", "init", "n_startup_trials", "min_epochs",
             "reduction_factor", "rule", "calibrate", "dataset", "which"})
 FLAGS = {"--study", "--storage", "--n-trials", "--n-workers", "--create-only"}
 

@@ -148,7 +148,8 @@ def test_samplers_and_pruners_are_stored_by_name_and_json_options() -> None:
     rebuilt = make_sampler(stored, n_trials=4, space=SPACE, seed=5)
     assert isinstance(rebuilt, optuna.samplers.GridSampler) and rebuilt._search_space == grid._search_space
     assert sampler_component("tpe", ("accuracy",), SPACE) == Component(name="tpe")
-    assert sampler_component(None, ("accuracy", "macs"), SPACE) == Component(name="evolution")
+    assert sampler_component(None, ("accuracy", "macs"), SPACE) == Component(name="evolution",
+                                                                      options={"init": "spread"})
     nsga = make_sampler(Component(name="nsga2", options={"population_size": 6}), n_trials=100, space=SPACE, seed=1)
     assert nsga._population_size == 6
     with pytest.raises(ValueError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from optuna.trial import TrialState
 
 import nas
 import search_spaces
-from nas.engine import records
+from nas.engine import evolution, records
 from nas.engine.components import make_sampler, sampler_component
 from nas.engine.evolution import ATTR, ParetoEvolutionSampler, rank_members
 from nas.engine.schema import Component
@@ -72,7 +73,9 @@ def _exploit_children(trials: list[optuna.trial.FrozenTrial]) -> list[int]:
 # ------------------------------------------------------------------ configuration
 
 def test_evolution_is_a_named_sampler_with_checked_options() -> None:
-    assert sampler_component("evolution", ("accuracy", "params"), NB201) == Component(name="evolution")
+    # stored with its first population's rule resolved: a record without it (stored before 2026-12-07) reads random
+    assert sampler_component("evolution", ("accuracy", "params"), NB201) == \
+        Component(name="evolution", options={"init": "spread"})
     sampler = _evolution(population_size=8, tournament_size=3, candidates=2)
     assert isinstance(sampler, ParetoEvolutionSampler)
     assert (sampler.population_size, sampler.tournament_size, sampler.candidates) == (8, 3, 2)
@@ -95,7 +98,7 @@ def test_the_exploit_option_is_a_checked_probability() -> None:
     assert _evolution().exploit == 0.35  # the default, tuned on CIFAR-10 (BENCHMARKS.md)
     assert _evolution(exploit=0).exploit == 0.0 and _evolution(exploit=1).exploit == 1.0
     assert sampler_component({"name": "evolution", "options": {"exploit": 0.5}}, ("accuracy", "params"), NB201) == \
-        Component(name="evolution", options={"exploit": 0.5})
+        Component(name="evolution", options={"exploit": 0.5, "init": "spread"})
     for bad in (1.5, -0.1, True, "0.5"):
         with pytest.raises(ValueError, match=rf"^`sampler.exploit` must be a finite number in \[0, 1\], but got "
                                              rf"sampler.exploit={re.escape(repr(bad))}$"):
@@ -119,6 +122,70 @@ def test_exploit_zero_is_the_pareto_step_alone_and_one_mutates_the_most_accurate
     assert [p["origin"] for p in _plans(always)] == ["random"] * 10 + ["exploit"] * 20
     assert _exploit_children(always.trials) == list(range(10, 30))
     assert [t.params for t in always.trials[:10]] == [t.params for t in never.trials[:10]]
+
+
+def test_the_init_option_is_checked_by_name() -> None:
+    assert _evolution().init == "random" and _evolution(init="spread").init == "spread"  # a record without it
+    for init in ("random", "spread"):
+        assert sampler_component({"name": "evolution", "options": {"init": init}}, ("accuracy", "params"), NB201) \
+            == Component(name="evolution", options={"init": init})
+    for bad in ("grid", 1, True):
+        message = rf"^`sampler.init` must be one of 'random', 'spread', but got sampler.init={re.escape(repr(bad))}$"
+        with pytest.raises(ValueError, match=message):
+            sampler_component({"name": "evolution", "options": {"init": bad}}, ("accuracy", "params"), NB201)
+        with pytest.raises(ValueError, match=message):
+            make_sampler(Component(name="evolution", options={"init": bad}), n_trials=10, space=NB201, seed=0)
+        with pytest.raises(ValueError, match=message):
+            ParetoEvolutionSampler(NB201, init=bad)
+
+
+def test_a_spread_first_population_member_is_the_draw_nearest_its_place_on_the_cost_axis() -> None:
+    """init="spread": of 16 fresh random architectures, the k-th member of the first population (k taken so far) is
+    the one whose cost (params here, no limit: divided by the largest drawn) is nearest (k + 1/2) / population_size;
+    recomputed from a twin of the random stream."""
+    sampler = _evolution(population_size=4, init="spread")
+    study = _study(sampler)
+    costs = []
+    for taken in range(6):
+        pop = evolution._Population()
+        pop.taken = {f"key-{i}" for i in range(taken)}
+        rng, twin = random.Random(taken), random.Random(taken)
+        chosen = sampler._spread(study, pop, {}, rng, lambda c: c is not None)
+        drawn: list[Any] = []
+        while len(drawn) < 16:
+            child = sampler._replay({}, twin)
+            if child is not None:
+                drawn.append(child)
+        params = [float(nas.cost(c.spec).params) for c in drawn]
+        target = (min(taken, 3) + 0.5) / 4
+        nearest = min(range(16), key=lambda i: abs(params[i] / max(params) - target))
+        assert chosen is not None and chosen.key == drawn[nearest].key, taken
+        costs.append(params[nearest] / max(params))
+    assert costs[:4] == sorted(costs[:4]) and costs[0] < 0.3 and costs[3] > 0.7, costs  # cheap first, spread out
+    # without an analytic cost objective there is no cost axis: the draws are plain random ones
+    single = optuna.create_study(directions=["maximize"], sampler=sampler)
+    single.set_metric_names(["accuracy"])
+    assert sampler._spread(single, evolution._Population(), {}, random.Random(0), lambda c: True) is None
+
+
+def test_a_spread_first_population_keeps_within_the_limit_then_evolves(tmp_path: Path) -> None:
+    """Through nas: the stored option, the first population random (each over its share of the MACs limit: the
+    cheapest first), then children; a seed gives the same search."""
+    space = search_spaces.get("families", input_shape=(28, 28, 1), stem_widths=(16,), stages=(2, 4), depth=(1, 2),
+                              widths=(16, 24, 32, 48, 64), head_widths=(0, 128), dropouts=(0.0,))
+    runs = []
+    for name in ("a", "b"):
+        study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": 1.5e6}),
+                           strategy=nas.Strategy(n_trials=8, seed=4, sampler={"name": "evolution",
+                                                                             "options": {"init": "spread"}}),
+                           run=nas.Run(storage=tmp_path / f"{name}.db", study=name),
+                           evaluator="engine_helpers:score_by_macs", verbose=False)
+        assert study.config.strategy.sampler == Component(name="evolution", options={"init": "spread"})
+        runs.append([(t.system_attrs[ATTR]["origin"], records.attr(t, "macs")) for t in study.optuna_study.trials])
+    assert runs[0] == runs[1]
+    origins, macs = [o for o, _ in runs[0]], [m / 1.5e6 for _, m in runs[0]]
+    assert origins[:4] == ["random"] * 4 and set(origins[4:]) <= {"mutation", "exploit", "neighbour"}, origins
+    assert all(m <= 1 for m in macs) and macs[0] < 0.35 and macs[0] == min(macs[:4]), macs
 
 
 # ------------------------------------------------------------------ the search itself
@@ -204,7 +271,9 @@ def test_no_architecture_is_proposed_twice_while_unevaluated_ones_remain(tmp_pat
     assert len({r.key for r in records}) == 150
     trials = study.optuna_study.trials
     origins = [t.system_attrs[ATTR]["origin"] for t in trials]
-    assert origins[:10] == ["random"] * 10 and origins.count("mutation") >= 100
+    # after the first population every child comes from a tournament or the exploitation step (no neighbour scan,
+    # random fallback or repeat was needed)
+    assert origins[:10] == ["random"] * 10 and origins.count("mutation") + origins.count("exploit") == 140
     # the sampler found good networks: better than the median random network by far
     best = max(r.metrics["accuracy"] for r in records)
     assert best > 0.905 and study.hypervolume() > 0

@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeAlias
 import optuna
 
 import search_spaces
-from nas.engine.evolution import EXPLOIT, ParetoEvolutionSampler
+from nas.engine.evolution import EXPLOIT, ParetoEvolutionSampler, check_init
 from nas.engine.schema import NAS_PRUNERS, PICKLE, Component, StudyConfig, options_of, read_config
 from nas.engine.sources import check_marked_source
 from nas.trial import EVALUATOR_MARK, Evaluator
@@ -57,7 +57,7 @@ class HasEvaluatorRef(Protocol):
 # "package.module:name", {"name": ..., "options": {...}}, a Component, or None (the trials train)
 EvaluatorLike: TypeAlias = Evaluator | type[Evaluator] | HasEvaluatorRef | str | dict[str, Any] | Component | None
 
-_SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates", "exploit"),
+_SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates", "exploit", "init"),
                     "nsga2": ("population_size",),
                     "tpe": ("n_startup_trials",), "random": (), "grid": ()}
 _PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule", "calibrate"), "median": ("n_startup_trials",),
@@ -109,6 +109,8 @@ def _check_options(name: str, options: dict[str, Any], known: tuple[str, ...], w
     for k, v in options.items():
         if k == "exploit":  # evolution's probability
             check_number(f"{what}.{k}", v, 0.0, 1.0)
+        elif k == "init":  # evolution's first population
+            check_init(f"{what}.{k}", v)
         elif k not in ("rule", "calibrate"):  # the pareto pruner's name and flag (checked by rung_options)
             check_int(f"{what}.{k}", v, 1)
 
@@ -117,8 +119,9 @@ def sampler_component(sampler: Any, objectives: tuple[str, ...], space: Any) -> 
     """The stored form of the ``sampler`` argument: a built-in name (default: evolution for several objectives,
     tpe for one), ``{"name": ..., "options": {...}}``, or an Optuna sampler object whose arguments are plain data.
     The multi-objective default follows benchmarks/bench_sampler.py (NAS-Bench-201 tables, 20 seeds): at 100
-    trials evolution's median hypervolume gap is 0.0026 / 0.0061 / 0.0074 (CIFAR-10 / -100 / ImageNet16-120)
-    against 0.0067 / 0.0194 / 0.0174 for NSGA-II with nas's population rule (p <= 3e-6 on each)."""
+    trials evolution's median hypervolume gap is 0.0024 / 0.0045 / 0.0047 (CIFAR-10 / -100 / ImageNet16-120)
+    against 0.0067 / 0.0194 / 0.0174 for NSGA-II with nas's population rule (p <= 2e-6 on each). The evolution
+    sampler's ``init`` is stored resolved (absent: ``"spread"``; a record stored without it reads ``"random"``)."""
     if sampler is None:
         sampler = "evolution" if len(objectives) > 1 else "tpe"
     if isinstance(sampler, optuna.samplers.BaseSampler):
@@ -144,6 +147,9 @@ def sampler_component(sampler: Any, objectives: tuple[str, ...], space: Any) -> 
         if bad:
             raise ValueError(f"`sampler`: unknown key {bad[0]!r}; a sampler dict has `name` and `options`")
         _optuna_class(optuna.samplers, optuna.samplers.BaseSampler, name, "sampler")
+    if name == "evolution" and "init" not in options:
+        # stored resolved: a study stored before this default (no `init`) resumes with random first draws
+        options["init"] = "spread"
     if "seed" in options:
         raise ValueError(f"`sampler` options must not hold a seed (every worker gets its own stream from the "
                          f"search's `seed`), but got options={options!r}")
@@ -279,6 +285,8 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
     for k in _SAMPLER_OPTIONS.get(name, ()):  # a stored configuration is data anyone with the storage may edit
         if k == "exploit" and options.get(k) is not None:
             check_number(f"sampler.{k}", options[k], 0.0, 1.0)
+        elif k == "init":
+            continue  # the sampler checks it (one of INITS)
         elif options.get(k) is not None:
             check_int(f"sampler.{k}", options[k], 2 if (name, k) == ("nsga2", "population_size") else 1)
     if name == "evolution":
@@ -289,7 +297,8 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
         return ParetoEvolutionSampler(space, population_size=int(size),
                                       tournament_size=int(tournament or min(3, size)),
                                       candidates=int(options.get("candidates", 8)), constraints=_stored_constraints,
-                                      seed=seed, exploit=EXPLOIT if exploit is None else float(exploit))
+                                      seed=seed, exploit=EXPLOIT if exploit is None else float(exploit),
+                                      init=options.get("init") or "random")
     if name == "nsga2":
         size = options.get("population_size") or max(4, min(50, n_trials // 4))
         return optuna.samplers.NSGAIISampler(population_size=int(size), seed=seed)

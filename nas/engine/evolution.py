@@ -7,7 +7,10 @@ which nas runs under the study's claim lock):
 1. **Population.** The distinct architectures evaluated so far (trials of the study, read from its storage:
    the sampler keeps no state of its own, so a resumed study or a second worker goes on from what is stored).
    Until ``population_size`` of them are feasible, children are random architectures (warm-start classics the
-   study enqueued are evaluated first, as they are, and join the population).
+   study enqueued are evaluated first, as they are, and join the population). With ``init="spread"`` each of
+   these takes its own place on the cost axis: the k-th is, of 16 fresh random draws, the one whose cost
+   (the study's analytic cost objectives, each as a share of its limit) is nearest ``(k + 1/2) /
+   population_size``, the cheapest first.
 2. **Ranking.** Feasible candidates before over-budget ones (those by their total violation, after all the
    feasible); the feasible ones by non-dominated sorting and, within a front, by crowding distance, boundary
    points first (:func:`nas.ranking.fronts_and_crowding`: architectures with equal objective values share
@@ -97,12 +100,15 @@ from nas.ranking import fronts, fronts_and_crowding
 from nas.trial import ReplayTrial, draw, grid
 from nas.validate import check_number
 
-__all__ = ["ATTR", "ParetoEvolutionSampler"]
+__all__ = ["ATTR", "INITS", "ParetoEvolutionSampler", "check_init"]
 
 ATTR = "nas_evolution"  # the trial system attribute recording what the trial was made from
 FIXED = "fixed_params"  # Optuna's system attribute of an enqueued trial
 TRIES = 48  # mutations (each after a tournament) tried before the neighbour scan
 RANDOM_TRIES = 64  # random architectures tried before a repeat is proposed
+SPREAD_DRAWS = 16  # fresh random architectures drawn per member of the first population with init="spread"
+SPREAD_TRIES = 1024  # random architectures tried for them (under a tight limit most are over it)
+INITS = ("random", "spread")  # how the first population is drawn
 NEIGHBOUR_VALUES = 16  # values tried per numeric label in the neighbour scan (the nearest)
 MEMO = 200_000  # replayed children remembered per sampler (labels -> spec key)
 EXPLOIT = 0.35  # the share of trials whose child mutates the most accurate member (tuned: benchmarks, BENCHMARKS.md)
@@ -267,6 +273,13 @@ def rank_members(members: list[_Member], directions: Sequence[StudyDirection]) -
 
 # ------------------------------------------------------------------ the sampler
 
+def check_init(field: str, value: Any) -> str:
+    """``value`` if it is one of ``INITS``; else a ``ValueError`` naming the field, the rule and the value."""
+    if not isinstance(value, str) or value not in INITS:
+        raise ValueError(f"`{field}` must be one of {', '.join(map(repr, INITS))}, but got {field}={value!r}")
+    return value
+
+
 class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
     """Multi-objective evolution over a nas search space (see the module docstring).
 
@@ -275,11 +288,13 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
     parent pool (the best ranked). ``tournament_size`` (3): pool members drawn per tournament. ``candidates`` (8):
     children made (each from its own tournament) per trial, of which the model picks one; 1 is plain evolution.
     ``exploit`` (0.35): the probability that a trial's child instead mutates the most accurate member (0: never, 1:
-    always while it has untried neighbours). ``constraints``: analytic limits ``{"max_macs": ...}`` (``max_flops``,
-    ``max_params``) that children must meet, or a function ``study -> limits`` (nas passes one that reads the
-    study's stored configuration); None: no limits. ``seed``: the stream every trial's draws are derived from (with
-    the trial number). Works for one or several objectives. ``sampler="evolution"`` in nas makes it with these
-    defaults, the population smaller below 50 trials (``n_trials // 5``, at least 4).
+    always while it has untried neighbours). ``init`` ("random"): how the first population is drawn; "spread":
+    spread over the cost axis, cheapest first (see the module docstring). ``constraints``: analytic limits
+    ``{"max_macs": ...}`` (``max_flops``, ``max_params``) that children must meet, or a function ``study -> limits``
+    (nas passes one that reads the study's stored configuration); None: no limits. ``seed``: the stream every
+    trial's draws are derived from (with the trial number). Works for one or several objectives.
+    ``sampler="evolution"`` in nas makes it with these defaults but ``init="spread"`` (stored with the study), the
+    population smaller below 50 trials (``n_trials // 5``, at least 4).
     """
 
     ridge = 1.0  # the surrogate's penalty
@@ -287,12 +302,13 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
 
     def __init__(self, space: Any, *, population_size: int = 10, tournament_size: int = 3, candidates: int = 8,
                  constraints: dict[str, float] | Callable[[optuna.Study], dict[str, float]] | None = None,
-                 seed: int | None = None, exploit: float = EXPLOIT) -> None:
+                 seed: int | None = None, exploit: float = EXPLOIT, init: str = "random") -> None:
         for name, value, low in (("population_size", population_size, 1), ("tournament_size", tournament_size, 1),
                                  ("candidates", candidates, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"`sampler.{name}` must be an integer >= {low}, but got sampler.{name}={value!r}")
         exploit = check_number("sampler.exploit", exploit, 0.0, 1.0)
+        check_init("sampler.init", init)
         if tournament_size > population_size:
             raise ValueError(f"`sampler.tournament_size` must be at most population_size ({population_size}), but "
                              f"got sampler.tournament_size={tournament_size!r}")
@@ -304,6 +320,7 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
         self.tournament_size = tournament_size
         self.candidates = candidates
         self.exploit = exploit
+        self.init = init
         self._constraints_source = constraints
         self._limits: dict[int, dict[str, float]] = {}
         self._seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
@@ -407,6 +424,10 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
                 for child in self._neighbours(m.trial, rng):
                     if fresh(child):
                         return child
+        if feasible < self.population_size and self.init == "spread":
+            child = self._spread(study, pop, limits, rng, fresh)
+            if child is not None:
+                return child
         for _ in range(RANDOM_TRIES):
             child = self._replay({}, rng)
             if fresh(child):
@@ -420,6 +441,37 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
         if last.key in pop.taken:
             last.origin = "repeat"
         return last
+
+    def _spread(self, study: optuna.Study, pop: _Population, limits: dict[str, float], rng: random.Random,
+                fresh: Callable[[_Candidate | None], bool]) -> _Candidate | None:
+        """A random architecture of the first population at its own place on the cost axis (``init="spread"``):
+        of ``SPREAD_DRAWS`` fresh random ones, the one whose cost is nearest ``(k + 1/2) / population_size`` of
+        the limit, k the architectures taken so far (cheap first); the cost being the mean over the study's
+        analytic cost objectives (MACs, FLOPs, params), each divided by its limit, or without one by the largest
+        drawn. None without a cost objective (plain random draws then) or when no fresh one is drawn."""
+        names = [n for n in (study.metric_names or []) if n in ANALYTIC]
+        if not names:
+            return None
+        from nas.cost import cost
+
+        drawn: list[tuple[_Candidate, list[float]]] = []
+        for _ in range(SPREAD_TRIES):
+            child = self._replay({}, rng)
+            if fresh(child):
+                assert child is not None
+                c = cost(child.spec).as_dict()
+                drawn.append((child, [float(c[n]) for n in names]))
+                if len(drawn) >= SPREAD_DRAWS:
+                    break
+        if not drawn:
+            return None
+        scale = []
+        for j, name in enumerate(names):
+            limit = next((v for k, v in limits.items() if CONSTRAINTS.get(k) == name), None)
+            scale.append(limit if limit else max(max(d[1][j] for d in drawn), 1e-12))
+        target = (min(len(pop.taken), self.population_size - 1) + 0.5) / self.population_size
+        child, _ = min(drawn, key=lambda d: abs(sum(v / s for v, s in zip(d[1], scale)) / len(names) - target))
+        return child
 
     def _exploit(self, members: list[_Member], study: optuna.Study, rng: random.Random,
                  fresh: Callable[[_Candidate | None], bool]) -> _Candidate | None:
