@@ -75,8 +75,6 @@ def arm_strategy(arm: str) -> tuple[object, object, bool, int | None]:
         if not eq:
             name, value = "population_size", name[3:]
         options[name] = int(value) if value.isdigit() else value
-    if isinstance(options.get("population_size"), int):
-        options.setdefault("tournament_size", min(3, options["population_size"]))
     base, _, inherit = arm.partition("+inherit")
     epochs = None
     if _:
