@@ -14,7 +14,9 @@ Three arms per seed, on the same real data, space, limit and epochs, in the same
   2026-12-07: ``epochs``), its first population spread over the MACs axis, cheapest first (the sampler's ``init``
   default since 2026-12-07, second stop: ``"spread"``; ``evolution@init=random`` is the arm without it);
 * ``pareto``: the same with nas's early stopping, ``pruner="pareto"`` with its default rule.
-  (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``; and any
+  (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``, and
+  ``pareto:reach``/``pareto:noreach`` (also after a rule, ``pareto:margin:reach``): its ``reach`` option on or
+  off; and any
   arm but ``tpe`` followed by ``+inherit<N>``, e.g. ``evolution+inherit3``: the same with ``budget.inherit_epochs``
   N, children of trained parents starting from their weights and training N epochs; ``+inherit0``: every trial
   from scratch, the default before 2026-12-07; and, last, options of the ``evolution`` sampler: ``@pop<N>``, its
@@ -89,9 +91,15 @@ def arm_strategy(arm: str) -> tuple[object, object, bool, int | None]:
     if base == "pareto":
         return sampler, "pareto", True, epochs
     if base.startswith("pareto:"):
-        return sampler, {"name": "pareto", "options": {"rule": base.split(":", 1)[1]}}, True, epochs
-    raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, pareto or pareto:<rule>, the last three with an "
-                     f"optional +inherit<N>, then @pop<N> or @<option>=<value>)")
+        pruner_options: dict[str, object] = {}
+        for token in base.split(":")[1:]:  # a rule of nas.rungs.RULES, reach or noreach
+            if token in ("reach", "noreach"):
+                pruner_options["reach"] = token == "reach"
+            else:
+                pruner_options["rule"] = token
+        return sampler, {"name": "pareto", "options": pruner_options}, True, epochs
+    raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, pareto or pareto:<rule>[:reach|:noreach], the "
+                     f"last three with an optional +inherit<N>, then @pop<N> or @<option>=<value>)")
 
 
 def slug(arm: str) -> str:

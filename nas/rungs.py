@@ -28,6 +28,13 @@ Optuna's rule (Optuna cannot pause a trial and promote it later, so it keeps onl
 that tie with mine (equal accuracy; for ``"nds"`` equal front and crowding distance) never count against it,
 so a decision depends only on the values, never on the order of ``reached``.
 
+Besides the rule, the pruner's ``reach`` option (:func:`can_reach`) stops a trial that cannot reach the front of
+the *finished* trials at its cost even with the largest gain any finished trial of its kind made after the rung:
+a bound, not a quota, on whether training on can still add hypervolume (in the spirit of Domhan, Springenberg,
+Hutter 2015, "Speeding up Automatic Hyperparameter Optimization of Deep Neural Networks by Extrapolation of
+Learning Curves", which stops a run unlikely to beat the best so far, here against a front and with the
+observed gains for an extrapolation).
+
 Fronts, crowding distance and dominance are :mod:`nas.ranking`'s (the one implementation, shared with the
 evolution sampler and the study's table; its docstring states the rule for copies of a point). Both modules
 are in the "core" layer: the standard library and numpy, nothing heavier.
@@ -42,7 +49,9 @@ from collections.abc import Sequence
 from nas import ranking
 
 __all__ = [
+    "REACH_EVIDENCE",
     "RULES",
+    "can_reach",
     "dominates",
     "front_margins",
     "keep",
@@ -52,6 +61,8 @@ __all__ = [
 ]
 
 RULES = ("pareto", "margin", "ranked", "nds", "asha")
+# the finished trials of a trial's kind with a gain after its rung that :func:`can_reach` needs before it bounds
+REACH_EVIDENCE = 3
 
 Point = tuple[float, tuple[float, ...]]  # (accuracy at the rung - to maximise, cost objectives - to minimise)
 
@@ -257,3 +268,27 @@ def keep(rule: str, mine: Point, reached: list[Point], eta: int) -> bool:
         mine_key = keys[pool.index(me)]
         before = sum(k < mine_key for k in keys)
     return before < max(1, len(pool) // eta)
+
+
+def can_reach(mine: Point, gains: Sequence[float], finished: Sequence[Point],
+              evidence: int = REACH_EVIDENCE) -> bool:
+    """Whether the trial ``mine`` (its accuracy at a rung, its cost objectives) can still reach the front of
+    ``finished`` (final accuracy and costs of the finished trials): whether ``(accuracy + max(gains), costs)``
+    is better than every finished point at most as costly. ``gains`` are the final-minus-rung accuracies of the
+    finished trials of mine's kind that passed this rung (the most any of them gained after it). With fewer
+    than ``evidence`` gains there is no bound yet and the trial can reach (True).
+
+    A trial that cannot reach adds no hypervolume even if it gains as much as the best of its kind did: some
+    finished trial at most as costly is at least as accurate as that. One cost objective or several; with
+    none, the front is the best finished accuracy. ``ValueError`` naming the field for malformed points or
+    gains (non-numbers or NaN) or ``evidence`` < 1."""
+    evidence = _int_at_least("evidence", evidence, 1)
+    acc, costs = _point("mine", mine, None)
+    for g in gains:
+        if not _real(g):
+            raise _bad("gains[]", "real numbers, none NaN", g)
+    points = [_point("finished[]", p, len(costs)) for p in finished]
+    if len(gains) < evidence:
+        return True
+    best = acc + max(gains)
+    return not any(p[0] >= best and all(c <= m for c, m in zip(p[1], costs)) for p in points)

@@ -601,7 +601,7 @@ _FIELDS = {f.name for cls in (nas.StudyConfig, *GROUPS.values(), nas.Budget, nas
 KNOWN = (_FIELDS | set(EXPORT_KEYS) | set(inspect.signature(nas.create_study).parameters) | _SPACE_OPTIONS
          | {"export", "kind", "name", "options", "path", "val_fraction", "train_samples", "val_samples", "image_size",
             "population_size", "tournament_size", "candidates", "exploit", "init", "n_startup_trials", "min_epochs",
-            "reduction_factor", "rule", "calibrate", "dataset", "which"})
+            "reduction_factor", "rule", "calibrate", "reach", "dataset", "which"})
 FLAGS = {"--study", "--storage", "--n-trials", "--n-workers", "--create-only"}
 
 

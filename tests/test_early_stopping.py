@@ -14,9 +14,9 @@ from optuna.trial import TrialState
 
 import nas
 from nas.engine import claims, records
-from nas.engine.components import pruner_component
+from nas.engine.components import REACH_DEFAULT, pruner_component
 from nas.engine.records import attrs_of
-from nas.rungs import keep, rung_epochs
+from nas.rungs import can_reach, keep, rung_epochs
 
 SPACE = {"space": "conv", "options": {"stages": (1, 2), "depth": (1, 1), "widths": (4, 8, 16, 32), "kernels": (3, 5),
                                       "hidden": (0, 0), "dropouts": (0.0,)}}
@@ -49,14 +49,18 @@ def _recompute(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str, cost
 def test_pareto_pruner_options_are_checked_and_stored() -> None:
     c = pruner_component("pareto", ("accuracy", "macs"))
     assert (c.name, c.options) == ("pareto", {"min_epochs": 1, "reduction_factor": 3, "rule": "margin",
-                                              "calibrate": True})
+                                              "calibrate": True, "reach": REACH_DEFAULT})
     c = pruner_component({"name": "pareto", "options": {"min_epochs": 2, "reduction_factor": 2, "rule": "nds"}},
                          ("accuracy", "params"))
-    assert c.options == {"min_epochs": 2, "reduction_factor": 2, "rule": "nds", "calibrate": True}
-    c = pruner_component({"name": "pareto", "options": {"calibrate": False}}, ("accuracy", "macs"))
-    assert c.options["calibrate"] is False
+    assert c.options == {"min_epochs": 2, "reduction_factor": 2, "rule": "nds", "calibrate": True,
+                         "reach": REACH_DEFAULT}
+    c = pruner_component({"name": "pareto", "options": {"calibrate": False, "reach": not REACH_DEFAULT}},
+                         ("accuracy", "macs"))
+    assert c.options["calibrate"] is False and c.options["reach"] is (not REACH_DEFAULT)
     with pytest.raises(ValueError, match=r"`pruner.calibrate` must be true or false, but got pruner.calibrate=1"):
         pruner_component({"name": "pareto", "options": {"calibrate": 1}}, ("accuracy", "macs"))
+    with pytest.raises(ValueError, match=r"`pruner.reach` must be true or false, but got pruner.reach='yes'"):
+        pruner_component({"name": "pareto", "options": {"reach": "yes"}}, ("accuracy", "macs"))
     with pytest.raises(ValueError, match=r"`pruner.min_epochs` must be an integer >= 1, but got pruner.min_epochs=0"):
         pruner_component({"name": "pareto", "options": {"min_epochs": 0}}, ("accuracy", "macs"))
     with pytest.raises(ValueError, match=r"`pruner.reduction_factor` must be an integer >= 2, but got "
@@ -77,6 +81,46 @@ def test_ray_refuses_a_tune_scheduler_together_with_the_pareto_pruner(tmp_path: 
         nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy",)),
                          strategy=nas.Strategy(pruner="pareto"),
                          run=nas.Run(storage=tmp_path / "r.db", backend=nas.Ray(scheduler="asha")), verbose=False)
+
+
+@pytest.mark.slow
+def test_reach_stops_what_cannot_reach_the_finished_front_and_each_decision_is_recomputed(tmp_path: Path) -> None:
+    """The ``reach`` option on a real search (digits, random sampler, the lenient ``pareto`` rule so that the bound
+    does the stopping): every recorded decision is recomputed from the trials numbered before it - the rule among
+    the trials at the rung, then :func:`nas.rungs.can_reach` with the gains and final accuracies of the finished
+    ones - and a trial the bound stopped is shown to be below a finished trial at most as costly, even with the
+    largest gain."""
+    pruner = {"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2, "rule": "pareto", "reach": True}}
+    study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                       strategy=nas.Strategy(n_trials=16, sampler="random", seed=5, budget=BUDGET, pruner=pruner),
+                       run=nas.Run(storage=tmp_path / "r.db", study="r"), verbose=False)
+    trials = study.optuna_study.trials
+    assert study.config.strategy.pruner.options["reach"] is True
+    by_reach = by_rule = 0
+    for t in trials:
+        a = attrs_of(t)
+        for rung, (acc, kept) in (a.get("rungs") or {}).items():
+            earlier = [u for u in trials if u.number < t.number]
+            pool = [(attrs_of(u)["rungs"][rung][0], (attrs_of(u)["macs"],)) for u in earlier
+                    if u.state != TrialState.FAIL and rung in (attrs_of(u).get("rungs") or {})]
+            mine = (acc, (a["macs"],))
+            finished = [u for u in earlier if u.state == TrialState.COMPLETE and attrs_of(u)["status"] == "ok"]
+            gains = [attrs_of(u)["accuracy"] - attrs_of(u)["rungs"][rung][0] for u in finished
+                     if rung in (attrs_of(u).get("rungs") or {})]
+            front = [(attrs_of(u)["accuracy"], (attrs_of(u)["macs"],)) for u in finished]
+            by_the_rule = keep("pareto", mine, pool + [mine], 2)
+            assert kept is (by_the_rule and can_reach(mine, gains, front)), (t.number, rung)
+            if not kept and by_the_rule:
+                by_reach += 1
+                assert len(gains) >= 3 and a["pruned_by"].startswith(f"cannot reach the front at epoch {rung}: ")
+                assert any(p[0] >= acc + max(gains) and p[1][0] <= a["macs"] for p in front)
+            elif not kept:
+                by_rule += 1
+                assert a["pruned_by"] == f"pareto rung at epoch {rung} (reduction factor 2)"
+    assert by_reach >= 2 and study.counts()["pruned"] == by_reach + by_rule
+    # a stopped trial is in no ranking; the front is of finished trials only
+    pruned = {t.number for t in trials if t.state == TrialState.PRUNED}
+    assert pruned and pruned.isdisjoint(r.number for r in study.pareto_front())
 
 
 @pytest.mark.slow

@@ -342,3 +342,53 @@ def test_nds_keeps_within_quota_and_only_front_members_first(reached, eta, data)
         assert not kept
     if len(pareto_front(reached)) <= q and mine in pareto_front(reached):
         assert kept
+
+
+# ---------------------------------------------------------------- can_reach (the pruner's ``reach`` option)
+
+def test_can_reach_hand_cases():
+    finished = [(0.80, (100.0,)), (0.90, (300.0,))]
+    gains = [0.01, 0.05, 0.02]  # the largest, 0.05, bounds what mine can still gain
+    assert rungs.can_reach((0.76, (150.0,)), gains, finished)  # 0.81 > 0.80, the best at most as costly
+    assert not rungs.can_reach((0.75, (150.0,)), gains, finished)  # 0.80: equal adds no hypervolume
+    assert not rungs.can_reach((0.70, (150.0,)), gains, finished)
+    assert rungs.can_reach((0.70, (50.0,)), gains, finished)  # cheaper than every finished trial
+    assert not rungs.can_reach((0.84, (300.0,)), gains, finished)  # 0.89 < 0.90 at the same cost
+    assert rungs.can_reach((0.86, (400.0,)), gains, finished)  # 0.91 beats both cheaper ones
+    # too few gains: no bound yet, whatever the front
+    assert rungs.can_reach((0.10, (400.0,)), gains[:2], finished)
+    assert not rungs.can_reach((0.10, (400.0,)), gains[:1], finished, evidence=1)
+    assert rungs.can_reach((0.10, (400.0,)), gains, [])  # nothing finished
+    # two costs: only a finished trial at most as costly in both counts
+    two = [(0.9, (100.0, 10.0))]
+    assert rungs.can_reach((0.5, (200.0, 5.0)), gains, two)
+    assert not rungs.can_reach((0.5, (200.0, 10.0)), gains, two)
+    # no cost objective: the best finished accuracy
+    assert not rungs.can_reach((0.5, ()), gains, [(0.6, ())])
+    assert rungs.can_reach((0.56, ()), gains, [(0.6, ())])
+    # negative gains (a finished trial ended below its rung accuracy) bound from below too
+    assert not rungs.can_reach((0.80, (150.0,)), [-0.02, -0.01, -0.03], finished)
+
+
+def test_can_reach_errors_name_field_rule_value():
+    with pytest.raises(ValueError, match=r"`gains\[\]` must be real numbers, none NaN, but got gains\[\]=nan"):
+        rungs.can_reach((0.5, (1.0,)), [0.1, math.nan, 0.0], [])
+    with pytest.raises(ValueError, match=r"`finished\[\]` must be points with 1 cost objectives, as mine"):
+        rungs.can_reach((0.5, (1.0,)), [0.1] * 3, [(0.5, (1.0, 2.0))])
+    with pytest.raises(ValueError, match=r"`mine` must be \(accuracy, \(cost, ...\)\) of real numbers"):
+        rungs.can_reach(("x", (1.0,)), [0.1] * 3, [])
+    with pytest.raises(ValueError, match=r"`evidence` must be an integer >= 1, but got evidence=0"):
+        rungs.can_reach((0.5, (1.0,)), [0.1] * 3, [], evidence=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2).flatmap(lambda n: st.tuples(points(n, 0, 12), points(n, 1, 1))),
+       st.lists(st.sampled_from([-0.05, 0.0, 0.05, 0.1, 0.2]), min_size=3, max_size=6))
+def test_can_reach_is_whether_the_bound_would_join_the_front(data, gains):
+    finished, (mine,) = data
+    best = (mine[0] + max(gains), mine[1])
+    # it can reach exactly when its bound, added to the finished trials, is on their front and no copy of one
+    on_front = best in pareto_front([*finished, best]) and best not in finished
+    assert rungs.can_reach(mine, gains, finished) is on_front
+    # and more gain never makes it unreachable
+    assert rungs.can_reach(mine, gains, finished) <= rungs.can_reach(mine, [*gains, 1.0], finished)

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import nas
+from nas.engine.runner import Runner
 from nas.engine.schema import Component
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -36,6 +37,8 @@ def test_a_version_2_trained_study_loads_as_it_was(tmp_path: Path) -> None:
     stored = json.loads(study.optuna_study.user_attrs["nas"])
     assert stored["version"] == 2
     assert study.config.strategy.pruner.name == "pareto" and study.config.strategy.pruner.options["calibrate"] is True
+    assert "reach" not in stored["pruner"]["options"]  # stored before the option: read as off
+    assert Runner(study.optuna_study, study.config)._pruner_options().get("reach", False) is False
     assert study.config.device == nas.Device(kind="cpu") and study.config.budget == nas.Budget(epochs=1, batch_size=128,
                                                                                 inherit_epochs=0)
     assert study.config.data["name"] == "digits" and study.config.strategy.sampler == Component(name="random")

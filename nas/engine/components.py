@@ -60,7 +60,11 @@ EvaluatorLike: TypeAlias = Evaluator | type[Evaluator] | HasEvaluatorRef | str |
 _SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates", "exploit", "init"),
                     "nsga2": ("population_size",),
                     "tpe": ("n_startup_trials",), "random": (), "grid": ()}
-_PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule", "calibrate"), "median": ("n_startup_trials",),
+# the pareto pruner's `reach` for a new study (rung_options): chosen on tuning seeds 100-103 of
+# benchmarks/bench_plain_tpe.py (BENCHMARKS.md, "pareto pruner: stopping what cannot reach the front")
+REACH_DEFAULT = False
+_PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule", "calibrate", "reach"),
+                   "median": ("n_startup_trials",),
                    "successive_halving": ("reduction_factor",),
                    "asha": ("reduction_factor",), "hyperband": ("reduction_factor",)}
 
@@ -107,12 +111,19 @@ def _check_options(name: str, options: dict[str, Any], known: tuple[str, ...], w
     if bad:
         raise ValueError(f"`{what}` {name!r}: unknown option {bad[0]!r}; known options: {', '.join(known) or 'none'}")
     for k, v in options.items():
-        if k == "exploit":  # evolution's probability
-            check_number(f"{what}.{k}", v, 0.0, 1.0)
-        elif k == "init":  # evolution's first population
-            check_init(f"{what}.{k}", v)
-        elif k not in ("rule", "calibrate"):  # the pareto pruner's name and flag (checked by rung_options)
-            check_int(f"{what}.{k}", v, 1)
+        _check_option(name, k, v, what)
+
+
+def _check_option(name: str, k: str, v: Any, what: str) -> None:
+    """One option of a built-in sampler or pruner, as the user gave it or as a storage holds it (data anyone with
+    the storage may edit): the one check for both."""
+    if k == "exploit":  # evolution's probability
+        check_number(f"{what}.{k}", v, 0.0, 1.0)
+    elif k == "init":  # evolution's first population
+        check_init(f"{what}.{k}", v)
+    elif k not in ("rule", "calibrate", "reach"):  # the pareto pruner's rule and flags (checked by rung_options)
+        low = 2 if k == "reduction_factor" or (name, k) == ("nsga2", "population_size") else 1
+        check_int(f"{what}.{k}", v, low)
 
 
 def sampler_component(sampler: Any, objectives: tuple[str, ...], space: Any) -> Component:
@@ -283,12 +294,8 @@ def make_sampler(component: Component, *, n_trials: int, space: Any, seed: int |
             sampler.reseed_rng()
         return sampler
     for k in _SAMPLER_OPTIONS.get(name, ()):  # a stored configuration is data anyone with the storage may edit
-        if k == "exploit" and options.get(k) is not None:
-            check_number(f"sampler.{k}", options[k], 0.0, 1.0)
-        elif k == "init":
-            continue  # the sampler checks it (one of INITS)
-        elif options.get(k) is not None:
-            check_int(f"sampler.{k}", options[k], 2 if (name, k) == ("nsga2", "population_size") else 1)
+        if options.get(k) is not None:
+            _check_option(name, k, options[k], "sampler")
     if name == "evolution":
         # tuned on the NAS-Bench-201 CIFAR-10 table (benchmarks/bench_sampler.py): 10 random networks from 50 trials
         # up, fewer for smaller budgets (as NSGA-II's rule below, a population must leave trials to evolve)
@@ -341,17 +348,22 @@ def rung_options(options: dict[str, Any]) -> dict[str, Any]:
     ``pareto`` - cost-aware, against the cheaper trials only -
     ``nds`` - MO-ASHA's non-dominated sorting - or ``asha`` - accuracy only) and ``calibrate`` (default True:
     a rung judges the validation accuracy measured after recomputing batch-norm statistics,
-    ``nas.train.calibrated_accuracy``; False: the plain one, as studies stored before this option)."""
+    ``nas.train.calibrated_accuracy``; False: the plain one, as studies stored before this option) and ``reach``
+    (default ``REACH_DEFAULT``: also stop a trial that cannot reach the front of the finished trials even with the
+    largest gain after the rung of a finished trial of its kind, ``nas.rungs.can_reach``; a study stored before
+    the option reads False)."""
     from nas.rungs import RULES
 
     out = {"min_epochs": options.get("min_epochs", 1), "reduction_factor": options.get("reduction_factor", 3),
-           "rule": options.get("rule", "margin"), "calibrate": options.get("calibrate", True)}
+           "rule": options.get("rule", "margin"), "calibrate": options.get("calibrate", True),
+           "reach": options.get("reach", REACH_DEFAULT)}
     check_int("pruner.min_epochs", out["min_epochs"], 1)
     check_int("pruner.reduction_factor", out["reduction_factor"], 2)
     if out["rule"] not in RULES:
         raise ValueError(f"`pruner.rule` must be one of {', '.join(RULES)}, but got pruner.rule={out['rule']!r}")
-    if not isinstance(out["calibrate"], bool):
-        raise ValueError(f"`pruner.calibrate` must be true or false, but got pruner.calibrate={out['calibrate']!r}")
+    for flag in ("calibrate", "reach"):
+        if not isinstance(out[flag], bool):
+            raise ValueError(f"`pruner.{flag}` must be true or false, but got pruner.{flag}={out[flag]!r}")
     return out
 
 
@@ -366,7 +378,7 @@ def make_pruner(component: Component | None, *, epochs: int) -> optuna.pruners.B
         return _unpickle(component)
     for k in _PRUNER_OPTIONS.get(name, ()):  # stored data anyone with the storage may edit
         if k in options:
-            check_int(f"pruner.{k}", options[k], 2 if k == "reduction_factor" else 1)
+            _check_option(name, k, options[k], "pruner")
     factor = options.get("reduction_factor", 3)
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=options.get("n_startup_trials", 3), n_warmup_steps=1)

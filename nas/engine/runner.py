@@ -37,7 +37,7 @@ from nas.engine.components import make_evaluator
 from nas.engine.inherit import Unusable, copy_weights, parent_arrays, parent_of, parent_weights, weights_name
 from nas.engine.progress import epoch_line, progress_attr
 from nas.engine.schema import NAS_PRUNERS, StudyConfig
-from nas.rungs import keep
+from nas.rungs import can_reach, keep
 from nas.spec import ArchSpec
 
 __all__ = ["Heartbeat", "Runner", "rss_mb"]
@@ -259,12 +259,8 @@ class Runner:
         stop = records.stopped_at(same)
         assert stop is not None  # same_spec_stopped finds a trial stopped at a rung
         rung, accuracy = stop
-        options = self._pruner_options()
-        cost_keys = tuple(o for o in self.objectives if o in ANALYTIC)
-        mine = (accuracy, tuple(float(self._metrics[k]) for k in cost_keys))
         inherited = "inherited" in records.attrs_of(same)  # judged again among the trials of its own kind
-        pool = self._rung_pool(trials, rung, {trial.number, same.number}, cost_keys, inherited)
-        if keep(options["rule"], mine, pool + [mine], int(options["reduction_factor"])):
+        if self._decide(trials, rung, accuracy, {trial.number, same.number}, inherited) is None:
             return  # it would go on now: train it
         self._history = list(records.attr(same, "history") or [])
         self._pending["reused_from"] = same.number
@@ -384,8 +380,6 @@ class Runner:
         options = self._pruner_options()
         eta, rule = int(options["reduction_factor"]), options["rule"]
         rungs = set(self._rungs())
-        cost_keys = tuple(o for o in self.objectives if o in ANALYTIC)  # known exactly before training
-        costs = tuple(float(self._metrics[k]) for k in cost_keys)
         reached: dict[str, list[Any]] = {}
 
         def check(epoch: int, val_acc: float) -> None:
@@ -397,16 +391,61 @@ class Runner:
             retried = _retried_decision(trials, trial.user_attrs.get("retry_of"), str(e))
             if retried is not None:
                 kept = retried
+                why = None if kept else (f"{rule} rung at epoch {e} (reduction factor {eta}, decision of trial "
+                                         f"{trial.user_attrs['retry_of']})")
             else:
-                pool = self._rung_pool(trials, str(e), {trial.number}, cost_keys, self._inheriting)
-                mine = (float(val_acc), costs)
-                kept = keep(rule, mine, pool + [mine], eta)
+                why = self._decide(trials, str(e), float(val_acc), {trial.number}, self._inheriting)
+                kept = why is None
             reached[str(e)] = [round(float(val_acc), 6), bool(kept)]
             records.write(trial, {"rungs": dict(reached)})
             if not kept:
-                source = "" if retried is None else f", decision of trial {trial.user_attrs['retry_of']}"
-                raise optuna.TrialPruned(f"{rule} rung at epoch {e} (reduction factor {eta}{source})")
+                raise optuna.TrialPruned(why)
         return check
+
+    def _decide(self, trials: list[Any], rung: str, accuracy: float, leave_out: set[int],
+                inherited: bool) -> str | None:
+        """The pruner's decision for this trial (its accuracy at ``rung``, its costs) from the study's other trials
+        (``leave_out`` left out): None to go on, else why it stops. The rule (:func:`nas.rungs.keep`) judges it
+        among the trials of its kind at the rung; with the ``reach`` option it also stops when it cannot reach the
+        front of the finished trials even with the largest gain after this rung of a finished trial of its kind
+        (:func:`nas.rungs.can_reach`)."""
+        options = self._pruner_options()
+        eta, rule = int(options["reduction_factor"]), options["rule"]
+        cost_keys = tuple(o for o in self.objectives if o in ANALYTIC)  # known exactly before training
+        mine = (accuracy, tuple(float(self._metrics[k]) for k in cost_keys))
+        pool = self._rung_pool(trials, rung, leave_out, cost_keys, inherited)
+        if not keep(rule, mine, pool + [mine], eta):
+            return f"{rule} rung at epoch {rung} (reduction factor {eta})"
+        if options.get("reach", False):
+            gains, finished = self._reach_evidence(trials, rung, leave_out, cost_keys, inherited)
+            if not can_reach(mine, gains, finished):
+                return (f"cannot reach the front at epoch {rung}: {accuracy:.4f} + the largest gain after it of "
+                        f"{len(gains)} finished {'inheriting' if inherited else 'fresh'} trials "
+                        f"({max(gains):+.4f}) is below a finished trial at most as costly")
+        return None
+
+    def _reach_evidence(self, trials: list[Any], rung: str, leave_out: set[int], cost_keys: tuple[str, ...],
+                        inherited: bool) -> tuple[list[float], list[tuple[float, tuple[float, ...]]]]:
+        """For :func:`nas.rungs.can_reach`: the gains after ``rung`` (final accuracy minus the accuracy recorded
+        at the rung) of the finished trials of this kind (inherited or fresh) that passed it, and (final
+        accuracy, costs) of every finished trial within the constraints, ``leave_out`` left out. Finished: trained
+        to the end (``ok``); repeats and stopped trials carry no final accuracy of their own."""
+        gains, finished = [], []
+        limits = self.config.constraints
+        for t in trials:
+            if t.number in leave_out or t.state != TrialState.COMPLETE or t.user_attrs.get("status") != "ok":
+                continue
+            a = records.attrs_of(t)
+            if "accuracy" not in a or not all(k in a for k in cost_keys):
+                continue
+            if limits and any(v > 0 for v in records.constraint_values(t, limits).values()):
+                continue
+            accuracy = float(a["accuracy"])
+            finished.append((accuracy, tuple(float(a[k]) for k in cost_keys)))
+            at = (a.get("rungs") or {}).get(rung)
+            if at is not None and ("inherited" in a) == inherited:
+                gains.append(accuracy - float(at[0]))
+        return gains, finished
 
     # -- inherited weights (budget.inherit_epochs): nas.engine.inherit
     def _inheritance(self, trial: optuna.Trial) -> Any:
