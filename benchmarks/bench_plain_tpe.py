@@ -244,7 +244,8 @@ def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Name
     print(f"# Fashion-MNIST {args.train}/{args.val} images, families space, accuracy vs MACs <= {args.max_macs:,.0f}, "
           f"{args.epochs} epochs per trial, one worker; tpe: {args.trials * args.tpe_factor} trials, the others "
           f"{args.trials}; seeds {seeds[0]}-{seeds[-1]}; {jobs} runs at a time, each on a core of its own; pruner "
-          f"rule {rung_options({})['rule']} (rules known: {', '.join(nas.rungs.RULES)})")
+          f"rule {rung_options({})['rule']} (rules known: {', '.join(nas.rungs.RULES)}), reach "
+          f"{'on' if rung_options({})['reach'] else 'off'} by default")
     print("| arm | trials | HV median [quartiles] | HV per seed | seconds (median) | epochs (median) | "
           "stopped | wall s (median) |")
     print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |")

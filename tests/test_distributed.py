@@ -64,7 +64,8 @@ def test_two_nas_workers_on_postgres_share_the_rung_decisions(tmp_path: Path) ->
     nas.create_study(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
                      strategy=nas.Strategy(n_trials=10, sampler="random", seed=5,
                                            budget={"epochs": 4, "batch_size": 128},
-                                           pruner={"name": "pareto", "options": {"reduction_factor": 2}}),
+                                           pruner={"name": "pareto",
+                                                   "options": {"reduction_factor": 2, "reach": False}}),
                      run=nas.Run(storage=POSTGRES, study=name, artifacts=tmp_path / "art"), verbose=False)
     workers = [_worker(name, POSTGRES, tmp_path / f"w{i}.log", "--seed", str(i), "--artifacts", str(tmp_path / "art"))
                for i in range(2)]

@@ -24,11 +24,13 @@ BUDGET = {"epochs": 4, "batch_size": 128, "learning_rate": 0.01}
 
 
 def _recompute(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str, cost_keys: tuple[str, ...],
-               inherited: frozenset[tuple[int, str]] = frozenset()) -> int:
+               inherited: frozenset[tuple[int, str]] = frozenset(), reach: bool = False) -> int:
     """Check every recorded decision against the rule over the trials numbered before it of the same kind (started
     from a parent's weights or fresh: the ``inherited`` record), failed trials left out as the engine leaves them
     out (and their own decisions, and the ``(number, rung)`` of ``inherited``: decisions a re-run took from its
-    dead first attempt); returns how many were checked."""
+    dead first attempt); with ``reach``, a trial the rule keeps must also be able to reach the front of the
+    finished trials numbered before it (``can_reach`` with the gains after the rung of the finished ones of its
+    kind). Returns how many were checked."""
     checked = 0
     for t in trials:
         if t.state == TrialState.FAIL:
@@ -41,7 +43,18 @@ def _recompute(trials: list[optuna.trial.FrozenTrial], eta: int, rule: str, cost
                     if u.number < t.number and u.state != TrialState.FAIL and ("inherited" in attrs_of(u)) == kind
                     and rung in (attrs_of(u).get("rungs") or {})]
             mine = (acc, tuple(attrs_of(t)[k] for k in cost_keys))
-            assert keep(rule, mine, pool + [mine], eta) == kept, (t.number, rung)
+            expected = keep(rule, mine, pool + [mine], eta)
+            if reach and expected:
+                finished = [attrs_of(u) for u in trials if u.number < t.number and u.state == TrialState.COMPLETE
+                            and attrs_of(u)["status"] == "ok"]
+                gains = [a["accuracy"] - a["rungs"][rung][0] for a in finished
+                         if rung in (a.get("rungs") or {}) and ("inherited" in a) == kind]
+                expected = can_reach(mine, gains, [(a["accuracy"], tuple(a[k] for k in cost_keys)) for a in finished])
+                if not expected:  # stopped by the bound: a finished trial at most as costly is out of its reach
+                    assert attrs_of(t)["pruned_by"].startswith(f"cannot reach the front at epoch {rung}: ")
+                    assert len(gains) >= 3 and any(a["accuracy"] >= acc + max(gains) and all(
+                        a[k] <= attrs_of(t)[k] for k in cost_keys) for a in finished)
+            assert expected == kept, (t.number, rung)
             checked += 1
     return checked
 
@@ -96,28 +109,12 @@ def test_reach_stops_what_cannot_reach_the_finished_front_and_each_decision_is_r
                        run=nas.Run(storage=tmp_path / "r.db", study="r"), verbose=False)
     trials = study.optuna_study.trials
     assert study.config.strategy.pruner.options["reach"] is True
-    by_reach = by_rule = 0
-    for t in trials:
-        a = attrs_of(t)
-        for rung, (acc, kept) in (a.get("rungs") or {}).items():
-            earlier = [u for u in trials if u.number < t.number]
-            pool = [(attrs_of(u)["rungs"][rung][0], (attrs_of(u)["macs"],)) for u in earlier
-                    if u.state != TrialState.FAIL and rung in (attrs_of(u).get("rungs") or {})]
-            mine = (acc, (a["macs"],))
-            finished = [u for u in earlier if u.state == TrialState.COMPLETE and attrs_of(u)["status"] == "ok"]
-            gains = [attrs_of(u)["accuracy"] - attrs_of(u)["rungs"][rung][0] for u in finished
-                     if rung in (attrs_of(u).get("rungs") or {})]
-            front = [(attrs_of(u)["accuracy"], (attrs_of(u)["macs"],)) for u in finished]
-            by_the_rule = keep("pareto", mine, pool + [mine], 2)
-            assert kept is (by_the_rule and can_reach(mine, gains, front)), (t.number, rung)
-            if not kept and by_the_rule:
-                by_reach += 1
-                assert len(gains) >= 3 and a["pruned_by"].startswith(f"cannot reach the front at epoch {rung}: ")
-                assert any(p[0] >= acc + max(gains) and p[1][0] <= a["macs"] for p in front)
-            elif not kept:
-                by_rule += 1
-                assert a["pruned_by"] == f"pareto rung at epoch {rung} (reduction factor 2)"
-    assert by_reach >= 2 and study.counts()["pruned"] == by_reach + by_rule
+    assert _recompute(trials, 2, "pareto", ("macs",), reach=True) == sum(len(attrs_of(t).get("rungs") or {})
+                                                                       for t in trials)
+    why = [attrs_of(t)["pruned_by"] for t in trials if t.state == TrialState.PRUNED]
+    by_reach = sum(w.startswith("cannot reach the front at epoch ") for w in why)
+    assert by_reach >= 2 and why.count("pareto rung at epoch 1 (reduction factor 2)") + why.count(
+        "pareto rung at epoch 2 (reduction factor 2)") == len(why) - by_reach
     # a stopped trial is in no ranking; the front is of finished trials only
     pruned = {t.number for t in trials if t.state == TrialState.PRUNED}
     assert pruned and pruned.isdisjoint(r.number for r in study.pareto_front())
@@ -128,7 +125,8 @@ def test_multi_objective_search_stops_trials_at_rungs_from_stored_data(tmp_path:
     study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
                        strategy=nas.Strategy(n_trials=14, sampler="random", seed=3, budget=BUDGET,
                                              pruner={"name": "pareto",
-                                                     "options": {"min_epochs": 1, "reduction_factor": 2}}),
+                                                     "options": {"min_epochs": 1, "reduction_factor": 2,
+                                                                 "reach": False}}),
                        run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
     trials = study.optuna_study.trials
     assert rung_epochs(1, 2, 4) == (1, 2)
@@ -192,7 +190,8 @@ def test_the_ranked_rule_is_applied_and_stored(tmp_path: Path) -> None:
     study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
                        strategy=nas.Strategy(n_trials=10, sampler="random", seed=3, budget=BUDGET,
                                              pruner={"name": "pareto", "options": {"reduction_factor": 2,
-                                                                                   "rule": "ranked"}}),
+                                                                                   "rule": "ranked",
+                                                                                   "reach": False}}),
                        run=nas.Run(storage=tmp_path / "r.db", study="r"), verbose=False)
     loaded = nas.load_study("r", tmp_path / "r.db")
     assert loaded.config.strategy.pruner.options["rule"] == "ranked"
@@ -260,7 +259,7 @@ def test_sigkill_between_rungs_then_resume_keeps_rung_results_and_decisions(tmp_
     from nas.engine.storage import open_storage
 
     storage = f"sqlite:///{tmp_path}/k.db"
-    pruner = {"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2}}
+    pruner = {"name": "pareto", "options": {"min_epochs": 1, "reduction_factor": 2, "reach": False}}
     budget = {**BUDGET, "epochs": 6, "batch_size": 32}
     script = tmp_path / "run.py"
     script.write_text(f"import nas\nnas.search({SPACE!r}, 'digits', goal={{'objectives': ('accuracy', 'macs')}}, "

@@ -263,7 +263,7 @@ def test_the_pruner_judges_inheriting_trials_among_themselves(tmp_path: Path) ->
     judged against the trials of its own kind only, and a stopped inheriting trial saved no weights."""
     study = nas.search(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
                        strategy=nas.Strategy(n_trials=10, seed=5, budget={**BUDGET, "inherit_epochs": 3},
-                                             pruner={"name": "pareto", "options": {"rule": "ranked"}},
+                                             pruner={"name": "pareto", "options": {"rule": "ranked", "reach": False}},
                                              sampler={"name": "evolution", "options": {"population_size": 3}}),
                        run=nas.Run(storage=tmp_path / "p.db", study="p"), verbose=False)
     trials = study.optuna_study.get_trials(deepcopy=False)

@@ -159,17 +159,20 @@ def test_ray_pool_applies_the_pareto_pruner_from_stored_data(tmp_path: Path) -> 
     study = nas.search(TINY_CONV, "digits", goal=nas.Goal(objectives=("accuracy", "params")),
                        strategy=nas.Strategy(n_trials=8, sampler="random", seed=4,
                                              budget={"epochs": 4, "batch_size": 128, "learning_rate": 0.01},
-                                             pruner={"name": "pareto", "options": {"reduction_factor": 2}}),
+                                             pruner={"name": "pareto",
+                                                     "options": {"reduction_factor": 2, "reach": True}}),
                        run=nas.Run(storage=tmp_path / "e.db", study="e", backend=nas.Ray(max_concurrent=1)),
                        verbose=False)
     trials = sorted(study.optuna_study.trials, key=lambda t: t.number)
     trained = [t for t in trials if attrs_of(t).get("status") in ("ok", "pruned")]
     assert study.counts()["done"] == 8 and all("ray" in attrs_of(t) for t in trained)
-    # the same decisions as the rule gives over the stored rung results (one actor: trials in number order)
-    assert _recompute(trained, 2, "margin", ("params",)) >= len(trained)
+    # the same decisions as the rule and the reach bound give over the stored records (one actor: trials in
+    # number order)
+    assert _recompute(trained, 2, "margin", ("params",), reach=True) >= len(trained)
     for t in trials:
         if t.state == optuna.trial.TrialState.PRUNED:
-            assert attrs_of(t)["pruned_by"].startswith("margin rung at epoch") and attrs_of(t)["epochs"] < 4
+            assert attrs_of(t)["pruned_by"].startswith(("margin rung at epoch", "cannot reach the front at epoch"))
+            assert attrs_of(t)["epochs"] < 4
 
 
 def test_ray_scheduler_with_trials_that_report_nothing(tmp_path: Path) -> None:
