@@ -386,7 +386,7 @@ class Runner:
             e = epoch + 1
             if e not in rungs:
                 return
-            val_acc = self._calibrated.get(epoch, val_acc)
+            val_acc = round(float(self._calibrated.get(epoch, val_acc)), 6)  # as recorded: decided from the record
             trials = self.study.get_trials(deepcopy=False)
             retried = _retried_decision(trials, trial.user_attrs.get("retry_of"), str(e))
             if retried is not None:
@@ -394,9 +394,9 @@ class Runner:
                 why = None if kept else (f"{rule} rung at epoch {e} (reduction factor {eta}, decision of trial "
                                          f"{trial.user_attrs['retry_of']})")
             else:
-                why = self._decide(trials, str(e), float(val_acc), {trial.number}, self._inheriting)
+                why = self._decide(trials, str(e), val_acc, {trial.number}, self._inheriting)
                 kept = why is None
-            reached[str(e)] = [round(float(val_acc), 6), bool(kept)]
+            reached[str(e)] = [val_acc, bool(kept)]
             records.write(trial, {"rungs": dict(reached)})
             if not kept:
                 raise optuna.TrialPruned(why)
