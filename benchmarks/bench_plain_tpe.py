@@ -39,7 +39,9 @@ and ``pareto``: the seconds (and epochs) after which the arm first reached TPE's
 of TPE's seconds (epochs), and the same for TPE's hypervolume after a third of its seconds; the hypervolume of the
 arm minus TPE's at equal seconds (at 1/4, 1/2 and all of the arm's seconds); and ``pareto`` against
 ``evolution``: seconds ratio and final hypervolume difference, against the spread of ``evolution``'s final
-hypervolume over seeds.
+hypervolume over seeds. Per arm also the share of its seconds spent on trials that added no hypervolume when they
+ended (``idle_share``): the most any early stopping could have saved in that search, stopping exactly those trials
+at no cost.
 
 Run: `.venv/bin/python benchmarks/bench_plain_tpe.py [--quick] [--seeds 4] [--first-seed 0] [--trials 15]
 [--tpe-factor 3] [--epochs 9] [--jobs 2] [--arms tpe,evolution,pareto]` (needs the Debian package
@@ -156,6 +158,18 @@ def reach(course: list, target: float) -> tuple[float, int] | None:
     return next(((s, e) for s, e, hv in course if hv >= target - 1e-12), None)
 
 
+def idle_share(course: list) -> float:
+    """The share of a search's seconds spent on trials that added no hypervolume when they ended: what an oracle
+    pruner, stopping exactly those trials at no cost, could have saved at most (stopped, or over the limit, or
+    dominated by the finished trials then)."""
+    idle, before = 0.0, (0.0, 0, 0.0)
+    for step in course:
+        if step[2] <= before[2] + 1e-12:
+            idle += step[0] - before[0]
+        before = step
+    return idle / course[-1][0] if course and course[-1][0] > 0 else 0.0
+
+
 def med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
@@ -255,6 +269,14 @@ def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Name
               f"{', '.join(format(r['hv'], '.4f') for r in rs)} | {med([r['seconds'] for r in rs]):.0f} | "
               f"{med([r['epochs'] for r in rs]):.0f} | {med([r['pruned'] for r in rs]):.0f} | "
               f"{med([r['wall'] for r in rs]):.0f} |")
+    print()
+    print("Seconds of trials that added no hypervolume when they ended, share of the arm's (what stopping could save "
+          "at most, had it stopped exactly those trials at no cost):")
+    print("| arm | per seed | median |")
+    print("| --- | --- | ---: |")
+    for arm in arms:
+        shares = [idle_share(results[(arm, s)]["course"]) for s in seeds]
+        print(f"| {arm} | {', '.join(f'{x:.2f}' for x in shares)} | {med(shares):.2f} |")
     if ("tpe", seeds[0]) in results:
         against_tpe(results, [a for a in arms if a != "tpe"], seeds)
     # the arms against the first evolution arm without early stopping (``evolution``, or e.g. evolution+inherit0)
