@@ -60,8 +60,9 @@ EvaluatorLike: TypeAlias = Evaluator | type[Evaluator] | HasEvaluatorRef | str |
 _SAMPLER_OPTIONS = {"evolution": ("population_size", "tournament_size", "candidates", "exploit", "init"),
                     "nsga2": ("population_size",),
                     "tpe": ("n_startup_trials",), "random": (), "grid": ()}
-# the pareto pruner's `reach` for a new study (rung_options): chosen on tuning seeds 100-103 of
-# benchmarks/bench_plain_tpe.py (BENCHMARKS.md, "pareto pruner: stopping what cannot reach the front")
+# the pareto pruner's `reach` for a new study (rung_options): off, since on tuning seeds 100-103 of
+# `benchmarks/bench_plain_tpe.py --arms evolution,pareto:reach --first-seed 100` it stopped no trial
+# (BENCHMARKS.md, "pareto pruner: stopping what cannot reach the front")
 REACH_DEFAULT = False
 _PRUNER_OPTIONS = {"pareto": ("min_epochs", "reduction_factor", "rule", "calibrate", "reach"),
                    "median": ("n_startup_trials",),
