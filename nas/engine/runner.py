@@ -108,6 +108,11 @@ def _retried_decision(trials: list[Any], retry_of: Any, rung: str) -> bool | Non
     return None if decision is None else bool(decision[1])
 
 
+def _rule_stop(rule: str, rung: Any, eta: int, source: str = "") -> str:
+    """The ``pruned_by`` of a trial the pruner's rule stopped at ``rung`` (``source``: whose decision it took)."""
+    return f"{rule} rung at epoch {rung} (reduction factor {eta}{source})"
+
+
 class _Done(Exception):
     """A step finished the trial early (infeasible or reused): nothing more to run."""
 
@@ -391,8 +396,7 @@ class Runner:
             retried = _retried_decision(trials, trial.user_attrs.get("retry_of"), str(e))
             if retried is not None:
                 kept = retried
-                why = None if kept else (f"{rule} rung at epoch {e} (reduction factor {eta}, decision of trial "
-                                         f"{trial.user_attrs['retry_of']})")
+                why = None if kept else _rule_stop(rule, e, eta, f", decision of trial {trial.user_attrs['retry_of']}")
             else:
                 why = self._decide(trials, str(e), val_acc, {trial.number}, self._inheriting)
                 kept = why is None
@@ -415,7 +419,7 @@ class Runner:
         mine = (accuracy, tuple(float(self._metrics[k]) for k in cost_keys))
         pool = self._rung_pool(trials, rung, leave_out, cost_keys, inherited)
         if not keep(rule, mine, pool + [mine], eta):
-            return f"{rule} rung at epoch {rung} (reduction factor {eta})"
+            return _rule_stop(rule, rung, eta)
         if options.get("reach", False):
             gains, finished = self._reach_evidence(trials, rung, leave_out, cost_keys, inherited)
             if not can_reach(mine, gains, finished):
