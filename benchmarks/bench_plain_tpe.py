@@ -43,8 +43,17 @@ hypervolume over seeds. Per arm also the share of its seconds spent on trials th
 ended (``idle_share``): the most any early stopping could have saved in that search, stopping exactly those trials
 at no cost.
 
+Held out: the hypervolumes above are of validation accuracies, the numbers each search chose on; with 1,000
+validation images an accuracy's standard error is about 0.013, as large as many differences between arms, and a
+search of more trials keeps more maxima of noise. So each run also values the front it hands its user (the
+validation front: validation accuracy against MACs) at its architectures' accuracy on ``--test`` images of
+Fashion-MNIST's test file (t10k), which nas never reads, from the weights each trial saved (their SHA-256 checked,
+and each one's validation accuracy recomputed from them against the recorded one): the *held-out hypervolume*,
+after each trial and at the end, the same comparisons against TPE on it, and the *optimism* of the front (its
+members' validation minus held-out accuracy).
+
 Run: `.venv/bin/python benchmarks/bench_plain_tpe.py [--quick] [--seeds 4] [--first-seed 0] [--trials 15]
-[--tpe-factor 3] [--epochs 9] [--jobs 2] [--arms tpe,evolution,pareto]` (needs the Debian package
+[--tpe-factor 3] [--epochs 9] [--test 5000] [--jobs 2] [--arms tpe,evolution,pareto]` (needs the Debian package
 `dataset-fashion-mnist`; about an hour on 2 cores with the defaults).
 """
 
@@ -132,6 +141,7 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
                        verbose=False)
     wall = time.perf_counter() - t
     records = {r.number: r for r in study.trials}
+    held_out, recheck = held_out_accuracy(study, args.test)
     course, seconds, epochs, points = [], 0.0, 0, []
     for ft in sorted(study.optuna_study.trials, key=lambda x: (x.datetime_complete or x.datetime_start, x.number)):
         r = records[ft.number]
@@ -139,23 +149,87 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
             seconds += (ft.datetime_complete - ft.datetime_start).total_seconds()
         epochs += r.trained_epochs or 0
         if r.status in ("ok", "reused") and "accuracy" in r.metrics:
-            points.append((float(r.metrics["accuracy"]), float(r.metrics["macs"])))
-        course.append((seconds, epochs, hypervolume(points, args.max_macs)))
+            points.append((float(r.metrics["accuracy"]), float(r.metrics["macs"]), held_out[r.key]))
+        course.append((seconds, epochs, hypervolume([p[:2] for p in points], args.max_macs),
+                       held_out_hv(points, args.max_macs)))
+    front = val_front(points, args.max_macs)
     counts = study.counts()
     return {"arm": arm, "seed": seed, "trials": trials, "wall": wall, "course": course,
-            "hv": course[-1][2] if course else 0.0, "seconds": seconds, "epochs": epochs,
+            "hv": course[-1][2] if course else 0.0, "test_hv": course[-1][3] if course else 0.0,
+            "optimism": [a - h for a, _, h in front], "recheck": recheck, "seconds": seconds, "epochs": epochs,
             "pruned": counts["pruned"], "infeasible": sum(r.status == "infeasible" for r in study.trials),
             "reused": sum(r.status == "reused" for r in study.trials)}
 
 
-def hv_at(course: list, seconds: float) -> float:
-    """Hypervolume of a search after its last trial that ended within ``seconds`` (0 before any)."""
-    return max([hv for s, _, hv in course if s <= seconds + 1e-9], default=0.0)
+def held_out_images(n: int) -> tuple:
+    """The first ``n`` images of Fashion-MNIST's test file (t10k), scaled as nas scales the training file's: images
+    no search of nas ever trains or validates on (``data='fashion_mnist'`` reads the training file only)."""
+    import numpy as np
+
+    from nas.data import FASHION_MNIST_DIR, _read_idx
+
+    x = _read_idx(FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz", 2051, 3)[:n, ..., None].astype(np.float32) / 255.0
+    y = _read_idx(FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz", 2049, 1)[:n].astype(np.int64)
+    return x, y
 
 
-def reach(course: list, target: float) -> tuple[float, int] | None:
-    """(seconds, epochs) after which a search first reached ``target`` (None: never)."""
-    return next(((s, e) for s, e, hv in course if hv >= target - 1e-12), None)
+def held_out_accuracy(study: object, n: int) -> tuple[dict, float]:
+    """Each evaluated architecture's accuracy on ``n`` held-out images, from the weights its trial saved (SHA-256
+    checked), by spec key (a reused trial is its architecture's), and the largest difference between the recorded
+    validation accuracy and the one recomputed from those weights (a check that the weights are the trial's)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from nas.build import build_model
+    from nas.data import load_data
+    from nas.export import _verified_weights
+
+    tf.get_logger().setLevel("ERROR")  # predict on one model after another: TensorFlow's retracing notes
+    x, y = held_out_images(n)
+    data = load_data(study.config.data)
+    out, recheck = {}, 0.0
+    for r in study.trials:
+        if r.status != "ok" or "accuracy" not in r.metrics or r.key in out:
+            continue
+        model = build_model(r.spec, bn_momentum=study.budget.bn_momentum)
+        model.load_weights(_verified_weights(r))
+        assert tuple(r.spec.input_shape) == tuple(x.shape[1:]), (r.spec.input_shape, x.shape)
+        out[r.key] = float(np.mean(np.argmax(model.predict(x, batch_size=256, verbose=0), -1) == y))
+        val = float(np.mean(np.argmax(model.predict(data.x_val, batch_size=256, verbose=0), -1) == data.y_val))
+        recheck = max(recheck, abs(val - float(r.metrics["accuracy"])))
+        keras.backend.clear_session()
+    return out, recheck
+
+
+def val_front(points: list, max_macs: float) -> list:
+    """The (validation accuracy, MACs, held-out accuracy) points a user keeps: those on the front of validation
+    accuracy against MACs, within the limit (the cheaper of equal points)."""
+    front, best = [], -1.0
+    for a, m, h in sorted((p for p in points if p[1] <= max_macs), key=lambda p: (p[1], -p[0])):
+        if a > best:
+            front.append((a, m, h))
+            best = a
+    return front
+
+
+def held_out_hv(points: list, max_macs: float) -> float:
+    """The hypervolume of the validation front's architectures valued at their held-out accuracy: what the front
+    a search hands its user is worth on images it never chose on."""
+    from bench_fashion import hypervolume
+
+    return hypervolume([(h, m) for _, m, h in val_front(points, max_macs)], max_macs)
+
+
+def hv_at(course: list, seconds: float, k: int = 2) -> float:
+    """Hypervolume of a search after its last trial that ended within ``seconds`` (0 before any); ``k`` 3: the
+    held-out one (which can fall when a new trial displaces a front member)."""
+    return next((step[k] for step in reversed(course) if step[0] <= seconds + 1e-9), 0.0)
+
+
+def reach(course: list, target: float, k: int = 2) -> tuple[float, int] | None:
+    """(seconds, epochs) after which a search first reached ``target`` (None: never); ``k`` 3: held-out."""
+    return next(((step[0], step[1]) for step in course if step[k] >= target - 1e-12), None)
 
 
 def idle_share(course: list) -> float:
@@ -192,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", type=int, default=None)
     parser.add_argument("--val", type=int, default=None)
     parser.add_argument("--max-macs", type=float, default=1.5e6)
+    parser.add_argument("--test", type=int, default=None,
+                        help="held-out images from Fashion-MNIST's test file (default 5000; --quick 1000)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, each pinned to a core of its own")
     parser.add_argument("--arms", default=",".join(BASE_ARMS))
     parser.add_argument("--results", help="also write every run's result (its per-trial course) to this JSON file")
@@ -202,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     args.epochs = args.epochs or (3 if args.quick else 9)
     args.train = args.train or (600 if args.quick else 2000)
     args.val = args.val or (300 if args.quick else 1000)
+    args.test = args.test or (1000 if args.quick else 5000)
     if args.one:
         arm, seed, out = args.one
         Path(out).write_text(json.dumps(run_one(arm, int(seed), args, str(Path(out).parent))))
@@ -215,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
     tasks = [(arm, seed) for seed in range(args.first_seed, args.first_seed + seeds)
              for arm in sorted(arms, key=lambda a: a != "tpe")]
     forwarded = ["--trials", str(args.trials), "--tpe-factor", str(args.tpe_factor), "--epochs", str(args.epochs),
-                 "--train", str(args.train), "--val", str(args.val), "--max-macs", str(args.max_macs)]
+                 "--train", str(args.train), "--val", str(args.val), "--max-macs", str(args.max_macs),
+                 "--test", str(args.test)]
     results: dict[tuple[str, int], dict] = {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
@@ -241,7 +319,8 @@ def main(argv: list[str] | None = None) -> None:
                     raise SystemExit(f"run {arm} seed {seed} failed with exit code {proc.returncode}")
                 r = json.loads(out.read_text())
                 results[(arm, seed)] = r
-                print(f"seed {seed} {arm:<14} trials {r['trials']:>3} HV {r['hv']:.4f} seconds {r['seconds']:7.0f} "
+                print(f"seed {seed} {arm:<14} trials {r['trials']:>3} HV {r['hv']:.4f} held-out {r['test_hv']:.4f} "
+                      f"seconds {r['seconds']:7.0f} "
                       f"epochs {r['epochs']:>4} stopped {r['pruned']:>3} infeasible {r['infeasible']:>3} "
                       f"reused {r['reused']:>2} wall {r['wall']:.0f} s (core {cores[slot]}, "
                       f"{(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
@@ -277,8 +356,22 @@ def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Name
     for arm in arms:
         shares = [idle_share(results[(arm, s)]["course"]) for s in seeds]
         print(f"| {arm} | {', '.join(f'{x:.2f}' for x in shares)} | {med(shares):.2f} |")
+    print()
+    print(f"Held out: each arm's final front (validation accuracy against MACs) valued at its architectures' accuracy "
+          f"on {args.test} images of Fashion-MNIST's test file, from the weights each trial saved; optimism = "
+          f"validation minus held-out accuracy of the front's members (largest |validation accuracy recomputed from "
+          f"the saved weights - recorded| over all runs: "
+          f"{max(r['recheck'] for r in results.values()):.4f}):")
+    print("| arm | held-out HV median [quartiles] | held-out HV per seed | optimism of the front, median per seed |")
+    print("| --- | --- | --- | --- |")
+    for arm in arms:
+        rs = [results[(arm, s)] for s in seeds]
+        optimism = [med(r["optimism"]) for r in rs]
+        print(f"| {arm} | {quart([r['test_hv'] for r in rs], '.4f')} | "
+              f"{', '.join(format(r['test_hv'], '.4f') for r in rs)} | {', '.join(f'{x:+.4f}' for x in optimism)} |")
     if ("tpe", seeds[0]) in results:
         against_tpe(results, [a for a in arms if a != "tpe"], seeds)
+        against_tpe(results, [a for a in arms if a != "tpe"], seeds, k=3)
     # the arms against the first evolution arm without early stopping (``evolution``, or e.g. evolution+inherit0)
     base = next((a for a in arms if a == "evolution"), next((a for a in arms if a.startswith("evolution")), None))
     if base is not None and len([a for a in arms if a != "tpe"]) > 1:
@@ -288,24 +381,29 @@ def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Name
         print(f"Against the {base} arm (no early stopping; budget.inherit_epochs its default unless the arm names "
               f"it), same trials ({base}'s HV {lo:.4f}-{hi:.4f} over seeds):")
         print(f"| arm | seconds / {base}'s per seed | median | HV - {base}'s per seed | median HV within "
-              f"{base}'s spread | HV - {base}'s at the arm's seconds per seed | median |")
-        print("| --- | --- | ---: | --- | --- | --- | ---: |")
+              f"{base}'s spread | HV - {base}'s at the arm's seconds per seed | median | held-out HV - {base}'s "
+              f"per seed |")
+        print("| --- | --- | ---: | --- | --- | --- | ---: | --- |")
         for arm in [a for a in arms if a not in ("tpe", base)]:
             rs = [results[(arm, s)] for s in seeds]
             ratios = [r["seconds"] / e["seconds"] for r, e in zip(rs, evo)]
             diffs = [r["hv"] - e["hv"] for r, e in zip(rs, evo)]
             equal = [r["hv"] - hv_at(e["course"], r["seconds"]) for r, e in zip(rs, evo)]
+            held = [r["test_hv"] - e["test_hv"] for r, e in zip(rs, evo)]
             m = med([r["hv"] for r in rs])
             print(f"| {arm} | {', '.join(f'{x:.2f}' for x in ratios)} | {med(ratios):.2f} | "
                   f"{', '.join(f'{x:+.4f}' for x in diffs)} | {'yes' if m >= lo else 'no'} "
-                  f"({m:.4f}) | {', '.join(f'{x:+.4f}' for x in equal)} | {med(equal):+.4f} |")
+                  f"({m:.4f}) | {', '.join(f'{x:+.4f}' for x in equal)} | {med(equal):+.4f} | "
+                  f"{', '.join(f'{x:+.4f}' for x in held)} |")
 
 
-def against_tpe(results: dict, arms: list[str], seeds: list[int]) -> None:
-    """The table of each arm against the TPE run of the same seed."""
+def against_tpe(results: dict, arms: list[str], seeds: list[int], k: int = 2) -> None:
+    """The table of each arm against the TPE run of the same seed; ``k`` 3: on the held-out hypervolumes."""
+    final = "hv" if k == 2 else "test_hv"
     print()
-    print("Against TPE without stopping (per seed; share = the arm's seconds, or epochs, when it first reached TPE's "
-          "final hypervolume / TPE's seconds, or epochs, in all; 'never' = not reached):")
+    print(f"Against TPE without stopping{', held out' if k == 3 else ''} (per seed; share = the arm's seconds, or "
+          f"epochs, when it first reached TPE's final{' held-out' if k == 3 else ''} hypervolume / TPE's seconds, or "
+          f"epochs, in all; 'never' = not reached):")
     print("| arm | seconds share per seed | median | epochs share per seed | to TPE's HV at 1/3 of its seconds: "
           "seconds share per seed | HV - TPE's at equal seconds (1/4, 1/2, all of the arm's) per seed | "
           "ahead at equal seconds |")
@@ -314,12 +412,13 @@ def against_tpe(results: dict, arms: list[str], seeds: list[int]) -> None:
         shares, eshares, thirds, diffs, ahead = [], [], [], [], 0
         for s in seeds:
             r, t = results[(arm, s)], results[("tpe", s)]
-            got = reach(r["course"], t["hv"])
+            got = reach(r["course"], t[final], k)
             shares.append(None if got is None else got[0] / t["seconds"])
-            early = reach(r["course"], hv_at(t["course"], t["seconds"] / 3))
+            early = reach(r["course"], hv_at(t["course"], t["seconds"] / 3, k), k)
             thirds.append(None if early is None else early[0] / t["seconds"])
             eshares.append(None if got is None else got[1] / max(t["epochs"], 1))
-            d = [hv_at(r["course"], f * r["seconds"]) - hv_at(t["course"], f * r["seconds"]) for f in (0.25, 0.5, 1.0)]
+            d = [hv_at(r["course"], f * r["seconds"], k) - hv_at(t["course"], f * r["seconds"], k)
+                 for f in (0.25, 0.5, 1.0)]
             diffs.append(d)
             ahead += min(d) >= 0 and d[-1] > 0  # never behind, ahead at the end
         # a seed that never reached it counts as infinitely late
