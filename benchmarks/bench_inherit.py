@@ -192,7 +192,8 @@ def report(rows: list[dict], epochs: int, n_train: int, n_val: int, max_macs: fl
         warm = np.array([r[f"warm{epochs}"] for r in rows])
         print(f"\nThe short trainings against the inherited child trained all {epochs} epochs (budget.inherit_epochs "
               f"{epochs}), paired (Wilcoxon, two-sided):")
-        print(f"| inherited, {short} epoch{'s' if short > 1 else ''} | accuracy - {epochs} epochs', median [quartiles] | p |")
+        print(f"| inherited, {short} epoch{'s' if short > 1 else ''} | accuracy - {epochs} epochs', median "
+              f"[quartiles] | p |")
         print("| --- | --- | ---: |")
         for f in factors:
             d = np.array([r[f"short@{f:g}"] for r in rows]) - warm
