@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val", type=int, default=None)
     parser.add_argument("--max-macs", type=float, default=1.5e6)
     parser.add_argument("--short", type=int, default=0, help="also train each inherited child this many epochs")
-    parser.add_argument("--short-lr", default="1,0.3,0.1", help="learning-rate factors of the short trainings")
+    parser.add_argument("--short-lr", default="1", help="learning-rate factors of the short trainings")
+    parser.add_argument("--copies", default="leading,centred",
+                        help="how the parent's weights are copied (nas.engine.inherit.COPIES), each measured")
     parser.add_argument("--pairs-from", type=int, default=0, help="skip the first K pairs of the sequence")
     parser.add_argument("--core", type=int, default=None, help="the core to run on (default the first)")
     parser.add_argument("--rows", help="write each pair's figures to this JSON file")
@@ -86,10 +88,12 @@ def main(argv: list[str] | None = None) -> None:
     epochs = args.epochs or (3 if args.quick else 9)
     n_train, n_val = args.train or (600 if args.quick else 2000), args.val or (300 if args.quick else 1000)
     factors = [float(f) for f in args.short_lr.split(",")] if args.short else []
+    copies = args.copies.split(",")
     if args.report:
         rows = [r for f in args.report for r in json.loads(Path(f).read_text())]
         report(rows, epochs, n_train, n_val, args.max_macs, max((r.get("short", 0) for r in rows), default=0),
-               sorted({float(k[len("short@"):]) for r in rows for k in r if k.startswith("short@")}, reverse=True))
+               sorted({float(k[len("short@"):].split(":")[0]) for r in rows for k in r if k.startswith("short@")},
+                      reverse=True))
         return
     if hasattr(os, "sched_setaffinity"):  # one core, before TensorFlow starts its threads
         cores = sorted(os.sched_getaffinity(0))
@@ -120,34 +124,37 @@ def main(argv: list[str] | None = None) -> None:
         label, value, child = mutate(space, trial.params, trial.distributions, seed + 1, args.max_macs)
         parent = train_model(parent_spec, data, budget, seed=1)
         fresh = train_model(child, data, budget, seed=1)
-        share: list[float] = []
-        before: list[float] = []
+        row = {"seed": seed, "label": label, "value": value, "parent": parent["accuracy"],
+               **{f"fresh{k}": fresh["history"][k - 1] for k in marks}, "short": args.short, "copies": copies}
+        for copy in copies:
+            share: list[float] = []
+            before: list[float] = []
 
-        def inherited_build(spec, source=parent["model"], share=share, before=before, **kwargs):
-            model = original(spec, **kwargs)
-            share.append(copy_weights(model, model_arrays(source)))
-            model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-            before.append(float(model.evaluate(data.x_val, data.y_val, batch_size=256, verbose=0)[1]))
-            return model
+            def inherited_build(spec, source=parent["model"], share=share, before=before, copy=copy, **kwargs):
+                model = original(spec, **kwargs)
+                share.append(copy_weights(model, model_arrays(source), copy))
+                model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                before.append(float(model.evaluate(data.x_val, data.y_val, batch_size=256, verbose=0)[1]))
+                return model
 
-        nas.build.build_model = inherited_build
-        try:
-            warm = train_model(child, data, budget, seed=1)
-            short = {f"short@{f:g}": train_model(child, data, dataclasses.replace(
-                budget, epochs=args.short, learning_rate=budget.learning_rate * f), seed=1)["accuracy"]
-                for f in factors}
-        finally:
-            nas.build.build_model = original
-        row = {"seed": seed, "label": label, "value": value, "share": share[0], "parent": parent["accuracy"],
-               "before": before[0], **{f"fresh{k}": fresh["history"][k - 1] for k in marks},
-               **{f"warm{k}": warm["history"][k - 1] for k in marks}, "short": args.short, **short}
+            nas.build.build_model = inherited_build
+            try:
+                warm = train_model(child, data, budget, seed=1)
+                for f in factors:
+                    row[f"short@{f:g}:{copy}"] = train_model(child, data, dataclasses.replace(
+                        budget, epochs=args.short, learning_rate=budget.learning_rate * f), seed=1)["accuracy"]
+            finally:
+                nas.build.build_model = original
+            row.update({f"share:{copy}": share[0], f"before:{copy}": before[0],
+                        **{f"warm{k}:{copy}": warm["history"][k - 1] for k in marks}})
         rows.append(row)
         keras.backend.clear_session()
-        print(f"pair {len(rows):2d} (parent seed {row['seed']}, {label} -> {value!r}): inherited "
-              f"{row['share']:.0%} of the weights; parent {row['parent']:.3f}; child fresh "
-              + ", ".join(f"@{k} {row[f'fresh{k}']:.3f}" for k in marks) + "; inherited @0 "
-              + f"{row['before']:.3f}, " + ", ".join(f"@{k} {row[f'warm{k}']:.3f}" for k in marks)
-              + "".join(f"; {args.short} epochs at lr x{f:g} {row[f'short@{f:g}']:.3f}" for f in factors)
+        print(f"pair {len(rows):2d} (parent seed {row['seed']}, {label} -> {value!r}): parent {row['parent']:.3f}; "
+              f"child fresh " + ", ".join(f"@{k} {row[f'fresh{k}']:.3f}" for k in marks)
+              + "".join(f"; {c} copy ({row[f'share:{c}']:.0%} of the weights) @0 {row[f'before:{c}']:.3f}, "
+                        + ", ".join(f"@{k} {row[f'warm{k}:{c}']:.3f}" for k in marks)
+                        + "".join(f", {args.short} epochs at lr x{f:g} {row[f'short@{f:g}:{c}']:.3f}"
+                                  for f in factors) for c in copies)
               + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
     if args.rows:
         Path(args.rows).write_text(json.dumps(rows))
@@ -157,48 +164,64 @@ def main(argv: list[str] | None = None) -> None:
 def report(rows: list[dict], epochs: int, n_train: int, n_val: int, max_macs: float, short: int,
            factors: list[float]) -> None:
     import numpy as np
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr, wilcoxon
 
     marks = sorted({1, min(3, epochs), epochs})
+    copies = rows[0]["copies"]
+    plural = "s" if short > 1 else ""
 
     def q(v):
         a = np.percentile(v, [25, 50, 75])
         return f"{a[1]:+.3f} [{a[0]:+.3f}, {a[2]:+.3f}]"
 
+    def p_of(d):
+        return wilcoxon(d).pvalue if np.count_nonzero(d) else 1.0
+
     final = np.array([r[f"fresh{epochs}"] for r in rows])
     print(f"\n# {len(rows)} parent-child pairs of the families space within {max_macs:,.0f} MACs, Fashion-MNIST "
-          f"{n_train}/{n_val}, {epochs} epochs, batch 64, one core; inherited = by layer name, whole or the "
-          "overlapping slice")
-    print(f"share of the child's parameters inherited: median {statistics.median(r['share'] for r in rows):.0%} "
-          f"(range {min(r['share'] for r in rows):.0%}-{max(r['share'] for r in rows):.0%}); fresh child's final "
-          f"accuracy median {np.median(final):.3f}")
+          f"{n_train}/{n_val}, {epochs} epochs, batch 64, one core; inherited = by layer name, whole or as the copy "
+          f"says ({', '.join(copies)}: nas.engine.inherit)")
+    for c in copies:
+        print(f"{c} copy: share of the child's parameters inherited: median "
+              f"{statistics.median(r[f'share:{c}'] for r in rows):.0%} (range {min(r[f'share:{c}'] for r in rows):.0%}"
+              f"-{max(r[f'share:{c}'] for r in rows):.0%})")
+    print(f"fresh child's final accuracy median {np.median(final):.3f}")
     print("| | accuracy - the fresh child's final, median [quartiles] | at least the fresh child's final | "
           "rank correlation with the fresh child's final |")
     print("| --- | --- | ---: | ---: |")
-    cols = [("inherited, before training", [r["before"] for r in rows])]
-    for k in marks:
-        cols.append((f"fresh after {k} epoch{'s' if k > 1 else ''}", [r[f"fresh{k}"] for r in rows]))
-        cols.append((f"inherited after {k} epoch{'s' if k > 1 else ''}", [r[f"warm{k}"] for r in rows]))
-    for f in factors:
-        cols.append((f"inherited, trained {short} epoch{'s' if short > 1 else ''} at the learning rate x {f:g}",
-                     [r[f"short@{f:g}"] for r in rows]))
+    cols = [(f"fresh after {k} epoch{'s' if k > 1 else ''}", [r[f"fresh{k}"] for r in rows]) for k in marks]
+    for c in copies:
+        cols.append((f"inherited ({c}), before training", [r[f"before:{c}"] for r in rows]))
+        cols += [(f"inherited ({c}) after {k} epoch{'s' if k > 1 else ''}", [r[f"warm{k}:{c}"] for r in rows])
+                 for k in marks]
+        cols += [(f"inherited ({c}), trained {short} epoch{plural} at the learning rate x {f:g}",
+                  [r[f"short@{f:g}:{c}"] for r in rows]) for f in factors]
     for name, v in cols:
         v = np.array(v)
         rho = spearmanr(v, final).statistic
         print(f"| {name} | {q(v - final)} | {np.mean(v >= final):.0%} | {rho:+.2f} |")
-    if factors:
-        from scipy.stats import wilcoxon
-
-        warm = np.array([r[f"warm{epochs}"] for r in rows])
-        print(f"\nThe short trainings against the inherited child trained all {epochs} epochs (budget.inherit_epochs "
-              f"{epochs}), paired (Wilcoxon, two-sided):")
-        print(f"| inherited, {short} epoch{'s' if short > 1 else ''} | accuracy - {epochs} epochs', median "
-              f"[quartiles] | p |")
+    for c in copies:
+        if not factors:
+            break
+        warm = np.array([r[f"warm{epochs}:{c}"] for r in rows])
+        print(f"\nThe short trainings ({c} copy) against the inherited child trained all {epochs} epochs "
+              f"(budget.inherit_epochs {epochs}), paired (Wilcoxon, two-sided):")
+        print(f"| inherited, {short} epoch{plural} | accuracy - {epochs} epochs', median [quartiles] | p |")
         print("| --- | --- | ---: |")
         for f in factors:
-            d = np.array([r[f"short@{f:g}"] for r in rows]) - warm
-            p = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
-            print(f"| learning rate x {f:g} | {q(d)} | {p:.3g} |")
+            d = np.array([r[f"short@{f:g}:{c}"] for r in rows]) - warm
+            print(f"| learning rate x {f:g} | {q(d)} | {p_of(d):.3g} |")
+    for c in copies[1:]:
+        first = copies[0]
+        print(f"\nThe {c} copy against the {first} one, same pairs (Wilcoxon, two-sided):")
+        print(f"| inherited | accuracy, {c} - {first}, median [quartiles] | {c} higher | p |")
+        print("| --- | --- | ---: | ---: |")
+        keys = [("before training", "before:{}")] + [(f"after {k} epoch{'s' if k > 1 else ''}", f"warm{k}:{{}}")
+                                                      for k in marks]
+        keys += [(f"trained {short} epoch{plural} at the learning rate x {f:g}", f"short@{f:g}:{{}}") for f in factors]
+        for name, key in keys:
+            d = np.array([r[key.format(c)] - r[key.format(first)] for r in rows])
+            print(f"| {name} | {q(d)} | {np.mean(d > 0):.0%} | {p_of(d):.3g} |")
 
 
 if __name__ == "__main__":

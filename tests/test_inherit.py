@@ -106,19 +106,19 @@ def _model(widths: tuple[int, ...], kernel: int = 3):
     return build_model(ArchSpec(input_shape=(8, 8, 1), num_classes=10, stages=tuple(stages)))
 
 
-def test_a_child_takes_the_parents_weights_whole_or_their_overlapping_slice() -> None:
+def test_a_leading_copy_takes_the_parents_weights_whole_or_their_overlapping_slice() -> None:
     import keras
 
     keras.utils.set_random_seed(1)
     parent = _model((8, 16))
     theirs = model_arrays(parent)
     same = _model((8, 16))
-    assert copy_weights(same, theirs) == 1.0
+    assert copy_weights(same, theirs, "leading") == 1.0 and copy_weights(_model((8, 16)), theirs) == 1.0
     x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
     assert np.array_equal(same.predict(x, verbose=0), parent.predict(x, verbose=0))
     child = _model((4, 16), kernel=5)  # fewer channels, a larger kernel in the first stage
     mine = model_arrays(child)
-    share = copy_weights(child, theirs)
+    share = copy_weights(child, theirs, "leading")
     got = model_arrays(child)
     # the first conv: kernel (5, 5, 1, 4) takes the parent's (3, 3, 1, 8)[:3, :3, :, :4]
     first = next(n for n in mine if mine[n]["0"].ndim == 4)
@@ -134,6 +134,58 @@ def test_a_child_takes_the_parents_weights_whole_or_their_overlapping_slice() ->
     assert 0 < share < 1 and share == taken / total
 
 
+
+def _with_statistics(model, seed: int):
+    """``model`` with batch-norm statistics that are not the identity, so that they matter to its function."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.normal(size=layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, size=layer.moving_variance.shape))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, size=layer.gamma.shape))
+    return model
+
+
+@pytest.mark.parametrize("widths, kernel", [((8, 16), 5), ((12, 16), 3), ((12, 24), 5)])
+def test_a_centred_copy_computes_the_parents_function_when_a_kernel_grows_or_a_layer_widens(widths, kernel) -> None:
+    """Net2Net's function-preserving widening: the parent's kernel in the middle of a larger one (its border zero),
+    the weights from channels the parent did not have zero; the leading copy of the same child does not."""
+    import keras
+
+    keras.utils.set_random_seed(2)
+    parent = _with_statistics(_model((8, 16)), 0)
+    x = np.random.default_rng(1).random((6, 8, 8, 1), dtype=np.float32)
+    want = parent.predict(x, verbose=0)
+    got = {}
+    for copy in ("leading", "centred"):
+        keras.utils.set_random_seed(3)  # the same child, freshly initialised, for each copy
+        child = _model(widths, kernel=kernel)
+        got[copy] = (copy_weights(child, model_arrays(parent), copy), child.predict(x, verbose=0))
+    assert np.allclose(got["centred"][1], want, atol=1e-5)
+    assert not np.allclose(got["leading"][1], want, atol=1e-3)
+    assert 0 < got["centred"][0] == got["leading"][0] < 1  # the same values taken, placed elsewhere
+
+
+def test_a_centred_copy_takes_the_middle_of_a_larger_kernel() -> None:
+    import keras
+
+    keras.utils.set_random_seed(4)
+    parent = _model((8, 16), kernel=5)
+    theirs = model_arrays(parent)
+    child = _model((4, 16), kernel=3)  # a smaller kernel and fewer channels in the first stage
+    mine = model_arrays(child)
+    copy_weights(child, theirs, "centred")
+    got = model_arrays(child)
+    first = next(n for n in mine if mine[n]["0"].ndim == 4)
+    assert np.array_equal(got[first]["0"], theirs[first]["0"][1:4, 1:4, :, :4])
+    second = next(n for n in mine if mine[n]["0"].ndim == 4 and n != first)
+    assert np.array_equal(got[second]["0"], theirs[second]["0"][:, :, :4, :])  # the parent's first 4 inputs
+    with pytest.raises(ValueError, match=r"`copy` must be one of 'centred', 'leading', but got copy='middle'"):
+        copy_weights(child, theirs, "middle")
+
+
 # -- what is refused
 def test_inherit_epochs_is_checked_with_the_field_the_rule_and_the_value() -> None:
     with pytest.raises(ValueError, match=r"budget: `inherit_epochs` must be an integer in \[0, epochs=3\] \(0: off\) "
@@ -142,6 +194,19 @@ def test_inherit_epochs_is_checked_with_the_field_the_rule_and_the_value() -> No
     with pytest.raises(ValueError, match=r"but got inherit_epochs=True"):
         nas.Budget(epochs=3, inherit_epochs=True)
     assert nas.Budget(epochs=3).inherit_epochs is None
+
+
+def test_inherit_copy_is_checked_and_needs_children_that_inherit(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"budget: `inherit_copy` must be one of 'centred', 'leading' or None "
+                                         r"\(centred when children inherit\), but got inherit_copy='middle'"):
+        nas.Budget(inherit_copy="middle")
+    with pytest.raises(ValueError, match=r"budget: `inherit_copy` says how children take their parent's weights; it "
+                                         r"needs inherit_epochs > 0 \(the evolution sampler on training\), but got "
+                                         r"inherit_copy='leading' with inherit_epochs=0"):
+        nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
+                         strategy={"sampler": "tpe", "budget": {"epochs": 3, "inherit_copy": "leading"}},
+                         run=nas.Run(storage=tmp_path / "c.db", study="c"), verbose=False)
+    assert not optuna.get_all_study_names(f"sqlite:///{tmp_path / 'c.db'}")
 
 
 def test_the_default_is_resolved_and_stored_and_old_records_keep_training_from_scratch(tmp_path: Path) -> None:
@@ -161,6 +226,10 @@ def test_the_default_is_resolved_and_stored_and_old_records_keep_training_from_s
     assert stored("explicit", strategy={"budget": {**budget, "inherit_epochs": 2}}) == 2
     assert stored("off", strategy={"budget": {**budget, "inherit_epochs": 0}}) == 0
     assert stored("tpe", strategy={"budget": budget, "sampler": "tpe"}) == 0
+    assert nas.load_study("tpe", tmp_path / "d.db").config.budget.inherit_copy is None  # nothing inherits
+    assert nas.load_study("evolution", tmp_path / "d.db").config.budget.inherit_copy == "centred"  # resolved
+    stored("leading", strategy={"budget": {**budget, "inherit_copy": "leading"}})
+    assert nas.load_study("leading", tmp_path / "d.db").config.budget.inherit_copy == "leading"
     assert stored("ray", goal=nas.Goal(objectives="accuracy"), strategy={"budget": budget, "sampler": "evolution"},
                   run={"backend": nas.Ray(scheduler="asha")}) == 0
     table = Table("cifar10")
@@ -169,10 +238,15 @@ def test_the_default_is_resolved_and_stored_and_old_records_keep_training_from_s
     # a record written before the default: the field absent
     study = nas.load_study("evolution", tmp_path / "d.db").optuna_study
     record = json.loads(study._storage.get_study_system_attrs(study._study_id)[RECORD_ATTR])
-    del record["strategy"]["budget"]["inherit_epochs"]
+    del record["strategy"]["budget"]["inherit_epochs"], record["strategy"]["budget"]["inherit_copy"]
     study._storage.set_study_system_attr(study._study_id, RECORD_ATTR, json.dumps(record))
     assert read_config(study).strategy.budget.inherit_epochs == 0
+    assert read_config(study).strategy.budget.inherit_copy is None
     assert nas.load_study("evolution", tmp_path / "d.db").config.budget.inherit_epochs == 0
+    # stored with children inheriting but before the centred copy: they copied the leading slice, and keep to it
+    record["strategy"]["budget"]["inherit_epochs"] = 4
+    study._storage.set_study_system_attr(study._study_id, RECORD_ATTR, json.dumps(record))
+    assert read_config(study).strategy.budget.inherit_copy == "leading"
 
 
 def test_inherit_epochs_needs_the_evolution_sampler_and_no_ray_scheduler(tmp_path: Path) -> None:
@@ -213,7 +287,9 @@ def check_inheritance(study: nas.Study, inherit_epochs: int, epochs: int) -> int
         assert t.intermediate_values == {}  # nothing a pruner or a sampler would read as a fresh curve
         path = parent_weights(source, study.name, study.config.artifacts)
         child = _rebuilt(records.read(t).spec)
-        assert a["inherited"]["share"] == round(copy_weights(child, parent_arrays(source, path)), 4)
+        copy = study.config.budget.inherit_copy
+        assert copy == "centred"  # the default, stored with the study
+        assert a["inherited"]["share"] == round(copy_weights(child, parent_arrays(source, path), copy), 4)
         inherited += 1
     fresh = [records.attrs_of(t) for t in trials.values() if records.attrs_of(t).get("status") in ("ok", "pruned")
              and "inherited" not in records.attrs_of(t)]

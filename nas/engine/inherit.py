@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.budget import INHERIT_COPIES
 from nas.engine import records
 from nas.engine.evolution import ATTR as PLAN_ATTR  # the sampler's record of what a trial was made from
 
@@ -128,10 +129,52 @@ def model_arrays(model: Any) -> dict[str, dict[str, np.ndarray]]:
     return {layer.name: arrays for layer in model.layers if (arrays := _own_arrays(layer))}
 
 
-def copy_weights(model: Any, arrays: dict[str, dict[str, np.ndarray]]) -> float:
+def _centred(new: int, old: int) -> tuple[slice, slice]:
+    """(the child's slice, the parent's slice) of a spatial axis: the parent's kernel centred in the child's."""
+    if new <= old:
+        start = (old - new) // 2
+        return slice(0, new), slice(start, start + new)
+    start = (new - old) // 2
+    return slice(start, start + old), slice(0, old)
+
+
+def _place(layer: Any, new: np.ndarray, old: np.ndarray, copy: str) -> int:
+    """Copy ``old`` (the parent's array) into ``new`` (the child's, in place); the number of values taken.
+
+    ``leading``: the overlapping leading slice on every axis. ``centred``: a convolution's kernel is centred
+    (a 3x3 kernel becomes the middle of a 5x5 one, whose border is zero, and a 5x5 one gives its middle 3x3), the
+    other axes take the leading slice, and the weights from input channels or units the parent did not have are
+    zero (the widened layer before feeds them; the new units still learn): a kernel grown or a layer widened then
+    computes the parent's function (Net2Net's function-preserving widening, Chen et al. 2016), a kernel shrunk or
+    a layer narrowed a part of it."""
+    if copy == "leading" or new.ndim not in (2, 4):
+        overlap = tuple(slice(0, min(a, b)) for a, b in zip(new.shape, old.shape, strict=True))
+        new[overlap] = old[overlap]
+        return int(np.prod([s.stop for s in overlap]))
+    kind = type(layer).__name__
+    inputs = None if kind == "DepthwiseConv2D" else (new.ndim - 2)  # the axis of input channels (units)
+    if inputs is not None and new.shape[inputs] > old.shape[inputs]:
+        extra = [slice(None)] * new.ndim
+        extra[inputs] = slice(old.shape[inputs], None)
+        new[tuple(extra)] = 0.0
+    if new.ndim == 2:  # a dense kernel: (inputs, units)
+        overlap = tuple(slice(0, min(a, b)) for a, b in zip(new.shape, old.shape, strict=True))
+        new[overlap] = old[overlap]
+        return int(np.prod([s.stop for s in overlap]))
+    rows, rows_old = _centred(new.shape[0], old.shape[0])
+    cols, cols_old = _centred(new.shape[1], old.shape[1])
+    c_in, c_out = min(new.shape[2], old.shape[2]), min(new.shape[3], old.shape[3])
+    new[:, :, :c_in, :c_out] = 0.0  # the border of a grown kernel
+    new[rows, cols, :c_in, :c_out] = old[rows_old, cols_old, :c_in, :c_out]
+    return (rows.stop - rows.start) * (cols.stop - cols.start) * c_in * c_out
+
+
+def copy_weights(model: Any, arrays: dict[str, dict[str, np.ndarray]], copy: str = "centred") -> float:
     """Copy a parent's ``arrays`` (:func:`parent_arrays`, :func:`model_arrays`) into ``model`` by layer name: whole
-    where the shapes agree, the overlapping leading slice where they differ; the share of ``model``'s parameters
-    (weights and batch-norm statistics) that came from the parent."""
+    where the shapes agree, else as ``copy`` says (:func:`_place`: ``leading`` or ``centred``); the share of
+    ``model``'s parameters (weights and batch-norm statistics) that came from the parent."""
+    if copy not in INHERIT_COPIES:
+        raise ValueError(f"`copy` must be one of {', '.join(map(repr, INHERIT_COPIES))}, but got copy={copy!r}")
     taken = total = 0
     for layer in model.layers:
         mine = _own_arrays(layer)
@@ -143,8 +186,6 @@ def copy_weights(model: Any, arrays: dict[str, dict[str, np.ndarray]]) -> float:
             old = theirs[k]
             if old.ndim != new.ndim:
                 continue
-            overlap = tuple(slice(0, min(a, b)) for a, b in zip(new.shape, old.shape, strict=True))
-            new[overlap] = old[overlap]
-            taken += int(np.prod([s.stop for s in overlap]))
+            taken += _place(layer, new, old, copy)
         layer.load_own_variables(mine)
     return taken / total if total else 0.0
