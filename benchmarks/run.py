@@ -128,11 +128,14 @@ DESCRIPTIONS = {
                "a ridge predictor over log params and log MACs and to the evolution sampler's own model of the "
                "labels, fitted on 5-100 networks (500 random splits, Wilcoxon), and the seconds each costs. "
                "Quick: 40 networks, 100 splits.",
-    "inherit": "Whether a child started from its parent's trained weights (by layer name, whole or the overlapping "
-               "slice) needs fewer epochs: 16 random families parents within 1.5 M MACs on Fashion-MNIST 2,000/1,000, "
-               "each trained 9 epochs, and a one-label child trained 9 epochs fresh and inherited (same seed): the "
-               "inherited child's accuracy before training and after 1, 3 and 9 epochs against the fresh child's final "
-               "one, and each short training's rank correlation with it. Quick: 2 pairs, 3 epochs, 600/300 images.",
+    "inherit": "Whether a child started from its parent's trained weights needs fewer epochs, and how the weights "
+               "are best copied where shapes differ (the leading slice, or centred kernels and zero weights from new "
+               "channels: function-preserving): 16 random families parents within 1.5 M MACs on Fashion-MNIST "
+               "2,000/1,000, each trained 9 epochs, and a one-label child trained 9 epochs fresh and, with each copy, "
+               "inherited (same seed), and inherited with a 3-epoch schedule: the inherited child's accuracy before "
+               "training, after 1, 3 and 9 epochs and after the 3-epoch training against the fresh child's final one, "
+               "each one's rank correlation with it, and the two copies against each other (paired Wilcoxon). Quick: "
+               "2 pairs, 3 epochs (short: 1), 600/300 images.",
     "first_epoch": "What a trial's first epoch costs: nas's training with the optimizer's and metrics' variables "
                    "created before the first step (now), without (before 2026-12-06: TensorFlow traced the training "
                    "step twice) and plain `model.fit` on numpy arrays, alternating, 3 epochs each, for 6 random "
@@ -218,7 +221,7 @@ REGISTRY: list[Bench] = [
           DESCRIPTIONS["inherited_weights_search"]),
     Bench("rung_check", "bench_rung_check.py", (), ("--quick",), DESCRIPTIONS["rung_check"]),
     Bench("proxies", "bench_proxies.py", (), ("--quick",), DESCRIPTIONS["proxies"]),
-    Bench("inherit", "bench_inherit.py", (), ("--quick",), DESCRIPTIONS["inherit"]),
+    Bench("inherit", "bench_inherit.py", ("--short", "3"), ("--quick", "--short", "1"), DESCRIPTIONS["inherit"]),
     Bench("first_epoch", "bench_first_epoch.py", (), ("--quick",), DESCRIPTIONS["first_epoch"]),
     Bench("fit", "bench_fit.py", ("--epochs", "3"), ("--quick",), DESCRIPTIONS["fit"]),
     Bench("accelerator", "accelerator_check.py", (), ("--trials", "2", "--skip-tests"), DESCRIPTIONS["accelerator"]),

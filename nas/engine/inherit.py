@@ -3,13 +3,21 @@
 With ``budget.inherit_epochs`` > 0, a trial the ``evolution`` sampler made by changing one label of a trained
 parent (origin ``mutation``, ``neighbour`` or ``exploit``: the ``parent`` of its ``nas_evolution`` record) builds
 its own network, then takes the parent's weights wherever a layer has the same name (nas names layers by their
-place in the network): whole where the shapes agree, the overlapping leading slice where they differ (more or
-fewer channels or units, another kernel size), batch-norm statistics included; the other weights keep their
-fresh initialisation. It then trains ``inherit_epochs`` epochs (the learning-rate schedule spans those) instead
+place in the network): whole where the shapes agree, batch-norm statistics included; where they differ (more or
+fewer channels or units, another kernel size) as ``budget.inherit_copy`` says (:func:`_place`): ``centred`` (the
+default) puts a kernel in the middle of a larger one, whose border is zero, or takes the middle of a smaller one,
+takes the leading channels, and zeroes the weights from input channels the parent did not have, so that a grown
+kernel or a widened layer computes its parent's function (Net2Net's function-preserving widening), ``leading``
+(before 2026-12-07) takes the overlapping leading slice on every axis; the other weights keep their fresh
+initialisation. It then trains ``inherit_epochs`` epochs (the learning-rate schedule spans those) instead
 of ``epochs``. This is the plain form of Net2Net's and LEMONADE's warm start (Chen et al. 2016; Elsken et al.
 2019), measured before it was built (``benchmarks/bench_inherit.py``): on 16 parent/child pairs of the
 ``families`` space, a child inheriting its parent's weights was 0.011 below the fresh child's 9-epoch accuracy
-after 3 epochs (rank correlation 0.84 with it) and 0.016 above it after 9.
+after 3 epochs (rank correlation 0.84 with it) and 0.016 above it after 9. The centred copy (same pairs,
+2026-12-07) kept the parent's function where the child grew (a widened layer: 0.719 before training, the parent's
+accuracy, against 0.268 with the leading copy), and a 3-epoch training from it was 0.002 below the fresh child's
+9-epoch accuracy in the median against 0.012 below from the leading copy (paired p = 0.017); after 9 epochs the
+two copies were level.
 
 What is recorded, so nothing is mixed unawares and a re-run takes the same decision:
 
