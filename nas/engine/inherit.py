@@ -155,26 +155,22 @@ def _place(layer: Any, new: np.ndarray, old: np.ndarray, copy: str) -> int:
     zero (the widened layer before feeds them; the new units still learn): a kernel grown or a layer widened then
     computes the parent's function (Net2Net's function-preserving widening, Chen et al. 2016), a kernel shrunk or
     a layer narrowed a part of it."""
-    if copy == "leading" or new.ndim not in (2, 4):
-        overlap = tuple(slice(0, min(a, b)) for a, b in zip(new.shape, old.shape, strict=True))
-        new[overlap] = old[overlap]
-        return int(np.prod([s.stop for s in overlap]))
-    kind = type(layer).__name__
-    inputs = None if kind == "DepthwiseConv2D" else (new.ndim - 2)  # the axis of input channels (units)
-    if inputs is not None and new.shape[inputs] > old.shape[inputs]:
-        extra = [slice(None)] * new.ndim
-        extra[inputs] = slice(old.shape[inputs], None)
-        new[tuple(extra)] = 0.0
-    if new.ndim == 2:  # a dense kernel: (inputs, units)
-        overlap = tuple(slice(0, min(a, b)) for a, b in zip(new.shape, old.shape, strict=True))
-        new[overlap] = old[overlap]
-        return int(np.prod([s.stop for s in overlap]))
-    rows, rows_old = _centred(new.shape[0], old.shape[0])
-    cols, cols_old = _centred(new.shape[1], old.shape[1])
-    c_in, c_out = min(new.shape[2], old.shape[2]), min(new.shape[3], old.shape[3])
-    new[:, :, :c_in, :c_out] = 0.0  # the border of a grown kernel
-    new[rows, cols, :c_in, :c_out] = old[rows_old, cols_old, :c_in, :c_out]
-    return (rows.stop - rows.start) * (cols.stop - cols.start) * c_in * c_out
+    if copy == "centred" and new.ndim in (2, 4):
+        inputs = None if type(layer).__name__ == "DepthwiseConv2D" else new.ndim - 2  # input channels (units)
+        if inputs is not None and new.shape[inputs] > old.shape[inputs]:
+            extra = [slice(None)] * new.ndim
+            extra[inputs] = slice(old.shape[inputs], None)
+            new[tuple(extra)] = 0.0
+        if new.ndim == 4:  # a convolution's kernel: (rows, columns, inputs, outputs or multiplier)
+            rows, rows_old = _centred(new.shape[0], old.shape[0])
+            cols, cols_old = _centred(new.shape[1], old.shape[1])
+            c_in, c_out = min(new.shape[2], old.shape[2]), min(new.shape[3], old.shape[3])
+            new[:, :, :c_in, :c_out] = 0.0  # the border of a grown kernel
+            new[rows, cols, :c_in, :c_out] = old[rows_old, cols_old, :c_in, :c_out]
+            return (rows.stop - rows.start) * (cols.stop - cols.start) * c_in * c_out
+    overlap = tuple(slice(0, min(a, b)) for a, b in zip(new.shape, old.shape, strict=True))
+    new[overlap] = old[overlap]
+    return int(np.prod([s.stop for s in overlap]))
 
 
 def copy_weights(model: Any, arrays: dict[str, dict[str, np.ndarray]], copy: str = "centred") -> float:
