@@ -16,13 +16,12 @@ Three arms per seed, on the same real data, space, limit and epochs, in the same
 * ``pareto``: the same with nas's early stopping, ``pruner="pareto"`` with its default rule.
   (``--arms`` takes further ``pareto:<rule>`` arms: the pruner with another rule of ``nas.rungs.RULES``, and
   ``pareto:reach``/``pareto:noreach`` (also after a rule, ``pareto:margin:reach``): its ``reach`` option on or
-  off; and any arm but ``tpe`` followed by ``+inherit<N>``, e.g. ``evolution+inherit3``: the same with
-  ``budget.inherit_epochs`` N, children of trained parents starting from their weights and training N epochs;
-  ``+inherit0``: every trial from scratch, the default before 2026-12-07; then ``+leading``: those children copy
-  the leading slice of their parent's weights (``budget.inherit_copy="leading"``, the copy before 2026-12-07,
-  third stop) instead of the centred, function-preserving one; and, last, options of the ``evolution`` sampler:
-  ``@pop<N>``, its ``population_size`` N (its random first trials and parent pool; the default at 15 trials is
-  4), or ``@<option>=<value>``, e.g. ``evolution@init=spread``.)
+  off; and any
+  arm but ``tpe`` followed by ``+inherit<N>``, e.g. ``evolution+inherit3``: the same with ``budget.inherit_epochs``
+  N, children of trained parents starting from their weights and training N epochs; ``+inherit0``: every trial
+  from scratch, the default before 2026-12-07; and, last, options of the ``evolution`` sampler: ``@pop<N>``, its
+  ``population_size`` N (its random first trials and parent pool; the default at 15 trials is 4), or
+  ``@<option>=<value>``, e.g. ``evolution@init=spread``.)
 
 Each run is one ``nas.search`` over bench_fashion.py's ``families`` space (28x28x1, 10 classes) on
 ``--train``/``--val`` Fashion-MNIST images, objectives accuracy and MACs with ``max_macs`` ``--max-macs``,
@@ -77,16 +76,9 @@ sys.path.insert(0, str(HERE))
 BASE_ARMS = ("tpe", "evolution", "pareto")
 
 
-def arm_strategy(arm: str) -> tuple[object, object, bool, int | None, str | None]:
-    """(sampler, pruner, sample_within_limits, inherit_epochs: None for the default, inherit_copy: None for the
-    default) of an arm."""
+def arm_strategy(arm: str) -> tuple[object, object, bool, int | None]:
+    """(sampler, pruner, sample_within_limits, inherit_epochs: None for the default) of an arm."""
     arm, *extras = arm.split("@")
-    copy = None
-    if arm.endswith("+leading"):
-        arm, copy = arm[:-len("+leading")], "leading"
-        if arm.startswith("tpe") or arm.endswith("+inherit0"):
-            raise SystemExit(f"--arms: {arm}+leading: +leading (children copy the leading slice of their parent's "
-                             f"weights) follows an evolution or pareto arm whose children inherit")
     options: dict[str, object] = {}
     for extra in extras:  # @pop<N> or @<option>=<value>: options of the evolution sampler
         name, eq, value = extra.partition("=")
@@ -104,11 +96,11 @@ def arm_strategy(arm: str) -> tuple[object, object, bool, int | None, str | None
         epochs = int(inherit)
     sampler: object = {"name": "evolution", "options": options} if options else "evolution"
     if base == "tpe":
-        return "tpe", None, False, None, None
+        return "tpe", None, False, None
     if base == "evolution":
-        return sampler, None, True, epochs, copy
+        return sampler, None, True, epochs
     if base == "pareto":
-        return sampler, "pareto", True, epochs, copy
+        return sampler, "pareto", True, epochs
     if base.startswith("pareto:"):
         pruner_options: dict[str, object] = {}
         for token in base.split(":")[1:]:  # a rule of nas.rungs.RULES, reach or noreach
@@ -116,9 +108,9 @@ def arm_strategy(arm: str) -> tuple[object, object, bool, int | None, str | None
                 pruner_options["reach"] = token == "reach"
             else:
                 pruner_options["rule"] = token
-        return sampler, {"name": "pareto", "options": pruner_options}, True, epochs, copy
+        return sampler, {"name": "pareto", "options": pruner_options}, True, epochs
     raise SystemExit(f"--arms: unknown arm {arm!r} (tpe, evolution, pareto or pareto:<rule>[:reach|:noreach], the "
-                     f"last three with an optional +inherit<N> and +leading, then @pop<N> or @<option>=<value>)")
+                     f"last three with an optional +inherit<N>, then @pop<N> or @<option>=<value>)")
 
 
 def slug(arm: str) -> str:
@@ -132,7 +124,7 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
 
     import nas
 
-    sampler, pruner, within, inherit, copy = arm_strategy(arm)
+    sampler, pruner, within, inherit = arm_strategy(arm)
     trials = args.trials * (args.tpe_factor if arm == "tpe" else 1)
     space = {"name": "families", "options": SPACES["families"]}
     data = {"name": "fashion_mnist", "train_samples": args.train, "val_samples": args.val}
@@ -143,8 +135,7 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
                                              sample_within_limits=within,
                                              budget=nas.Budget(epochs=args.epochs, batch_size=64, seed=seed,
                                                                inherit_epochs=None if inherit is None
-                                                               else min(inherit, args.epochs),
-                                                               inherit_copy=copy)),
+                                                               else min(inherit, args.epochs))),
                        run=nas.Run(study="s", storage=Path(folder) / f"{slug(arm)}-{seed}.db",
                                    backend=nas.Local(n_workers=1)),
                        verbose=False)

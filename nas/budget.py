@@ -28,11 +28,6 @@ class TrialFailed(Exception):
     by training (``nas.train``) and by the trial pipeline (``nas.engine.runner``); recorded as a failed trial."""
 
 
-# how a child takes its parent's weights where shapes differ (nas.engine.inherit.copy_weights); the first is the
-# default of a study whose children inherit
-INHERIT_COPIES = ("centred", "leading")
-
-
 @dataclass(frozen=True, kw_only=True)
 class Budget:
     """How each candidate is trained.
@@ -52,12 +47,6 @@ class Budget:
     None (the default): ``epochs`` with the ``evolution`` sampler on training (with it the search found better
     fronts in the same seconds on every seed measured), 0 otherwise (other samplers, an evaluator, a Ray Tune
     scheduler); the study stores the number it resolved to. Studies stored before this default kept 0.
-    ``inherit_copy``: how the parent's weights are placed where a layer's shape differs. ``centred`` (the default
-    when children inherit, stored with the study): a kernel in the middle of a larger one (its border zero) or the
-    middle of a smaller one, the leading channels, and zero weights from channels the parent did not have, so that
-    a grown kernel or a widened layer computes the parent's function (Net2Net's function-preserving widening);
-    ``leading``: the overlapping leading slice on every axis, fresh weights elsewhere (studies stored before
-    ``centred`` keep it).
     """
 
     epochs: int = 5
@@ -73,7 +62,6 @@ class Budget:
     timeout: float | None = None
     tensorboard: bool = False
     inherit_epochs: int | None = None
-    inherit_copy: str | None = None
 
     def __post_init__(self) -> None:
         def bad(field: str, rule: str) -> ValueError:
@@ -105,9 +93,6 @@ class Budget:
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= self.epochs):
             raise bad("inherit_epochs", f"an integer in [0, epochs={self.epochs}] (0: off) or None (the sampler's "
                                         f"default)")
-        if self.inherit_copy is not None and self.inherit_copy not in INHERIT_COPIES:
-            raise bad("inherit_copy", f"one of {', '.join(map(repr, INHERIT_COPIES))} or None (centred when children "
-                                      f"inherit)")
 
     @classmethod
     def of(cls, value: BudgetLike) -> Budget:

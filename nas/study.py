@@ -22,7 +22,7 @@ import optuna
 
 import search_spaces
 from nas import backends
-from nas.budget import INHERIT_COPIES, OBJECTIVES, Budget, Direction, ObjectivesLike, check_objectives
+from nas.budget import OBJECTIVES, Budget, Direction, ObjectivesLike, check_objectives
 from nas.devices import check_devices
 from nas.engine import records
 from nas.engine.claims import counts
@@ -521,7 +521,7 @@ def _strategy_for(strategy: Strategy, goal: Goal, space: search_spaces.Space, ba
     """The strategy as stored: the sampler chosen (default: evolution for several objectives, tpe for one) and
     checked against the space, the pruner checked against the objectives, ``budget.inherit_epochs`` resolved
     (None: ``epochs`` with the evolution sampler on training - ``evaluated`` is False - and no Ray Tune
-    scheduler, else 0) and, when children inherit, ``budget.inherit_copy`` (None: centred)."""
+    scheduler, else 0)."""
     if isinstance(backend, KerasTuner):
         if strategy.sampler is not None:
             raise ValueError(f"`strategy.sampler` is Optuna's; with the keras_tuner backend the keras-tuner `tuner` "
@@ -537,12 +537,6 @@ def _strategy_for(strategy: Strategy, goal: Goal, space: search_spaces.Space, ba
     if budget.inherit_epochs is None:
         on = sampler.name == "evolution" and not evaluated and getattr(backend, "scheduler", None) is None
         budget = dataclasses.replace(budget, inherit_epochs=budget.epochs if on else 0)
-    if budget.inherit_copy is not None and not budget.inherit_epochs:
-        raise ValueError(f"budget: `inherit_copy` says how children take their parent's weights; it needs "
-                         f"inherit_epochs > 0 (the evolution sampler on training), but got "
-                         f"inherit_copy={budget.inherit_copy!r} with inherit_epochs={budget.inherit_epochs}")
-    if budget.inherit_epochs and budget.inherit_copy is None:
-        budget = dataclasses.replace(budget, inherit_copy=INHERIT_COPIES[0])
     return strategy.replace(sampler=sampler, pruner=pruner_component(strategy.pruner, goal.objectives), budget=budget)
 
 

@@ -106,19 +106,19 @@ def _model(widths: tuple[int, ...], kernel: int = 3):
     return build_model(ArchSpec(input_shape=(8, 8, 1), num_classes=10, stages=tuple(stages)))
 
 
-def test_a_leading_copy_takes_the_parents_weights_whole_or_their_overlapping_slice() -> None:
+def test_a_child_takes_the_parents_weights_whole_or_their_overlapping_slice() -> None:
     import keras
 
     keras.utils.set_random_seed(1)
     parent = _model((8, 16))
     theirs = model_arrays(parent)
     same = _model((8, 16))
-    assert copy_weights(same, theirs, "leading") == 1.0 and copy_weights(_model((8, 16)), theirs) == 1.0
+    assert copy_weights(same, theirs) == 1.0
     x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
     assert np.array_equal(same.predict(x, verbose=0), parent.predict(x, verbose=0))
     child = _model((4, 16), kernel=5)  # fewer channels, a larger kernel in the first stage
     mine = model_arrays(child)
-    share = copy_weights(child, theirs, "leading")
+    share = copy_weights(child, theirs)
     got = model_arrays(child)
     # the first conv: kernel (5, 5, 1, 4) takes the parent's (3, 3, 1, 8)[:3, :3, :, :4]
     first = next(n for n in mine if mine[n]["0"].ndim == 4)
@@ -132,7 +132,6 @@ def test_a_leading_copy_takes_the_parents_weights_whole_or_their_overlapping_sli
             old = theirs[name][k]
             taken += int(np.prod([min(x, y) for x, y in zip(a.shape, old.shape, strict=True)]))
     assert 0 < share < 1 and share == taken / total
-
 
 
 def _with_statistics(model, seed: int):
@@ -182,7 +181,7 @@ def test_a_centred_copy_takes_the_middle_of_a_larger_kernel() -> None:
     assert np.array_equal(got[first]["0"], theirs[first]["0"][1:4, 1:4, :, :4])
     second = next(n for n in mine if mine[n]["0"].ndim == 4 and n != first)
     assert np.array_equal(got[second]["0"], theirs[second]["0"][:, :, :4, :])  # the parent's first 4 inputs
-    with pytest.raises(ValueError, match=r"`copy` must be one of 'centred', 'leading', but got copy='middle'"):
+    with pytest.raises(ValueError, match=r"`copy` must be one of 'leading', 'centred', but got copy='middle'"):
         copy_weights(child, theirs, "middle")
 
 
@@ -194,19 +193,6 @@ def test_inherit_epochs_is_checked_with_the_field_the_rule_and_the_value() -> No
     with pytest.raises(ValueError, match=r"but got inherit_epochs=True"):
         nas.Budget(epochs=3, inherit_epochs=True)
     assert nas.Budget(epochs=3).inherit_epochs is None
-
-
-def test_inherit_copy_is_checked_and_needs_children_that_inherit(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"budget: `inherit_copy` must be one of 'centred', 'leading' or None "
-                                         r"\(centred when children inherit\), but got inherit_copy='middle'"):
-        nas.Budget(inherit_copy="middle")
-    with pytest.raises(ValueError, match=r"budget: `inherit_copy` says how children take their parent's weights; it "
-                                         r"needs inherit_epochs > 0 \(the evolution sampler on training\), but got "
-                                         r"inherit_copy='leading' with inherit_epochs=0"):
-        nas.create_study(SPACE, "digits", goal=nas.Goal(objectives=("accuracy", "macs")),
-                         strategy={"sampler": "tpe", "budget": {"epochs": 3, "inherit_copy": "leading"}},
-                         run=nas.Run(storage=tmp_path / "c.db", study="c"), verbose=False)
-    assert not optuna.get_all_study_names(f"sqlite:///{tmp_path / 'c.db'}")
 
 
 def test_the_default_is_resolved_and_stored_and_old_records_keep_training_from_scratch(tmp_path: Path) -> None:
@@ -226,10 +212,6 @@ def test_the_default_is_resolved_and_stored_and_old_records_keep_training_from_s
     assert stored("explicit", strategy={"budget": {**budget, "inherit_epochs": 2}}) == 2
     assert stored("off", strategy={"budget": {**budget, "inherit_epochs": 0}}) == 0
     assert stored("tpe", strategy={"budget": budget, "sampler": "tpe"}) == 0
-    assert nas.load_study("tpe", tmp_path / "d.db").config.budget.inherit_copy is None  # nothing inherits
-    assert nas.load_study("evolution", tmp_path / "d.db").config.budget.inherit_copy == "centred"  # resolved
-    stored("leading", strategy={"budget": {**budget, "inherit_copy": "leading"}})
-    assert nas.load_study("leading", tmp_path / "d.db").config.budget.inherit_copy == "leading"
     assert stored("ray", goal=nas.Goal(objectives="accuracy"), strategy={"budget": budget, "sampler": "evolution"},
                   run={"backend": nas.Ray(scheduler="asha")}) == 0
     table = Table("cifar10")
@@ -238,15 +220,10 @@ def test_the_default_is_resolved_and_stored_and_old_records_keep_training_from_s
     # a record written before the default: the field absent
     study = nas.load_study("evolution", tmp_path / "d.db").optuna_study
     record = json.loads(study._storage.get_study_system_attrs(study._study_id)[RECORD_ATTR])
-    del record["strategy"]["budget"]["inherit_epochs"], record["strategy"]["budget"]["inherit_copy"]
+    del record["strategy"]["budget"]["inherit_epochs"]
     study._storage.set_study_system_attr(study._study_id, RECORD_ATTR, json.dumps(record))
     assert read_config(study).strategy.budget.inherit_epochs == 0
-    assert read_config(study).strategy.budget.inherit_copy is None
     assert nas.load_study("evolution", tmp_path / "d.db").config.budget.inherit_epochs == 0
-    # stored with children inheriting but before the centred copy: they copied the leading slice, and keep to it
-    record["strategy"]["budget"]["inherit_epochs"] = 4
-    study._storage.set_study_system_attr(study._study_id, RECORD_ATTR, json.dumps(record))
-    assert read_config(study).strategy.budget.inherit_copy == "leading"
 
 
 def test_inherit_epochs_needs_the_evolution_sampler_and_no_ray_scheduler(tmp_path: Path) -> None:
@@ -287,9 +264,7 @@ def check_inheritance(study: nas.Study, inherit_epochs: int, epochs: int) -> int
         assert t.intermediate_values == {}  # nothing a pruner or a sampler would read as a fresh curve
         path = parent_weights(source, study.name, study.config.artifacts)
         child = _rebuilt(records.read(t).spec)
-        copy = study.config.budget.inherit_copy
-        assert copy == "centred"  # the default, stored with the study
-        assert a["inherited"]["share"] == round(copy_weights(child, parent_arrays(source, path), copy), 4)
+        assert a["inherited"]["share"] == round(copy_weights(child, parent_arrays(source, path)), 4)
         inherited += 1
     fresh = [records.attrs_of(t) for t in trials.values() if records.attrs_of(t).get("status") in ("ok", "pruned")
              and "inherited" not in records.attrs_of(t)]

@@ -3,21 +3,20 @@
 With ``budget.inherit_epochs`` > 0, a trial the ``evolution`` sampler made by changing one label of a trained
 parent (origin ``mutation``, ``neighbour`` or ``exploit``: the ``parent`` of its ``nas_evolution`` record) builds
 its own network, then takes the parent's weights wherever a layer has the same name (nas names layers by their
-place in the network): whole where the shapes agree, batch-norm statistics included; where they differ (more or
-fewer channels or units, another kernel size) as ``budget.inherit_copy`` says (:func:`_place`): ``centred`` (the
-default) puts a kernel in the middle of a larger one, whose border is zero, or takes the middle of a smaller one,
-takes the leading channels, and zeroes the weights from input channels the parent did not have, so that a grown
-kernel or a widened layer computes its parent's function (Net2Net's function-preserving widening), ``leading``
-(before 2026-12-07) takes the overlapping leading slice on every axis; the other weights keep their fresh
-initialisation. It then trains ``inherit_epochs`` epochs (the learning-rate schedule spans those) instead
+place in the network): whole where the shapes agree, the overlapping leading slice where they differ (more or
+fewer channels or units, another kernel size), batch-norm statistics included; the other weights keep their
+fresh initialisation. It then trains ``inherit_epochs`` epochs (the learning-rate schedule spans those) instead
 of ``epochs``. This is the plain form of Net2Net's and LEMONADE's warm start (Chen et al. 2016; Elsken et al.
 2019), measured before it was built (``benchmarks/bench_inherit.py``): on 16 parent/child pairs of the
 ``families`` space, a child inheriting its parent's weights was 0.011 below the fresh child's 9-epoch accuracy
-after 3 epochs (rank correlation 0.84 with it) and 0.016 above it after 9. The centred copy (same pairs,
-2026-12-07) kept the parent's function where the child grew (a widened layer: 0.719 before training, the parent's
-accuracy, against 0.268 with the leading copy), and a 3-epoch training from it was 0.002 below the fresh child's
-9-epoch accuracy in the median against 0.012 below from the leading copy (paired p = 0.017); after 9 epochs the
-two copies were level.
+after 3 epochs (rank correlation 0.84 with it) and 0.016 above it after 9.
+
+A function-preserving copy was measured against it and not adopted (:func:`_place`'s ``centred``: a kernel in
+the middle of a larger one with a zero border, zero weights from input channels the parent did not have, as
+Net2Net's widening): on the same 16 pairs it kept the parent's function where a child grew (a widened layer started
+at the parent's 0.719 against 0.268) and its 3-epoch trainings were better (0.002 below the fresh 9-epoch accuracy
+in the median against 0.012, paired p = 0.017), level after 9 epochs; in whole searches with ``inherit_epochs`` 9
+(tuning seeds 100-102) it ended 0.002-0.003 below the leading copy on each seed.
 
 What is recorded, so nothing is mixed unawares and a re-run takes the same decision:
 
@@ -50,7 +49,6 @@ from typing import Any
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.budget import INHERIT_COPIES
 from nas.engine import records
 from nas.engine.evolution import ATTR as PLAN_ATTR  # the sampler's record of what a trial was made from
 
@@ -137,6 +135,10 @@ def model_arrays(model: Any) -> dict[str, dict[str, np.ndarray]]:
     return {layer.name: arrays for layer in model.layers if (arrays := _own_arrays(layer))}
 
 
+# how a child takes its parent's weights where shapes differ (:func:`_place`); the first is the one nas uses
+COPIES = ("leading", "centred")
+
+
 def _centred(new: int, old: int) -> tuple[slice, slice]:
     """(the child's slice, the parent's slice) of a spatial axis: the parent's kernel centred in the child's."""
     if new <= old:
@@ -173,12 +175,12 @@ def _place(layer: Any, new: np.ndarray, old: np.ndarray, copy: str) -> int:
     return int(np.prod([s.stop for s in overlap]))
 
 
-def copy_weights(model: Any, arrays: dict[str, dict[str, np.ndarray]], copy: str = "centred") -> float:
+def copy_weights(model: Any, arrays: dict[str, dict[str, np.ndarray]], copy: str = "leading") -> float:
     """Copy a parent's ``arrays`` (:func:`parent_arrays`, :func:`model_arrays`) into ``model`` by layer name: whole
     where the shapes agree, else as ``copy`` says (:func:`_place`: ``leading`` or ``centred``); the share of
     ``model``'s parameters (weights and batch-norm statistics) that came from the parent."""
-    if copy not in INHERIT_COPIES:
-        raise ValueError(f"`copy` must be one of {', '.join(map(repr, INHERIT_COPIES))}, but got copy={copy!r}")
+    if copy not in COPIES:
+        raise ValueError(f"`copy` must be one of {', '.join(map(repr, COPIES))}, but got copy={copy!r}")
     taken = total = 0
     for layer in model.layers:
         mine = _own_arrays(layer)

@@ -477,7 +477,7 @@ class Runner:
         self._pending["inherited"] = record
 
         def start(model: Any) -> None:
-            share = copy_weights(model, arrays, self.config.budget.inherit_copy or "leading")
+            share = copy_weights(model, arrays)
             self._pending["inherited"] = {**record, "share": round(share, 4)}
         return start
 

@@ -596,9 +596,6 @@ def _parse(text: str, name: str) -> StudyConfig:
     if config.strategy.budget.inherit_epochs is None:  # stored before it had a default (it is resolved when stored):
         budget = dataclasses.replace(config.strategy.budget, inherit_epochs=0)  # such a study trained every trial
         config = config.replace(strategy=config.strategy.replace(budget=budget))  # from scratch: a resume does too
-    if config.strategy.budget.inherit_epochs and config.strategy.budget.inherit_copy is None:  # stored before
-        budget = dataclasses.replace(config.strategy.budget, inherit_copy="leading")  # the centred copy: a resume
-        config = config.replace(strategy=config.strategy.replace(budget=budget))  # copies as its children did
     return config.replace(run=config.run.replace(study=name))
 
 
