@@ -203,14 +203,17 @@ def held_out_accuracy(study: object, n: int) -> tuple[dict, float]:
 
 
 def val_front(points: list, max_macs: float) -> list:
-    """The (validation accuracy, MACs, held-out accuracy) points a user keeps: those on the front of validation
-    accuracy against MACs, within the limit (the cheaper of equal points)."""
-    front, best = [], -1.0
-    for a, m, h in sorted((p for p in points if p[1] <= max_macs), key=lambda p: (p[1], -p[0])):
-        if a > best:
-            front.append((a, m, h))
-            best = a
-    return front
+    """The (validation accuracy, MACs, held-out accuracy) points a user keeps: those within the limit on the front
+    of validation accuracy against MACs (``nas.ranking.pareto_mask``)."""
+    import numpy as np
+
+    from nas.ranking import pareto_mask
+
+    inside = [p for p in points if p[1] <= max_macs]
+    if not inside:
+        return []
+    on = pareto_mask(np.array([p[:2] for p in inside]), ("maximize", "minimize"))
+    return [p for p, keep in zip(inside, on, strict=True) if keep]
 
 
 def held_out_hv(points: list, max_macs: float) -> float:
