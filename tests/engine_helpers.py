@@ -29,6 +29,16 @@ def score_by_macs(spec: ArchSpec) -> dict[str, float]:
 
 
 @evaluator
+def fails_above_750k_macs(spec: ArchSpec) -> dict[str, float]:
+    """Scores as ``score_by_macs``, but fails every network of more than 750,000 MACs (as a device without the
+    memory for the larger half of a 1.5 M limit would)."""
+    macs = cost(spec).macs
+    if macs > 750_000:
+        raise RuntimeError(f"out of memory at {macs} MACs")
+    return {"accuracy": 1.0 - 1.0 / (1 + macs / 1e5)}
+
+
+@evaluator
 def fails_at_length(spec: ArchSpec) -> dict[str, float]:
     """Scores as ``score_by_macs``, but fails wide first stages with a long message (as a library's error may be):
     the record keeps it whole, Optuna's listings a short part."""

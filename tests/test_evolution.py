@@ -188,6 +188,30 @@ def test_a_spread_first_population_keeps_within_the_limit_then_evolves(tmp_path:
     assert all(m <= 1 for m in macs) and macs[0] < 0.35 and macs[0] == min(macs[:4]), macs
 
 
+def test_a_failed_first_population_member_takes_its_place_on_the_cost_axis(tmp_path: Path) -> None:
+    """init="spread" when training fails in one region of the space (here every network above half the MACs
+    limit): a failed architecture is not a member, but its place on the cost axis counts as taken, so the next
+    draw aims at the free place nearest the k-th (k the architectures taken that did not fail) instead of the same
+    failing place again. Each of the 5 failing places fails once, and the population of 10 fills (4 trials after
+    it are children)."""
+    space = search_spaces.get("families", input_shape=(28, 28, 1), stem_widths=(16,), stages=(2, 4), depth=(1, 2),
+                              widths=(16, 24, 32, 48, 64), head_widths=(0, 128), dropouts=(0.0,))
+    study = nas.search(space, goal=nas.Goal(objectives=("accuracy", "macs"), constraints={"max_macs": 1.5e6}),
+                       strategy=nas.Strategy(n_trials=14, seed=4, max_failures=40,
+                                             sampler={"name": "evolution",
+                                                      "options": {"init": "spread", "population_size": 10}}),
+                       run=nas.Run(storage=tmp_path / "f.db", study="f"),
+                       evaluator="engine_helpers:fails_above_750k_macs", verbose=False)
+    trials = study.optuna_study.trials
+    first = [t for t in trials if t.system_attrs[ATTR]["origin"] == "random"]  # the first population's draws
+    assert [t.number for t in first] == list(range(15)) and study.counts()["done"] == 14
+    # (place drawn for, state) in trial order: 5 fails, then the free place nearest 5 (4, the cheaper of 4 and 6);
+    # 6 fails, 7 fails (nearer than 4), 4; 8 fails, 9 fails, then 4 until the population is full
+    made = [(t.system_attrs[ATTR]["place"], t.state.name[0]) for t in first]
+    assert made == [(0, "C"), (1, "C"), (2, "C"), (3, "C"), (4, "C"), (5, "F"), (4, "C"), (6, "F"), (7, "F"),
+                    (4, "C"), (8, "F"), (9, "F"), (4, "C"), (4, "C"), (4, "C")], made
+
+
 # ------------------------------------------------------------------ the search itself
 
 def test_deterministic_under_a_seed() -> None:

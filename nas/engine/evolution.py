@@ -10,7 +10,9 @@ which nas runs under the study's claim lock):
    study enqueued are evaluated first, as they are, and join the population). With ``init="spread"`` each of
    these takes its own place on the cost axis: the k-th is, of 16 fresh random draws, the one whose cost
    (the study's analytic cost objectives, each as a share of its limit) is nearest ``(k + 1/2) /
-   population_size``, the cheapest first.
+   population_size``, the cheapest first. A failed trial is not a member, but its place counts as taken: k
+   counts the architectures that did not fail, and the k-th aims at the free place nearest its own (failures
+   in one region of the space, say the networks a device has no memory for, fail once per place there).
 2. **Ranking.** Feasible candidates before over-budget ones (those by their total violation, after all the
    feasible); the feasible ones by non-dominated sorting and, within a front, by crowding distance, boundary
    points first (:func:`nas.ranking.fronts_and_crowding`: architectures with equal objective values share
@@ -47,8 +49,8 @@ which nas runs under the study's claim lock):
    the cost of a lookup).
 
 What each trial was made from is recorded as its system attribute ``nas_evolution``: ``origin`` (random,
-mutation, exploit, neighbour, repeat), ``parent`` (trial number), ``label`` (the mutated label), ``key`` and
-``params``.
+mutation, exploit, neighbour, repeat), ``parent`` (trial number), ``label`` (the mutated label), ``key``,
+``params`` and, for a first-population member drawn with ``init="spread"``, ``place`` (the k it was drawn for).
 Concurrent workers read the keys of each other's RUNNING trials from it, so no two of them propose the same
 child while the proposals are made under nas's claim lock (the local and Ray backends, ``nas worker``; without
 such a lock two processes may still propose the same child at the same instant). The random stream of a trial
@@ -188,10 +190,12 @@ class _Candidate:
     origin: str = "random"
     parent: int | None = None
     label: str | None = None
+    place: int | None = None  # a spread first-population member: the place on the cost axis it was drawn for
 
     def record(self) -> dict[str, Any]:
-        return {"origin": self.origin, "parent": self.parent, "label": self.label, "key": self.key,
+        made = {"origin": self.origin, "parent": self.parent, "label": self.label, "key": self.key,
                 "params": self.params}
+        return made if self.place is None else {**made, "place": self.place}
 
 
 @dataclass
@@ -212,6 +216,8 @@ class _Member:
 class _Population:
     taken: set[str] = field(default_factory=set)
     members: list[_Member] = field(default_factory=list)
+    # architectures whose every trial failed (taken, never members), by key: the plan of the first one
+    failed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ the model of the objectives
@@ -446,9 +452,12 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
                 fresh: Callable[[_Candidate | None], bool]) -> _Candidate | None:
         """A random architecture of the first population at its own place on the cost axis (``init="spread"``):
         of ``SPREAD_DRAWS`` fresh random ones, the one whose cost is nearest ``(k + 1/2) / population_size`` of
-        the limit, k the architectures taken so far (cheap first); the cost being the mean over the study's
-        analytic cost objectives (MACs, FLOPs, params), each divided by its limit, or without one by the largest
-        drawn. None without a cost objective (plain random draws then) or when no fresh one is drawn."""
+        the limit, k the architectures taken so far that did not fail (cheap first); the cost being the mean over
+        the study's analytic cost objectives (MACs, FLOPs, params), each divided by its limit, or without one by
+        the largest drawn. An architecture whose trials all failed takes the place it was drawn for (its recorded
+        ``place``; else the one its cost falls in), and k moves to the free place nearest it (fewest failures,
+        then nearest, then cheapest), so failures in one region of the space are not drawn for again and again.
+        None without a cost objective (plain random draws then) or when no fresh one is drawn."""
         names = [n for n in (study.metric_names or []) if n in ANALYTIC]
         if not names:
             return None
@@ -469,8 +478,28 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
         for j, name in enumerate(names):
             limit = next((v for k, v in limits.items() if CONSTRAINTS.get(k) == name), None)
             scale.append(limit if limit else max(max(d[1][j] for d in drawn), 1e-12))
-        target = (min(len(pop.taken), self.population_size - 1) + 0.5) / self.population_size
-        child, _ = min(drawn, key=lambda d: abs(sum(v / s for v, s in zip(d[1], scale)) / len(names) - target))
+
+        def share(values: list[float]) -> float:
+            return sum(v / s for v, s in zip(values, scale)) / len(names)
+
+        n = self.population_size
+        k = min(len(pop.taken) - len(pop.failed), n - 1)
+        if pop.failed:  # a failed architecture's place is taken: the free place nearest the k-th, cheap first
+            failures = [0] * n
+            for plan in pop.failed.values():
+                place = plan.get("place")
+                if not isinstance(place, int):  # not drawn for a place: where its cost puts it
+                    params = plan.get("params")
+                    made = self._replay(params, random.Random(0)) if isinstance(params, dict) else None
+                    if made is None:
+                        continue
+                    c = cost(made.spec).as_dict()
+                    place = int(share([float(c[m]) for m in names]) * n)
+                failures[min(max(place, 0), n - 1)] += 1
+            k = min(range(n), key=lambda j: (failures[j], abs(j - k), j))
+        target = (k + 0.5) / n
+        child, _ = min(drawn, key=lambda d: abs(share(d[1]) - target))
+        child.place = k
         return child
 
     def _exploit(self, members: list[_Member], study: optuna.Study, rng: random.Random,
@@ -629,6 +658,13 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
             key = self._key(t)
             if key is None:
                 continue
+            if t.state == TrialState.FAIL:
+                if key not in pop.taken:
+                    plan = t.system_attrs.get(ATTR)
+                    pop.failed[key] = dict(plan) if isinstance(plan, dict) else {
+                        "params": {**(t.system_attrs.get(FIXED) or {}), **t.params}}
+            else:
+                pop.failed.pop(key, None)
             pop.taken.add(key)
             member = self._member(t, study.directions, names)
             if member is None:
