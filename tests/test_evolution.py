@@ -188,6 +188,32 @@ def test_a_spread_first_population_keeps_within_the_limit_then_evolves(tmp_path:
     assert all(m <= 1 for m in macs) and macs[0] < 0.35 and macs[0] == min(macs[:4]), macs
 
 
+def test_a_failed_architecture_without_a_recorded_place_takes_the_place_its_cost_falls_in() -> None:
+    """The place of a failed architecture: the one recorded with its plan, else the one its cost falls in (here 0.6
+    of the params limit: place 2 of 4). With 2 architectures taken that did not fail, the k-th place is 2; when a
+    failure holds it, the draw aims at the free place nearest it, the cheaper of 1 and 3."""
+    sampler = _evolution(population_size=4, init="spread")
+    study = _study(sampler)
+    failed = next(c for c in (sampler._replay({}, random.Random(i)) for i in range(50)) if c is not None)
+    limits = {"max_params": float(nas.cost(failed.spec).params) / 0.6}
+
+    def place(plan: dict[str, Any] | None) -> int | None:
+        pop = evolution._Population()
+        pop.taken = {"a", "b", failed.key}
+        if plan is not None:
+            pop.failed = {failed.key: plan}
+        else:
+            pop.taken.remove(failed.key)
+        chosen = sampler._spread(study, pop, limits, random.Random(7), lambda c: c is not None)
+        assert chosen is not None
+        return chosen.place
+
+    assert place(None) == 2  # no failure: the k-th place
+    assert place({"params": failed.params}) == 1  # placed by its cost: 2 is taken, 1 and 3 are as near
+    assert place({"params": failed.params, "place": 3}) == 2  # its recorded place, 3: 2 stays free
+    assert place({"params": failed.params, "place": 1}) == 2
+
+
 def test_a_failed_first_population_member_takes_its_place_on_the_cost_axis(tmp_path: Path) -> None:
     """init="spread" when training fails in one region of the space (here every network above half the MACs
     limit): a failed architecture is not a member, but its place on the cost axis counts as taken, so the next
