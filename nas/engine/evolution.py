@@ -463,13 +463,16 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
             return None
         from nas.cost import cost
 
+        def costs(spec: Any) -> list[float]:
+            c = cost(spec).as_dict()
+            return [float(c[name]) for name in names]
+
         drawn: list[tuple[_Candidate, list[float]]] = []
         for _ in range(SPREAD_TRIES):
             child = self._replay({}, rng)
             if fresh(child):
                 assert child is not None
-                c = cost(child.spec).as_dict()
-                drawn.append((child, [float(c[n]) for n in names]))
+                drawn.append((child, costs(child.spec)))
                 if len(drawn) >= SPREAD_DRAWS:
                     break
         if not drawn:
@@ -493,8 +496,7 @@ class ParetoEvolutionSampler(optuna.samplers.BaseSampler):
                     made = self._replay(params, random.Random(0)) if isinstance(params, dict) else None
                     if made is None:
                         continue
-                    c = cost(made.spec).as_dict()
-                    place = int(share([float(c[m]) for m in names]) * n)
+                    place = int(share(costs(made.spec)) * n)
                 failures[min(max(place, 0), n - 1)] += 1
             k = min(range(n), key=lambda j: (failures[j], abs(j - k), j))
         target = (k + 0.5) / n
