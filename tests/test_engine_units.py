@@ -623,8 +623,8 @@ def test_a_stored_ray_address_is_not_followed_without_confirmation(tmp_path: Pat
 
 
 def test_resume_with_a_bare_backend_name_keeps_the_stored_options(tmp_path: Path) -> None:
-    # seeded: the evaluator fails on first stages of 64 filters, and unseeded the spread first population met
-    # 20 such failures before one success on 1 seed of 10 (seed 5), which stopped the search (a failure of the test)
+    # seeded: the evaluator fails on first stages of 32 or more filters, and before failed places counted as taken
+    # the spread first population met 20 such failures before one success on seed 5, which stopped the search
     study = nas.create_study(SPACE, strategy=nas.Strategy(n_trials=1, max_failures=20, seed=0),
                              run=nas.Run(storage=tmp_path / "k.db", study="k",
                                          backend=nas.Local(n_workers=2, max_trials_per_worker=4)),
