@@ -41,7 +41,9 @@ arm minus TPE's at equal seconds (at 1/4, 1/2 and all of the arm's seconds); and
 ``evolution``: seconds ratio and final hypervolume difference, against the spread of ``evolution``'s final
 hypervolume over seeds. Per arm also the share of its seconds spent on trials that added no hypervolume when they
 ended (``idle_share``): the most any early stopping could have saved in that search, stopping exactly those trials
-at no cost.
+at no cost. Under each comparison, the per-seed differences paired over seeds: their median, on how many seeds they
+are above 0, and the two-sided Wilcoxon signed-rank p-value (with 4 seeds it cannot fall below 0.125: 8 seeds or
+more are needed for p < 0.05).
 
 Held out: the hypervolumes above are of validation accuracies, the numbers each search chose on; with 1,000
 validation images an accuracy's standard error is about 0.013, as large as many differences between arms, and a
@@ -54,7 +56,10 @@ members' validation minus held-out accuracy).
 
 Run: `.venv/bin/python benchmarks/bench_plain_tpe.py [--quick] [--seeds 4] [--first-seed 0] [--trials 15]
 [--tpe-factor 3] [--epochs 9] [--test 5000] [--jobs 2] [--arms tpe,evolution,pareto]` (needs the Debian package
-`dataset-fashion-mnist`; about an hour on 2 cores with the defaults).
+`dataset-fashion-mnist`; about 100 minutes on the 2 cores of the machine of BENCHMARKS.md with the defaults).
+With ``--results FILE`` every run's result (its per-trial course and settings) is also written to FILE;
+``--from-results FILE [FILE ...]`` trains nothing and prints the report of such files, their seeds pooled: runs of
+seeds 0-3 and of ``--first-seed 4`` read together give the 8-seed report.
 """
 
 from __future__ import annotations
@@ -157,6 +162,8 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, folder: str) -> dict:
     return {"arm": arm, "seed": seed, "trials": trials, "wall": wall, "course": course,
             "hv": course[-1][2] if course else 0.0, "test_hv": course[-1][3] if course else 0.0,
             "optimism": [a - h for a, _, h in front], "recheck": recheck, "seconds": seconds, "epochs": epochs,
+            "settings": {"trials": args.trials, "tpe_factor": args.tpe_factor, "epochs": args.epochs,
+                         "train": args.train, "val": args.val, "max_macs": args.max_macs, "test": args.test},
             "pruned": counts["pruned"], "infeasible": sum(r.status == "infeasible" for r in study.trials),
             "reused": sum(r.status == "reused" for r in study.trials)}
 
@@ -274,6 +281,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, each pinned to a core of its own")
     parser.add_argument("--arms", default=",".join(BASE_ARMS))
     parser.add_argument("--results", help="also write every run's result (its per-trial course) to this JSON file")
+    parser.add_argument("--from-results", nargs="+", metavar="FILE",
+                        help="train nothing: print the report of the runs in these --results files, their seeds "
+                             "pooled (e.g. two runs of different --first-seed)")
     parser.add_argument("--one", nargs=3, metavar=("ARM", "SEED", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     seeds = args.seeds or (1 if args.quick else 4)
@@ -282,6 +292,10 @@ def main(argv: list[str] | None = None) -> None:
     args.train = args.train or (600 if args.quick else 2000)
     args.val = args.val or (300 if args.quick else 1000)
     args.test = args.test or (1000 if args.quick else 5000)
+    if args.from_results:
+        results, seeds_run, arms = pooled(args.from_results, args)
+        report(results, arms, seeds_run, args, args.jobs)
+        return
     if args.one:
         arm, seed, out = args.one
         Path(out).write_text(json.dumps(run_one(arm, int(seed), args, str(Path(out).parent))))
@@ -330,6 +344,43 @@ def main(argv: list[str] | None = None) -> None:
     if args.results:
         Path(args.results).write_text(json.dumps([results[k] for k in sorted(results)]))
     report(results, arms, list(range(args.first_seed, args.first_seed + seeds)), args, jobs)
+
+
+def pooled(files: list[str], args: argparse.Namespace) -> tuple[dict, list[int], list[str]]:
+    """The runs of several ``--results`` files: (results by (arm, seed), seeds, arms in the usual order). Every arm
+    must have run every seed, once, under the same settings; ``args`` takes the runs' settings (a file written
+    before the settings were recorded is read with the command line's)."""
+    results: dict[tuple[str, int], dict] = {}
+    settings: dict[str, object] = {}
+    for name in files:
+        for r in json.loads(Path(name).read_text()):
+            key = (r["arm"], r["seed"])
+            if key in results:
+                raise SystemExit(f"--from-results: {name}: arm {r['arm']} seed {r['seed']} is in an earlier file too")
+            for field, value in r.get("settings", {}).items():
+                if settings.setdefault(field, value) != value:
+                    raise SystemExit(f"--from-results: {name}: {field} {value} where an earlier run had "
+                                     f"{settings[field]}: runs of different settings do not pool")
+            results[key] = r
+    for field, value in settings.items():
+        setattr(args, field, value)
+    seeds = sorted({s for _, s in results})
+    arms = sorted({a for a, _ in results}, key=lambda a: (a not in BASE_ARMS, BASE_ARMS.index(a) if a in BASE_ARMS
+                                                          else 0, a))
+    missing = [f"{a} seed {s}" for a in arms for s in seeds if (a, s) not in results]
+    if missing:
+        raise SystemExit(f"--from-results: no run of {', '.join(missing)}: every arm must have run every seed")
+    return results, seeds, arms
+
+
+def paired(diffs: list[float]) -> str:
+    """Median of per-seed differences, how many above 0, and the two-sided Wilcoxon signed-rank p-value."""
+    from scipy.stats import wilcoxon
+
+    above = sum(d > 0 for d in diffs)
+    # one seed, or no difference at all: no test
+    p = format(wilcoxon(diffs).pvalue, ".3f") if len(diffs) > 1 and any(d != 0 for d in diffs) else "-"
+    return f"median {med(diffs):+.4f}, above 0 on {above} of {len(diffs)}, Wilcoxon signed-rank p = {p}"
 
 
 def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Namespace, jobs: int) -> None:
@@ -387,6 +438,7 @@ def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Name
               f"{base}'s spread | HV - {base}'s at the arm's seconds per seed | median | held-out HV - {base}'s "
               f"per seed |")
         print("| --- | --- | ---: | --- | --- | --- | ---: | --- |")
+        pairs = []
         for arm in [a for a in arms if a not in ("tpe", base)]:
             rs = [results[(arm, s)] for s in seeds]
             ratios = [r["seconds"] / e["seconds"] for r, e in zip(rs, evo)]
@@ -398,6 +450,10 @@ def report(results: dict, arms: list[str], seeds: list[int], args: argparse.Name
                   f"{', '.join(f'{x:+.4f}' for x in diffs)} | {'yes' if m >= lo else 'no'} "
                   f"({m:.4f}) | {', '.join(f'{x:+.4f}' for x in equal)} | {med(equal):+.4f} | "
                   f"{', '.join(f'{x:+.4f}' for x in held)} |")
+            pairs.append((arm, diffs, held))
+        print()
+        for arm, diffs, held in pairs:
+            print(f"Paired over seeds, {arm} against {base}: final HV: {paired(diffs)}; held-out HV: {paired(held)}")
 
 
 def against_tpe(results: dict, arms: list[str], seeds: list[int], k: int = 2) -> None:
@@ -411,6 +467,7 @@ def against_tpe(results: dict, arms: list[str], seeds: list[int], k: int = 2) ->
           "seconds share per seed | HV - TPE's at equal seconds (1/4, 1/2, all of the arm's) per seed | "
           "ahead at equal seconds |")
     print("| --- | --- | ---: | --- | --- | --- | ---: |")
+    finals = []
     for arm in arms:
         shares, eshares, thirds, diffs, ahead = [], [], [], [], 0
         for s in seeds:
@@ -432,6 +489,12 @@ def against_tpe(results: dict, arms: list[str], seeds: list[int], k: int = 2) ->
               f"{', '.join('never' if x is None else f'{x:.3f}' for x in eshares)} | "
               f"{', '.join('never' if x is None else f'{x:.3f}' for x in thirds)} | "
               f"{'; '.join(', '.join(f'{x:+.3f}' for x in d) for d in diffs)} | {ahead} of {len(seeds)} |")
+        finals.append((arm, [results[(arm, s)][final] - results[("tpe", s)][final] for s in seeds],
+                       [d[-1] for d in diffs]))
+    print()
+    for arm, final_diffs, equal in finals:
+        print(f"Paired over seeds{', held out' if k == 3 else ''}, {arm}: final HV - TPE's: {paired(final_diffs)}; "
+              f"HV - TPE's at the arm's seconds: {paired(equal)}")
 
 
 if __name__ == "__main__":
